@@ -1,0 +1,10 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    // Child-process tests (kill -9, restarts) need room on a busy 2-core machine.
+    testTimeout: 30_000,
+    hookTimeout: 30_000,
+  },
+});
