@@ -1,0 +1,154 @@
+import { createChatPoster } from "../chat/post-message.js";
+import { type MessageFormat, renderMessage } from "../chat/render.js";
+import { EventStore, type StoredEvent } from "../delivery/store.js";
+import { DeliveryWorker } from "../delivery/worker.js";
+import { parseEvent } from "../vast/event.js";
+import type { HandlerResponse } from "./handler.js";
+import { startReceiverServer } from "./server.js";
+
+/**
+ * The data plane assembled: receiver -> store -> worker -> Chat. `serve` runs it; tests and the
+ * demo run it in-process the same way.
+ */
+
+/** The structured log the adapter writes to; pino's logger has this shape. */
+export interface AdapterLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  error(fields: object, message: string): void;
+}
+
+export interface AdapterConfig {
+  host: string;
+  port: number;
+  path: string;
+  /** Secrets accepted now; called per request so a rotation takes effect at once. */
+  secrets: () => readonly string[];
+  chatUrl: URL;
+  format: MessageFormat;
+  storePath: string;
+  maxBodyBytes?: number;
+  requestTimeoutMs?: number;
+  chatTimeoutMs?: number;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+  log?: AdapterLog;
+}
+
+export interface RunningAdapter {
+  origin: string;
+  port: number;
+  store: EventStore;
+  /** Stops taking events, lets a post in flight finish (up to graceMs), closes the store. */
+  close(graceMs?: number): Promise<void>;
+}
+
+const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
+
+const silentLog: AdapterLog = { info() {}, warn() {}, error() {} };
+
+export function renderStoredEvent(event: StoredEvent, format: MessageFormat) {
+  const parsed = parseEvent(Buffer.from(event.payload, "utf8"));
+  // Only parseable objects are ever stored; this guards against a hand-edited database.
+  const body = parsed.ok ? parsed.event : { message: event.payload };
+  return renderMessage(body, { eventId: event.eventId, format });
+}
+
+function logResponse(log: AdapterLog, response: HandlerResponse, remote: string | undefined): void {
+  const { outcome } = response;
+  if (outcome.kind === "accepted") {
+    const fields = { type: outcome.notifType ?? null, event_id: outcome.eventId };
+    log.info(fields, outcome.duplicate ? "duplicate" : "received");
+  } else if (outcome.kind === "rejected") {
+    const fields = {
+      status: response.status,
+      reason: outcome.error,
+      detail: outcome.detail,
+      remote,
+    };
+    if (outcome.error === "unavailable") log.error(fields, "rejected");
+    else log.warn(fields, "rejected");
+  }
+}
+
+export async function startAdapter(config: AdapterConfig): Promise<RunningAdapter> {
+  const log = config.log ?? silentLog;
+  const store = EventStore.open(config.storePath);
+  store.prune(Date.now());
+  const pruneTimer = setInterval(() => store.prune(Date.now()), PRUNE_INTERVAL_MS).unref();
+
+  const poster = createChatPoster(
+    config.chatUrl,
+    config.chatTimeoutMs === undefined ? {} : { timeoutMs: config.chatTimeoutMs },
+  );
+  const worker = new DeliveryWorker({
+    store,
+    render: (event) => renderStoredEvent(event, config.format),
+    post: (message, signal) => poster.post(message, signal),
+    ...(config.initialBackoffMs === undefined ? {} : { initialBackoffMs: config.initialBackoffMs }),
+    ...(config.maxBackoffMs === undefined ? {} : { maxBackoffMs: config.maxBackoffMs }),
+    observer: {
+      delivered: (event, latencyMs) =>
+        log.info(
+          {
+            type: event.notifType,
+            event_id: event.eventId,
+            attempts: event.attempts + 1,
+            latency_ms: latencyMs,
+          },
+          "delivered",
+        ),
+      retrying: (event, reason, delayMs) =>
+        log.warn(
+          {
+            type: event.notifType,
+            event_id: event.eventId,
+            reason,
+            retry_in_s: Math.round(delayMs / 100) / 10,
+          },
+          "retrying",
+        ),
+      dead: (event, reason) =>
+        log.error({ type: event.notifType, event_id: event.eventId, reason }, "dead"),
+      storeError: (error) => log.error({ reason: (error as Error).message }, "store error"),
+    },
+  });
+
+  let server: Awaited<ReturnType<typeof startReceiverServer>>;
+  try {
+    server = await startReceiverServer({
+      host: config.host,
+      port: config.port,
+      ...(config.maxBodyBytes === undefined ? {} : { maxBodyBytes: config.maxBodyBytes }),
+      ...(config.requestTimeoutMs === undefined
+        ? {}
+        : { requestTimeoutMs: config.requestTimeoutMs }),
+      deps: { path: config.path, secrets: config.secrets, store },
+      onResponse: (response, request) => {
+        logResponse(log, response, request.socket.remoteAddress);
+        if (response.outcome.kind === "accepted" && !response.outcome.duplicate) worker.notify();
+      },
+      onError: (error) => log.error({ reason: (error as Error).message }, "internal error"),
+    });
+  } catch (error) {
+    clearInterval(pruneTimer);
+    store.close();
+    throw error;
+  }
+  worker.start();
+
+  let closing: Promise<void> | undefined;
+  return {
+    origin: server.origin,
+    port: server.port,
+    store,
+    close(graceMs = 5000) {
+      closing ??= (async () => {
+        clearInterval(pruneTimer);
+        await Promise.all([server.close(), worker.stop(graceMs)]);
+        store.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,148 @@
+import { type EventStore, StoreUnavailableError } from "../delivery/store.js";
+import { parseEvent } from "../vast/event.js";
+import { verifySignature } from "../vast/signature.js";
+
+/**
+ * The receiver as a function of plain data: a request in, a status and JSON body out, with the
+ * answers of SPEC.md. The node:http plumbing lives in server.ts.
+ */
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  headers: Readonly<Record<string, string | string[] | undefined>>;
+  body: Buffer;
+}
+
+/** What happened, for the log line and the worker. */
+export type Outcome =
+  | { kind: "accepted"; eventId: string; notifType: string | undefined; duplicate: boolean }
+  | { kind: "rejected"; error: RejectReason; detail?: string }
+  | { kind: "other" };
+
+export type RejectReason =
+  | "invalid_signature"
+  | "invalid_json"
+  | "invalid_payload"
+  | "payload_too_large"
+  | "unavailable";
+
+export interface HandlerResponse {
+  status: number;
+  body: Record<string, unknown>;
+  headers?: Record<string, string>;
+  outcome: Outcome;
+}
+
+export interface ReceiverDeps {
+  /** The webhook path, e.g. `/`. */
+  path: string;
+  /** Secrets accepted now: the current one, and the previous one during a rotation. */
+  secrets: () => readonly string[];
+  store: Pick<EventStore, "accept" | "stats">;
+  now?: () => number;
+}
+
+const HEALTH_PATH = "/health";
+
+function header(headers: ReceivedRequest["headers"], name: string): string | undefined {
+  const value = headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function reject(status: number, error: RejectReason, detail?: string): HandlerResponse {
+  const outcome: Outcome = detail
+    ? { kind: "rejected", error, detail }
+    : { kind: "rejected", error };
+  return { status, body: { ok: false, error }, outcome };
+}
+
+export function tooLarge(): HandlerResponse {
+  return reject(413, "payload_too_large");
+}
+
+export function notFound(): HandlerResponse {
+  return { status: 404, body: { ok: false, error: "not_found" }, outcome: { kind: "other" } };
+}
+
+function methodNotAllowed(allow: string): HandlerResponse {
+  return {
+    status: 405,
+    body: { ok: false, error: "method_not_allowed" },
+    headers: { allow },
+    outcome: { kind: "other" },
+  };
+}
+
+export function handleRequest(request: ReceivedRequest, deps: ReceiverDeps): HandlerResponse {
+  if (request.path === deps.path) {
+    return request.method === "POST" ? handleDelivery(request, deps) : methodNotAllowed("POST");
+  }
+  if (request.path === HEALTH_PATH) {
+    return request.method === "GET" || request.method === "HEAD"
+      ? handleHealth(deps)
+      : methodNotAllowed("GET, HEAD");
+  }
+  return notFound();
+}
+
+function handleDelivery(request: ReceivedRequest, deps: ReceiverDeps): HandlerResponse {
+  const now = deps.now?.() ?? Date.now();
+  const verified = verifySignature(
+    deps.secrets(),
+    {
+      timestamp: header(request.headers, "x-vast-timestamp"),
+      signature: header(request.headers, "x-vast-signature-256"),
+    },
+    request.body,
+    Math.floor(now / 1000),
+  );
+  if (!verified.ok) return reject(401, "invalid_signature", verified.reason);
+
+  const parsed = parseEvent(request.body);
+  if (!parsed.ok) return reject(400, parsed.error);
+
+  const notifType = parsed.event.notif_type;
+  try {
+    const { duplicate } = deps.store.accept({
+      eventId: parsed.eventId,
+      notifType,
+      payload: request.body.toString("utf8"),
+      receivedAt: now,
+    });
+    return {
+      status: 200,
+      body: { ok: true, event_id: parsed.eventId, duplicate },
+      outcome: { kind: "accepted", eventId: parsed.eventId, notifType, duplicate },
+    };
+  } catch (error) {
+    // Not kept means not acknowledged: a 503 makes Vast.ai deliver it again later.
+    if (error instanceof StoreUnavailableError) return reject(503, "unavailable", error.message);
+    throw error;
+  }
+}
+
+function handleHealth(deps: ReceiverDeps): HandlerResponse {
+  const now = deps.now?.() ?? Date.now();
+  try {
+    const stats = deps.store.stats();
+    const oldestAge =
+      stats.oldestPendingAt === null ? null : Math.max(0, (now - stats.oldestPendingAt) / 1000);
+    return {
+      status: 200,
+      body: {
+        ok: true,
+        store: "ok",
+        queue: { pending: stats.pending, oldest_pending_age_s: oldestAge },
+        delivered: stats.delivered,
+        dead: stats.dead,
+      },
+      outcome: { kind: "other" },
+    };
+  } catch {
+    return {
+      status: 503,
+      body: { ok: false, error: "unavailable", store: "unavailable" },
+      outcome: { kind: "other" },
+    };
+  }
+}

@@ -1,0 +1,104 @@
+import { request } from "undici";
+import { checkServiceUrl } from "../../chat/webhook-url.js";
+import { KNOWN_EVENT_TYPES } from "../../vast/event-types.js";
+import { sampleEvent } from "../../vast/sample-events.js";
+import { signPayload } from "../../vast/signature.js";
+import { CliError, usageError } from "../errors.js";
+import type { GlobalOptions } from "../program.js";
+import { DEFAULT_PATH, parsePort, resolveSecrets } from "../serve-options.js";
+
+export interface TriggerOptions extends GlobalOptions {
+  url?: string;
+  subject?: string;
+  message?: string;
+}
+
+export interface TriggerContext {
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+}
+
+const TYPE_PATTERN = /^((client|host):)?[a-z0-9_]{1,64}$/;
+
+function targetUrl(flag: string | undefined, env: NodeJS.ProcessEnv): URL {
+  const raw = flag ?? `http://127.0.0.1:${parsePort(env.PORT, "PORT")}${DEFAULT_PATH}`;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw usageError(`--url is not a URL: "${raw}".`);
+  }
+  const problem = checkServiceUrl(url);
+  if (problem) throw usageError(`--url is not usable: ${problem}.`);
+  return url;
+}
+
+/**
+ * Signs a realistic sample event of one type, exactly as Vast.ai would, and POSTs it to the
+ * running adapter, so a user can see any type in Chat without waiting for Vast.ai to send one.
+ */
+export async function trigger(
+  type: string,
+  options: TriggerOptions,
+  context: TriggerContext,
+): Promise<number> {
+  if (!TYPE_PATTERN.test(type)) {
+    throw usageError(
+      `"${type}" is not an event type.`,
+      `Use a type such as low_credit or client:instance_stopped; known: ${[...KNOWN_EVENT_TYPES.keys()].join(", ")}.`,
+    );
+  }
+  const url = targetUrl(options.url, context.env);
+  const [secret] = resolveSecrets(context.env);
+  const event = sampleEvent(type, { subject: options.subject, message: options.message });
+  const body = Buffer.from(JSON.stringify(event), "utf8");
+  const timestamp = String(Math.floor(Date.now() / 1000));
+
+  let status: number;
+  let answer: unknown;
+  try {
+    const response = await request(url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        "x-vast-event-id": event.event_id,
+        "x-vast-delivery-attempt": "1",
+        "x-vast-timestamp": timestamp,
+        "x-vast-signature-256": signPayload(secret as string, timestamp, body),
+      },
+      body,
+      headersTimeout: 10_000,
+      bodyTimeout: 10_000,
+    });
+    status = response.statusCode;
+    const text = await response.body.text();
+    try {
+      answer = JSON.parse(text);
+    } catch {
+      answer = text;
+    }
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw new CliError(
+      `Could not reach the adapter at ${url.origin} (${code ?? "network error"}).`,
+      {
+        hint: "Start it with `vast-gchat serve`, or pass --url with its address.",
+      },
+    );
+  }
+
+  const ok = status >= 200 && status < 300;
+  if (options.json) {
+    context.stdout.write(`${JSON.stringify({ ok, status, url: url.href, event, answer })}\n`);
+  } else {
+    const line = `${event.notif_type} event ${event.event_id} -> ${url.href}: ${status} ${JSON.stringify(answer)}`;
+    (ok ? context.stdout : context.stderr).write(`${ok ? "Sent" : "Refused"}: ${line}\n`);
+    if (!KNOWN_EVENT_TYPES.has(event.notif_type)) {
+      context.stderr.write(
+        `Note: ${event.notif_type} is not a type vast-gchat knows; it was sent anyway.\n`,
+      );
+    }
+  }
+  return ok ? 0 : 1;
+}

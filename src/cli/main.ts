@@ -1,0 +1,55 @@
+import { CommanderError } from "commander";
+import { CliError, ExitCode } from "./errors.js";
+import { createProgram } from "./program.js";
+
+/**
+ * The one place that turns errors into exit codes: a CliError prints its sentence and hint, a
+ * usage error from commander exits 2, anything unexpected prints one line (the stack only with
+ * DEBUG=vast-gchat).
+ */
+export async function main(argv: string[] = process.argv): Promise<number> {
+  let exitCode: number = ExitCode.Ok;
+  const program = createProgram({
+    env: process.env,
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signals: process,
+    setExitCode: (code) => {
+      exitCode = code;
+    },
+  });
+  try {
+    await program.parseAsync(argv);
+    return exitCode;
+  } catch (error) {
+    return reportError(error, process.stderr, process.env);
+  }
+}
+
+export function reportError(
+  error: unknown,
+  stderr: NodeJS.WritableStream,
+  env: NodeJS.ProcessEnv,
+): number {
+  if (error instanceof CommanderError) {
+    // commander has already printed its message; help and version are not errors.
+    if (error.code === "commander.helpDisplayed" || error.code === "commander.version") return 0;
+    if (error.code === "commander.help") return 0;
+    return ExitCode.Usage;
+  }
+  if (error instanceof CliError) {
+    stderr.write(`Error: ${error.message}\n`);
+    if (error.hint) stderr.write(`${error.hint}\n`);
+    if (env.DEBUG?.includes("vast-gchat") && error.cause)
+      stderr.write(`${String((error.cause as Error).stack)}\n`);
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  stderr.write(`Error: ${message}\n`);
+  stderr.write(
+    env.DEBUG?.includes("vast-gchat")
+      ? `${(error as Error).stack ?? ""}\n`
+      : "This is a bug in vast-gchat; run again with DEBUG=vast-gchat for details.\n",
+  );
+  return ExitCode.Failed;
+}

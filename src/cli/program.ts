@@ -1,0 +1,90 @@
+import { Command, Option } from "commander";
+
+/**
+ * The commander program. Built by a function so tests can drive it; every command's code is
+ * imported only when that command runs, which keeps `--help` fast.
+ */
+export interface GlobalOptions {
+  configDir?: string;
+  json?: boolean;
+  color?: boolean;
+  quiet?: boolean;
+  verbose?: boolean;
+}
+
+export interface ProgramContext {
+  env: NodeJS.ProcessEnv;
+  stdout: NodeJS.WriteStream;
+  stderr: NodeJS.WriteStream;
+  signals: NodeJS.EventEmitter;
+  /** Receives each command's exit code. */
+  setExitCode(code: number): void;
+}
+
+export const VERSION = "0.1.0";
+
+export function createProgram(context: ProgramContext): Command {
+  const program = new Command("vast-gchat")
+    .description(
+      "Vast.ai notifications in a Google Chat space: verified, kept safely, delivered once.",
+    )
+    .version(VERSION, "-V, --version")
+    .option(
+      "--config-dir <dir>",
+      "where configuration, secrets and the event store live (VAST_GCHAT_CONFIG_DIR)",
+    )
+    .option("--json", "machine-readable output on stdout")
+    .option("--no-color", "no colour (also NO_COLOR)")
+    .option("-q, --quiet", "only warnings and errors")
+    .option("-v, --verbose", "more detail")
+    .showHelpAfterError("(run with --help for usage)")
+    .configureOutput({
+      writeOut: (text) => context.stdout.write(text),
+      writeErr: (text) => context.stderr.write(text),
+    })
+    .exitOverride();
+
+  program
+    .command("serve")
+    .summary("run the adapter: verify, keep and deliver notifications to Google Chat")
+    .description(
+      "Run the adapter: receive Vast.ai notifications, verify their signature, keep them on disk and deliver them to Google Chat.\n\nReads VAST_WEBHOOK_SECRET (and VAST_WEBHOOK_SECRET_PREVIOUS during a rotation), GOOGLE_CHAT_URL and PORT.",
+    )
+    .option("--port <n>", "port to listen on (PORT, default 8787)")
+    .option("--host <addr>", "address to listen on", "127.0.0.1")
+    .option("--path <p>", "the webhook path", "/")
+    .addOption(
+      new Option("--format <format>", "how messages look in Chat")
+        .choices(["card", "text"])
+        .default("card"),
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  GOOGLE_CHAT_URL=... VAST_WEBHOOK_SECRET=... vast-gchat serve\n  vast-gchat serve --port 9000 --format text",
+    )
+    .action(async (_options, command: Command) => {
+      const { serve } = await import("./commands/serve.js");
+      context.setExitCode(await serve(command.optsWithGlobals(), context));
+    });
+
+  program
+    .command("trigger")
+    .summary("send a signed sample notification of a given type to the running adapter")
+    .description(
+      "Sign a realistic sample notification of TYPE with VAST_WEBHOOK_SECRET and POST it to the running adapter, to see how it looks in Chat.",
+    )
+    .argument("<type>", "event type, e.g. low_credit or client:instance_stopped")
+    .option("--url <url>", "the adapter's webhook URL (default http://127.0.0.1:$PORT/)")
+    .option("--subject <text>", "the notification's subject")
+    .option("--message <text>", "the notification's message")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  vast-gchat trigger low_credit\n  vast-gchat trigger instance_stopped --message 'Instance 42 stopped'",
+    )
+    .action(async (type: string, _options, command: Command) => {
+      const { trigger } = await import("./commands/trigger.js");
+      context.setExitCode(await trigger(type, command.optsWithGlobals(), context));
+    });
+
+  return program;
+}

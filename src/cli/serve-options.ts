@@ -1,0 +1,77 @@
+import { ChatUrlError, type ParsedChatUrl, parseChatUrl } from "../chat/webhook-url.js";
+import { usageError } from "./errors.js";
+
+/**
+ * What `serve` and `trigger` need, from flags and the tutorial's environment variables
+ * (a flag beats the environment). Until `init` stores settings, the environment is the source.
+ */
+export const DEFAULT_PORT = 8787;
+export const DEFAULT_HOST = "127.0.0.1";
+export const DEFAULT_PATH = "/";
+
+export function parsePort(value: string | undefined, source: string): number {
+  if (value === undefined || value === "") return DEFAULT_PORT;
+  const port = Number(value);
+  if (!/^\d+$/.test(value) || port < 0 || port > 65535) {
+    throw usageError(`${source} must be a port number from 0 to 65535, not "${value}".`);
+  }
+  return port;
+}
+
+export function parseWebhookPath(value: string | undefined): string {
+  const path = value ?? DEFAULT_PATH;
+  if (!path.startsWith("/") || /[?#\s]/.test(path)) {
+    throw usageError(
+      `--path must start with "/" and contain no spaces, "?" or "#", not "${path}".`,
+    );
+  }
+  if (path === "/health" || path === "/metrics") {
+    throw usageError(`--path ${path} is taken by the adapter itself; choose another path.`);
+  }
+  return path;
+}
+
+/**
+ * A signing secret copied with a stray space or newline would fail every signature, silently;
+ * catch that at start-up instead.
+ */
+export function checkWebhookSecret(value: string | undefined, variable: string): string {
+  if (value === undefined || value === "") {
+    throw usageError(
+      `No webhook signing secret: set ${variable}.`,
+      "It is the webhook_secret Vast.ai returned when the webhook was created (or run `vast-gchat init`).",
+    );
+  }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we look for
+  if (/[\s\u0000-\u001f\u007f]/.test(value)) {
+    throw usageError(
+      `${variable} contains spaces, line breaks or control characters, so no signature would match.`,
+      "Copy the webhook_secret again, without surrounding quotes or whitespace.",
+    );
+  }
+  return value;
+}
+
+/** The Chat URL is a secret, so it comes from the environment, never a flag (flags show in `ps`). */
+export function resolveChatUrl(env: NodeJS.ProcessEnv): ParsedChatUrl {
+  const raw = env.GOOGLE_CHAT_URL;
+  if (!raw) {
+    throw usageError(
+      "No Google Chat URL: set GOOGLE_CHAT_URL.",
+      "In the Chat space: Apps & integrations > Webhooks > Add webhook, then copy its URL.",
+    );
+  }
+  try {
+    return parseChatUrl(raw);
+  } catch (error) {
+    if (error instanceof ChatUrlError) throw usageError(error.message);
+    throw error;
+  }
+}
+
+export function resolveSecrets(env: NodeJS.ProcessEnv): string[] {
+  const current = checkWebhookSecret(env.VAST_WEBHOOK_SECRET, "VAST_WEBHOOK_SECRET");
+  const previous = env.VAST_WEBHOOK_SECRET_PREVIOUS;
+  if (!previous) return [current];
+  return [current, checkWebhookSecret(previous, "VAST_WEBHOOK_SECRET_PREVIOUS")];
+}

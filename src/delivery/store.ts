@@ -1,0 +1,239 @@
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import Database from "better-sqlite3";
+
+/**
+ * The event store: one SQLite file that is both the dedupe memory (a unique `event_id`) and the
+ * outbox the delivery worker drains. An event is committed here before Vast.ai gets its 2xx.
+ *
+ * Durability: WAL with synchronous=NORMAL. A commit is in the WAL file (the OS's page cache) before
+ * `accept` returns, so a killed process (kill -9, crash) loses nothing it acknowledged. Only a power
+ * cut or kernel crash could lose the last commits; `durability: "full"` fsyncs every commit to
+ * close that gap too, at the cost of a disk flush per event.
+ */
+export type EventState = "pending" | "delivered" | "dead";
+
+export interface StoredEvent {
+  seq: number;
+  eventId: string;
+  notifType: string | null;
+  payload: string;
+  state: EventState;
+  attempts: number;
+  receivedAt: number;
+  nextAttemptAt: number;
+  lastError: string | null;
+  deliveredAt: number | null;
+}
+
+export interface AcceptInput {
+  eventId: string;
+  notifType: string | undefined;
+  /** The verified body, as received. */
+  payload: string;
+  receivedAt: number;
+}
+
+export interface StoreStats {
+  pending: number;
+  delivered: number;
+  dead: number;
+  /** Receipt time of the oldest pending event (ms since epoch), if any. */
+  oldestPendingAt: number | null;
+}
+
+export interface StoreOptions {
+  /** How long delivered events (and so their ids, for dedupe) are kept. Default 7 days. */
+  retentionMs?: number;
+  /** The most delivered events kept, whatever their age. Default 100,000. */
+  maxDelivered?: number;
+  durability?: "normal" | "full";
+  /** How long a write waits for another process's lock before giving up (→ 503). */
+  busyTimeoutMs?: number;
+}
+
+export class StoreUnavailableError extends Error {
+  override name = "StoreUnavailableError";
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+const SCHEMA_VERSION = 1;
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+  event_id        TEXT    NOT NULL UNIQUE,
+  notif_type      TEXT,
+  payload         TEXT    NOT NULL,
+  state           TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+  attempts        INTEGER NOT NULL DEFAULT 0,
+  received_at     INTEGER NOT NULL,
+  next_attempt_at INTEGER NOT NULL,
+  last_error      TEXT,
+  delivered_at    INTEGER
+);
+CREATE INDEX IF NOT EXISTS events_pending ON events (seq) WHERE state = 'pending';
+CREATE INDEX IF NOT EXISTS events_delivered ON events (delivered_at) WHERE state = 'delivered';
+`;
+
+interface EventRow {
+  seq: number;
+  event_id: string;
+  notif_type: string | null;
+  payload: string;
+  state: EventState;
+  attempts: number;
+  received_at: number;
+  next_attempt_at: number;
+  last_error: string | null;
+  delivered_at: number | null;
+}
+
+function toStoredEvent(row: EventRow): StoredEvent {
+  return {
+    seq: row.seq,
+    eventId: row.event_id,
+    notifType: row.notif_type,
+    payload: row.payload,
+    state: row.state,
+    attempts: row.attempts,
+    receivedAt: row.received_at,
+    nextAttemptAt: row.next_attempt_at,
+    lastError: row.last_error,
+    deliveredAt: row.delivered_at,
+  };
+}
+
+/** better-sqlite3 errors carry SQLite's code (SQLITE_BUSY, SQLITE_FULL, SQLITE_READONLY...). */
+function unavailable(error: unknown): StoreUnavailableError {
+  const code = (error as { code?: string }).code ?? "unknown";
+  return new StoreUnavailableError(`event store unavailable (${code})`, { cause: error });
+}
+
+export class EventStore {
+  readonly path: string;
+  private readonly db: Database.Database;
+  private readonly retentionMs: number;
+  private readonly maxDelivered: number;
+  private readonly statements;
+
+  private constructor(path: string, db: Database.Database, options: StoreOptions) {
+    this.path = path;
+    this.db = db;
+    this.retentionMs = options.retentionMs ?? 7 * DAY_MS;
+    this.maxDelivered = options.maxDelivered ?? 100_000;
+    this.statements = {
+      insert: db.prepare(
+        `INSERT INTO events (event_id, notif_type, payload, received_at, next_attempt_at)
+         VALUES (@eventId, @notifType, @payload, @receivedAt, @receivedAt)
+         ON CONFLICT (event_id) DO NOTHING`,
+      ),
+      nextPending: db.prepare(`SELECT * FROM events WHERE state = 'pending' ORDER BY seq LIMIT 1`),
+      markDelivered: db.prepare(
+        `UPDATE events SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL
+         WHERE seq = ? AND state = 'pending'`,
+      ),
+      markRetry: db.prepare(
+        `UPDATE events SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?
+         WHERE seq = ? AND state = 'pending'`,
+      ),
+      markDead: db.prepare(
+        `UPDATE events SET state = 'dead', attempts = attempts + 1, last_error = ?
+         WHERE seq = ? AND state = 'pending'`,
+      ),
+      byEventId: db.prepare(`SELECT * FROM events WHERE event_id = ?`),
+      counts: db.prepare(
+        `SELECT state, COUNT(*) AS n, MIN(received_at) AS oldest FROM events GROUP BY state`,
+      ),
+      pruneOld: db.prepare(`DELETE FROM events WHERE state = 'delivered' AND delivered_at < ?`),
+      pruneExcess: db.prepare(
+        `DELETE FROM events WHERE seq IN (
+           SELECT seq FROM events WHERE state = 'delivered' ORDER BY seq DESC LIMIT -1 OFFSET ?)`,
+      ),
+    };
+  }
+
+  /** Opens (creating if needed) the store file. Throws StoreUnavailableError when it cannot. */
+  static open(path: string, options: StoreOptions = {}): EventStore {
+    let db: Database.Database | undefined;
+    try {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      db = new Database(path, { timeout: options.busyTimeoutMs ?? 1000 });
+      db.pragma("journal_mode = WAL");
+      db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
+      const version = db.pragma("user_version", { simple: true }) as number;
+      if (version > SCHEMA_VERSION) {
+        throw new StoreUnavailableError(
+          `the event store ${path} was written by a newer vast-gchat (schema ${version}); upgrade vast-gchat`,
+        );
+      }
+      db.exec(SCHEMA);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      return new EventStore(path, db, options);
+    } catch (error) {
+      db?.close();
+      if (error instanceof StoreUnavailableError) throw error;
+      throw unavailable(error);
+    }
+  }
+
+  /**
+   * Keeps an event unless its id is already known. Returns whether it was a duplicate.
+   * Throws StoreUnavailableError when the write could not be committed (disk full, locked, ...).
+   */
+  accept(input: AcceptInput): { duplicate: boolean } {
+    try {
+      const result = this.statements.insert.run({ ...input, notifType: input.notifType ?? null });
+      return { duplicate: result.changes === 0 };
+    } catch (error) {
+      throw unavailable(error);
+    }
+  }
+
+  /** The oldest undelivered event: delivery keeps the order of arrival. */
+  nextPending(): StoredEvent | undefined {
+    const row = this.statements.nextPending.get() as EventRow | undefined;
+    return row && toStoredEvent(row);
+  }
+
+  get(eventId: string): StoredEvent | undefined {
+    const row = this.statements.byEventId.get(eventId) as EventRow | undefined;
+    return row && toStoredEvent(row);
+  }
+
+  markDelivered(seq: number, now: number): void {
+    this.statements.markDelivered.run(now, seq);
+  }
+
+  markRetry(seq: number, nextAttemptAt: number, error: string): void {
+    this.statements.markRetry.run(nextAttemptAt, error, seq);
+  }
+
+  markDead(seq: number, error: string): void {
+    this.statements.markDead.run(error, seq);
+  }
+
+  stats(): StoreStats {
+    const stats: StoreStats = { pending: 0, delivered: 0, dead: 0, oldestPendingAt: null };
+    const rows = this.statements.counts.all() as { state: EventState; n: number; oldest: number }[];
+    for (const row of rows) {
+      stats[row.state] = row.n;
+      if (row.state === "pending") stats.oldestPendingAt = row.oldest;
+    }
+    return stats;
+  }
+
+  /**
+   * Forgets delivered events past their retention, and the oldest beyond the count bound.
+   * Pending and dead events are never pruned: they still need the user.
+   */
+  prune(now: number): number {
+    const old = this.statements.pruneOld.run(now - this.retentionMs).changes;
+    const excess = this.statements.pruneExcess.run(this.maxDelivered).changes;
+    return old + excess;
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

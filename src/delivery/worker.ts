@@ -1,0 +1,136 @@
+import type { PostOutcome } from "../chat/post-message.js";
+import type { ChatMessage } from "../chat/render.js";
+import type { EventStore, StoredEvent } from "./store.js";
+
+/**
+ * The delivery worker: drains the store's outbox to one Chat space, oldest first, one post at a
+ * time. An event is marked delivered only after Chat's 2xx; a passing failure holds the queue and
+ * retries with growing backoff (Chat failures are space-wide, so later events would fail too); a
+ * permanent refusal moves the event to the dead letters so it cannot block the rest.
+ */
+export interface DeliveryObserver {
+  delivered(event: StoredEvent, latencyMs: number): void;
+  retrying(event: StoredEvent, reason: string, delayMs: number): void;
+  dead(event: StoredEvent, reason: string): void;
+  /** The store failed under the worker (locked, disk full); it tries again shortly. */
+  storeError(error: unknown): void;
+}
+
+export interface WorkerOptions {
+  store: EventStore;
+  render: (event: StoredEvent) => ChatMessage;
+  post: (message: ChatMessage, signal: AbortSignal) => Promise<PostOutcome>;
+  observer?: Partial<DeliveryObserver>;
+  now?: () => number;
+  /** Backoff after the first failure; doubles each attempt, jittered. */
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+const STORE_RETRY_MS = 1000;
+
+export function backoffDelay(attempt: number, initialMs: number, maxMs: number): number {
+  const base = Math.min(maxMs, initialMs * 2 ** Math.max(0, attempt - 1));
+  // Full jitter on the upper half keeps restarts of many adapters from retrying in step.
+  return Math.round(base / 2 + (Math.random() * base) / 2);
+}
+
+export class DeliveryWorker {
+  private readonly options: WorkerOptions;
+  private readonly now: () => number;
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wake: (() => void) | undefined;
+  private readonly inFlight = new AbortController();
+
+  constructor(options: WorkerOptions) {
+    this.options = options;
+    this.now = options.now ?? Date.now;
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Tells the worker that an event was kept, so it need not wait for its timer. */
+  notify(): void {
+    this.wake?.();
+  }
+
+  /**
+   * Stops taking new work. A post under way may finish for up to `graceMs`; after that it is
+   * cancelled and its event stays pending, to be delivered on the next start.
+   */
+  async stop(graceMs = 5000): Promise<void> {
+    if (!this.running) return;
+    this.running = false;
+    this.notify();
+    const timer = setTimeout(() => this.inFlight.abort(), graceMs);
+    try {
+      await this.loop;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      try {
+        const event = this.options.store.nextPending();
+        const wait = event ? event.nextAttemptAt - this.now() : undefined;
+        if (!event) await this.sleep();
+        else if (wait !== undefined && wait > 0) await this.sleep(wait);
+        else await this.deliver(event);
+      } catch (error) {
+        this.options.observer?.storeError?.(error);
+        await this.sleep(STORE_RETRY_MS);
+      }
+    }
+  }
+
+  private async deliver(event: StoredEvent): Promise<void> {
+    const { store, observer } = this.options;
+    let outcome: PostOutcome;
+    try {
+      outcome = await this.options.post(this.options.render(event), this.inFlight.signal);
+    } catch (error) {
+      outcome = { kind: "retry", reason: `could not post: ${(error as Error).message}` };
+    }
+    // A post cancelled by shutdown is not a failed attempt: the event simply stays pending.
+    if (!this.running && this.inFlight.signal.aborted) return;
+
+    const now = this.now();
+    if (outcome.kind === "delivered") {
+      store.markDelivered(event.seq, now);
+      observer?.delivered?.(event, now - event.receivedAt);
+    } else if (outcome.kind === "rejected") {
+      store.markDead(event.seq, outcome.reason);
+      observer?.dead?.(event, outcome.reason);
+    } else {
+      const delay = Math.max(
+        outcome.retryAfterMs ?? 0,
+        backoffDelay(
+          event.attempts + 1,
+          this.options.initialBackoffMs ?? 1000,
+          this.options.maxBackoffMs ?? 5 * 60_000,
+        ),
+      );
+      store.markRetry(event.seq, now + delay, outcome.reason);
+      observer?.retrying?.(event, outcome.reason, delay);
+    }
+  }
+
+  /** Waits until notified, stopped, or `ms` elapse (forever when omitted). */
+  private sleep(ms?: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = ms === undefined ? undefined : setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake = done;
+    });
+  }
+}

@@ -1,0 +1,52 @@
+import { createHash } from "node:crypto";
+import { z } from "zod";
+
+/**
+ * A notification as Vast.ai delivers it (docs/vast-api.md, "A delivery"). Every field is optional
+ * and a field of the wrong type is dropped rather than refusing the event: once the signature is
+ * good, the user would rather see an odd notification than lose it.
+ */
+const optionalText = z.string().optional().catch(undefined);
+const VastEventSchema = z.looseObject({
+  event_id: z.union([z.string(), z.number()]).transform(String).optional().catch(undefined),
+  user_id: z.number().optional().catch(undefined),
+  notif_type: optionalText,
+  subject: optionalText,
+  message: optionalText,
+  timestamp: z.number().optional().catch(undefined),
+});
+
+export type VastEvent = z.infer<typeof VastEventSchema>;
+
+export type ParsedEvent =
+  | { ok: true; eventId: string; event: VastEvent }
+  | { ok: false; error: "invalid_json" | "invalid_payload" };
+
+/** Longest event id kept as sent; a longer one is replaced by its hash (ids are ~32 hex chars). */
+const MAX_EVENT_ID_LENGTH = 200;
+
+/**
+ * Parses a verified body. The dedupe key is the body's `event_id` (signed), never the unsigned
+ * `X-Vast-Event-Id` header; a body without one is keyed by its own hash, so a byte-identical
+ * retry is still recognised.
+ */
+export function parseEvent(rawBody: Buffer): ParsedEvent {
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(rawBody));
+  } catch {
+    return { ok: false, error: "invalid_json" };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { ok: false, error: "invalid_payload" };
+  }
+  const event = VastEventSchema.parse(value);
+  const given = event.event_id?.trim();
+  const eventId =
+    given && given.length <= MAX_EVENT_ID_LENGTH
+      ? given
+      : `sha256:${createHash("sha256")
+          .update(given ?? rawBody)
+          .digest("hex")}`;
+  return { ok: true, eventId, event };
+}

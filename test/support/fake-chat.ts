@@ -1,0 +1,129 @@
+import { once } from "node:events";
+import { createServer, type IncomingMessage, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/**
+ * A stand-in for a Google Chat incoming webhook (docs/google-chat.md), on loopback. It records the
+ * messages it accepted and can be told to fail the way Chat does: 429 RESOURCE_EXHAUSTED, 500,
+ * 400 INVALID_ARGUMENT, or a request that never gets an answer.
+ */
+export type ChatBehaviour =
+  | { kind: "ok"; delayMs?: number }
+  | { kind: "status"; status: number }
+  | { kind: "hang" };
+
+export interface ReceivedMessage {
+  space: string;
+  query: URLSearchParams;
+  body: Record<string, unknown>;
+}
+
+const STATUS_NAMES: Record<number, string> = {
+  400: "INVALID_ARGUMENT",
+  403: "PERMISSION_DENIED",
+  404: "NOT_FOUND",
+  429: "RESOURCE_EXHAUSTED",
+  500: "INTERNAL",
+  503: "UNAVAILABLE",
+};
+
+export class FakeChat {
+  readonly messages: ReceivedMessage[] = [];
+  /** Every request, answered or not. */
+  requests = 0;
+  behaviour: ChatBehaviour = { kind: "ok" };
+  private readonly server: Server;
+  private readonly hanging = new Set<IncomingMessage>();
+  private waiters: Array<() => void> = [];
+
+  private constructor(server: Server) {
+    this.server = server;
+  }
+
+  static async start(): Promise<FakeChat> {
+    const server = createServer();
+    const chat = new FakeChat(server);
+    server.on("request", (req, res) => {
+      const chunks: Buffer[] = [];
+      req.on("data", (chunk: Buffer) => chunks.push(chunk));
+      req.on("end", () => {
+        chat.requests++;
+        const behaviour = chat.behaviour;
+        if (behaviour.kind === "hang") {
+          chat.hanging.add(req);
+          chat.notify();
+          return;
+        }
+        if (behaviour.kind === "status") {
+          const status = STATUS_NAMES[behaviour.status] ?? "UNKNOWN";
+          res.writeHead(behaviour.status, { "content-type": "application/json" });
+          res.end(JSON.stringify({ error: { code: behaviour.status, message: `fake ${status}`, status } }));
+          chat.notify();
+          return;
+        }
+        const url = new URL(req.url ?? "/", "http://fake");
+        const space = /^\/v1\/spaces\/([^/]+)\/messages$/.exec(url.pathname)?.[1] ?? "unknown";
+        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
+        const answer = () => {
+          chat.messages.push({ space, query: url.searchParams, body });
+          res.writeHead(200, { "content-type": "application/json" });
+          res.end(JSON.stringify({ name: `spaces/${space}/messages/${chat.messages.length}` }));
+          chat.notify();
+        };
+        if (behaviour.delayMs) setTimeout(answer, behaviour.delayMs);
+        else answer();
+      });
+    });
+    server.listen(0, "127.0.0.1");
+    await once(server, "listening");
+    return chat;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** A webhook URL of Chat's shape; key and token are what a real one would carry as secrets. */
+  webhookUrl(space = "AAAAfakeSpace"): string {
+    return `http://127.0.0.1:${this.port}/v1/spaces/${space}/messages?key=fake-key-123&token=fake-token-456`;
+  }
+
+  /** Resolves once `predicate` holds, checked after every request the fake handles. */
+  async waitFor(predicate: (chat: FakeChat) => boolean, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate(this)) {
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`fake Chat: condition not met in ${timeoutMs} ms (${this.messages.length} messages, ${this.requests} requests)`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, left);
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+
+  waitForMessages(count: number, timeoutMs?: number): Promise<void> {
+    return this.waitFor((chat) => chat.messages.length >= count, timeoutMs);
+  }
+
+  /** Ends hung requests by dropping their connections, as a dying Chat frontend would. */
+  releaseHanging(): void {
+    for (const req of this.hanging) req.socket.destroy();
+    this.hanging.clear();
+  }
+
+  async close(): Promise<void> {
+    this.releaseHanging();
+    this.server.closeAllConnections();
+    this.server.close();
+    await once(this.server, "close");
+  }
+
+  private notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) wake();
+  }
+}
