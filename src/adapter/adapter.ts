@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import { createChatPoster } from "../chat/post-message.js";
 import { type MessageFormat, renderMessage } from "../chat/render.js";
 import { EventStore, type StoredEvent } from "../delivery/store.js";
@@ -35,10 +36,19 @@ export interface AdapterConfig {
   log?: AdapterLog;
 }
 
+/** What happens to events, as it happens: for the log, the demo, and tests that await a step. */
+export interface AdapterEvents {
+  accepted: [eventId: string, duplicate: boolean];
+  delivered: [event: StoredEvent, latencyMs: number];
+  retrying: [event: StoredEvent, reason: string, delayMs: number];
+  dead: [event: StoredEvent, reason: string];
+}
+
 export interface RunningAdapter {
   origin: string;
   port: number;
   store: EventStore;
+  events: EventEmitter<AdapterEvents>;
   /** Stops taking events, lets a post in flight finish (up to graceMs), closes the store. */
   close(graceMs?: number): Promise<void>;
 }
@@ -71,8 +81,23 @@ function logResponse(log: AdapterLog, response: HandlerResponse, remote: string 
   }
 }
 
+function logDeliveries(events: EventEmitter<AdapterEvents>, log: AdapterLog): void {
+  events.on("delivered", (event, latencyMs) => {
+    const fields = { type: event.notifType, event_id: event.eventId, attempts: event.attempts + 1 };
+    log.info({ ...fields, latency_ms: latencyMs }, "delivered");
+  });
+  events.on("retrying", (event, reason, delayMs) => {
+    const fields = { type: event.notifType, event_id: event.eventId, reason };
+    log.warn({ ...fields, retry_in_s: Math.round(delayMs / 100) / 10 }, "retrying");
+  });
+  events.on("dead", (event, reason) => {
+    log.error({ type: event.notifType, event_id: event.eventId, reason }, "dead");
+  });
+}
+
 export async function startAdapter(config: AdapterConfig): Promise<RunningAdapter> {
   const log = config.log ?? silentLog;
+  const events = new EventEmitter<AdapterEvents>();
   const store = EventStore.open(config.storePath);
   store.prune(Date.now());
   const pruneTimer = setInterval(() => store.prune(Date.now()), PRUNE_INTERVAL_MS).unref();
@@ -88,31 +113,13 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
     ...(config.initialBackoffMs === undefined ? {} : { initialBackoffMs: config.initialBackoffMs }),
     ...(config.maxBackoffMs === undefined ? {} : { maxBackoffMs: config.maxBackoffMs }),
     observer: {
-      delivered: (event, latencyMs) =>
-        log.info(
-          {
-            type: event.notifType,
-            event_id: event.eventId,
-            attempts: event.attempts + 1,
-            latency_ms: latencyMs,
-          },
-          "delivered",
-        ),
-      retrying: (event, reason, delayMs) =>
-        log.warn(
-          {
-            type: event.notifType,
-            event_id: event.eventId,
-            reason,
-            retry_in_s: Math.round(delayMs / 100) / 10,
-          },
-          "retrying",
-        ),
-      dead: (event, reason) =>
-        log.error({ type: event.notifType, event_id: event.eventId, reason }, "dead"),
+      delivered: (event, latencyMs) => events.emit("delivered", event, latencyMs),
+      retrying: (event, reason, delayMs) => events.emit("retrying", event, reason, delayMs),
+      dead: (event, reason) => events.emit("dead", event, reason),
       storeError: (error) => log.error({ reason: (error as Error).message }, "store error"),
     },
   });
+  logDeliveries(events, log);
 
   let server: Awaited<ReturnType<typeof startReceiverServer>>;
   try {
@@ -126,7 +133,10 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
       deps: { path: config.path, secrets: config.secrets, store },
       onResponse: (response, request) => {
         logResponse(log, response, request.socket.remoteAddress);
-        if (response.outcome.kind === "accepted" && !response.outcome.duplicate) worker.notify();
+        const { outcome } = response;
+        if (outcome.kind !== "accepted") return;
+        if (!outcome.duplicate) worker.notify();
+        events.emit("accepted", outcome.eventId, outcome.duplicate);
       },
       onError: (error) => log.error({ reason: (error as Error).message }, "internal error"),
     });
@@ -142,6 +152,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
     origin: server.origin,
     port: server.port,
     store,
+    events,
     close(graceMs = 5000) {
       closing ??= (async () => {
         clearInterval(pruneTimer);

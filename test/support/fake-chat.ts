@@ -57,7 +57,11 @@ export class FakeChat {
         if (behaviour.kind === "status") {
           const status = STATUS_NAMES[behaviour.status] ?? "UNKNOWN";
           res.writeHead(behaviour.status, { "content-type": "application/json" });
-          res.end(JSON.stringify({ error: { code: behaviour.status, message: `fake ${status}`, status } }));
+          res.end(
+            JSON.stringify({
+              error: { code: behaviour.status, message: `fake ${status}`, status },
+            }),
+          );
           chat.notify();
           return;
         }
@@ -93,7 +97,10 @@ export class FakeChat {
     const deadline = Date.now() + timeoutMs;
     while (!predicate(this)) {
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`fake Chat: condition not met in ${timeoutMs} ms (${this.messages.length} messages, ${this.requests} requests)`);
+      if (left <= 0)
+        throw new Error(
+          `fake Chat: condition not met in ${timeoutMs} ms (${this.messages.length} messages, ${this.requests} requests)`,
+        );
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, left);
         this.waiters.push(() => {

@@ -23,6 +23,10 @@ export async function postSigned(
   options: { timestamp?: number } = {},
 ): Promise<{ status: number; body: Record<string, unknown> }> {
   const body = Buffer.from(typeof payload === "string" ? payload : JSON.stringify(payload), "utf8");
-  const response = await fetch(url, { method: "POST", headers: vastHeaders(secret, body, options), body });
+  const response = await fetch(url, {
+    method: "POST",
+    headers: vastHeaders(secret, body, options),
+    body,
+  });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }

@@ -5,7 +5,15 @@ import { signPayload, verifySignature } from "../../src/vast/signature.js";
 /** Known answers computed with Python's hmac module, outside this code (shared/docs). */
 const { vectors } = JSON.parse(
   readFileSync(new URL("../fixtures/signature-vectors.json", import.meta.url), "utf8"),
-) as { vectors: { name: string; secret: string; timestamp: string; body_base64: string; signature: string }[] };
+) as {
+  vectors: {
+    name: string;
+    secret: string;
+    timestamp: string;
+    body_base64: string;
+    signature: string;
+  }[];
+};
 
 describe("signPayload", () => {
   it.each(vectors)("matches the known answer: $name", (vector) => {
@@ -34,23 +42,36 @@ describe("verifySignature", () => {
   it("accepts up to 300 s either way and refuses beyond", () => {
     expect(verifySignature(["s3cr3t"], headers, body, now + 300).ok).toBe(true);
     expect(verifySignature(["s3cr3t"], headers, body, now - 300).ok).toBe(true);
-    expect(verifySignature(["s3cr3t"], headers, body, now + 301)).toEqual({ ok: false, reason: "stale" });
-    expect(verifySignature(["s3cr3t"], headers, body, now - 301)).toEqual({ ok: false, reason: "stale" });
+    expect(verifySignature(["s3cr3t"], headers, body, now + 301)).toEqual({
+      ok: false,
+      reason: "stale",
+    });
+    expect(verifySignature(["s3cr3t"], headers, body, now - 301)).toEqual({
+      ok: false,
+      reason: "stale",
+    });
   });
 
   it("refuses a wrong secret, a changed body and a changed timestamp", () => {
     expect(verifySignature(["other"], headers, body, now).ok).toBe(false);
-    expect(verifySignature(["s3cr3t"], headers, Buffer.concat([body, Buffer.from(" ")]), now).ok).toBe(false);
+    expect(
+      verifySignature(["s3cr3t"], headers, Buffer.concat([body, Buffer.from(" ")]), now).ok,
+    ).toBe(false);
     const shifted = { ...headers, timestamp: String(now + 1) };
     expect(verifySignature(["s3cr3t"], shifted, body, now).ok).toBe(false);
   });
 
   it("refuses missing or malformed headers", () => {
-    expect(verifySignature(["s3cr3t"], { timestamp: undefined, signature: vector.signature }, body, now)).toEqual({
+    expect(
+      verifySignature(["s3cr3t"], { timestamp: undefined, signature: vector.signature }, body, now),
+    ).toEqual({
       ok: false,
       reason: "missing",
     });
-    expect(verifySignature(["s3cr3t"], { timestamp: vector.timestamp, signature: undefined }, body, now).ok).toBe(false);
+    expect(
+      verifySignature(["s3cr3t"], { timestamp: vector.timestamp, signature: undefined }, body, now)
+        .ok,
+    ).toBe(false);
     const hexOnly = { ...headers, signature: vector.signature.slice("sha256=".length) };
     expect(verifySignature(["s3cr3t"], hexOnly, body, now).ok).toBe(false);
     const upper = { ...headers, signature: `sha256=${vector.signature.slice(7).toUpperCase()}` };

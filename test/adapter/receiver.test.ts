@@ -1,0 +1,257 @@
+import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
+import Database from "better-sqlite3";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sampleEvent } from "../../src/vast/sample-events.js";
+import {
+  type AdapterFixture,
+  SECRET,
+  startAdapterFixture,
+  waitForAdapterEvent,
+} from "../support/adapter-fixture.js";
+import { postSigned, vastHeaders } from "../support/sign.js";
+
+let fx: AdapterFixture;
+
+beforeEach(async () => {
+  fx = await startAdapterFixture({ maxBodyBytes: 4096, requestTimeoutMs: 1000 });
+});
+afterEach(async () => {
+  await fx.close();
+});
+
+async function post(body: Buffer | string, headers: Record<string, string>) {
+  const response = await fetch(fx.url, { method: "POST", headers, body, redirect: "manual" });
+  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+}
+
+function nothingKept() {
+  expect(fx.adapter.store.stats()).toMatchObject({ pending: 0, delivered: 0, dead: 0 });
+}
+
+describe("receiving a delivery", () => {
+  it("keeps a signed event, answers 200 and delivers it to Chat", async () => {
+    const event = sampleEvent("low_credit");
+    const delivered = waitForAdapterEvent(fx.adapter, "delivered", event.event_id);
+    const answer = await postSigned(fx.url, SECRET, event);
+    expect(answer).toEqual({
+      status: 200,
+      body: { ok: true, event_id: event.event_id, duplicate: false },
+    });
+    await delivered;
+    expect(fx.chat.messages).toHaveLength(1);
+    expect(JSON.stringify(fx.chat.messages[0]?.body)).toContain(event.subject);
+    expect(fx.adapter.store.get(event.event_id)?.state).toBe("delivered");
+  });
+
+  it("answers a repeated event_id with duplicate: true and posts it once", async () => {
+    const event = sampleEvent("instance_stopped");
+    await postSigned(fx.url, SECRET, event);
+    const again = await postSigned(fx.url, SECRET, event);
+    expect(again.body).toEqual({ ok: true, event_id: event.event_id, duplicate: true });
+    const other = await postSigned(fx.url, SECRET, sampleEvent("instance_started"));
+    expect(other.body.duplicate).toBe(false);
+    await fx.chat.waitForMessages(2);
+    expect(
+      fx.chat.messages.filter((m) => JSON.stringify(m.body).includes(event.subject)),
+    ).toHaveLength(1);
+  });
+
+  it("dedupes on the signed body's event_id, never on the unsigned header", async () => {
+    const a = Buffer.from(JSON.stringify(sampleEvent("low_credit")));
+    const b = Buffer.from(JSON.stringify(sampleEvent("low_credit")));
+    const first = await post(a, vastHeaders(SECRET, a, { eventId: "same-header" }));
+    const second = await post(b, vastHeaders(SECRET, b, { eventId: "same-header" }));
+    expect([first.body.duplicate, second.body.duplicate]).toEqual([false, false]);
+    expect(fx.adapter.store.stats().pending + fx.adapter.store.stats().delivered).toBe(2);
+  });
+
+  it("keys an event without event_id by its body, so a byte-identical retry is a duplicate", async () => {
+    const body = { notif_type: "low_credit", subject: "no id" };
+    const first = await postSigned(fx.url, SECRET, body);
+    const again = await postSigned(fx.url, SECRET, body);
+    expect(first.status).toBe(200);
+    expect(String(first.body.event_id)).toMatch(/^sha256:[0-9a-f]{64}$/);
+    expect(again.body).toMatchObject({ event_id: first.body.event_id, duplicate: true });
+  });
+
+  it("accepts the previous secret during a rotation", async () => {
+    await fx.close();
+    fx = await startAdapterFixture({ secrets: () => ["whsec-new", SECRET] });
+    expect((await postSigned(fx.url, SECRET, sampleEvent("low_credit"))).status).toBe(200);
+    expect((await postSigned(fx.url, "whsec-new", sampleEvent("low_credit"))).status).toBe(200);
+    expect((await postSigned(fx.url, "whsec-older", sampleEvent("low_credit"))).status).toBe(401);
+  });
+});
+
+describe("refusing a delivery changes nothing", () => {
+  const now = () => Math.floor(Date.now() / 1000);
+  const body = () => Buffer.from(JSON.stringify(sampleEvent("low_credit")));
+
+  it.each([
+    ["a wrong secret", (b: Buffer) => vastHeaders("wrong-secret", b)],
+    ["a stale timestamp", (b: Buffer) => vastHeaders(SECRET, b, { timestamp: now() - 301 })],
+    ["a future timestamp", (b: Buffer) => vastHeaders(SECRET, b, { timestamp: now() + 301 })],
+    [
+      "no signature",
+      (b: Buffer) => {
+        const { "x-vast-signature-256": _, ...rest } = vastHeaders(SECRET, b);
+        return rest;
+      },
+    ],
+    [
+      "no timestamp",
+      (b: Buffer) => {
+        const { "x-vast-timestamp": _, ...rest } = vastHeaders(SECRET, b);
+        return rest;
+      },
+    ],
+    [
+      "a bad signature",
+      (b: Buffer) => ({
+        ...vastHeaders(SECRET, b),
+        "x-vast-signature-256": `sha256=${"0".repeat(64)}`,
+      }),
+    ],
+    [
+      "a signature of another body",
+      (b: Buffer) => vastHeaders(SECRET, Buffer.concat([b, Buffer.from(" ")])),
+    ],
+  ])("401 invalid_signature for %s", async (_name, makeHeaders) => {
+    const b = body();
+    expect(await post(b, makeHeaders(b))).toEqual({
+      status: 401,
+      body: { ok: false, error: "invalid_signature" },
+    });
+    nothingKept();
+  });
+
+  it.each([
+    ["not JSON", "{not json", "invalid_json"],
+    ["invalid UTF-8", Buffer.from([0x7b, 0x22, 0xff, 0xfe, 0x22, 0x7d]), "invalid_json"],
+    ["empty", "", "invalid_json"],
+    ["an array", "[1,2]", "invalid_payload"],
+    ["a string", '"text"', "invalid_payload"],
+    ["null", "null", "invalid_payload"],
+  ])("400 for a signed body that is %s", async (_name, raw, error) => {
+    const b = Buffer.isBuffer(raw) ? raw : Buffer.from(raw);
+    expect(await post(b, vastHeaders(SECRET, b))).toEqual({
+      status: 400,
+      body: { ok: false, error },
+    });
+    nothingKept();
+  });
+
+  it("413 for a body over the cap, declared up front, without reading it", async () => {
+    const b = Buffer.alloc(5000, "a");
+    expect(await post(b, vastHeaders(SECRET, b))).toEqual({
+      status: 413,
+      body: { ok: false, error: "payload_too_large" },
+    });
+    nothingKept();
+  });
+
+  it("413 for a chunked body that grows over the cap, and reading stops", async () => {
+    const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = httpRequest(fx.url, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+      });
+      req.on("response", (res) => {
+        let text = "";
+        res.on("data", (c: Buffer) => {
+          text += c.toString();
+        });
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+      });
+      req.on("error", reject);
+      req.write(Buffer.alloc(3000, "a"));
+      req.write(Buffer.alloc(3000, "a"));
+      // Never end the request: the adapter must answer and close on its own.
+    });
+    expect(answer.status).toBe(413);
+    expect(JSON.parse(answer.body)).toEqual({ ok: false, error: "payload_too_large" });
+    nothingKept();
+  });
+
+  it("503 unavailable when the event cannot be kept, then 200 once it can", async () => {
+    const other = new Database(fx.storePath);
+    try {
+      other.exec("BEGIN EXCLUSIVE");
+      const event = sampleEvent("low_credit");
+      expect(await postSigned(fx.url, SECRET, event)).toEqual({
+        status: 503,
+        body: { ok: false, error: "unavailable" },
+      });
+      other.exec("ROLLBACK");
+      expect((await postSigned(fx.url, SECRET, event)).body).toMatchObject({
+        ok: true,
+        duplicate: false,
+      });
+    } finally {
+      other.close();
+    }
+  });
+});
+
+describe("other requests", () => {
+  it("GET /health reports the store and the queue", async () => {
+    fx.chat.behaviour = { kind: "status", status: 500 };
+    await postSigned(fx.url, SECRET, sampleEvent("low_credit"));
+    const response = await fetch(`${fx.adapter.origin}/health`);
+    expect(response.status).toBe(200);
+    const health = (await response.json()) as Record<string, unknown>;
+    expect(health).toMatchObject({
+      ok: true,
+      store: "ok",
+      queue: { pending: 1 },
+      delivered: 0,
+      dead: 0,
+    });
+    expect(
+      (health.queue as { oldest_pending_age_s: number }).oldest_pending_age_s,
+    ).toBeGreaterThanOrEqual(0);
+  });
+
+  it.each([
+    ["GET", "/", 405],
+    ["PUT", "/", 405],
+    ["POST", "/health", 405],
+    ["GET", "/nope", 404],
+    ["POST", "/other-path", 404],
+  ])("%s %s answers %i in JSON, never a redirect", async (method, path, status) => {
+    const response = await fetch(`${fx.adapter.origin}${path}`, { method, redirect: "manual" });
+    expect(response.status).toBe(status);
+    expect(response.headers.get("content-type")).toMatch(/^application\/json/);
+    expect((await response.json()) as object).toMatchObject({ ok: false });
+  });
+
+  it("serves a custom webhook path", async () => {
+    await fx.close();
+    fx = await startAdapterFixture({ path: "/vast/hook" });
+    expect((await postSigned(fx.url, SECRET, sampleEvent("low_credit"))).status).toBe(200);
+    expect(
+      (await postSigned(`${fx.adapter.origin}/`, SECRET, sampleEvent("low_credit"))).status,
+    ).toBe(404);
+  });
+
+  it("drops a client that never finishes its request, while serving others", async () => {
+    const socket = connect(fx.adapter.port, "127.0.0.1");
+    socket.write("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{");
+    const closed = new Promise<string>((resolve) => {
+      let text = "";
+      socket.on("data", (c: Buffer) => {
+        text += c.toString();
+      });
+      socket.on("close", () => resolve(text));
+    });
+    expect((await postSigned(fx.url, SECRET, sampleEvent("low_credit"))).status).toBe(200);
+    expect(await closed).toMatch(/^HTTP\/1\.1 408/);
+    nothingKeptBeyond(1);
+  });
+});
+
+function nothingKeptBeyond(count: number) {
+  const stats = fx.adapter.store.stats();
+  expect(stats.pending + stats.delivered + stats.dead).toBe(count);
+}

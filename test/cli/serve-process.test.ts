@@ -1,0 +1,160 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { sampleEvent } from "../../src/vast/sample-events.js";
+import { type CliProcess, cleanEnv, runCli, spawnCli } from "../support/cli-process.js";
+import { FakeChat } from "../support/fake-chat.js";
+import { postSigned } from "../support/sign.js";
+
+const SECRET = "whsec-process-9d8c7b6a5f";
+let dir: string;
+let chat: FakeChat;
+const running: CliProcess[] = [];
+
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), "vast-gchat-serve-"));
+  chat = await FakeChat.start();
+});
+
+afterEach(async () => {
+  for (const cli of running.splice(0)) {
+    if (cli.child.exitCode === null && cli.child.signalCode === null) cli.child.kill("SIGKILL");
+    await cli.exited;
+  }
+  await chat.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function env(extra: Record<string, string> = {}) {
+  return cleanEnv({
+    VAST_WEBHOOK_SECRET: SECRET,
+    GOOGLE_CHAT_URL: chat.webhookUrl(),
+    VAST_GCHAT_CONFIG_DIR: dir,
+    ...extra,
+  });
+}
+
+async function startServe(args: string[] = []) {
+  const cli = spawnCli(["serve", "--port", "0", ...args], env());
+  running.push(cli);
+  const ready = await cli.waitForLog((r) => r.msg === "ready");
+  return { cli, url: String(ready.url) };
+}
+
+function expectNoSecrets(text: string) {
+  expect(text).not.toContain(SECRET);
+  expect(text).not.toContain("fake-token-456");
+  expect(text).not.toContain("fake-key-123");
+}
+
+describe("serve as a process", () => {
+  it("logs JSON lines without secrets, names the Chat space, and stops cleanly on SIGTERM", async () => {
+    const { cli, url } = await startServe();
+    const event = sampleEvent("low_credit");
+    await postSigned(url, SECRET, event);
+    await cli.waitForLog((r) => r.msg === "delivered" && r.event_id === event.event_id);
+    await postSigned(url, "wrong", sampleEvent("low_credit"));
+    await cli.waitForLog((r) => r.msg === "rejected" && r.reason === "invalid_signature");
+    cli.child.kill("SIGTERM");
+    expect((await cli.exited).code).toBe(0);
+    expect(cli.stdout()).toContain('"chat":"spaces/AAAAfakeSpace at 127.0.0.1');
+    expect(cli.stdout()).toContain('"msg":"stopped"');
+    expectNoSecrets(cli.stdout() + cli.stderr());
+  });
+
+  it("loses nothing it acknowledged when killed with SIGKILL, and delivers each event exactly once after a restart", async () => {
+    chat.behaviour = { kind: "status", status: 500 };
+    const first = await startServe();
+    const events = Array.from({ length: 20 }, (_, i) =>
+      sampleEvent("instance_stopped", { subject: `kill test ${i}` }),
+    );
+    for (const event of events) {
+      expect((await postSigned(first.url, SECRET, event)).status).toBe(200);
+    }
+    first.cli.child.kill("SIGKILL");
+    expect((await first.cli.exited).signal).toBe("SIGKILL");
+    expect(chat.messages).toHaveLength(0);
+
+    chat.behaviour = { kind: "ok" };
+    const second = await startServe();
+    // Vast.ai retries some of them anyway: the restarted adapter must know them.
+    for (const event of events.slice(0, 5)) {
+      expect((await postSigned(second.url, SECRET, event)).body.duplicate).toBe(true);
+    }
+    await chat.waitForMessages(events.length);
+    await second.cli.waitForLog(
+      (r) => r.msg === "delivered" && r.event_id === events.at(-1)?.event_id,
+    );
+    const delivered = chat.messages.map((m) => String(m.body.text));
+    for (const event of events) {
+      expect(delivered.filter((text) => text.includes(event.event_id))).toHaveLength(1);
+    }
+    expect(chat.messages).toHaveLength(events.length);
+  });
+
+  it("exits at once on a second Ctrl+C while a post is in flight", async () => {
+    chat.behaviour = { kind: "hang" };
+    const { cli, url } = await startServe();
+    await postSigned(url, SECRET, sampleEvent("low_credit"));
+    await chat.waitFor((c) => c.requests >= 1);
+    cli.child.kill("SIGINT");
+    await cli.waitForLog((r) => r.msg === "stopping");
+    cli.child.kill("SIGINT");
+    expect((await cli.exited).code).toBe(130);
+  });
+});
+
+describe("serve refuses bad configuration with one clear line and exit 2", () => {
+  it.each([
+    [
+      "no secret",
+      { VAST_WEBHOOK_SECRET: "" },
+      /No webhook signing secret: set VAST_WEBHOOK_SECRET/,
+    ],
+    [
+      "a secret with a line break",
+      { VAST_WEBHOOK_SECRET: "abc\n" },
+      /VAST_WEBHOOK_SECRET contains spaces/,
+    ],
+    ["no Chat URL", { GOOGLE_CHAT_URL: "" }, /No Google Chat URL: set GOOGLE_CHAT_URL/],
+    [
+      "a plain-http Chat URL",
+      { GOOGLE_CHAT_URL: "http://chat.googleapis.com/v1/spaces/A/messages?key=k&token=t" },
+      /must use https/,
+    ],
+    [
+      "an incomplete Chat URL",
+      { GOOGLE_CHAT_URL: "https://chat.googleapis.com/v1/spaces/A/messages?key=k" },
+      /incomplete/,
+    ],
+    ["a bad PORT", { PORT: "eighty" }, /PORT must be a port number/],
+  ])("%s", async (_name, extra, message) => {
+    const result = await runCli(["serve"], env(extra));
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(message);
+    expect(result.stderr.trim().split("\n").length).toBeLessThanOrEqual(2);
+    expect(result.stderr).not.toMatch(/\bat .*\.js:\d+/);
+    expect(result.stdout).toBe("");
+  });
+
+  it("a wrong flag", async () => {
+    const result = await runCli(["serve", "--prot", "1"], env());
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/unknown option '--prot'/);
+  });
+
+  it("a mistyped command gets a suggestion", async () => {
+    const result = await runCli(["serv"], env());
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(/Did you mean serve\?/);
+  });
+
+  it("a port already in use", async () => {
+    const { url } = await startServe();
+    const port = new URL(url).port;
+    const result = await runCli(["serve", "--port", port], env());
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(`Port ${port} is already in use`);
+  });
+});

@@ -1,0 +1,130 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { EventStore } from "../../src/delivery/store.js";
+import { backoffDelay } from "../../src/delivery/worker.js";
+import { sampleEvent } from "../../src/vast/sample-events.js";
+import {
+  type AdapterFixture,
+  SECRET,
+  startAdapterFixture,
+  waitForAdapterEvent,
+} from "../support/adapter-fixture.js";
+import { postSigned } from "../support/sign.js";
+
+let fx: AdapterFixture | undefined;
+afterEach(async () => {
+  await fx?.close();
+  fx = undefined;
+});
+
+function subjects(f: AdapterFixture): string[] {
+  return f.chat.messages.map((m) => String(m.body.text).split("\n")[0] ?? "");
+}
+
+describe("delivery to Chat", () => {
+  it("delivers in order of arrival", async () => {
+    fx = await startAdapterFixture({ format: "text" });
+    const f = fx;
+    f.chat.behaviour = { kind: "ok", delayMs: 20 };
+    const sent = Array.from({ length: 5 }, (_, i) =>
+      sampleEvent("low_credit", { subject: `event ${i}` }),
+    );
+    for (const event of sent) await postSigned(f.url, SECRET, event);
+    await f.chat.waitForMessages(5);
+    expect(subjects(f)).toEqual(sent.map((e) => e.subject));
+  });
+
+  it("keeps retrying while Chat is down and delivers once it is back", async () => {
+    fx = await startAdapterFixture();
+    const f = fx;
+    f.chat.behaviour = { kind: "status", status: 500 };
+    const event = sampleEvent("instance_stopped");
+    const retried = waitForAdapterEvent(f.adapter, "retrying", event.event_id);
+    await postSigned(f.url, SECRET, event);
+    await retried;
+    await f.chat.waitFor((c) => c.requests >= 3);
+    expect(f.adapter.store.get(event.event_id)).toMatchObject({
+      state: "pending",
+      lastError: expect.stringContaining("500"),
+    });
+    const delivered = waitForAdapterEvent(f.adapter, "delivered", event.event_id);
+    f.chat.behaviour = { kind: "ok" };
+    await delivered;
+    expect(f.adapter.store.get(event.event_id)?.state).toBe("delivered");
+    expect(f.chat.messages).toHaveLength(1);
+  });
+
+  it("retries a post that hangs, after the timeout", async () => {
+    fx = await startAdapterFixture({ chatTimeoutMs: 200 });
+    const f = fx;
+    f.chat.behaviour = { kind: "hang" };
+    const event = sampleEvent("low_credit");
+    const retried = waitForAdapterEvent(f.adapter, "retrying", event.event_id);
+    await postSigned(f.url, SECRET, event);
+    expect((await retried).lastError).toBeNull();
+    expect(f.adapter.store.get(event.event_id)?.lastError).toBe("Chat timed out");
+    const delivered = waitForAdapterEvent(f.adapter, "delivered", event.event_id);
+    f.chat.behaviour = { kind: "ok" };
+    await delivered;
+    expect(f.adapter.store.get(event.event_id)?.attempts).toBeGreaterThanOrEqual(2);
+    expect(f.chat.messages).toHaveLength(1);
+  });
+
+  it("moves an event Chat refuses for good to the dead letters, and goes on with the next", async () => {
+    fx = await startAdapterFixture();
+    const f = fx;
+    f.chat.behaviour = { kind: "status", status: 400 };
+    const refused = sampleEvent("low_credit");
+    const dead = waitForAdapterEvent(f.adapter, "dead", refused.event_id);
+    await postSigned(f.url, SECRET, refused);
+    await dead;
+    expect(f.adapter.store.get(refused.event_id)?.state).toBe("dead");
+    expect(f.adapter.store.get(refused.event_id)?.lastError).toBe(
+      "Chat answered 400 (INVALID_ARGUMENT: fake INVALID_ARGUMENT)",
+    );
+    f.chat.behaviour = { kind: "ok" };
+    const next = sampleEvent("low_credit");
+    await postSigned(f.url, SECRET, next);
+    await f.chat.waitForMessages(1);
+    expect(JSON.stringify(f.chat.messages[0]?.body)).toContain(next.event_id);
+  });
+
+  it("threads events about the same instance", async () => {
+    fx = await startAdapterFixture();
+    const f = fx;
+    await postSigned(f.url, SECRET, sampleEvent("instance_started"));
+    await postSigned(f.url, SECRET, sampleEvent("low_credit"));
+    await f.chat.waitForMessages(2);
+    const [threaded, plain] = f.chat.messages;
+    expect(threaded?.query.get("messageReplyOption")).toBe("REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD");
+    expect(threaded?.body.thread).toEqual({ threadKey: expect.stringContaining("1234567") });
+    expect(plain?.query.get("messageReplyOption")).toBeNull();
+    expect(plain?.body.thread).toBeUndefined();
+  });
+
+  it("on shutdown, leaves a post that does not finish in time pending", async () => {
+    fx = await startAdapterFixture();
+    const f = fx;
+    f.chat.behaviour = { kind: "hang" };
+    const event = sampleEvent("low_credit");
+    await postSigned(f.url, SECRET, event);
+    await f.chat.waitFor((c) => c.requests >= 1);
+    await f.adapter.close(100);
+    const reopened = EventStore.open(f.storePath);
+    try {
+      expect(reopened.get(event.event_id)).toMatchObject({ state: "pending", attempts: 0 });
+    } finally {
+      reopened.close();
+    }
+  });
+});
+
+describe("backoffDelay", () => {
+  it("grows with each attempt and stays under the cap", () => {
+    for (let attempt = 1; attempt <= 12; attempt++) {
+      const delay = backoffDelay(attempt, 1000, 60_000);
+      const base = Math.min(60_000, 1000 * 2 ** (attempt - 1));
+      expect(delay).toBeGreaterThanOrEqual(base / 2);
+      expect(delay).toBeLessThanOrEqual(base);
+    }
+  });
+});

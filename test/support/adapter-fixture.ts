@@ -1,0 +1,76 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import {
+  type AdapterConfig,
+  type RunningAdapter,
+  startAdapter,
+} from "../../src/adapter/adapter.js";
+import type { StoredEvent } from "../../src/delivery/store.js";
+import { FakeChat } from "./fake-chat.js";
+
+export const SECRET = "whsec-test-4f9c2a7e1b";
+
+/** An in-process adapter on loopback port 0 with a real SQLite file, posting to a fake Chat. */
+export interface AdapterFixture {
+  adapter: RunningAdapter;
+  chat: FakeChat;
+  dir: string;
+  storePath: string;
+  url: string;
+  close(): Promise<void>;
+}
+
+export async function startAdapterFixture(
+  overrides: Partial<AdapterConfig> = {},
+): Promise<AdapterFixture> {
+  const dir = mkdtempSync(join(tmpdir(), "vast-gchat-test-"));
+  const chat = await FakeChat.start();
+  const storePath = join(dir, "events.db");
+  const adapter = await startAdapter({
+    host: "127.0.0.1",
+    port: 0,
+    path: "/",
+    secrets: () => [SECRET],
+    chatUrl: new URL(chat.webhookUrl()),
+    format: "card",
+    storePath,
+    initialBackoffMs: 20,
+    maxBackoffMs: 200,
+    ...overrides,
+  });
+  return {
+    adapter,
+    chat,
+    dir,
+    storePath,
+    url: `${adapter.origin}${overrides.path ?? "/"}`,
+    async close() {
+      await adapter.close(500);
+      await chat.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Resolves when the adapter reports `name` for the event with this id. */
+export function waitForAdapterEvent(
+  adapter: RunningAdapter,
+  name: "delivered" | "dead" | "retrying",
+  eventId: string,
+  timeoutMs = 15_000,
+): Promise<StoredEvent> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      adapter.events.off(name, listener);
+      reject(new Error(`no "${name}" for ${eventId} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    const listener = (event: StoredEvent) => {
+      if (event.eventId !== eventId) return;
+      clearTimeout(timer);
+      adapter.events.off(name, listener);
+      resolve(event);
+    };
+    adapter.events.on(name, listener);
+  });
+}
