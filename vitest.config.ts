@@ -6,5 +6,6 @@ export default defineConfig({
     // Child-process tests (kill -9, restarts) need room on a busy 2-core machine.
     testTimeout: 30_000,
     hookTimeout: 30_000,
+    reporters: ["default", "./test/support/summary-reporter.ts"],
   },
 });

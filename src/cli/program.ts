@@ -86,5 +86,25 @@ export function createProgram(context: ProgramContext): Command {
       context.setExitCode(await trigger(type, command.optsWithGlobals(), context));
     });
 
+  program
+    .command("demo")
+    .summary("the whole chain on this machine, with no accounts, into a local Chat preview")
+    .description(
+      "Run the real adapter (receiver, store, worker) against a local Chat preview: one signed sample of every known type, a duplicate and a forged delivery. Needs no account and writes only to a temporary directory.",
+    )
+    .addHelpText("after", "\nExamples:\n  vast-gchat demo\n  vast-gchat demo --json")
+    .action(async (_options, command: Command) => {
+      const { demo } = await import("./commands/demo.js");
+      context.setExitCode(await demo(command.optsWithGlobals(), context));
+    });
+
+  // --no-color must win over chalk's own detection; NO_COLOR and FORCE_COLOR chalk reads itself.
+  program.hook("preAction", async (_program, command) => {
+    if (command.optsWithGlobals<GlobalOptions>().color === false) {
+      const { default: chalk } = await import("chalk");
+      chalk.level = 0;
+    }
+  });
+
   return program;
 }

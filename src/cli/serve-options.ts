@@ -69,7 +69,7 @@ export function resolveChatUrl(env: NodeJS.ProcessEnv): ParsedChatUrl {
   }
 }
 
-export function resolveSecrets(env: NodeJS.ProcessEnv): string[] {
+export function resolveSecrets(env: NodeJS.ProcessEnv): [current: string, ...previous: string[]] {
   const current = checkWebhookSecret(env.VAST_WEBHOOK_SECRET, "VAST_WEBHOOK_SECRET");
   const previous = env.VAST_WEBHOOK_SECRET_PREVIOUS;
   if (!previous) return [current];

@@ -1,8 +1,7 @@
-import { request } from "undici";
 import { checkServiceUrl } from "../../chat/webhook-url.js";
 import { KNOWN_EVENT_TYPES } from "../../vast/event-types.js";
 import { sampleEvent } from "../../vast/sample-events.js";
-import { signPayload } from "../../vast/signature.js";
+import { type SentEvent, sendSignedEvent } from "../../vast/send-event.js";
 import { CliError, usageError } from "../errors.js";
 import type { GlobalOptions } from "../program.js";
 import { DEFAULT_PATH, parsePort, resolveSecrets } from "../serve-options.js";
@@ -52,42 +51,18 @@ export async function trigger(
   const url = targetUrl(options.url, context.env);
   const [secret] = resolveSecrets(context.env);
   const event = sampleEvent(type, { subject: options.subject, message: options.message });
-  const body = Buffer.from(JSON.stringify(event), "utf8");
-  const timestamp = String(Math.floor(Date.now() / 1000));
 
-  let status: number;
-  let answer: unknown;
+  let sent: SentEvent;
   try {
-    const response = await request(url, {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        "x-vast-event-id": event.event_id,
-        "x-vast-delivery-attempt": "1",
-        "x-vast-timestamp": timestamp,
-        "x-vast-signature-256": signPayload(secret as string, timestamp, body),
-      },
-      body,
-      headersTimeout: 10_000,
-      bodyTimeout: 10_000,
-    });
-    status = response.statusCode;
-    const text = await response.body.text();
-    try {
-      answer = JSON.parse(text);
-    } catch {
-      answer = text;
-    }
+    sent = await sendSignedEvent(url, secret, event);
   } catch (error) {
     const code = (error as { code?: string }).code;
-    throw new CliError(
-      `Could not reach the adapter at ${url.origin} (${code ?? "network error"}).`,
-      {
-        hint: "Start it with `vast-gchat serve`, or pass --url with its address.",
-      },
-    );
+    throw new CliError(`Could not reach the adapter at ${url.origin} (${code ?? "network error"}).`, {
+      hint: "Start it with `vast-gchat serve`, or pass --url with its address.",
+    });
   }
 
+  const { status, answer } = sent;
   const ok = status >= 200 && status < 300;
   if (options.json) {
     context.stdout.write(`${JSON.stringify({ ok, status, url: url.href, event, answer })}\n`);
