@@ -14,7 +14,9 @@ import { vastHeaders } from "./support/sign.js";
  * both must accept and refuse the same signed requests. Where ours is deliberately stricter, the
  * difference is listed below so that any change to it is noticed.
  */
-const REFERENCE = fileURLToPath(new URL("../../shared/reference/vast_google_chat_adapter.py", import.meta.url));
+const REFERENCE = fileURLToPath(
+  new URL("../../shared/reference/vast_google_chat_adapter.py", import.meta.url),
+);
 const PYTHON = process.env.PYTHON ?? "python3";
 
 function pythonProblem(): string | undefined {
@@ -49,13 +51,20 @@ function cases(): Case[] {
   };
   return [
     { name: "valid", ...signed(valid) },
-    { name: "valid, 299 s old", ...signed(Buffer.from(JSON.stringify(sampleEvent("outbid"))), { timestamp: now - 299 }) },
+    {
+      name: "valid, 299 s old",
+      ...signed(Buffer.from(JSON.stringify(sampleEvent("outbid"))), { timestamp: now - 299 }),
+    },
     { name: "wrong secret", ...signed(valid, { secret: "not-it" }) },
     { name: "stale", ...signed(valid, { timestamp: now - 400 }) },
     { name: "future", ...signed(valid, { timestamp: now + 400 }) },
     { name: "no signature", ...withoutHeader("x-vast-signature-256") },
     { name: "no timestamp", ...withoutHeader("x-vast-timestamp") },
-    { name: "tampered body", body: Buffer.from(valid.toString().replace("Low", "low")), headers: signed(valid).headers },
+    {
+      name: "tampered body",
+      body: Buffer.from(valid.toString().replace("Low", "low")),
+      headers: signed(valid).headers,
+    },
     { name: "not JSON", ...signed(Buffer.from("{nope")) },
     { name: "array", ...signed(Buffer.from("[1]")) },
     { name: "number", ...signed(Buffer.from("42")) },
@@ -63,7 +72,9 @@ function cases(): Case[] {
 }
 
 /** Requests the two adapters answer differently on purpose. */
-const DELIBERATE_DIFFERENCES = ["empty body: the tutorial's treats it as {} and posts it; ours answers 400 invalid_json"];
+const DELIBERATE_DIFFERENCES = [
+  "empty body: the tutorial's treats it as {} and posts it; ours answers 400 invalid_json",
+];
 
 const problem = pythonProblem();
 // On CI the comparison must run: a missing python3 or reference file fails there instead of skipping.
@@ -81,7 +92,12 @@ describe.skipIf(skip)("interoperability with the tutorial's adapter", () => {
     chat = await FakeChat.start();
     const port = await freePort();
     python = spawn(PYTHON, ["-u", REFERENCE], {
-      env: { ...process.env, GOOGLE_CHAT_URL: chat.webhookUrl(), VAST_WEBHOOK_SECRET: SECRET, PORT: String(port) },
+      env: {
+        ...process.env,
+        GOOGLE_CHAT_URL: chat.webhookUrl(),
+        VAST_WEBHOOK_SECRET: SECRET,
+        PORT: String(port),
+      },
       stdio: ["ignore", "pipe", "pipe"],
     });
     await new Promise<void>((resolve, reject) => {
@@ -103,7 +119,8 @@ describe.skipIf(skip)("interoperability with the tutorial's adapter", () => {
   it("accepts and refuses the same signed requests", async () => {
     const statuses: Record<string, [number, number]> = {};
     for (const c of cases()) {
-      const send = (url: string) => fetch(url, { method: "POST", headers: c.headers, body: c.body }).then((r) => r.status);
+      const send = (url: string) =>
+        fetch(url, { method: "POST", headers: c.headers, body: c.body }).then((r) => r.status);
       statuses[c.name] = [await send(pythonUrl), await send(ours.url)];
     }
     for (const [name, [theirs, mine]] of Object.entries(statuses)) {

@@ -1,7 +1,7 @@
 import { EventEmitter, once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ChatMessage } from "./render.js";
+import { type ChatMessage, plainTextOf } from "./render.js";
 
 /**
  * A local stand-in for a Chat space, for the demo: a loopback server that takes what the worker
@@ -28,7 +28,7 @@ const MAX_BODY_BYTES = 64 * 1024;
 export function headline(message: ChatMessage): string {
   const card = message.cardsV2?.[0]?.card as { header?: { title?: unknown } } | undefined;
   const title = card?.header?.title;
-  return typeof title === "string" ? title : (message.text.split("\n")[0] ?? "");
+  return typeof title === "string" ? title : (plainTextOf(message).split("\n")[0] ?? "");
 }
 
 export async function startChatPreview(host = "127.0.0.1", port = 0): Promise<ChatPreview> {
@@ -56,7 +56,9 @@ export async function startChatPreview(host = "127.0.0.1", port = 0): Promise<Ch
       try {
         message = JSON.parse(Buffer.concat(chunks).toString("utf8")) as ChatMessage;
       } catch {
-        answer(400, { error: { code: 400, message: "Invalid JSON payload", status: "INVALID_ARGUMENT" } });
+        answer(400, {
+          error: { code: 400, message: "Invalid JSON payload", status: "INVALID_ARGUMENT" },
+        });
         return;
       }
       const entry = { receivedAt: Date.now(), threadKey: message.thread?.threadKey, message };

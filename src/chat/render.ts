@@ -30,11 +30,21 @@ export type CardWidget =
 export type CardSection = { widgets: CardWidget[] };
 export type Card = { header: { title: string; subtitle: string }; sections: CardSection[] };
 
-/** The JSON body POSTed to the Chat webhook. */
+/**
+ * The JSON body POSTed to the Chat webhook. A card message carries its plain-text version in
+ * `fallbackText` (what Chat shows where cards cannot be: mobile notifications, some clients), not
+ * in `text`, which Chat would show above the card and so say everything twice.
+ */
 export interface ChatMessage {
-  text: string;
+  text?: string;
+  fallbackText?: string;
   cardsV2?: Array<{ cardId: string; card: Card }>;
   thread?: { threadKey: string };
+}
+
+/** The message as plain text, whichever field carries it. */
+export function plainTextOf(message: ChatMessage): string {
+  return message.text ?? message.fallbackText ?? "";
 }
 
 /** Chat has refused `text` over 4,096 characters; keep a margin (docs/google-chat.md, "Size"). */
@@ -99,7 +109,10 @@ export function renderMessage(event: VastEvent, options: RenderOptions): ChatMes
         card: buildCard(event, content, options.eventId, body),
       },
     ];
-    return threadKey === undefined ? { text, cardsV2 } : { text, cardsV2, thread: { threadKey } };
+    const fallbackText = text;
+    return threadKey === undefined
+      ? { fallbackText, cardsV2 }
+      : { fallbackText, cardsV2, thread: { threadKey } };
   };
   // Measure the message with an empty body, then give the body whatever room is left.
   const budget = BODY_BYTES_TARGET - bodyBytes(withBody(""));
@@ -115,7 +128,7 @@ export function renderMessage(event: VastEvent, options: RenderOptions): ChatMes
  */
 export function threadKeyFor(event: VastEvent): string | undefined {
   for (const text of [event.subject, event.message]) {
-    const match = text === undefined ? null : THREAD_SUBJECT.exec(text);
+    const match = text === undefined ? null : NUMBERED_INSTANCE_OR_MACHINE.exec(text);
     if (match?.[1] !== undefined && match[2] !== undefined) {
       const number = match[2].replace(/^0+(?=\d)/, "");
       return `vast-${match[1].toLowerCase()}-${number}`;
@@ -124,7 +137,7 @@ export function threadKeyFor(event: VastEvent): string | undefined {
   return undefined;
 }
 
-const THREAD_SUBJECT =
+const NUMBERED_INSTANCE_OR_MACHINE =
   /\b(instance|machine)(?:\s+(?:id|no\.?|number))?\s*[#:]?\s*(\d{1,20})(?!\w)/i;
 
 function describeContent(event: VastEvent, eventId: string): Content {
@@ -190,7 +203,7 @@ function buildCard(event: VastEvent, content: Content, eventId: string, bodyHtml
 function paragraphHtml(content: Content, bodyHtml: string): string {
   if (content.isTest) {
     const lead = `<font color="${SUCCESS}"><b>${escapeCardHtml(TEST_LEAD)}</b></font>`;
-    return bodyHtml ? `${lead}<br>${escapeCardHtml(TEST_QUOTE)}${bodyHtml}` : lead;
+    return content.body ? `${lead}<br>${escapeCardHtml(TEST_QUOTE)}${bodyHtml}` : lead;
   }
   return content.info.severity === "warning" ? `${WARNING_LABEL}<br>${bodyHtml}` : bodyHtml;
 }

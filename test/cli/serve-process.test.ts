@@ -86,7 +86,7 @@ describe("serve as a process", () => {
     await second.cli.waitForLog(
       (r) => r.msg === "delivered" && r.event_id === events.at(-1)?.event_id,
     );
-    const delivered = chat.messages.map((m) => String(m.body.text));
+    const delivered = chat.messages.map((m) => String(m.body.fallbackText));
     for (const event of events) {
       expect(delivered.filter((text) => text.includes(event.event_id))).toHaveLength(1);
     }

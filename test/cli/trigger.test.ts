@@ -10,23 +10,41 @@ afterEach(async () => {
   await fx.close();
 });
 
-const env = (extra: Record<string, string> = {}) => cleanEnv({ VAST_WEBHOOK_SECRET: SECRET, ...extra });
+const env = (extra: Record<string, string> = {}) =>
+  cleanEnv({ VAST_WEBHOOK_SECRET: SECRET, ...extra });
 
 describe("trigger", () => {
   it("signs a sample event that the adapter accepts and delivers to Chat", async () => {
     const result = await runCli(["trigger", "client:low_credit", "--url", fx.url], env());
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/^Sent: low_credit event [0-9a-f]{32} -> http:\/\/127\.0\.0\.1:\d+\/: 200 /);
+    expect(result.stdout).toMatch(
+      /^Sent: low_credit event [0-9a-f]{32} -> http:\/\/127\.0\.0\.1:\d+\/: 200 /,
+    );
     await fx.chat.waitForMessages(1);
     expect(JSON.stringify(fx.chat.messages[0]?.body)).toContain("Credit Balance Is Getting Low");
     expect(result.stdout + result.stderr).not.toContain(SECRET);
   });
 
   it("uses the given subject and message, and reports JSON with --json", async () => {
-    const args = ["trigger", "instance_stopped", "--url", fx.url, "--subject", "Box 42 went down", "--message", "details", "--json"];
+    const args = [
+      "trigger",
+      "instance_stopped",
+      "--url",
+      fx.url,
+      "--subject",
+      "Box 42 went down",
+      "--message",
+      "details",
+      "--json",
+    ];
     const result = await runCli(args, env());
     expect(result.code).toBe(0);
-    const report = JSON.parse(result.stdout) as { ok: boolean; status: number; event: { subject: string }; answer: unknown };
+    const report = JSON.parse(result.stdout) as {
+      ok: boolean;
+      status: number;
+      event: { subject: string };
+      answer: unknown;
+    };
     expect(report).toMatchObject({ ok: true, status: 200, event: { subject: "Box 42 went down" } });
     await fx.chat.waitForMessages(1);
     expect(JSON.stringify(fx.chat.messages[0]?.body)).toContain("Box 42 went down");
@@ -45,7 +63,10 @@ describe("trigger", () => {
   });
 
   it("exits 1 when the adapter refuses it (wrong secret)", async () => {
-    const result = await runCli(["trigger", "low_credit", "--url", fx.url], env({ VAST_WEBHOOK_SECRET: "not-the-secret" }));
+    const result = await runCli(
+      ["trigger", "low_credit", "--url", fx.url],
+      env({ VAST_WEBHOOK_SECRET: "not-the-secret" }),
+    );
     expect(result.code).toBe(1);
     expect(result.stderr).toMatch(/^Refused: .* 401 \{"ok":false,"error":"invalid_signature"\}/);
   });

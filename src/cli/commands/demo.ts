@@ -43,21 +43,30 @@ export async function demo(options: GlobalOptions, context: DemoContext): Promis
       storePath: join(dir, "events.db"),
     });
     const url = `${adapter.origin}/`;
-    print(chalk.bold(`vast-gchat demo: adapter on ${url}, Chat preview on ${preview.webhookUrl.host}`));
-    print(chalk.dim(`(a temporary directory, ${dir}, holds the event store; nothing else is written)`));
+    print(
+      chalk.bold(`vast-gchat demo: adapter on ${url}, Chat preview on ${preview.webhookUrl.host}`),
+    );
+    print(
+      chalk.dim(`(a temporary directory, ${dir}, holds the event store; nothing else is written)`),
+    );
 
     const delivered = new Set<string>();
     adapter.events.on("delivered", (event, latencyMs) => {
       delivered.add(event.eventId);
-      print(`  ${chalk.green("delivered")} ${(event.notifType ?? "").padEnd(22)} in ${latencyMs} ms`);
+      print(
+        `  ${chalk.green("delivered")} ${(event.notifType ?? "").padEnd(22)} in ${latencyMs} ms`,
+      );
     });
-    preview.events.on("message", (entry) => print(`  ${chalk.cyan("in Chat")}   ${headline(entry.message)}`));
+    preview.events.on("message", (entry) =>
+      print(`  ${chalk.cyan("in Chat")}   ${headline(entry.message)}`),
+    );
 
     const sent: string[] = [];
     for (const slug of KNOWN_EVENT_TYPES.keys()) {
       const event = sampleEvent(slug);
       const { status } = await sendSignedEvent(url, secret, event);
-      if (status !== 200) throw new CliError(`The adapter refused a valid ${slug} event (${status}).`);
+      if (status !== 200)
+        throw new CliError(`The adapter refused a valid ${slug} event (${status}).`);
       sent.push(event.event_id);
       print(`${chalk.bold("received")}    ${slug.padEnd(22)} 200, kept on disk`);
     }
@@ -66,9 +75,13 @@ export async function demo(options: GlobalOptions, context: DemoContext): Promis
     await sendSignedEvent(url, secret, first);
     sent.push(first.event_id);
     const duplicate = await sendSignedEvent(url, secret, first, { attempt: 2 });
-    print(`${chalk.yellow("duplicate")}   low_credit sent again by a retry: ${duplicate.status} ${JSON.stringify(duplicate.answer)}, not posted twice`);
+    print(
+      `${chalk.yellow("duplicate")}   low_credit sent again by a retry: ${duplicate.status} ${JSON.stringify(duplicate.answer)}, not posted twice`,
+    );
     const forged = await sendSignedEvent(url, "not-the-secret", sampleEvent("billing_failed"));
-    print(`${chalk.red("rejected")}    billing_failed signed with the wrong secret: ${forged.status} ${JSON.stringify(forged.answer)}`);
+    print(
+      `${chalk.red("rejected")}    billing_failed signed with the wrong secret: ${forged.status} ${JSON.stringify(forged.answer)}`,
+    );
 
     await waitUntil(() => sent.every((id) => delivered.has(id)), adapter, DELIVERY_TIMEOUT_MS);
     const summary = {
@@ -86,7 +99,9 @@ export async function demo(options: GlobalOptions, context: DemoContext): Promis
         `\nDone: ${summary.delivered} of ${summary.sent} events delivered to the Chat preview in ${summary.seconds.toFixed(1)} s; the duplicate was posted once; the forged delivery was refused.`,
       ),
     );
-    print("Next: `vast-gchat serve` with GOOGLE_CHAT_URL and VAST_WEBHOOK_SECRET for your real space.");
+    print(
+      "Next: `vast-gchat serve` with GOOGLE_CHAT_URL and VAST_WEBHOOK_SECRET for your real space.",
+    );
     return 0;
   } finally {
     await adapter?.close(1000);
@@ -100,7 +115,9 @@ function waitUntil(done: () => boolean, adapter: RunningAdapter, timeoutMs: numb
     if (done()) return resolve();
     const timer = setTimeout(() => {
       adapter.events.off("delivered", check);
-      reject(new CliError(`Not every event reached the Chat preview within ${timeoutMs / 1000} s.`));
+      reject(
+        new CliError(`Not every event reached the Chat preview within ${timeoutMs / 1000} s.`),
+      );
     }, timeoutMs);
     function check() {
       if (!done()) return;

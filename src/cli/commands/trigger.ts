@@ -57,9 +57,12 @@ export async function trigger(
     sent = await sendSignedEvent(url, secret, event);
   } catch (error) {
     const code = (error as { code?: string }).code;
-    throw new CliError(`Could not reach the adapter at ${url.origin} (${code ?? "network error"}).`, {
-      hint: "Start it with `vast-gchat serve`, or pass --url with its address.",
-    });
+    throw new CliError(
+      `Could not reach the adapter at ${url.origin} (${code ?? "network error"}).`,
+      {
+        hint: "Start it with `vast-gchat serve`, or pass --url with its address.",
+      },
+    );
   }
 
   const { status, answer } = sent;
