@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import { createChatPoster } from "../chat/post-message.js";
 import { type MessageFormat, renderMessage } from "../chat/render.js";
+import { startCheckpointer } from "../delivery/checkpointer.js";
 import { EventStore, type StoredEvent } from "../delivery/store.js";
 import { DeliveryWorker } from "../delivery/worker.js";
 import { parseEvent } from "../vast/event.js";
@@ -98,7 +99,8 @@ function logDeliveries(events: EventEmitter<AdapterEvents>, log: AdapterLog): vo
 export async function startAdapter(config: AdapterConfig): Promise<RunningAdapter> {
   const log = config.log ?? silentLog;
   const events = new EventEmitter<AdapterEvents>();
-  const store = EventStore.open(config.storePath);
+  const store = EventStore.open(config.storePath, { backgroundCheckpoints: true });
+  const checkpointer = startCheckpointer(config.storePath);
   store.prune(Date.now());
   const pruneTimer = setInterval(() => store.prune(Date.now()), PRUNE_INTERVAL_MS).unref();
 
@@ -142,6 +144,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
     });
   } catch (error) {
     clearInterval(pruneTimer);
+    await checkpointer.stop();
     store.close();
     throw error;
   }
@@ -157,6 +160,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
       closing ??= (async () => {
         clearInterval(pruneTimer);
         await Promise.all([server.close(), worker.stop(graceMs)]);
+        await checkpointer.stop();
         store.close();
       })();
       return closing;

@@ -50,6 +50,8 @@ export interface StoreOptions {
   durability?: "normal" | "full";
   /** How long a write waits for another process's lock before giving up (→ 503). */
   busyTimeoutMs?: number;
+  /** Leave WAL checkpoints to a background checkpointer instead of the committing request. */
+  backgroundCheckpoints?: boolean;
 }
 
 export class StoreUnavailableError extends Error {
@@ -61,7 +63,7 @@ const SCHEMA_VERSION = 1;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
-  seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+  seq             INTEGER PRIMARY KEY,
   event_id        TEXT    NOT NULL UNIQUE,
   notif_type      TEXT,
   payload         TEXT    NOT NULL,
@@ -161,6 +163,8 @@ export class EventStore {
       db = new Database(path, { timeout: options.busyTimeoutMs ?? 1000 });
       db.pragma("journal_mode = WAL");
       db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
+      // Checkpoints run in another thread (checkpointer.ts), never inside an acknowledged commit.
+      if (options.backgroundCheckpoints) db.pragma("wal_autocheckpoint = 0");
       const version = db.pragma("user_version", { simple: true }) as number;
       if (version > SCHEMA_VERSION) {
         throw new StoreUnavailableError(

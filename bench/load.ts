@@ -1,0 +1,294 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { Pool } from "undici";
+import { sampleEvent } from "../src/vast/sample-events.js";
+import { vastHeaders } from "../test/support/sign.js";
+
+/**
+ * The load generator: an open-loop fixed-rate run and a closed-loop saturation run, both sending
+ * signed deliveries with a fresh timestamp and a unique event id, the way Vast.ai would.
+ *
+ * It shares the machine (2 cores) with the adapter under test, so it is kept lean: undici pools
+ * with keep-alive connections, no per-request timers, and results in plain arrays.
+ */
+export interface LoadTarget {
+  /** e.g. http://127.0.0.1:8787 */
+  origin: string;
+  /** The webhook path, e.g. `/`. */
+  path: string;
+  secret: string;
+}
+
+export interface RunStats {
+  /** Requests handed to the connection pool. */
+  sent: number;
+  /** 2xx answers: events the adapter acknowledged. */
+  ok: number;
+  /**
+   * Closed loop only: 2xx answers that arrived within the measured window. Answers still in
+   * flight at its end may take up to the request timeout and must not stretch the window.
+   */
+  okInWindow: number;
+  /** Closed loop only: the measured window, start to deadline (or to the stop). */
+  windowS: number;
+  /** Non-2xx answers by status. */
+  statuses: Map<number, number>;
+  /** Requests without an HTTP answer (connection errors, timeouts), by error code. */
+  errors: Map<string, number>;
+  /**
+   * Ack latency of every sent request, from the moment it was handed to the pool to the end of
+   * the answer; Infinity when it never got one, so lost requests push the percentiles up.
+   */
+  latenciesMs: number[];
+  /** Open loop only: the same, measured from the scheduled send time instead. */
+  fromScheduleMs: number[];
+  /** Open loop only: how late each send left compared to its schedule. */
+  sendLagMs: number[];
+  /** Open loop only: sends skipped because maxInFlight requests were already outstanding. */
+  skipped: number;
+  /** Event ids that got a 2xx, for the durability check. */
+  ackedIds: string[];
+  /** Wall time of the run, first send to last answer. */
+  elapsedS: number;
+  /** Open loop only: first to last send. */
+  sendSpanS: number;
+}
+
+function emptyStats(): RunStats {
+  return {
+    sent: 0,
+    ok: 0,
+    okInWindow: 0,
+    windowS: 0,
+    statuses: new Map(),
+    errors: new Map(),
+    latenciesMs: [],
+    fromScheduleMs: [],
+    sendLagMs: [],
+    skipped: 0,
+    ackedIds: [],
+    elapsedS: 0,
+    sendSpanS: 0,
+  };
+}
+
+// A mix of real types so bodies vary in length like real traffic.
+const EVENT_TYPES = ["low_credit", "instance_stopped", "outbid", "machine_error", "billing_failed"];
+let typeCursor = 0;
+
+interface Delivery {
+  eventId: string;
+  body: Buffer;
+  headers: Record<string, string>;
+}
+
+/** One delivery as Vast.ai sends it: unique event id, signature over a timestamp taken now. */
+function makeDelivery(secret: string): Delivery {
+  const type = EVENT_TYPES[typeCursor++ % EVENT_TYPES.length] ?? "low_credit";
+  const event = sampleEvent(type);
+  const body = Buffer.from(JSON.stringify(event), "utf8");
+  return {
+    eventId: event.event_id,
+    body,
+    headers: vastHeaders(secret, body, { eventId: event.event_id }),
+  };
+}
+
+export function createPool(origin: string, connections: number, timeoutMs: number): Pool {
+  return new Pool(origin, {
+    connections,
+    // One request per connection at a time: what a webhook sender does, and what a plain
+    // HTTP/1.0 server (the tutorial's) can handle.
+    pipelining: 1,
+    connectTimeout: timeoutMs,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
+  });
+}
+
+const nowNs = () => process.hrtime.bigint();
+const nsToMs = (ns: bigint) => Number(ns) / 1e6;
+
+function count<K>(map: Map<K, number>, key: K): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
+}
+
+/** Sends one delivery and records its outcome. Never throws. */
+async function sendOne(
+  pool: Pool,
+  target: LoadTarget,
+  stats: RunStats,
+  scheduledNs?: bigint,
+  windowEndNs?: bigint,
+): Promise<void> {
+  // Built and signed before the clock starts: the latency is the adapter's, not the signing's.
+  const delivery = makeDelivery(target.secret);
+  stats.sent++;
+  const start = nowNs();
+  if (scheduledNs !== undefined) stats.sendLagMs.push(nsToMs(start - scheduledNs));
+  try {
+    const response = await pool.request({
+      path: target.path,
+      method: "POST",
+      headers: delivery.headers,
+      body: delivery.body,
+    });
+    await response.body.text();
+    const end = nowNs();
+    stats.latenciesMs.push(nsToMs(end - start));
+    if (scheduledNs !== undefined) stats.fromScheduleMs.push(nsToMs(end - scheduledNs));
+    if (response.statusCode >= 200 && response.statusCode < 300) {
+      stats.ok++;
+      if (windowEndNs !== undefined && end <= windowEndNs) stats.okInWindow++;
+      stats.ackedIds.push(delivery.eventId);
+    } else {
+      count(stats.statuses, response.statusCode);
+    }
+  } catch (error) {
+    const { code, name } = error as { code?: string; name?: string };
+    count(stats.errors, code ?? name ?? "error");
+    stats.latenciesMs.push(Number.POSITIVE_INFINITY);
+    if (scheduledNs !== undefined) stats.fromScheduleMs.push(Number.POSITIVE_INFINITY);
+  }
+}
+
+export interface OpenLoopOptions {
+  rate: number;
+  durationS: number;
+  connections: number;
+  maxInFlight: number;
+  timeoutMs: number;
+}
+
+/**
+ * Fixed-rate open loop: send i leaves at start + i/rate whatever the earlier ones are doing, so a
+ * slow adapter builds a backlog instead of slowing the generator down (no coordinated omission).
+ * Timers wake the loop at the next due send; whatever is due by then goes out in that tick.
+ * Bounded by count (rate x duration); the drain afterwards is bounded by the request timeout.
+ */
+export async function openLoop(target: LoadTarget, options: OpenLoopOptions): Promise<RunStats> {
+  const stats = emptyStats();
+  const pool = createPool(target.origin, options.connections, options.timeoutMs);
+  const total = Math.round(options.rate * options.durationS);
+  const intervalNs = BigInt(Math.round(1e9 / options.rate));
+  const pending = new Set<Promise<void>>();
+  const start = nowNs();
+  let lastSend = start;
+  let next = 0;
+
+  try {
+    await new Promise<void>((resolve) => {
+      const tick = () => {
+        const now = nowNs();
+        while (next < total && start + BigInt(next) * intervalNs <= now) {
+          const scheduled = start + BigInt(next) * intervalNs;
+          next++;
+          if (pending.size >= options.maxInFlight) {
+            stats.skipped++;
+            continue;
+          }
+          const sending = sendOne(pool, target, stats, scheduled);
+          pending.add(sending);
+          void sending.then(() => pending.delete(sending));
+          lastSend = nowNs();
+        }
+        if (next >= total) {
+          resolve();
+          return;
+        }
+        const dueInMs = nsToMs(start + BigInt(next) * intervalNs - nowNs());
+        setTimeout(tick, Math.max(0, Math.floor(dueInMs)));
+      };
+      tick();
+    });
+    stats.sendSpanS = nsToMs(lastSend - start) / 1000;
+
+    // Every request has the pool's own timeouts; this also covers ones still queued for a
+    // connection, which those timeouts do not.
+    const drained = Promise.allSettled([...pending]);
+    const timer = new AbortController();
+    await Promise.race([
+      drained,
+      sleep(options.timeoutMs, undefined, { signal: timer.signal }).catch(() => {}),
+    ]);
+    timer.abort();
+  } finally {
+    // Whatever is still outstanding fails now and is counted as "no answer".
+    await pool.destroy();
+    await Promise.allSettled([...pending]);
+  }
+  stats.elapsedS = nsToMs(nowNs() - start) / 1000;
+  return stats;
+}
+
+export interface ClosedLoopOptions {
+  concurrency: number;
+  durationS: number;
+  timeoutMs: number;
+  /** Hard cap on requests, so the loop is bounded even if the clock misbehaves. */
+  maxRequests?: number;
+  /** Set to stop early (the kill -9 check). Each worker finishes its current request. */
+  stop?: { requested: boolean };
+}
+
+/**
+ * Closed loop: `concurrency` workers, each sending its next delivery as soon as the last one is
+ * answered. With enough in flight this finds the adapter's sustained accept rate.
+ */
+export async function closedLoop(
+  target: LoadTarget,
+  options: ClosedLoopOptions,
+): Promise<RunStats> {
+  const stats = emptyStats();
+  const pool = createPool(target.origin, options.concurrency, options.timeoutMs);
+  const maxRequests = options.maxRequests ?? 1_000_000;
+  const start = nowNs();
+  const deadline = start + BigInt(Math.round(options.durationS * 1e9));
+  let stoppedAt: bigint | undefined;
+  const worker = async () => {
+    while (nowNs() < deadline && stats.sent < maxRequests) {
+      if (options.stop?.requested) {
+        stoppedAt ??= nowNs();
+        break;
+      }
+      await sendOne(pool, target, stats, undefined, deadline);
+    }
+  };
+  try {
+    await Promise.all(Array.from({ length: options.concurrency }, worker));
+  } finally {
+    await pool.destroy();
+  }
+  stats.windowS = stoppedAt === undefined ? options.durationS : nsToMs(stoppedAt - start) / 1000;
+  stats.elapsedS = nsToMs(nowNs() - start) / 1000;
+  return stats;
+}
+
+/** Sustained accept rate of a closed-loop run: 2xx answers per second of the measured window. */
+export function acceptedPerS(stats: RunStats): number {
+  return stats.windowS > 0 ? stats.okInWindow / stats.windowS : 0;
+}
+
+/** Open loop: the rate the generator really sent at (n sends span n - 1 intervals). */
+export function achievedRate(stats: RunStats): number | undefined {
+  return stats.sendSpanS > 0 ? (stats.sent - 1) / stats.sendSpanS : undefined;
+}
+
+/** Nearest-rank percentile; Infinity when the rank falls on a request without an answer. */
+export function percentile(values: readonly number[], p: number): number | undefined {
+  if (values.length === 0) return undefined;
+  const sorted = Float64Array.from(values).sort();
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1];
+}
+
+export function noAnswer(stats: RunStats): number {
+  let total = 0;
+  for (const n of stats.errors.values()) total += n;
+  return total;
+}
+
+export function non2xx(stats: RunStats): number {
+  let total = 0;
+  for (const n of stats.statuses.values()) total += n;
+  return total;
+}
