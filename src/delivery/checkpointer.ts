@@ -47,7 +47,10 @@ export interface CheckpointerOptions {
 export function startCheckpointer(path: string, options: CheckpointerOptions = {}): Checkpointer {
   const driver = createRequire(import.meta.url).resolve("better-sqlite3");
   const intervalMs = options.intervalMs ?? 1000;
-  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { path, driver, intervalMs } });
+  const worker = new Worker(WORKER_SOURCE, {
+    eval: true,
+    workerData: { path, driver, intervalMs },
+  });
   worker.on("message", (result: CheckpointResult) => options.onCheckpoint?.(result));
   // A checkpointer that fails is not fatal: the WAL only grows until the next start checkpoints it.
   worker.on("error", () => {});
