@@ -52,8 +52,8 @@ function cases(): Case[] {
   return [
     { name: "valid", ...signed(valid) },
     {
-      name: "valid, 299 s old",
-      ...signed(Buffer.from(JSON.stringify(sampleEvent("outbid"))), { timestamp: now - 299 }),
+      name: "valid, 250 s old",
+      ...signed(Buffer.from(JSON.stringify(sampleEvent("outbid"))), { timestamp: now - 250 }),
     },
     { name: "wrong secret", ...signed(valid, { secret: "not-it" }) },
     { name: "stale", ...signed(valid, { timestamp: now - 400 }) },
@@ -70,11 +70,6 @@ function cases(): Case[] {
     { name: "number", ...signed(Buffer.from("42")) },
   ];
 }
-
-/** Requests the two adapters answer differently on purpose. */
-const DELIBERATE_DIFFERENCES = [
-  "empty body: the tutorial's treats it as {} and posts it; ours answers 400 invalid_json",
-];
 
 const problem = pythonProblem();
 // On CI the comparison must run: a missing python3 or reference file fails there instead of skipping.
@@ -131,13 +126,14 @@ describe.skipIf(skip)("interoperability with the tutorial's adapter", () => {
     expect(statuses.array).toEqual([400, 400]);
   });
 
-  it("differs only where documented", async () => {
+  // The one deliberate difference: an empty signed body. The tutorial's adapter reads it as {} and
+  // posts an empty notification; ours answers 400 invalid_json, since Vast.ai never sends one.
+  it("differs on an empty body, on purpose", async () => {
     const body = Buffer.alloc(0);
     const headers = vastHeaders(SECRET, body);
     const theirs = (await fetch(pythonUrl, { method: "POST", headers, body })).status;
     const mine = (await fetch(ours.url, { method: "POST", headers, body })).status;
     expect([theirs, mine]).toEqual([200, 400]);
-    expect(DELIBERATE_DIFFERENCES).toHaveLength(1);
   });
 });
 

@@ -43,6 +43,8 @@ export interface AdapterEvents {
   delivered: [event: StoredEvent, latencyMs: number];
   retrying: [event: StoredEvent, reason: string, delayMs: number];
   dead: [event: StoredEvent, reason: string];
+  /** The store refused the worker (locked, full); it tries again shortly. */
+  storeError: [error: Error];
 }
 
 export interface RunningAdapter {
@@ -94,15 +96,29 @@ function logDeliveries(events: EventEmitter<AdapterEvents>, log: AdapterLog): vo
   events.on("dead", (event, reason) => {
     log.error({ type: event.notifType, event_id: event.eventId, reason }, "dead");
   });
+  events.on("storeError", (error) => log.error({ reason: error.message }, "store error"));
 }
 
 export async function startAdapter(config: AdapterConfig): Promise<RunningAdapter> {
   const log = config.log ?? silentLog;
   const events = new EventEmitter<AdapterEvents>();
   const store = EventStore.open(config.storePath, { backgroundCheckpoints: true });
-  const checkpointer = startCheckpointer(config.storePath);
-  store.prune(Date.now());
-  const pruneTimer = setInterval(() => store.prune(Date.now()), PRUNE_INTERVAL_MS).unref();
+  const checkpointer = startCheckpointer(config.storePath, {
+    onFailure: (error) => {
+      log.warn({ reason: error.message }, "checkpointer stopped; SQLite checkpoints inline again");
+      store.checkpointInline();
+    },
+  });
+  // Forgetting old ids is housekeeping: a busy or full store is reported and tried again later.
+  const prune = () => {
+    try {
+      store.prune(Date.now());
+    } catch (error) {
+      log.warn({ reason: (error as Error).message }, "prune failed");
+    }
+  };
+  prune();
+  const pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS).unref();
 
   const poster = createChatPoster(
     config.chatUrl,
@@ -118,7 +134,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
       delivered: (event, latencyMs) => events.emit("delivered", event, latencyMs),
       retrying: (event, reason, delayMs) => events.emit("retrying", event, reason, delayMs),
       dead: (event, reason) => events.emit("dead", event, reason),
-      storeError: (error) => log.error({ reason: (error as Error).message }, "store error"),
+      storeError: (error) => events.emit("storeError", error as Error),
     },
   });
   logDeliveries(events, log);

@@ -38,7 +38,7 @@ export interface ReceiverDeps {
   path: string;
   /** Secrets accepted now: the current one, and the previous one during a rotation. */
   secrets: () => readonly string[];
-  store: Pick<EventStore, "accept" | "stats">;
+  store: Pick<EventStore, "accept" | "queue">;
   now?: () => number;
 }
 
@@ -124,17 +124,16 @@ function handleDelivery(request: ReceivedRequest, deps: ReceiverDeps): HandlerRe
 function handleHealth(deps: ReceiverDeps): HandlerResponse {
   const now = deps.now?.() ?? Date.now();
   try {
-    const stats = deps.store.stats();
+    const queue = deps.store.queue();
     const oldestAge =
-      stats.oldestPendingAt === null ? null : Math.max(0, (now - stats.oldestPendingAt) / 1000);
+      queue.oldestPendingAt === null ? null : Math.max(0, (now - queue.oldestPendingAt) / 1000);
     return {
       status: 200,
       body: {
         ok: true,
         store: "ok",
-        queue: { pending: stats.pending, oldest_pending_age_s: oldestAge },
-        delivered: stats.delivered,
-        dead: stats.dead,
+        queue: { pending: queue.pending, oldest_pending_age_s: oldestAge },
+        dead: queue.dead,
       },
       outcome: { kind: "other" },
     };

@@ -79,9 +79,13 @@ export function createChatPoster(chatUrl: URL, options: ChatPosterOptions = {}):
           body: JSON.stringify(message),
           signal,
         });
-        const body = await response.body.text();
         const status = response.statusCode;
-        if (status >= 200 && status < 300) return { kind: "delivered", status };
+        if (status >= 200 && status < 300) {
+          // Chat has created the message: what its body says, or whether it arrives, changes nothing.
+          await response.body.dump().catch(() => {});
+          return { kind: "delivered", status };
+        }
+        const body = await response.body.text().catch(() => "");
         const reason = describeChatError(status, body);
         if (!isRetryableStatus(status)) return { kind: "rejected", status, reason };
         const header = response.headers["retry-after"];

@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import { DEFAULT_HOST, DEFAULT_PATH } from "./serve-options.js";
 
 /**
  * The commander program. Built by a function so tests can drive it; every command's code is
@@ -51,8 +52,8 @@ export function createProgram(context: ProgramContext): Command {
       "Run the adapter: receive Vast.ai notifications, verify their signature, keep them on disk and deliver them to Google Chat.\n\nReads VAST_WEBHOOK_SECRET (and VAST_WEBHOOK_SECRET_PREVIOUS during a rotation), GOOGLE_CHAT_URL and PORT.",
     )
     .option("--port <n>", "port to listen on (PORT, default 8787)")
-    .option("--host <addr>", "address to listen on", "127.0.0.1")
-    .option("--path <p>", "the webhook path", "/")
+    .option("--host <addr>", "address to listen on", DEFAULT_HOST)
+    .option("--path <p>", "the webhook path", DEFAULT_PATH)
     .addOption(
       new Option("--format <format>", "how messages look in Chat")
         .choices(["card", "text"])

@@ -42,6 +42,8 @@ export interface CheckpointResult {
 export interface CheckpointerOptions {
   intervalMs?: number;
   onCheckpoint?: (result: CheckpointResult) => void;
+  /** The thread died (it should not): the caller must checkpoint some other way. */
+  onFailure?: (error: Error) => void;
 }
 
 export function startCheckpointer(path: string, options: CheckpointerOptions = {}): Checkpointer {
@@ -51,19 +53,21 @@ export function startCheckpointer(path: string, options: CheckpointerOptions = {
     eval: true,
     workerData: { path, driver, intervalMs },
   });
-  worker.on("message", (result: CheckpointResult) => options.onCheckpoint?.(result));
-  // A checkpointer that fails is not fatal: the WAL only grows until the next start checkpoints it.
-  worker.on("error", () => {});
-  worker.unref();
   let stopping: Promise<void> | undefined;
+  const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+  worker.on("message", (result: CheckpointResult) => options.onCheckpoint?.(result));
+  worker.on("error", (error) => {
+    if (!stopping) options.onFailure?.(error);
+  });
+  worker.unref();
   return {
     stop() {
-      stopping ??= new Promise<void>((resolve) => {
-        worker.once("exit", () => resolve());
-        // Keep the process alive until the last checkpoint is done.
+      stopping ??= (async () => {
+        // Keep the process alive until the last checkpoint is done (a dead thread exits at once).
         worker.ref();
         worker.postMessage("stop");
-      });
+        await exited;
+      })();
       return stopping;
     },
   };

@@ -42,6 +42,12 @@ export interface StoreStats {
   oldestPendingAt: number | null;
 }
 
+export interface QueueStats {
+  pending: number;
+  dead: number;
+  oldestPendingAt: number | null;
+}
+
 export interface StoreOptions {
   /** How long delivered events (and so their ids, for dedupe) are kept. Default 7 days. */
   retentionMs?: number;
@@ -76,6 +82,7 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_pending ON events (seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS events_delivered ON events (delivered_at) WHERE state = 'delivered';
+CREATE INDEX IF NOT EXISTS events_dead ON events (seq) WHERE state = 'dead';
 `;
 
 interface EventRow {
@@ -147,6 +154,12 @@ export class EventStore {
       counts: db.prepare(
         `SELECT state, COUNT(*) AS n, MIN(received_at) AS oldest FROM events GROUP BY state`,
       ),
+      queue: db.prepare(
+        `SELECT
+           (SELECT COUNT(*) FROM events WHERE state = 'pending') AS pending,
+           (SELECT MIN(received_at) FROM events WHERE state = 'pending') AS oldest,
+           (SELECT COUNT(*) FROM events WHERE state = 'dead') AS dead`,
+      ),
       pruneOld: db.prepare(`DELETE FROM events WHERE state = 'delivered' AND delivered_at < ?`),
       pruneExcess: db.prepare(
         `DELETE FROM events WHERE seq IN (
@@ -160,7 +173,8 @@ export class EventStore {
     let db: Database.Database | undefined;
     try {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      db = new Database(path, { timeout: options.busyTimeoutMs ?? 1000 });
+      // better-sqlite3 waits synchronously: keep it short, a 503 makes Vast.ai retry anyway.
+      db = new Database(path, { timeout: options.busyTimeoutMs ?? 100 });
       db.pragma("journal_mode = WAL");
       db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
       // Checkpoints run in another thread (checkpointer.ts), never inside an acknowledged commit.
@@ -228,6 +242,19 @@ export class EventStore {
   }
 
   /**
+   * What /health reports, cheap enough to poll: it reads only the small partial indexes of
+   * pending and dead events, never the (up to 100,000) delivered ones.
+   */
+  queue(): QueueStats {
+    const row = this.statements.queue.get() as {
+      pending: number;
+      oldest: number | null;
+      dead: number;
+    };
+    return { pending: row.pending, dead: row.dead, oldestPendingAt: row.oldest };
+  }
+
+  /**
    * Forgets delivered events past their retention, and the oldest beyond the count bound.
    * Pending and dead events are never pruned: they still need the user.
    */
@@ -235,6 +262,11 @@ export class EventStore {
     const old = this.statements.pruneOld.run(now - this.retentionMs).changes;
     const excess = this.statements.pruneExcess.run(this.maxDelivered).changes;
     return old + excess;
+  }
+
+  /** Back to SQLite's own checkpoints, for when the background checkpointer is gone. */
+  checkpointInline(): void {
+    this.db.pragma("wal_autocheckpoint = 1000");
   }
 
   close(): void {

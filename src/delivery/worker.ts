@@ -28,6 +28,7 @@ export interface WorkerOptions {
 }
 
 const STORE_RETRY_MS = 1000;
+const MAX_SLEEP_MS = 60 * 60 * 1000;
 
 export function backoffDelay(attempt: number, initialMs: number, maxMs: number): number {
   const base = Math.min(maxMs, initialMs * 2 ** Math.max(0, attempt - 1));
@@ -41,7 +42,8 @@ export class DeliveryWorker {
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
-  private readonly inFlight = new AbortController();
+  /** The post under way, so that shutdown can cancel it once its grace period is over. */
+  private currentPost: AbortController | undefined;
 
   constructor(options: WorkerOptions) {
     this.options = options;
@@ -67,7 +69,7 @@ export class DeliveryWorker {
     if (!this.running) return;
     this.running = false;
     this.notify();
-    const timer = setTimeout(() => this.inFlight.abort(), graceMs);
+    const timer = setTimeout(() => this.currentPost?.abort(), graceMs);
     try {
       await this.loop;
     } finally {
@@ -77,55 +79,79 @@ export class DeliveryWorker {
 
   private async run(): Promise<void> {
     while (this.running) {
+      let event: StoredEvent | undefined;
       try {
-        const event = this.options.store.nextPending();
-        const wait = event ? event.nextAttemptAt - this.now() : undefined;
-        if (!event) await this.sleep();
-        else if (wait !== undefined && wait > 0) await this.sleep(wait);
-        else await this.deliver(event);
+        event = this.options.store.nextPending();
       } catch (error) {
         this.options.observer?.storeError?.(error);
+        await this.sleep(STORE_RETRY_MS);
+        continue;
+      }
+      if (!event) await this.sleep();
+      else if (event.nextAttemptAt > this.now()) await this.sleep(event.nextAttemptAt - this.now());
+      else await this.deliver(event);
+    }
+  }
+
+  private async deliver(event: StoredEvent): Promise<void> {
+    const controller = new AbortController();
+    this.currentPost = controller;
+    let outcome: PostOutcome;
+    try {
+      outcome = await this.options.post(this.options.render(event), controller.signal);
+    } catch (error) {
+      outcome = { kind: "retry", reason: `could not post: ${(error as Error).message}` };
+    } finally {
+      this.currentPost = undefined;
+    }
+    // A post cancelled by shutdown is not a failed attempt: the event simply stays pending.
+    if (controller.signal.aborted && outcome.kind !== "delivered") return;
+    await this.record(event, outcome);
+  }
+
+  /**
+   * Writes the outcome down, retrying the write (never the post) while the store refuses it:
+   * posting again because a write failed would put the message in Chat twice.
+   */
+  private async record(event: StoredEvent, outcome: PostOutcome): Promise<void> {
+    const { store, observer } = this.options;
+    for (;;) {
+      const now = this.now();
+      try {
+        if (outcome.kind === "delivered") {
+          store.markDelivered(event.seq, now);
+          observer?.delivered?.(event, now - event.receivedAt);
+        } else if (outcome.kind === "rejected") {
+          store.markDead(event.seq, outcome.reason);
+          observer?.dead?.(event, outcome.reason);
+        } else {
+          const delay = this.retryDelay(event, outcome.retryAfterMs);
+          store.markRetry(event.seq, now + delay, outcome.reason);
+          observer?.retrying?.(event, outcome.reason, delay);
+        }
+        return;
+      } catch (error) {
+        observer?.storeError?.(error);
+        // Shutting down with the write still refused: the event stays pending and may be posted
+        // once more after the restart, the only case where a duplicate can reach Chat.
+        if (!this.running) return;
         await this.sleep(STORE_RETRY_MS);
       }
     }
   }
 
-  private async deliver(event: StoredEvent): Promise<void> {
-    const { store, observer } = this.options;
-    let outcome: PostOutcome;
-    try {
-      outcome = await this.options.post(this.options.render(event), this.inFlight.signal);
-    } catch (error) {
-      outcome = { kind: "retry", reason: `could not post: ${(error as Error).message}` };
-    }
-    // A post cancelled by shutdown is not a failed attempt: the event simply stays pending.
-    if (!this.running && this.inFlight.signal.aborted) return;
-
-    const now = this.now();
-    if (outcome.kind === "delivered") {
-      store.markDelivered(event.seq, now);
-      observer?.delivered?.(event, now - event.receivedAt);
-    } else if (outcome.kind === "rejected") {
-      store.markDead(event.seq, outcome.reason);
-      observer?.dead?.(event, outcome.reason);
-    } else {
-      const delay = Math.max(
-        outcome.retryAfterMs ?? 0,
-        backoffDelay(
-          event.attempts + 1,
-          this.options.initialBackoffMs ?? 1000,
-          this.options.maxBackoffMs ?? 5 * 60_000,
-        ),
-      );
-      store.markRetry(event.seq, now + delay, outcome.reason);
-      observer?.retrying?.(event, outcome.reason, delay);
-    }
+  /** Chat's Retry-After, when it sends one, but never longer than our own longest backoff. */
+  private retryDelay(event: StoredEvent, retryAfterMs: number | undefined): number {
+    const maxMs = this.options.maxBackoffMs ?? 5 * 60_000;
+    const backoff = backoffDelay(event.attempts + 1, this.options.initialBackoffMs ?? 1000, maxMs);
+    return Math.min(maxMs, Math.max(retryAfterMs ?? 0, backoff));
   }
 
   /** Waits until notified, stopped, or `ms` elapse (forever when omitted). */
   private sleep(ms?: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = ms === undefined ? undefined : setTimeout(done, ms);
+      // Timers overflow past 2^31-1 ms; a long wait is simply re-checked after an hour.
+      const timer = ms === undefined ? undefined : setTimeout(done, Math.min(ms, MAX_SLEEP_MS));
       function done() {
         clearTimeout(timer);
         resolve();

@@ -41,12 +41,13 @@ export function parseEvent(rawBody: Buffer): ParsedEvent {
     return { ok: false, error: "invalid_payload" };
   }
   const event = VastEventSchema.parse(value);
-  const given = event.event_id?.trim();
+  const given = event.event_id?.trim() ?? "";
+  // An empty id must not become one shared key, or every later event would look like a duplicate.
   const eventId =
-    given && given.length <= MAX_EVENT_ID_LENGTH
-      ? given
-      : `sha256:${createHash("sha256")
-          .update(given ?? rawBody)
-          .digest("hex")}`;
+    given === "" ? hashKey(rawBody) : given.length > MAX_EVENT_ID_LENGTH ? hashKey(given) : given;
   return { ok: true, eventId, event };
+}
+
+function hashKey(data: string | Buffer): string {
+  return `sha256:${createHash("sha256").update(data).digest("hex")}`;
 }

@@ -75,6 +75,14 @@ describe("receiving a delivery", () => {
     expect(again.body).toMatchObject({ event_id: first.body.event_id, duplicate: true });
   });
 
+  it("keys events with an empty event_id by their bodies, not by one shared empty key", async () => {
+    const first = await postSigned(fx.url, SECRET, { event_id: "", subject: "one" });
+    const second = await postSigned(fx.url, SECRET, { event_id: " ", subject: "two" });
+    expect(first.body).toMatchObject({ ok: true, duplicate: false });
+    expect(second.body).toMatchObject({ ok: true, duplicate: false });
+    expect(first.body.event_id).not.toBe(second.body.event_id);
+  });
+
   it("accepts the previous secret during a rotation", async () => {
     await fx.close();
     fx = await startAdapterFixture({ secrets: () => ["whsec-new", SECRET] });
@@ -90,8 +98,8 @@ describe("refusing a delivery changes nothing", () => {
 
   it.each([
     ["a wrong secret", (b: Buffer) => vastHeaders("wrong-secret", b)],
-    ["a stale timestamp", (b: Buffer) => vastHeaders(SECRET, b, { timestamp: now() - 301 })],
-    ["a future timestamp", (b: Buffer) => vastHeaders(SECRET, b, { timestamp: now() + 301 })],
+    ["a stale timestamp", (b: Buffer) => vastHeaders(SECRET, b, { timestamp: now() - 400 })],
+    ["a future timestamp", (b: Buffer) => vastHeaders(SECRET, b, { timestamp: now() + 400 })],
     [
       "no signature",
       (b: Buffer) => {
@@ -151,7 +159,7 @@ describe("refusing a delivery changes nothing", () => {
     nothingKept();
   });
 
-  it("413 for a chunked body that grows over the cap, and reading stops", async () => {
+  it("413 for a chunked body that grows over the cap, without waiting for its end", async () => {
     const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const req = httpRequest(fx.url, {
         method: "POST",
@@ -205,7 +213,6 @@ describe("other requests", () => {
       ok: true,
       store: "ok",
       queue: { pending: 1 },
-      delivered: 0,
       dead: 0,
     });
     expect(

@@ -93,6 +93,24 @@ describe("serve as a process", () => {
     expect(chat.messages).toHaveLength(events.length);
   });
 
+  it("on SIGTERM, lets a post in flight finish before exiting 0", async () => {
+    chat.behaviour = { kind: "ok", delayMs: 800 };
+    const { cli, url } = await startServe();
+    const event = sampleEvent("instance_stopped");
+    await postSigned(url, SECRET, event);
+    await chat.waitFor((c) => c.requests >= 1);
+    cli.child.kill("SIGTERM");
+    expect((await cli.exited).code).toBe(0);
+    expect(chat.messages).toHaveLength(1);
+    const lines = cli.stdout().split("\n");
+    const stopping = lines.findIndex((line) => line.includes('"msg":"stopping"'));
+    const delivered = lines.findIndex((line) =>
+      line.includes(`"event_id":"${event.event_id}","attempts":1`),
+    );
+    expect(stopping).toBeGreaterThan(-1);
+    expect(delivered).toBeGreaterThan(stopping);
+  });
+
   it("exits at once on a second Ctrl+C while a post is in flight", async () => {
     chat.behaviour = { kind: "hang" };
     const { cli, url } = await startServe();

@@ -39,3 +39,14 @@ it("checkpoints the WAL from another thread while the main connection never does
   expect(store.stats().pending).toBe(3000);
   store.close();
 });
+
+it("reports a thread that cannot work, and still stops", async () => {
+  let checkpointer: ReturnType<typeof startCheckpointer> | undefined;
+  const failure = await new Promise<Error>((resolve) => {
+    checkpointer = startCheckpointer(join(dir, "missing", "nested", "events.db"), {
+      onFailure: resolve,
+    });
+  });
+  expect(failure.message).toMatch(/directory does not exist|unable to open/);
+  await checkpointer?.stop();
+});

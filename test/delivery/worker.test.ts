@@ -1,3 +1,5 @@
+import { once } from "node:events";
+import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { EventStore } from "../../src/delivery/store.js";
 import { backoffDelay } from "../../src/delivery/worker.js";
@@ -86,6 +88,69 @@ describe("delivery to Chat", () => {
     await postSigned(f.url, SECRET, next);
     await f.chat.waitForMessages(1);
     expect(JSON.stringify(f.chat.messages[0]?.body)).toContain(next.event_id);
+  });
+
+  it("honours Chat's Retry-After on a 429", async () => {
+    fx = await startAdapterFixture({ initialBackoffMs: 10, maxBackoffMs: 60_000 });
+    const f = fx;
+    f.chat.behaviour = { kind: "status", status: 429, retryAfter: "30" };
+    const event = sampleEvent("low_credit");
+    const retried = waitForAdapterEvent(f.adapter, "retrying", event.event_id);
+    const sentAt = Date.now();
+    await postSigned(f.url, SECRET, event);
+    await retried;
+    const stored = f.adapter.store.get(event.event_id);
+    expect(stored?.lastError).toContain("429 (RESOURCE_EXHAUSTED");
+    expect(stored?.nextAttemptAt).toBeGreaterThanOrEqual(sentAt + 30_000);
+  });
+
+  it("never waits longer than its own longest backoff, whatever Retry-After says", async () => {
+    fx = await startAdapterFixture({ initialBackoffMs: 10, maxBackoffMs: 500 });
+    const f = fx;
+    f.chat.behaviour = { kind: "status", status: 503, retryAfter: "86400" };
+    const event = sampleEvent("low_credit");
+    const retried = waitForAdapterEvent(f.adapter, "retrying", event.event_id);
+    await postSigned(f.url, SECRET, event);
+    await retried;
+    expect(f.adapter.store.get(event.event_id)?.nextAttemptAt).toBeLessThanOrEqual(
+      Date.now() + 500,
+    );
+    const delivered = waitForAdapterEvent(f.adapter, "delivered", event.event_id);
+    f.chat.behaviour = { kind: "ok" };
+    await delivered;
+  });
+
+  it.each([403, 404])("moves an event to the dead letters on a %i", async (status) => {
+    fx = await startAdapterFixture();
+    const f = fx;
+    f.chat.behaviour = { kind: "status", status };
+    const event = sampleEvent("low_credit");
+    const dead = waitForAdapterEvent(f.adapter, "dead", event.event_id);
+    await postSigned(f.url, SECRET, event);
+    expect((await dead).eventId).toBe(event.event_id);
+    expect(f.adapter.store.get(event.event_id)?.lastError).toContain(`Chat answered ${status}`);
+    expect(f.chat.requests).toBe(1);
+  });
+
+  it("posts once when the store refuses to record a delivery: it retries the write, not the post", async () => {
+    fx = await startAdapterFixture();
+    const f = fx;
+    f.chat.behaviour = { kind: "ok", delayMs: 300 };
+    const event = sampleEvent("low_credit");
+    await postSigned(f.url, SECRET, event);
+    await f.chat.waitFor((c) => c.requests >= 1);
+    const other = new Database(f.storePath);
+    try {
+      other.exec("BEGIN EXCLUSIVE");
+      await once(f.adapter.events, "storeError");
+    } finally {
+      other.exec("ROLLBACK");
+      other.close();
+    }
+    const delivered = waitForAdapterEvent(f.adapter, "delivered", event.event_id);
+    await delivered;
+    expect(f.chat.requests).toBe(1);
+    expect(f.chat.messages).toHaveLength(1);
   });
 
   it("threads events about the same instance", async () => {

@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
  */
 export type ChatBehaviour =
   | { kind: "ok"; delayMs?: number }
-  | { kind: "status"; status: number }
+  | { kind: "status"; status: number; retryAfter?: string }
   | { kind: "hang" };
 
 export interface ReceivedMessage {
@@ -48,15 +48,18 @@ export class FakeChat {
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", () => {
         chat.requests++;
+        chat.notify();
         const behaviour = chat.behaviour;
         if (behaviour.kind === "hang") {
           chat.hanging.add(req);
-          chat.notify();
           return;
         }
         if (behaviour.kind === "status") {
           const status = STATUS_NAMES[behaviour.status] ?? "UNKNOWN";
-          res.writeHead(behaviour.status, { "content-type": "application/json" });
+          res.writeHead(behaviour.status, {
+            "content-type": "application/json",
+            ...(behaviour.retryAfter ? { "retry-after": behaviour.retryAfter } : {}),
+          });
           res.end(
             JSON.stringify({
               error: { code: behaviour.status, message: `fake ${status}`, status },

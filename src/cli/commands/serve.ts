@@ -2,7 +2,7 @@ import { startAdapter } from "../../adapter/adapter.js";
 import type { MessageFormat } from "../../chat/render.js";
 import { eventStorePath, resolveConfigDir } from "../../config/paths.js";
 import { StoreUnavailableError } from "../../delivery/store.js";
-import { CliError, ExitCode, usageError } from "../errors.js";
+import { CliError, ExitCode } from "../errors.js";
 import { createLogger } from "../logger.js";
 import type { GlobalOptions } from "../program.js";
 import {
@@ -24,20 +24,16 @@ export interface ServeContext {
   env: NodeJS.ProcessEnv;
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
-  /** Resolves with the signal that asked the adapter to stop. */
+  /** Where SIGINT and SIGTERM arrive (the process, or a test's emitter). */
   signals: NodeJS.EventEmitter;
-}
-
-function parseFormat(value: string | undefined): MessageFormat {
-  if (value === undefined || value === "card" || value === "text") return value ?? "card";
-  throw usageError(`--format must be "card" or "text", not "${value}".`);
 }
 
 export async function serve(options: ServeOptions, context: ServeContext): Promise<number> {
   const { env } = context;
   const port = parsePort(options.port ?? env.PORT, options.port ? "--port" : "PORT");
   const path = parseWebhookPath(options.path);
-  const format = parseFormat(options.format);
+  // commander has already checked --format against its choices.
+  const format = (options.format ?? "card") as MessageFormat;
   const secrets = resolveSecrets(env);
   const chat = resolveChatUrl(env);
   const storePath = eventStorePath(resolveConfigDir(options.configDir, env));
