@@ -26,6 +26,8 @@ export interface AdapterConfig {
   path: string;
   /** Secrets accepted now; called per request so a rotation takes effect at once. */
   secrets: () => readonly string[];
+  /** Re-reads the secrets after a signature mismatch (a rotation may just have happened). */
+  refreshSecrets?: () => readonly string[];
   chatUrl: URL;
   format: MessageFormat;
   storePath: string;
@@ -148,7 +150,12 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
       ...(config.requestTimeoutMs === undefined
         ? {}
         : { requestTimeoutMs: config.requestTimeoutMs }),
-      deps: { path: config.path, secrets: config.secrets, store },
+      deps: {
+        path: config.path,
+        secrets: config.secrets,
+        ...(config.refreshSecrets ? { refreshSecrets: config.refreshSecrets } : {}),
+        store,
+      },
       onResponse: (response, request) => {
         logResponse(log, response, request.socket.remoteAddress);
         const { outcome } = response;

@@ -38,6 +38,8 @@ export interface ReceiverDeps {
   path: string;
   /** Secrets accepted now: the current one, and the previous one during a rotation. */
   secrets: () => readonly string[];
+  /** Re-reads the secrets after a mismatch: the delivery may be signed with a just-rotated one. */
+  refreshSecrets?: () => readonly string[];
   store: Pick<EventStore, "accept" | "queue">;
   now?: () => number;
 }
@@ -87,15 +89,16 @@ export function handleRequest(request: ReceivedRequest, deps: ReceiverDeps): Han
 
 function handleDelivery(request: ReceivedRequest, deps: ReceiverDeps): HandlerResponse {
   const now = deps.now?.() ?? Date.now();
-  const verified = verifySignature(
-    deps.secrets(),
-    {
-      timestamp: header(request.headers, "x-vast-timestamp"),
-      signature: header(request.headers, "x-vast-signature-256"),
-    },
-    request.body,
-    Math.floor(now / 1000),
-  );
+  const signed = {
+    timestamp: header(request.headers, "x-vast-timestamp"),
+    signature: header(request.headers, "x-vast-signature-256"),
+  };
+  const verify = (secrets: readonly string[]) =>
+    verifySignature(secrets, signed, request.body, Math.floor(now / 1000));
+  let verified = verify(deps.secrets());
+  if (!verified.ok && verified.reason === "mismatch" && deps.refreshSecrets) {
+    verified = verify(deps.refreshSecrets());
+  }
   if (!verified.ok) return reject(401, "invalid_signature", verified.reason);
 
   const parsed = parseEvent(request.body);

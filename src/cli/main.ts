@@ -11,6 +11,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   let exitCode: number = ExitCode.Ok;
   const program = createProgram({
     env: process.env,
+    stdin: process.stdin,
     stdout: process.stdout,
     stderr: process.stderr,
     signals: process,
@@ -44,6 +45,12 @@ export function reportError(
       stderr.write(`${String((error.cause as Error).stack)}\n`);
     return error.exitCode;
   }
+  if (isUserFacing(error)) {
+    // A failure the core already put into words (the Vast.ai API refused, was unreachable, ...).
+    stderr.write(`Error: ${error.message}\n`);
+    if (error.hint) stderr.write(`${error.hint}\n`);
+    return ExitCode.Failed;
+  }
   const message = error instanceof Error ? error.message : String(error);
   stderr.write(`Error: ${message}\n`);
   stderr.write(
@@ -52,4 +59,8 @@ export function reportError(
       : "This is a bug in vast-gchat; run again with DEBUG=vast-gchat for details.\n",
   );
   return ExitCode.Failed;
+}
+
+function isUserFacing(error: unknown): error is Error & { hint?: string } {
+  return error instanceof Error && (error as { userFacing?: unknown }).userFacing === true;
 }

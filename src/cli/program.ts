@@ -15,6 +15,7 @@ export interface GlobalOptions {
 
 export interface ProgramContext {
   env: NodeJS.ProcessEnv;
+  stdin: NodeJS.ReadStream;
   stdout: NodeJS.WriteStream;
   stderr: NodeJS.WriteStream;
   signals: NodeJS.EventEmitter;
@@ -46,6 +47,48 @@ export function createProgram(context: ProgramContext): Command {
     .exitOverride();
 
   program
+    .command("init")
+    .summary(
+      "set-up wizard: API key, Google Chat URL, event types, tunnel; creates the Vast.ai webhook",
+    )
+    .description(
+      "Set up vast-gchat: check the Vast.ai API key, the Google Chat URL, choose the notifications and the tunnel, and create the Vast.ai webhook. Secrets go to the OS keychain, or a file only you can read. Every question has a flag, so it can run unattended.",
+    )
+    .option("--api-key-stdin", "read the Vast.ai API key from standard input (or set VAST_API_KEY)")
+    .option("--chat-url <url>", "the Google Chat incoming-webhook URL (or set GOOGLE_CHAT_URL)")
+    .option("--events <keys>", "event type keys, comma-separated (default: the tutorial's six)")
+    .option("--name <name>", "the webhook's name")
+    .addOption(
+      new Option("--tunnel <provider>", "how Vast.ai reaches this machine").choices([
+        "tunnelmole",
+        "cloudflared",
+        "ngrok",
+        "command",
+        "none",
+      ]),
+    )
+    .option("--tunnel-command <cmd>", "a program that prints the public URL; {port} is replaced")
+    .option("--public-url <url>", "your own stable https address for the adapter (no tunnel)")
+    .option("--port <n>", "the adapter's port (default 8787)")
+    .addOption(
+      new Option("--existing <action>", "when a webhook is already set up").choices([
+        "keep",
+        "update",
+        "replace",
+      ]),
+    )
+    .option("--no-chat-check", "do not post a check message to the Chat space")
+    .option("-y, --yes", "no confirmations; defaults for what is not given")
+    .addHelpText(
+      "after",
+      '\nExamples:\n  npx vast-gchat init\n  echo "$VAST_API_KEY" | vast-gchat init --api-key-stdin --chat-url "$GOOGLE_CHAT_URL" --tunnel cloudflared --yes',
+    )
+    .action(async (_options, command: Command) => {
+      const { init } = await import("./commands/init.js");
+      context.setExitCode(await init(command.optsWithGlobals(), context));
+    });
+
+  program
     .command("serve")
     .summary("run the adapter: verify, keep and deliver notifications to Google Chat")
     .description(
@@ -53,7 +96,7 @@ export function createProgram(context: ProgramContext): Command {
     )
     .option("--port <n>", "port to listen on (PORT, default 8787)")
     .option("--host <addr>", "address to listen on", DEFAULT_HOST)
-    .option("--path <p>", "the webhook path", DEFAULT_PATH)
+    .option("--path <p>", `the webhook path (default: "${DEFAULT_PATH}")`)
     .addOption(
       new Option("--format <format>", "how messages look in Chat")
         .choices(["card", "text"])
@@ -85,6 +128,75 @@ export function createProgram(context: ProgramContext): Command {
     .action(async (type: string, _options, command: Command) => {
       const { trigger } = await import("./commands/trigger.js");
       context.setExitCode(await trigger(type, command.optsWithGlobals(), context));
+    });
+
+  program
+    .command("test")
+    .summary("ask Vast.ai to send its test event and confirm it reached Google Chat")
+    .description(
+      "Ask Vast.ai to send its test event to the webhook; with an adapter running here, follow it until Google Chat has it and say how long the round trip took.",
+    )
+    .option("--wait <seconds>", "how long to wait for the event to reach Chat", "30")
+    .addHelpText("after", "\nExamples:\n  vast-gchat test\n  vast-gchat test --wait 60 --json")
+    .action(async (_options, command: Command) => {
+      const { test } = await import("./commands/test.js");
+      context.setExitCode(await test(command.optsWithGlobals(), context));
+    });
+
+  program
+    .command("types")
+    .summary("list the notification types the account can subscribe to")
+    .description(
+      "List the notification types the account can subscribe to, by group, with their default channels; ✓ marks the ones the webhook subscribes to.",
+    )
+    .addHelpText("after", "\nExamples:\n  vast-gchat types\n  vast-gchat types --json")
+    .action(async (_options, command: Command) => {
+      const { types } = await import("./commands/types.js");
+      context.setExitCode(await types(command.optsWithGlobals(), context));
+    });
+
+  program
+    .command("cleanup")
+    .summary("delete the Vast.ai webhook and forget the stored secrets")
+    .description(
+      "Delete the Vast.ai webhook (one already gone is fine) and remove the stored secrets and settings. --all also offers the other webhooks vast-gchat made on the account.",
+    )
+    .option("--all", "also delete other webhooks whose name marks them as vast-gchat's")
+    .option("-y, --yes", "no confirmations")
+    .addHelpText("after", "\nExamples:\n  vast-gchat cleanup\n  vast-gchat cleanup --all --yes")
+    .action(async (_options, command: Command) => {
+      const { cleanup } = await import("./commands/cleanup.js");
+      context.setExitCode(await cleanup(command.optsWithGlobals(), context));
+    });
+
+  program
+    .command("status")
+    .summary(
+      "configuration (secrets masked), the webhook as Vast.ai has it, the adapter, the queue",
+    )
+    .description(
+      "Show the configuration with secrets masked, where secrets are kept, the webhook as Vast.ai has it, and the running adapter's health and queue.",
+    )
+    .addHelpText("after", "\nExamples:\n  vast-gchat status\n  vast-gchat status --json")
+    .action(async (_options, command: Command) => {
+      const { status } = await import("./commands/status.js");
+      context.setExitCode(await status(command.optsWithGlobals(), context));
+    });
+
+  program
+    .command("rotate-secret")
+    .summary("rotate the webhook's signing secret; the old one stays valid for a grace period")
+    .description(
+      "Ask Vast.ai for a new signing secret and store it. A running adapter picks it up at once and keeps accepting the previous secret for the grace period.",
+    )
+    .option("--grace <minutes>", "how long the previous secret stays accepted", "10")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  vast-gchat rotate-secret\n  vast-gchat rotate-secret --grace 30",
+    )
+    .action(async (_options, command: Command) => {
+      const { rotateSecret } = await import("./commands/rotate-secret.js");
+      context.setExitCode(await rotateSecret(command.optsWithGlobals(), context));
     });
 
   program

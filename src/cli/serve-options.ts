@@ -38,8 +38,8 @@ export function parseWebhookPath(value: string | undefined): string {
 export function checkWebhookSecret(value: string | undefined, variable: string): string {
   if (value === undefined || value === "") {
     throw usageError(
-      `No webhook signing secret: set ${variable}.`,
-      "It is the webhook_secret Vast.ai returned when the webhook was created (or run `vast-gchat init`).",
+      `No webhook signing secret: run \`vast-gchat init\`, or set ${variable}.`,
+      "It is the webhook_secret Vast.ai returned when the webhook was created.",
     );
   }
   // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what we look for
@@ -52,12 +52,24 @@ export function checkWebhookSecret(value: string | undefined, variable: string):
   return value;
 }
 
-/** The Chat URL is a secret, so it comes from the environment, never a flag (flags show in `ps`). */
-export function resolveChatUrl(env: NodeJS.ProcessEnv): ParsedChatUrl {
-  const raw = env.GOOGLE_CHAT_URL;
+/** What `init` stored, for values the environment does not give. */
+export interface StoredServeValues {
+  webhookSecret?: string | undefined;
+  previousWebhookSecret?: string | undefined;
+  /** The previous secret is accepted until then (ms since epoch), after a rotation. */
+  previousSecretExpiresAt?: number | undefined;
+  chatUrl?: string | undefined;
+}
+
+/** The Chat URL is a secret, so it comes from the environment or the secret store, never a flag (flags show in `ps`). */
+export function resolveChatUrl(
+  env: NodeJS.ProcessEnv,
+  stored: StoredServeValues = {},
+): ParsedChatUrl {
+  const raw = env.GOOGLE_CHAT_URL || stored.chatUrl;
   if (!raw) {
     throw usageError(
-      "No Google Chat URL: set GOOGLE_CHAT_URL.",
+      "No Google Chat URL: run `vast-gchat init`, or set GOOGLE_CHAT_URL.",
       "In the Chat space: Apps & integrations > Webhooks > Add webhook, then copy its URL.",
     );
   }
@@ -69,9 +81,23 @@ export function resolveChatUrl(env: NodeJS.ProcessEnv): ParsedChatUrl {
   }
 }
 
-export function resolveSecrets(env: NodeJS.ProcessEnv): [current: string, ...previous: string[]] {
-  const current = checkWebhookSecret(env.VAST_WEBHOOK_SECRET, "VAST_WEBHOOK_SECRET");
-  const previous = env.VAST_WEBHOOK_SECRET_PREVIOUS;
-  if (!previous) return [current];
-  return [current, checkWebhookSecret(previous, "VAST_WEBHOOK_SECRET_PREVIOUS")];
+/**
+ * The secrets a delivery may be signed with: VAST_WEBHOOK_SECRET (and _PREVIOUS) when set, else
+ * the stored secret and, until its grace period ends, the one it replaced.
+ */
+export function resolveSecrets(
+  env: NodeJS.ProcessEnv,
+  stored: StoredServeValues = {},
+  now = Date.now(),
+): [current: string, ...previous: string[]] {
+  if (env.VAST_WEBHOOK_SECRET) {
+    const current = checkWebhookSecret(env.VAST_WEBHOOK_SECRET, "VAST_WEBHOOK_SECRET");
+    const previous = env.VAST_WEBHOOK_SECRET_PREVIOUS;
+    if (!previous) return [current];
+    return [current, checkWebhookSecret(previous, "VAST_WEBHOOK_SECRET_PREVIOUS")];
+  }
+  const current = checkWebhookSecret(stored.webhookSecret, "VAST_WEBHOOK_SECRET");
+  const previous = stored.previousWebhookSecret;
+  const inGrace = (stored.previousSecretExpiresAt ?? 0) > now;
+  return previous && inGrace ? [current, previous] : [current];
 }

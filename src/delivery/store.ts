@@ -151,6 +151,9 @@ export class EventStore {
          WHERE seq = ? AND state = 'pending'`,
       ),
       byEventId: db.prepare(`SELECT * FROM events WHERE event_id = ?`),
+      latestOfType: db.prepare(
+        `SELECT * FROM events WHERE notif_type = ? AND received_at >= ? ORDER BY seq DESC LIMIT 1`,
+      ),
       counts: db.prepare(
         `SELECT state, COUNT(*) AS n, MIN(received_at) AS oldest FROM events GROUP BY state`,
       ),
@@ -211,6 +214,12 @@ export class EventStore {
   /** The oldest undelivered event: delivery keeps the order of arrival. */
   nextPending(): StoredEvent | undefined {
     const row = this.statements.nextPending.get() as EventRow | undefined;
+    return row && toStoredEvent(row);
+  }
+
+  /** The newest event of a type received since `since` (ms), e.g. the test event `test` waits for. */
+  latestOfType(notifType: string, since: number): StoredEvent | undefined {
+    const row = this.statements.latestOfType.get(notifType, since) as EventRow | undefined;
     return row && toStoredEvent(row);
   }
 

@@ -79,3 +79,23 @@ export function describeEventType(typeOrKey: string | undefined): EventTypeInfo 
     consoleUrl: isHost ? PAGES.machines : PAGES.account,
   };
 }
+
+/** The group a catalogue entry is shown under, as Vast.ai's own settings page groups them. */
+export function groupOfType(type: {
+  context: string;
+  category?: string | null | undefined;
+}): TypeGroup {
+  if (type.context === "host") return "Host";
+  const category = (type.category ?? "").toLowerCase();
+  if (category.includes("billing") || category.includes("payment")) return "Billing";
+  if (category.includes("instance")) return "Instance";
+  return "Account";
+}
+
+export const GROUP_ORDER: readonly TypeGroup[] = [
+  "Account",
+  "Billing",
+  "Instance",
+  "Host",
+  "Other",
+];

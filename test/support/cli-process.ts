@@ -27,8 +27,12 @@ export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   };
 }
 
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
-  const child = spawn(process.execPath, [BIN, ...args], { env, stdio: ["ignore", "pipe", "pipe"] });
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv, input?: string): CliProcess {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    env,
+    stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+  });
+  child.stdin?.end(input);
   let out = "";
   let err = "";
   const listeners = new Set<() => void>();
@@ -90,8 +94,8 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv): CliProcess {
 }
 
 /** Runs the CLI to completion. */
-export async function runCli(args: string[], env: NodeJS.ProcessEnv) {
-  const cli = spawnCli(args, env);
+export async function runCli(args: string[], env: NodeJS.ProcessEnv, input?: string) {
+  const cli = spawnCli(args, env, input);
   const { code } = await cli.exited;
   return { code, stdout: cli.stdout(), stderr: cli.stderr() };
 }

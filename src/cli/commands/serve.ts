@@ -1,16 +1,20 @@
 import { startAdapter } from "../../adapter/adapter.js";
 import type { MessageFormat } from "../../chat/render.js";
 import { eventStorePath, resolveConfigDir } from "../../config/paths.js";
+import { removeRuntimeState, writeRuntimeState } from "../../config/runtime-state.js";
 import { StoreUnavailableError } from "../../delivery/store.js";
+import { openConfig } from "../config-context.js";
 import { CliError, ExitCode } from "../errors.js";
 import { createLogger } from "../logger.js";
 import type { GlobalOptions } from "../program.js";
 import {
   DEFAULT_HOST,
+  DEFAULT_PATH,
   parsePort,
   parseWebhookPath,
   resolveChatUrl,
   resolveSecrets,
+  type StoredServeValues,
 } from "../serve-options.js";
 
 export interface ServeOptions extends GlobalOptions {
@@ -28,15 +32,53 @@ export interface ServeContext {
   signals: NodeJS.EventEmitter;
 }
 
+/** After a signature mismatch the stored secrets are re-read, but at most this often. */
+const SECRET_REFRESH_MS = 100;
+
 export async function serve(options: ServeOptions, context: ServeContext): Promise<number> {
   const { env } = context;
-  const port = parsePort(options.port ?? env.PORT, options.port ? "--port" : "PORT");
-  const path = parseWebhookPath(options.path);
+  const configDir = resolveConfigDir(options.configDir, env);
+  // The tutorial's environment alone is enough; otherwise what `init` stored fills the gaps.
+  const config =
+    env.VAST_WEBHOOK_SECRET && env.GOOGLE_CHAT_URL ? undefined : openConfig(options, env);
+  const settings = config?.settings.read() ?? {};
+  const readStored = (): StoredServeValues =>
+    config
+      ? {
+          webhookSecret: config.secrets.get("webhookSecret"),
+          previousWebhookSecret: config.secrets.get("previousWebhookSecret"),
+          previousSecretExpiresAt: config.settings.read().previousSecretExpiresAt,
+          chatUrl: config.secrets.get("chatUrl"),
+        }
+      : {};
+
+  const portSource = options.port ? "--port" : env.PORT ? "PORT" : "the stored port";
+  const port = parsePort(options.port ?? env.PORT ?? settings.port?.toString(), portSource);
+  const path = parseWebhookPath(options.path ?? settings.path ?? DEFAULT_PATH);
   // commander has already checked --format against its choices.
   const format = (options.format ?? "card") as MessageFormat;
-  const secrets = resolveSecrets(env);
-  const chat = resolveChatUrl(env);
-  const storePath = eventStorePath(resolveConfigDir(options.configDir, env));
+  let stored = readStored();
+  resolveSecrets(env, stored);
+  const chat = resolveChatUrl(env, stored);
+  const storePath = eventStorePath(configDir);
+
+  // A rotation by `vast-gchat rotate-secret` is picked up on the first delivery signed with the
+  // new secret, and the old one is dropped when its grace period ends.
+  let lastRefresh = 0;
+  const secrets = {
+    current: () => resolveSecrets(env, stored),
+    refresh: () => {
+      if (Date.now() - lastRefresh >= SECRET_REFRESH_MS) {
+        lastRefresh = Date.now();
+        try {
+          stored = readStored();
+        } catch {
+          // Unreadable for a moment (being rewritten): keep what we had.
+        }
+      }
+      return resolveSecrets(env, stored);
+    },
+  };
 
   const log = createLogger({
     pretty: Boolean(context.stdout.isTTY),
@@ -51,7 +93,8 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       host: options.host ?? DEFAULT_HOST,
       port,
       path,
-      secrets: () => secrets,
+      secrets: secrets.current,
+      refreshSecrets: secrets.refresh,
       chatUrl: chat.url,
       format,
       storePath,
@@ -61,6 +104,12 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     throw startupError(error, port, storePath);
   }
 
+  writeRuntimeState(configDir, {
+    pid: process.pid,
+    origin: adapter.origin,
+    path,
+    startedAt: Date.now(),
+  });
   log.info(
     { url: `${adapter.origin}${path}`, chat: chat.label, format, store: storePath },
     "ready",
@@ -71,11 +120,13 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     const stop = (signal: string) => {
       if (stopping) {
         // A second Ctrl+C: the user does not want to wait for the post in flight.
+        removeRuntimeState(configDir, process.pid);
         resolve(ExitCode.Interrupted);
         return;
       }
       stopping = true;
       log.info({ signal }, "stopping");
+      removeRuntimeState(configDir, process.pid);
       adapter.close().then(() => {
         log.info({}, "stopped");
         resolve(ExitCode.Ok);

@@ -1,0 +1,421 @@
+import { hostname } from "node:os";
+import { createChatPoster } from "../../chat/post-message.js";
+import { checkServiceUrl, type ParsedChatUrl, parseChatUrl } from "../../chat/webhook-url.js";
+import type { TunnelChoice } from "../../config/settings.js";
+import type { VastClient } from "../../vast/api-client.js";
+import {
+  DEFAULT_EVENT_TYPES,
+  MAX_WEBHOOK_NAME_LENGTH,
+  type NotificationType,
+  PLACEHOLDER_WEBHOOK_URL,
+  WEBHOOK_NAME_MARK,
+  type Webhook,
+} from "../../vast/api-types.js";
+import { GROUP_ORDER, groupOfType } from "../../vast/event-types.js";
+import { type ConfigContext, openConfig } from "../config-context.js";
+import { CliError, usageError } from "../errors.js";
+import { createOutput, type Output, type OutputStreams } from "../output.js";
+import type { GlobalOptions } from "../program.js";
+import { createPrompter, type Prompter } from "../prompter.js";
+import { DEFAULT_PATH, parsePort } from "../serve-options.js";
+
+/**
+ * `init`: the tutorial's control terminal as a wizard. Every question is asked before anything is
+ * created on Vast.ai, so an interrupted wizard leaves nothing behind; after the create, only local
+ * writes remain, and if one fails the new webhook is deleted again.
+ */
+export interface InitOptions extends GlobalOptions {
+  apiKeyStdin?: boolean;
+  chatUrl?: string;
+  events?: string;
+  name?: string;
+  tunnel?: TunnelChoice;
+  tunnelCommand?: string;
+  publicUrl?: string;
+  port?: string;
+  existing?: "keep" | "update" | "replace";
+  chatCheck?: boolean;
+  yes?: boolean;
+}
+
+export interface InitContext extends OutputStreams {
+  env: NodeJS.ProcessEnv;
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+}
+
+interface Answers {
+  apiKey: string;
+  chat: ParsedChatUrl;
+  eventTypes: string[];
+  name: string;
+  tunnel: TunnelChoice;
+  tunnelCommand: string | undefined;
+  publicUrl: string | undefined;
+  port: number;
+}
+
+export async function init(options: InitOptions, context: InitContext): Promise<number> {
+  const out = createOutput(context, options);
+  const config = openConfig(options, context.env);
+  const interactive = Boolean(context.stdin.isTTY && context.stdout.isTTY) && !options.apiKeyStdin;
+  const ask = createPrompter({ interactive, yes: Boolean(options.yes) });
+
+  const apiKey = await askApiKey(options, context, config, ask);
+  const client = config.client(apiKey);
+  await out.step(
+    "Checking the API key",
+    () => client.currentUser(),
+    (user) => `API key accepted (Vast.ai user ${user.id})`,
+  );
+
+  const chat = await askChatUrl(options, config, ask, out);
+  const stored = config.settings.read();
+  const existing =
+    stored.webhookId === undefined ? undefined : await client.findWebhook(stored.webhookId);
+  const catalogue = await out.step("Fetching notification types", () =>
+    client.listNotificationTypes(),
+  );
+  const answers: Answers = {
+    apiKey,
+    chat,
+    eventTypes: await askEventTypes(options, ask, catalogue, existing),
+    name: await askName(options, ask, existing),
+    ...(await askTunnel(options, ask, stored)),
+    port: parsePort(
+      options.port ?? (stored.port === undefined ? undefined : String(stored.port)),
+      "--port",
+    ),
+  };
+
+  const action = existing ? await askExisting(options, ask, existing) : "create";
+  const webhookUrl = answers.publicUrl
+    ? joinUrl(answers.publicUrl, stored.path ?? DEFAULT_PATH)
+    : undefined;
+
+  let webhook: Webhook;
+  let secret: string | undefined;
+  if (action === "keep" && existing) {
+    webhook = existing;
+  } else if (action === "update" && existing) {
+    webhook = await out.step(
+      `Updating webhook ${existing.id}`,
+      () =>
+        client.updateWebhook(existing.id, {
+          name: answers.name,
+          event_types: answers.eventTypes,
+          ...(webhookUrl ? { webhook_url: webhookUrl } : {}),
+        }),
+      (w) => `Updated webhook ${w.id}`,
+    );
+  } else {
+    const created = await out.step(
+      "Creating the Vast.ai webhook",
+      () =>
+        client.createWebhook({
+          name: answers.name,
+          webhook_url: webhookUrl ?? PLACEHOLDER_WEBHOOK_URL,
+          event_types: answers.eventTypes,
+        }),
+      (w) => `Created webhook ${w.id} "${w.name ?? answers.name}"`,
+    );
+    webhook = created;
+    secret = created.webhook_secret;
+  }
+
+  try {
+    saveConfiguration(config, answers, webhook, secret);
+  } catch (error) {
+    if (secret !== undefined) await undoCreate(client, webhook.id, out);
+    throw new CliError(`Could not store the configuration: ${(error as Error).message}`, {
+      hint: `Check that ${config.configDir} is writable, then run init again.`,
+    });
+  }
+  if (action === "replace" && existing) {
+    await out.step(`Deleting the old webhook ${existing.id}`, () =>
+      client.deleteWebhookIfPresent(existing.id),
+    );
+  }
+
+  if (config.secrets.notice) out.warn(config.secrets.notice);
+  report(out, config, answers, webhook, action);
+  return 0;
+}
+
+async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
+  let text = "";
+  for await (const chunk of stream) text += String(chunk);
+  return text;
+}
+
+async function askApiKey(
+  options: InitOptions,
+  context: InitContext,
+  config: ConfigContext,
+  ask: Prompter,
+): Promise<string> {
+  if (options.apiKeyStdin) {
+    const key = (await readAll(context.stdin)).trim();
+    if (!key) throw usageError("--api-key-stdin read nothing from standard input.");
+    return key;
+  }
+  const known = config.findApiKey();
+  if (known) return known;
+  return (
+    await ask.secret(
+      "Vast.ai API key (from https://cloud.vast.ai/manage-keys/)",
+      "--api-key-stdin or VAST_API_KEY",
+    )
+  ).trim();
+}
+
+async function askChatUrl(
+  options: InitOptions,
+  config: ConfigContext,
+  ask: Prompter,
+  out: Output,
+): Promise<ParsedChatUrl> {
+  const given = options.chatUrl ?? config.env.GOOGLE_CHAT_URL ?? config.secrets.get("chatUrl");
+  const validate = (value: string): string | true => {
+    try {
+      parseChatUrl(value);
+      return true;
+    } catch (error) {
+      return (error as Error).message;
+    }
+  };
+  const raw =
+    given ??
+    (await ask.text("Google Chat webhook URL (space > Apps & integrations > Webhooks)", {
+      flag: "--chat-url",
+      validate,
+    }));
+  const problem = validate(raw);
+  if (problem !== true) throw usageError(problem);
+  const chat = parseChatUrl(raw);
+  if (chat.warning) out.warn(chat.warning);
+
+  if (options.chatCheck === false) return chat;
+  const post = await ask.confirm(`Post "vast-gchat is set up" to ${chat.label} to check the URL?`, {
+    flag: "--yes (or --no-chat-check)",
+    default: true,
+  });
+  if (post) {
+    const outcome = await out.step(`Posting a check message to ${chat.label}`, () =>
+      createChatPoster(chat.url, { timeoutMs: 10_000 }).post({
+        text: "vast-gchat is set up: Vast.ai notifications will arrive in this space.",
+      }),
+    );
+    if (outcome.kind !== "delivered") {
+      throw new CliError(`Google Chat did not take the check message: ${outcome.reason}.`, {
+        hint: "Copy the webhook URL again from the space, or pass --no-chat-check to skip this check.",
+      });
+    }
+  }
+  return chat;
+}
+
+async function askEventTypes(
+  options: InitOptions,
+  ask: Prompter,
+  catalogue: NotificationType[],
+  existing: Webhook | undefined,
+): Promise<string[]> {
+  const known = new Set(catalogue.map((type) => type.key));
+  if (options.events !== undefined) {
+    const keys = options.events
+      .split(",")
+      .map((key) => key.trim())
+      .filter(Boolean);
+    const unknown = keys.filter((key) => !known.has(key));
+    if (!keys.length) throw usageError("--events needs at least one event type key.");
+    if (unknown.length) {
+      throw usageError(
+        `Unknown event type${unknown.length > 1 ? "s" : ""}: ${unknown.join(", ")}.`,
+        "`vast-gchat types` lists the keys this account can subscribe to.",
+      );
+    }
+    return keys;
+  }
+  const defaults = new Set<string>(existing?.event_types ?? DEFAULT_EVENT_TYPES);
+  const sorted = [...catalogue].sort(
+    (a, b) => GROUP_ORDER.indexOf(groupOfType(a)) - GROUP_ORDER.indexOf(groupOfType(b)),
+  );
+  return ask.checkbox("Which notifications should reach Chat?", {
+    flag: "--events KEY,KEY,...",
+    choices: sorted.map((type) => ({
+      name: `${type.display_name} (${type.key})`,
+      value: type.key,
+      checked: defaults.has(type.key),
+      group: groupOfType(type),
+    })),
+  });
+}
+
+async function askName(
+  options: InitOptions,
+  ask: Prompter,
+  existing: Webhook | undefined,
+): Promise<string> {
+  const validate = (value: string): string | true =>
+    value.trim().length === 0
+      ? "The name cannot be empty."
+      : value.length > MAX_WEBHOOK_NAME_LENGTH
+        ? `The name can have at most ${MAX_WEBHOOK_NAME_LENGTH} characters.`
+        : true;
+  if (options.name !== undefined) {
+    const check = validate(options.name);
+    if (check !== true) throw usageError(`--name: ${check}`);
+    return options.name;
+  }
+  const suggested =
+    existing?.name ?? `${WEBHOOK_NAME_MARK} on ${hostname()}`.slice(0, MAX_WEBHOOK_NAME_LENGTH);
+  return ask.text("Webhook name", { flag: "--name", default: suggested, validate });
+}
+
+async function askTunnel(
+  options: InitOptions,
+  ask: Prompter,
+  stored: { tunnel?: TunnelChoice; tunnelCommand?: string; publicUrl?: string },
+): Promise<Pick<Answers, "tunnel" | "tunnelCommand" | "publicUrl">> {
+  const validateUrl = (value: string): string | true => {
+    try {
+      const problem = checkServiceUrl(new URL(value));
+      return problem ? `The public URL is not usable: ${problem}.` : true;
+    } catch {
+      return "That is not a URL.";
+    }
+  };
+  let tunnel = options.tunnel;
+  if (tunnel === undefined && options.tunnelCommand !== undefined) tunnel = "command";
+  if (tunnel === undefined && options.publicUrl !== undefined) tunnel = "none";
+  tunnel ??= await ask.choose("How will Vast.ai reach this machine?", {
+    flag: "--tunnel",
+    default: stored.tunnel ?? "tunnelmole",
+    choices: [
+      { name: "tunnelmole (free, no account; the tutorial's)", value: "tunnelmole" },
+      { name: "cloudflared quick tunnel (needs the cloudflared program)", value: "cloudflared" },
+      { name: "ngrok (needs NGROK_AUTHTOKEN)", value: "ngrok" },
+      { name: "a command of mine that prints a public https URL", value: "command" },
+      { name: "none: my own public https endpoint", value: "none" },
+    ],
+  });
+  let tunnelCommand: string | undefined;
+  let publicUrl: string | undefined;
+  if (tunnel === "command") {
+    tunnelCommand =
+      options.tunnelCommand ??
+      (await ask.text("Tunnel command ({port} is replaced by the adapter's port)", {
+        flag: "--tunnel-command",
+        ...(stored.tunnelCommand ? { default: stored.tunnelCommand } : {}),
+      }));
+  }
+  if (tunnel === "none") {
+    publicUrl =
+      options.publicUrl ??
+      (await ask.text("Your public https URL for the adapter", {
+        flag: "--public-url",
+        ...(stored.publicUrl ? { default: stored.publicUrl } : {}),
+        validate: validateUrl,
+      }));
+    const check = validateUrl(publicUrl);
+    if (check !== true) throw usageError(`--public-url: ${check}`);
+  }
+  return { tunnel, tunnelCommand, publicUrl };
+}
+
+async function askExisting(
+  options: InitOptions,
+  ask: Prompter,
+  existing: Webhook,
+): Promise<"keep" | "update" | "replace"> {
+  if (options.existing) return options.existing;
+  return ask.choose(
+    `Webhook ${existing.id} "${existing.name ?? ""}" is already set up. What now?`,
+    {
+      flag: "--existing keep|update|replace",
+      default: "update",
+      choices: [
+        { name: "update it with these answers (same secret)", value: "update" },
+        { name: "keep it as it is", value: "keep" },
+        { name: "replace it with a new webhook (new secret)", value: "replace" },
+      ],
+    },
+  );
+}
+
+function saveConfiguration(
+  config: ConfigContext,
+  answers: Answers,
+  webhook: Webhook,
+  secret: string | undefined,
+): void {
+  if (secret !== undefined) {
+    config.secrets.set("webhookSecret", secret);
+    config.secrets.delete("previousWebhookSecret");
+  }
+  config.secrets.set("apiKey", answers.apiKey);
+  config.secrets.set("chatUrl", answers.chat.url.href);
+  const apiUrl = config.apiUrl();
+  config.settings.update({
+    apiUrl: apiUrl === "https://console.vast.ai" ? undefined : apiUrl,
+    webhookId: webhook.id,
+    webhookName: webhook.name ?? answers.name,
+    eventTypes: webhook.event_types,
+    tunnel: answers.tunnel,
+    tunnelCommand: answers.tunnelCommand,
+    publicUrl: answers.publicUrl,
+    port: answers.port,
+    chatSpace: answers.chat.label,
+    ...(secret !== undefined ? { previousSecretExpiresAt: undefined } : {}),
+  });
+}
+
+/** The create succeeded but nothing could be stored: take the webhook away again, or say how. */
+async function undoCreate(client: VastClient, id: number, out: Output): Promise<void> {
+  try {
+    await client.deleteWebhookIfPresent(id);
+    out.warn(`Deleted the new webhook ${id} again, so nothing is left half set up.`);
+  } catch {
+    out.warn(
+      `The new webhook ${id} could not be deleted. Delete it with:\n  curl -X DELETE ${client.baseUrl}/api/v0/webhooks/${id}/ -H "Authorization: Bearer $VAST_API_KEY"`,
+    );
+  }
+}
+
+function joinUrl(base: string, path: string): string {
+  return `${base.replace(/\/+$/, "")}${path}`;
+}
+
+function report(
+  out: Output,
+  config: ConfigContext,
+  answers: Answers,
+  webhook: Webhook,
+  action: string,
+): void {
+  const verb = { create: "created", replace: "created", update: "updated", keep: "kept" }[action];
+  out.result({
+    ok: true,
+    action: action === "replace" ? "replaced" : verb,
+    webhook: {
+      id: webhook.id,
+      name: webhook.name ?? null,
+      url: webhook.webhook_url,
+      event_types: webhook.event_types,
+    },
+    chat_space: answers.chat.label,
+    tunnel: answers.tunnel,
+    port: answers.port,
+    config_dir: config.configDir,
+    secrets: { kind: config.secrets.kind, location: config.secrets.location },
+  });
+  out.line();
+  out.line(
+    `Webhook ${webhook.id} ${verb}: ${webhook.event_types.length} event types -> Google Chat ${answers.chat.label}.`,
+  );
+  out.line(`Settings in ${config.settings.path}; secrets in ${config.secrets.location}.`);
+  out.line(
+    "Next: `vast-gchat serve` opens the tunnel, points the webhook at it and delivers to Chat;",
+  );
+  out.line("then `vast-gchat test` sends Vast.ai's test event end to end.");
+}

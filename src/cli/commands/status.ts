@@ -1,0 +1,109 @@
+import { request } from "undici";
+import { maskChatUrl, maskSecret } from "../../config/mask.js";
+import { readRuntimeState } from "../../config/runtime-state.js";
+import type { SecretName } from "../../config/secret-store.js";
+import { PLACEHOLDER_WEBHOOK_URL, type Webhook } from "../../vast/api-types.js";
+import { openConfig } from "../config-context.js";
+import { createOutput, type OutputStreams } from "../output.js";
+import type { GlobalOptions } from "../program.js";
+
+/**
+ * `status`: everything a user needs to see at a glance, secrets masked: the configuration, where
+ * secrets live, the webhook as Vast.ai has it, and the running adapter's health and queue. Parts
+ * that cannot be read are reported as such; status itself fails only on bad usage.
+ */
+export interface StatusContext extends OutputStreams {
+  env: NodeJS.ProcessEnv;
+}
+
+const SECRETS: Array<[SecretName, string]> = [
+  ["apiKey", "VAST_API_KEY"],
+  ["webhookSecret", "VAST_WEBHOOK_SECRET"],
+  ["chatUrl", "GOOGLE_CHAT_URL"],
+];
+
+export async function status(options: GlobalOptions, context: StatusContext): Promise<number> {
+  const out = createOutput(context, options);
+  const config = openConfig(options, context.env);
+  const settings = config.settings.read();
+
+  const secrets = Object.fromEntries(
+    SECRETS.map(([name, variable]) => {
+      const fromEnv = context.env[variable];
+      const value = fromEnv || config.secrets.get(name);
+      const masked =
+        value === undefined ? null : name === "chatUrl" ? maskChatUrl(value) : maskSecret(value);
+      return [
+        name,
+        { value: masked, source: value === undefined ? null : fromEnv ? variable : "stored" },
+      ];
+    }),
+  );
+
+  let webhook: Webhook | undefined;
+  let webhookError: string | undefined;
+  if (settings.webhookId !== undefined && config.findApiKey()) {
+    try {
+      webhook = await config.client().findWebhook(settings.webhookId);
+      if (!webhook) webhookError = `webhook ${settings.webhookId} no longer exists on Vast.ai`;
+    } catch (error) {
+      webhookError = (error as Error).message;
+    }
+  }
+
+  const runtime = readRuntimeState(config.configDir);
+  const health = runtime ? await fetchHealth(`${runtime.origin}/health`) : undefined;
+  const expectedUrl = runtime?.publicUrl
+    ? `${runtime.publicUrl.replace(/\/+$/, "")}${runtime.path}`
+    : undefined;
+  const warnings: string[] = [];
+  if (webhook?.webhook_url === PLACEHOLDER_WEBHOOK_URL) {
+    warnings.push("The webhook still points to the placeholder URL: start `vast-gchat serve`.");
+  } else if (webhook && expectedUrl && webhook.webhook_url !== expectedUrl) {
+    warnings.push(
+      `The webhook points to ${webhook.webhook_url}, not to the running adapter (${expectedUrl}).`,
+    );
+  }
+  if (webhookError) warnings.push(`Webhook: ${webhookError}`);
+
+  out.result({
+    config_dir: config.configDir,
+    settings,
+    secrets: { store: config.secrets.kind, location: config.secrets.location, ...secrets },
+    webhook: webhook ?? null,
+    adapter: runtime ? { ...runtime, health: health ?? null } : null,
+    warnings,
+  });
+
+  out.line(`Config directory  ${config.configDir}`);
+  out.line(`Secrets           ${config.secrets.location}`);
+  for (const [name, { value, source }] of Object.entries(secrets)) {
+    out.line(`  ${name.padEnd(15)} ${value ?? "(not set)"}${source ? `  [${source}]` : ""}`);
+  }
+  out.line(
+    `Tunnel            ${settings.tunnel ?? "(not set)"}${settings.publicUrl ? ` (${settings.publicUrl})` : ""}`,
+  );
+  if (webhook) {
+    out.line(`Webhook           ${webhook.id} "${webhook.name ?? ""}" -> ${webhook.webhook_url}`);
+    out.line(`  event types     ${webhook.event_types.join(", ")}`);
+  } else if (settings.webhookId === undefined) {
+    out.line("Webhook           none set up: run `vast-gchat init`");
+  }
+  if (runtime) {
+    out.line(`Adapter           running (pid ${runtime.pid}) on ${runtime.origin}${runtime.path}`);
+    out.line(`  health          ${health ? JSON.stringify(health) : "not answering"}`);
+  } else {
+    out.line("Adapter           not running here");
+  }
+  for (const warning of warnings) out.warn(warning);
+  return 0;
+}
+
+async function fetchHealth(url: string): Promise<unknown> {
+  try {
+    const response = await request(url, { headersTimeout: 2000, bodyTimeout: 2000 });
+    return await response.body.json();
+  } catch {
+    return undefined;
+  }
+}

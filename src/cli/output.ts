@@ -1,0 +1,59 @@
+import chalk from "chalk";
+import type { Ora } from "ora";
+
+/**
+ * How commands talk to people: results on stdout, warnings and errors on stderr, one JSON document
+ * with --json (and then nothing else on stdout), spinners only on a terminal.
+ */
+export interface Output {
+  readonly json: boolean;
+  /** A line of the human report (dropped with --json). */
+  line(text?: string): void;
+  /** A warning or notice, on stderr, shown with --json too. */
+  warn(text: string): void;
+  /** The --json document. */
+  result(value: unknown): void;
+  /** Runs `work` under a spinner on a terminal; prints `done` (or the failure) when it ends. */
+  step<T>(text: string, work: () => Promise<T>, done?: (value: T) => string): Promise<T>;
+}
+
+export interface OutputStreams {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream;
+}
+
+export function createOutput(
+  streams: OutputStreams,
+  options: { json?: boolean | undefined },
+): Output {
+  const json = Boolean(options.json);
+  const interactive = Boolean(streams.stdout.isTTY) && !json;
+  const write = (text: string) => {
+    if (!json) streams.stdout.write(`${text}\n`);
+  };
+  return {
+    json,
+    line: (text = "") => write(text),
+    warn: (text) => streams.stderr.write(`${chalk.yellow(text)}\n`),
+    result: (value) => {
+      if (json) streams.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    },
+    async step(text, work, done) {
+      let spinner: Ora | undefined;
+      if (interactive) {
+        const { default: ora } = await import("ora");
+        spinner = ora({ text, stream: streams.stdout }).start();
+      }
+      try {
+        const value = await work();
+        const message = done?.(value) ?? text;
+        if (spinner) spinner.succeed(message);
+        else write(`${chalk.green("✓")} ${message}`);
+        return value;
+      } catch (error) {
+        spinner?.fail(text);
+        throw error;
+      }
+    },
+  };
+}

@@ -1,0 +1,54 @@
+import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+
+/**
+ * Where a running `serve` can be found: it writes this file when ready and removes it when it
+ * stops, so `test` and `status` can talk to it. Nothing secret is in it. A `serve` killed with
+ * SIGKILL leaves it behind; readers check that the process is still alive.
+ */
+export interface AdapterRuntime {
+  pid: number;
+  /** Where the adapter listens locally, e.g. http://127.0.0.1:8787 */
+  origin: string;
+  path: string;
+  /** The public URL Vast.ai delivers to, when there is one. */
+  publicUrl?: string;
+  startedAt: number;
+}
+
+export function runtimeStatePath(configDir: string): string {
+  return join(configDir, "adapter.json");
+}
+
+export function writeRuntimeState(configDir: string, state: AdapterRuntime): void {
+  const path = runtimeStatePath(configDir);
+  writeFileSync(`${path}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
+}
+
+/** Removes the file only if it is still ours: a newer serve may have replaced it. */
+export function removeRuntimeState(configDir: string, pid: number): void {
+  if (readRuntimeState(configDir)?.pid === pid)
+    rmSync(runtimeStatePath(configDir), { force: true });
+}
+
+/** The running adapter, or undefined when none is (no file, or its process is gone). */
+export function readRuntimeState(configDir: string): AdapterRuntime | undefined {
+  let state: AdapterRuntime;
+  try {
+    state = JSON.parse(readFileSync(runtimeStatePath(configDir), "utf8")) as AdapterRuntime;
+  } catch {
+    return undefined;
+  }
+  return isAlive(state.pid) ? state : undefined;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}

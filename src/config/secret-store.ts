@@ -1,0 +1,450 @@
+import { createHash, randomBytes } from "node:crypto";
+import {
+  chmodSync,
+  closeSync,
+  fchmodSync,
+  fstatSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
+import { createRequire } from "node:module";
+import { dirname, join, resolve } from "node:path";
+import type { EntryOptions, Entry as KeyringEntry } from "@napi-rs/keyring";
+import { CliError, ExitCode } from "../cli/errors.js";
+
+/**
+ * The secrets: the Vast.ai API key, the webhook signing secret (and the previous one during a
+ * rotation), and the Google Chat URL (its key and token let anyone post into the space). They live
+ * in the OS keychain where one is usable, else in a file only the user can read (issue 3, Secrets).
+ * Environment variables override stored values; that is the caller's business, not this module's.
+ */
+export type SecretName = "apiKey" | "webhookSecret" | "previousWebhookSecret" | "chatUrl";
+
+export const SECRET_NAMES: readonly SecretName[] = [
+  "apiKey",
+  "webhookSecret",
+  "previousWebhookSecret",
+  "chatUrl",
+];
+
+export interface SecretStore {
+  readonly kind: "keychain" | "file";
+  /** Where, for people: "the OS keychain (service vast-gchat)" or the file's path. */
+  readonly location: string;
+  /** One line to show the user when secrets are kept in a file, else undefined. */
+  readonly notice: string | undefined;
+  get(name: SecretName): string | undefined;
+  set(name: SecretName, value: string): void;
+  delete(name: SecretName): void;
+  /** Every secret this store holds, removed (and the file itself, for the file store). Returns the names removed. */
+  clear(): SecretName[];
+}
+
+export type SecretStorePreference = "keychain" | "file" | "auto";
+
+export interface OpenSecretStoreOptions {
+  /** Beats `VAST_GCHAT_SECRET_STORE`; "auto" (the default) uses the keychain when it works. */
+  prefer?: SecretStorePreference;
+  env?: NodeJS.ProcessEnv;
+  /** A stand-in for @napi-rs/keyring (tests); by default the real one, loaded on first use. */
+  keyring?: KeyringModule;
+}
+
+/** The part of @napi-rs/keyring used here. */
+export interface KeyringModule {
+  Entry: new (
+    service: string,
+    account: string,
+    options?: EntryOptions,
+  ) => Pick<KeyringEntry, "setPassword" | "getPassword" | "deletePassword">;
+}
+
+/** The keychain service name every entry is filed under. */
+export const KEYCHAIN_SERVICE = "vast-gchat";
+/** `file` or `keychain` forces a store; `auto` or unset probes the keychain. */
+export const SECRET_STORE_ENV = "VAST_GCHAT_SECRET_STORE";
+const SECRETS_FILE = "secrets.json";
+const TEMP_FILE = /^secrets\.json\.[0-9a-f]+\.tmp$/;
+
+/** For people, in messages: never the value itself. */
+const LABELS: Record<SecretName, string> = {
+  apiKey: "the Vast.ai API key",
+  webhookSecret: "the webhook signing secret",
+  previousWebhookSecret: "the previous webhook signing secret",
+  chatUrl: "the Google Chat URL",
+};
+
+export function secretsFilePath(configDir: string): string {
+  return resolve(configDir, SECRETS_FILE);
+}
+
+export function openSecretStore(
+  configDir: string,
+  options: OpenSecretStoreOptions = {},
+): SecretStore {
+  const filePath = secretsFilePath(configDir);
+  const fromEnv = preferenceFromEnv(options.env ?? process.env);
+  const choice = options.prefer ?? fromEnv ?? "auto";
+
+  if (choice === "file") {
+    return new FileSecretStore(filePath, `Secrets are kept in ${filePath}, readable only by you.`);
+  }
+  if (choice === "auto" && fileExists(filePath)) {
+    // An earlier set-up kept them in the file (no keychain then): keep using it, so that `init`
+    // and `serve` run in different sessions still agree on where the secrets are.
+    return new FileSecretStore(filePath, `Secrets are kept in ${filePath}, readable only by you.`);
+  }
+
+  const scope = configScope(configDir);
+  const probe = probeKeychain(scope, options.keyring);
+  if (probe.ok) return new KeychainSecretStore(probe.keyring, scope, filePath);
+  if (choice === "keychain") {
+    throw new CliError(`The OS keychain is not usable here: ${probe.reason}.`, {
+      hint:
+        fromEnv === "keychain" && options.prefer === undefined
+          ? `Unset ${SECRET_STORE_ENV} (or set it to "file") to keep secrets in ${filePath}, readable only by you.`
+          : `Secrets can be kept in ${filePath} instead, readable only by you.`,
+      exitCode: ExitCode.Usage,
+    });
+  }
+  return new FileSecretStore(
+    filePath,
+    `No OS keychain here: secrets are kept in ${filePath}, readable only by you.`,
+  );
+}
+
+function preferenceFromEnv(env: NodeJS.ProcessEnv): SecretStorePreference | undefined {
+  const raw = env[SECRET_STORE_ENV]?.trim().toLowerCase();
+  if (!raw) return undefined;
+  if (raw === "file" || raw === "keychain" || raw === "auto") return raw;
+  throw new CliError(`${SECRET_STORE_ENV} must be "keychain", "file" or "auto".`, {
+    exitCode: ExitCode.Usage,
+  });
+}
+
+/** Short and stable per config directory, so two config dirs never share keychain entries. */
+function configScope(configDir: string): string {
+  return createHash("sha256").update(resolve(configDir)).digest("hex").slice(0, 12);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The OS keychain
+
+/**
+ * On Linux, require the Secret Service: the binding's own fallback, the kernel keyring, is kept in
+ * memory and lost on reboot, which would silently lose the set-up.
+ */
+const ENTRY_OPTIONS: EntryOptions = { linux: { store: "secret-service" } };
+
+type Probe = { ok: true; keyring: KeyringModule } | { ok: false; reason: string };
+type KeyringEntryLike = InstanceType<KeyringModule["Entry"]>;
+
+/** Store, read back and delete a throw-away entry; anything unexpected means "not usable". */
+function probeKeychain(scope: string, given: KeyringModule | undefined): Probe {
+  let keyring: KeyringModule;
+  try {
+    // A native addon: loaded only when secrets are needed, so `--help` stays fast.
+    keyring = given ?? (createRequire(import.meta.url)("@napi-rs/keyring") as KeyringModule);
+  } catch (error) {
+    return { ok: false, reason: `the keychain module did not load (${describe(error)})` };
+  }
+  const account = `probe-${process.pid}-${randomBytes(4).toString("hex")}@${scope}`;
+  const value = randomBytes(16).toString("hex");
+  let entry: KeyringEntryLike | undefined;
+  try {
+    entry = new keyring.Entry(KEYCHAIN_SERVICE, account, ENTRY_OPTIONS);
+    entry.setPassword(value);
+    if (entry.getPassword() !== value) {
+      return { ok: false, reason: "it did not give back what was stored" };
+    }
+    if (!entry.deletePassword()) return { ok: false, reason: "it could not delete an entry" };
+    entry = undefined;
+    return { ok: true, keyring };
+  } catch (error) {
+    return { ok: false, reason: describe(error) };
+  } finally {
+    try {
+      entry?.deletePassword();
+    } catch {
+      // Nothing was stored, or nothing can be done about it.
+    }
+  }
+}
+
+class KeychainSecretStore implements SecretStore {
+  readonly kind = "keychain";
+  readonly location = `the OS keychain (service ${KEYCHAIN_SERVICE})`;
+  readonly notice = undefined;
+
+  constructor(
+    private readonly keyring: KeyringModule,
+    private readonly scope: string,
+    private readonly filePath: string,
+  ) {}
+
+  get(name: SecretName): string | undefined {
+    try {
+      return this.entry(name).getPassword() ?? undefined;
+    } catch (error) {
+      throw keychainError("read", name, error);
+    }
+  }
+
+  set(name: SecretName, value: string): void {
+    refuseEmpty(name, value);
+    try {
+      this.entry(name).setPassword(value);
+    } catch (error) {
+      throw keychainError("store", name, error, value);
+    }
+  }
+
+  delete(name: SecretName): void {
+    try {
+      this.entry(name).deletePassword();
+    } catch (error) {
+      throw keychainError("delete", name, error);
+    }
+  }
+
+  clear(): SecretName[] {
+    const removed = new Set<SecretName>();
+    for (const name of SECRET_NAMES) {
+      try {
+        if (this.entry(name).deletePassword()) removed.add(name);
+      } catch (error) {
+        throw keychainError("delete", name, error);
+      }
+    }
+    // A secrets file left by an earlier set-up without a keychain goes too: nothing secret stays.
+    for (const name of removeSecretsFile(this.filePath)) removed.add(name);
+    return SECRET_NAMES.filter((name) => removed.has(name));
+  }
+
+  private entry(name: SecretName): KeyringEntryLike {
+    return new this.keyring.Entry(KEYCHAIN_SERVICE, `${name}@${this.scope}`, ENTRY_OPTIONS);
+  }
+}
+
+function keychainError(
+  verb: "read" | "store" | "delete",
+  name: SecretName,
+  error: unknown,
+  value?: string,
+): CliError {
+  let reason = describe(error);
+  if (value) reason = reason.split(value).join("…");
+  return new CliError(`Could not ${verb} ${LABELS[name]} in the OS keychain: ${reason}.`, {
+    hint: `Unlock the keychain, or set ${SECRET_STORE_ENV}=file to keep secrets in a file readable only by you.`,
+  });
+}
+
+/** The first line of an error's message, without anything that looks like raw bytes. */
+function describe(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const line = (message.split("\n")[0] ?? "").replace(/\[[\d,\s]*\]/g, "[…]").trim();
+  return (line.length > 200 ? `${line.slice(0, 200)}…` : line).replace(/\.$/, "") || "unknown";
+}
+
+function refuseEmpty(name: SecretName, value: string): void {
+  if (value === "") throw new Error(`Refusing to store an empty value as ${LABELS[name]}.`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The file: <configDir>/secrets.json, 0600 in a 0700 directory, replaced atomically
+
+type SecretsData = Record<string, unknown>;
+
+class FileSecretStore implements SecretStore {
+  readonly kind = "file";
+
+  constructor(
+    readonly location: string,
+    readonly notice: string | undefined,
+  ) {}
+
+  /** Read from disk every time: `rotate-secret` may change the file while `serve` runs. */
+  get(name: SecretName): string | undefined {
+    const value = readSecretsFile(this.location)?.[name];
+    return typeof value === "string" ? value : undefined;
+  }
+
+  set(name: SecretName, value: string): void {
+    refuseEmpty(name, value);
+    const data = readSecretsFile(this.location) ?? {};
+    data[name] = value;
+    writeSecretsFile(this.location, data);
+  }
+
+  delete(name: SecretName): void {
+    const data = readSecretsFile(this.location);
+    if (!data || !Object.hasOwn(data, name)) return;
+    delete data[name];
+    if (Object.keys(data).length === 0) removeSecretsFile(this.location);
+    else writeSecretsFile(this.location, data);
+  }
+
+  clear(): SecretName[] {
+    return removeSecretsFile(this.location);
+  }
+}
+
+/** The parsed file, or undefined when there is none. Throws a sentence naming the file. */
+function readSecretsFile(path: string): SecretsData | undefined {
+  let text: string;
+  try {
+    const fd = openSync(path, "r");
+    try {
+      tightenFile(fd);
+      text = readFileSync(fd, "utf8");
+    } finally {
+      closeSync(fd);
+    }
+  } catch (error) {
+    const code = errorCode(error);
+    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    throw new CliError(`Cannot read the secrets file ${path} (${code ?? "unknown error"}).`, {
+      hint: "It must be a file you own and can read.",
+      exitCode: ExitCode.Usage,
+    });
+  }
+  if (text.trim() === "") return {};
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    // JSON.parse's message quotes the text, which is secret: it is neither shown nor kept.
+    throw fileError(`The secrets file ${path} is damaged (not valid JSON).`);
+  }
+  if (typeof data !== "object" || data === null || Array.isArray(data)) {
+    throw fileError(`The secrets file ${path} is damaged (not a JSON object).`);
+  }
+  const record = Object.assign(Object.create(null) as SecretsData, data);
+  for (const name of SECRET_NAMES) {
+    const value = record[name];
+    if (value !== undefined && (typeof value !== "string" || value === "")) {
+      throw fileError(`The secrets file ${path} is damaged ("${name}" is not a non-empty string).`);
+    }
+  }
+  return record;
+}
+
+function fileError(message: string): CliError {
+  return new CliError(message, {
+    hint: "Fix it by hand, or delete it and run `vast-gchat init` again.",
+    exitCode: ExitCode.Usage,
+  });
+}
+
+/** Temp file (0600) in the same directory, fsync, rename: never half-written, never readable by others. */
+function writeSecretsFile(path: string, data: SecretsData): void {
+  const dir = dirname(path);
+  const temp = join(dir, `${SECRETS_FILE}.${randomBytes(6).toString("hex")}.tmp`);
+  try {
+    ensurePrivateDir(dir);
+    const fd = openSync(temp, "wx", 0o600);
+    try {
+      if (process.platform !== "win32") fchmodSync(fd, 0o600); // whatever the umask
+      writeFileSync(fd, `${JSON.stringify(data, null, 2)}\n`);
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(temp, path);
+  } catch (error) {
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // There was no temp file to remove.
+    }
+    if (error instanceof CliError) throw error;
+    throw new CliError(
+      `Cannot write the secrets file ${path} (${errorCode(error) ?? "unknown error"}).`,
+    );
+  }
+  syncDir(dir);
+}
+
+/** Removes the file (and temp files a crash may have left); returns the secrets it held. */
+function removeSecretsFile(path: string): SecretName[] {
+  let names: SecretName[] = [];
+  try {
+    const data = readSecretsFile(path);
+    if (data) names = SECRET_NAMES.filter((name) => typeof data[name] === "string");
+  } catch {
+    // Damaged or unreadable: removed all the same, its content unknown.
+  }
+  const dir = dirname(path);
+  try {
+    rmSync(path, { force: true });
+    for (const entry of listDir(dir)) {
+      if (TEMP_FILE.test(entry)) rmSync(join(dir, entry), { force: true });
+    }
+  } catch (error) {
+    throw new CliError(
+      `Cannot remove the secrets file ${path} (${errorCode(error) ?? "unknown error"}).`,
+    );
+  }
+  syncDir(dir);
+  return names;
+}
+
+/**
+ * Creates the directory 0700; one that exists with a looser mode is tightened if it is ours (the
+ * config directory holds the secrets file and the event store: nobody else has business there).
+ */
+export function ensurePrivateDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (process.platform === "win32") return;
+  const stats = statSync(dir);
+  if ((stats.mode & 0o077) !== 0 && stats.uid === process.getuid?.()) chmodSync(dir, 0o700);
+}
+
+/** A file readable by others (copied in, or made by hand) is made 0600 if it is ours. */
+function tightenFile(fd: number): void {
+  if (process.platform === "win32") return;
+  const stats = fstatSync(fd);
+  if ((stats.mode & 0o077) !== 0 && stats.uid === process.getuid?.()) fchmodSync(fd, 0o600);
+}
+
+/** Makes the rename itself durable; not possible everywhere (Windows), so best effort. */
+function syncDir(dir: string): void {
+  try {
+    const fd = openSync(dir, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  } catch {
+    // Best effort.
+  }
+}
+
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+}
+
+function fileExists(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function errorCode(error: unknown): string | undefined {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}

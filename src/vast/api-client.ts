@@ -1,0 +1,308 @@
+import { Agent, type Dispatcher, request } from "undici";
+import type { z } from "zod";
+import {
+  API_PREFIX,
+  type CreateWebhookInput,
+  type CurrentUser,
+  CurrentUserResponse,
+  MAX_WEBHOOKS_PER_USER,
+  MessageResponse,
+  type NotificationType,
+  NotificationTypesResponse,
+  SecretRotatedResponse,
+  type UpdateWebhookInput,
+  type Webhook,
+  WebhookCreatedResponse,
+  WebhookListResponse,
+  WebhookUpdatedResponse,
+  type WebhookWithSecret,
+} from "./api-types.js";
+
+/**
+ * One typed client for the Vast.ai calls vast-gchat makes (docs/vast-api.md). Every failure becomes
+ * a VastApiError whose message is a sentence for the user; the API key never appears in one.
+ */
+export const DEFAULT_API_URL = "https://console.vast.ai";
+
+export type VastErrorKind =
+  | "unauthorized"
+  | "not_found"
+  | "limit"
+  | "invalid"
+  | "rate_limited"
+  | "unavailable"
+  | "network"
+  | "bad_response";
+
+export class VastApiError extends Error {
+  override name = "VastApiError";
+  /** Its message is a sentence for the user: the CLI prints it as it is (exit 1). */
+  readonly userFacing = true;
+  readonly kind: VastErrorKind;
+  readonly status: number | undefined;
+  readonly hint: string | undefined;
+
+  constructor(
+    kind: VastErrorKind,
+    message: string,
+    options: { status?: number; hint?: string } = {},
+  ) {
+    super(message);
+    this.kind = kind;
+    this.status = options.status;
+    this.hint = options.hint;
+  }
+}
+
+export interface VastClientOptions {
+  apiKey: string;
+  baseUrl?: string;
+  /** Retries of 429, 502, 503, 504 and connection errors, as Vast's own CLI does. */
+  retries?: number;
+  initialBackoffMs?: number;
+  timeoutMs?: number;
+  dispatcher?: Dispatcher;
+}
+
+const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+const KEYS_PAGE = "https://cloud.vast.ai/manage-keys/";
+
+/** Vast.ai's error bodies: `{msg}`, `{message}`, `{error}`, or plain text (docs/vast-api.md). */
+export function apiMessage(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as Record<string, unknown>;
+    for (const field of ["msg", "message", "error"]) {
+      const value = parsed[field];
+      if (typeof value === "string" && value.trim()) return value.trim();
+    }
+    return undefined;
+  } catch {
+    const text = body.replace(/\s+/g, " ").trim();
+    return text ? text.slice(0, 300) : undefined;
+  }
+}
+
+interface Call {
+  method: "GET" | "POST" | "PUT" | "DELETE";
+  path: string;
+  body?: unknown;
+  /** What the call is about, for messages: "the webhook 12". */
+  subject?: string;
+}
+
+export class VastClient {
+  private readonly apiKey: string;
+  readonly baseUrl: string;
+  private readonly retries: number;
+  private readonly initialBackoffMs: number;
+  private readonly dispatcher: Dispatcher;
+
+  constructor(options: VastClientOptions) {
+    this.apiKey = options.apiKey;
+    this.baseUrl = (options.baseUrl ?? DEFAULT_API_URL).replace(/\/+$/, "");
+    this.retries = options.retries ?? 3;
+    this.initialBackoffMs = options.initialBackoffMs ?? 150;
+    const timeoutMs = options.timeoutMs ?? 20_000;
+    this.dispatcher =
+      options.dispatcher ??
+      new Agent({ connectTimeout: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+  }
+
+  async listNotificationTypes(): Promise<NotificationType[]> {
+    const path = "/notification-types/";
+    return (await this.call({ method: "GET", path }, NotificationTypesResponse)).notification_types;
+  }
+
+  async listWebhooks(): Promise<Webhook[]> {
+    return (await this.call({ method: "GET", path: "/webhooks/" }, WebhookListResponse)).webhooks;
+  }
+
+  /** There is no "get one webhook" call: list and filter (docs/vast-api.md). */
+  async findWebhook(id: number): Promise<Webhook | undefined> {
+    return (await this.listWebhooks()).find((webhook) => webhook.id === id);
+  }
+
+  async createWebhook(input: CreateWebhookInput): Promise<WebhookWithSecret> {
+    try {
+      const call = { method: "POST", path: "/webhooks/", body: input } as const;
+      return (await this.call(call, WebhookCreatedResponse)).webhook;
+    } catch (error) {
+      throw await this.explainRefusedCreate(error);
+    }
+  }
+
+  async updateWebhook(id: number, input: UpdateWebhookInput): Promise<Webhook> {
+    const call = {
+      method: "PUT",
+      path: `/webhooks/${id}/`,
+      body: input,
+      subject: `webhook ${id}`,
+    } as const;
+    return (await this.call(call, WebhookUpdatedResponse)).webhook;
+  }
+
+  async deleteWebhook(id: number): Promise<void> {
+    await this.call(
+      { method: "DELETE", path: `/webhooks/${id}/`, subject: `webhook ${id}` },
+      MessageResponse,
+    );
+  }
+
+  /** True when it was there to delete; a webhook already gone is what the caller wanted anyway. */
+  async deleteWebhookIfPresent(id: number): Promise<boolean> {
+    try {
+      await this.deleteWebhook(id);
+      return true;
+    } catch (error) {
+      if (error instanceof VastApiError && error.kind === "not_found") return false;
+      throw error;
+    }
+  }
+
+  async rotateSecret(id: number): Promise<WebhookWithSecret> {
+    const call = {
+      method: "POST",
+      path: `/webhooks/${id}/rotate-secret/`,
+      subject: `webhook ${id}`,
+    } as const;
+    return (await this.call(call, SecretRotatedResponse)).webhook;
+  }
+
+  /** Asks Vast.ai to deliver its `webhook_test` event to the webhook's URL now. */
+  async testWebhook(id: number): Promise<string | undefined> {
+    const call = {
+      method: "POST",
+      path: `/webhooks/${id}/test/`,
+      subject: `webhook ${id}`,
+    } as const;
+    return (await this.call(call, MessageResponse)).msg;
+  }
+
+  async currentUser(): Promise<CurrentUser> {
+    return this.call({ method: "GET", path: "/users/current/" }, CurrentUserResponse);
+  }
+
+  private async call<T extends z.ZodType>(call: Call, schema: T): Promise<z.infer<T>> {
+    const url = `${this.baseUrl}${API_PREFIX}${call.path}`;
+    for (let attempt = 0; ; attempt++) {
+      let status: number;
+      let text: string;
+      try {
+        const response = await request(url, {
+          method: call.method,
+          dispatcher: this.dispatcher,
+          headers: {
+            authorization: `Bearer ${this.apiKey}`,
+            accept: "application/json",
+            ...(call.body === undefined ? {} : { "content-type": "application/json" }),
+          },
+          ...(call.body === undefined ? {} : { body: JSON.stringify(call.body) }),
+        });
+        status = response.statusCode;
+        text = await response.body.text();
+      } catch (error) {
+        if (attempt < this.retries) {
+          await this.backoff(attempt);
+          continue;
+        }
+        const code = (error as { code?: string }).code ?? "network error";
+        throw new VastApiError(
+          "network",
+          `Could not reach the Vast.ai API at ${this.baseUrl} (${code}).`,
+          {
+            hint: "Check your network connection, or VAST_API_URL if you set it.",
+          },
+        );
+      }
+      if (RETRYABLE_STATUS.has(status) && attempt < this.retries) {
+        // Vast.ai sends no Retry-After; grow the wait as its own CLI does (0.15 s, x1.5).
+        await this.backoff(attempt);
+        continue;
+      }
+      if (status >= 200 && status < 300) return this.parse(schema, text, call);
+      throw this.failure(status, text, call);
+    }
+  }
+
+  private parse<T extends z.ZodType>(schema: T, text: string, call: Call): z.infer<T> {
+    let json: unknown;
+    try {
+      json = text ? JSON.parse(text) : {};
+    } catch {
+      json = undefined;
+    }
+    const parsed = schema.safeParse(json);
+    if (parsed.success) return parsed.data;
+    throw new VastApiError(
+      "bad_response",
+      `The Vast.ai API answered ${call.method} ${call.path} with something unexpected.`,
+      {
+        hint: "Vast.ai may have changed its API; please report this with DEBUG=vast-gchat output.",
+      },
+    );
+  }
+
+  private failure(status: number, text: string, call: Call): VastApiError {
+    const said = apiMessage(text);
+    const quoted = said ? ` Vast.ai said: "${said}".` : "";
+    if (status === 401 || status === 403) {
+      const scoped = call.path === "/notification-types/";
+      return new VastApiError("unauthorized", `Vast.ai refused the API key (${status}).${quoted}`, {
+        status,
+        hint: scoped
+          ? `A scoped key needs access to the notification-types route; create a key with it at ${KEYS_PAGE}`
+          : `Check the key, or create one at ${KEYS_PAGE}`,
+      });
+    }
+    if (status === 404 && call.subject) {
+      return new VastApiError("not_found", `The ${call.subject} no longer exists on Vast.ai.`, {
+        status,
+        hint: "Run `vast-gchat init` to create a new one.",
+      });
+    }
+    if (status === 429 || status >= 500) {
+      const kind = status === 429 ? "rate_limited" : "unavailable";
+      return new VastApiError(
+        kind,
+        `The Vast.ai API is not answering right now (${status}).${quoted}`,
+        {
+          status,
+          hint: "Try again in a minute.",
+        },
+      );
+    }
+    return new VastApiError(
+      "invalid",
+      `Vast.ai refused ${call.method} ${call.path} (${status}).${quoted}`,
+      {
+        status,
+      },
+    );
+  }
+
+  /** A refused create at the limit: name the limit and the webhooks that take it up. */
+  private async explainRefusedCreate(error: unknown): Promise<unknown> {
+    if (!(error instanceof VastApiError) || error.kind !== "invalid") return error;
+    let existing: Webhook[];
+    try {
+      existing = await this.listWebhooks();
+    } catch {
+      return error;
+    }
+    if (existing.length < MAX_WEBHOOKS_PER_USER) return error;
+    const list = existing.map((w) => `${w.id} "${w.name ?? "(no name)"}"`).join(", ");
+    return new VastApiError(
+      "limit",
+      `Vast.ai allows ${MAX_WEBHOOKS_PER_USER} webhooks per account and this one has ${existing.length}: ${list}.`,
+      {
+        ...(error.status === undefined ? {} : { status: error.status }),
+        hint: "Delete one (`vast-gchat cleanup --all` removes the ones vast-gchat made), then run init again.",
+      },
+    );
+  }
+
+  private backoff(attempt: number): Promise<void> {
+    const ms = this.initialBackoffMs * 1.5 ** attempt;
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+}

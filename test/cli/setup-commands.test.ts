@@ -1,0 +1,293 @@
+import { readdirSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { VastClient } from "../../src/vast/api-client.js";
+import { API_KEY, initArgs, startWorld, type World } from "../support/world.js";
+
+let world: World;
+beforeEach(async () => {
+  world = await startWorld();
+});
+afterEach(async () => {
+  await world.close();
+});
+
+function storedSecret(): string {
+  const file = JSON.parse(readFileSync(join(world.configDir, "secrets.json"), "utf8")) as Record<
+    string,
+    unknown
+  >;
+  return JSON.stringify(file);
+}
+
+function expectNoSecretsIn(text: string) {
+  const [webhook] = world.vast.webhooks();
+  const secret = webhook ? world.vast.secretOf(webhook.id) : undefined;
+  if (secret) expect(text).not.toContain(secret);
+  expect(text).not.toContain(API_KEY);
+  expect(text).not.toContain("fake-token-456");
+}
+
+describe("init, unattended", () => {
+  it("checks the key and the Chat URL, creates the webhook, and keeps secrets in a private file", async () => {
+    const result = await world.run(initArgs(world), {}, `${API_KEY}\n`);
+    expect(result.stderr).toContain("readable only by you");
+    expect(result.code).toBe(0);
+    const [webhook, ...others] = world.vast.webhooks();
+    expect(others).toEqual([]);
+    expect(webhook).toMatchObject({
+      name: expect.stringMatching(/^vast-gchat on /),
+      webhook_url: "https://adapter.example.org/",
+      event_types: expect.arrayContaining(["client:low_credit", "client:instance_stopped"]),
+    });
+    expect(webhook?.event_types).toHaveLength(6);
+    // The Chat URL was proved by a one-line message.
+    expect(JSON.stringify(world.chat.messages[0]?.body)).toContain("vast-gchat is set up");
+    // Secrets: 0600 file in a 0700 directory, holding the secret Vast.ai returned once.
+    expect(statSync(world.configDir).mode & 0o777).toBe(0o700);
+    expect(statSync(join(world.configDir, "secrets.json")).mode & 0o777).toBe(0o600);
+    expect(storedSecret()).toContain(world.vast.secretOf(webhook?.id ?? -1));
+    expectNoSecretsIn(result.stdout + result.stderr);
+  });
+
+  it("reports JSON with --json, without secrets", async () => {
+    const result = await world.run([...initArgs(world), "--json", "--no-chat-check"], {}, API_KEY);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as Record<string, unknown>;
+    expect(report).toMatchObject({
+      ok: true,
+      action: "created",
+      webhook: { id: 1 },
+      secrets: { kind: "file" },
+    });
+    expectNoSecretsIn(result.stdout);
+  });
+
+  it("names the flag for every missing answer when there is no terminal", async () => {
+    const noKey = await world.run(["init", "--chat-url", world.chat.webhookUrl(), "--yes"]);
+    expect(noKey.code).toBe(2);
+    expect(noKey.stderr).toMatch(/Pass --api-key-stdin or VAST_API_KEY/);
+    const noChat = await world.run(["init", "--api-key-stdin", "--yes"], {}, API_KEY);
+    expect(noChat.code).toBe(2);
+    expect(noChat.stderr).toMatch(/Pass --chat-url/);
+    const noYes = await world.run(
+      ["init", "--api-key-stdin", "--chat-url", world.chat.webhookUrl(), "--no-chat-check"],
+      {},
+      API_KEY,
+    );
+    expect(noYes.code).toBe(2);
+    expect(noYes.stderr).toMatch(/--events KEY,KEY,\.\.\. \(or --yes for the default\)/);
+    expect(world.vast.webhooks()).toEqual([]);
+  });
+
+  it("says the key was refused and where to make one", async () => {
+    const result = await world.run(initArgs(world), {}, "not-a-key");
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/Vast\.ai refused the API key \(401\)/);
+    expect(result.stderr).toContain("https://cloud.vast.ai/manage-keys/");
+    expect(result.stderr).not.toContain("not-a-key");
+    expect(world.vast.webhooks()).toEqual([]);
+  });
+
+  it("refuses unknown event types before creating anything", async () => {
+    const result = await world.run(
+      [...initArgs(world), "--events", "client:low_credit,client:nope"],
+      {},
+      API_KEY,
+    );
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("Unknown event type: client:nope");
+    expect(world.vast.webhooks()).toEqual([]);
+  });
+
+  it("stops before creating anything when Chat refuses the check message", async () => {
+    world.chat.behaviour = { kind: "status", status: 404 };
+    const result = await world.run(initArgs(world), {}, API_KEY);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      "Google Chat did not take the check message: Chat answered 404",
+    );
+    expect(world.vast.webhooks()).toEqual([]);
+  });
+
+  it("explains the limit of four webhooks and lists them", async () => {
+    const client = new VastClient({ apiKey: API_KEY, baseUrl: world.vast.url });
+    for (let i = 1; i <= 4; i++) {
+      await client.createWebhook({
+        name: `other ${i}`,
+        webhook_url: "https://example.com/x",
+        event_types: ["client:low_credit"],
+      });
+    }
+    const result = await world.run(initArgs(world, "--no-chat-check"), {}, API_KEY);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("Vast.ai allows 4 webhooks per account and this one has 4");
+    expect(result.stderr).toContain('"other 3"');
+    expect(world.vast.webhooks()).toHaveLength(4);
+  });
+
+  it("run again, updates the existing webhook instead of creating a second; replace swaps it", async () => {
+    expect((await world.run(initArgs(world, "--no-chat-check"), {}, API_KEY)).code).toBe(0);
+    const secretBefore = world.vast.secretOf(1);
+    const again = await world.run(
+      initArgs(
+        world,
+        "--no-chat-check",
+        "--events",
+        "client:low_credit",
+        "--name",
+        "vast-gchat renamed",
+      ),
+      {},
+      API_KEY,
+    );
+    expect(again.code).toBe(0);
+    expect(world.vast.webhooks()).toMatchObject([
+      { id: 1, name: "vast-gchat renamed", event_types: ["client:low_credit"] },
+    ]);
+    expect(world.vast.secretOf(1)).toBe(secretBefore);
+
+    const replaced = await world.run(
+      initArgs(world, "--no-chat-check", "--existing", "replace"),
+      {},
+      API_KEY,
+    );
+    expect(replaced.code).toBe(0);
+    expect(world.vast.webhooks().map((w) => w.id)).toEqual([2]);
+    expect(storedSecret()).toContain(world.vast.secretOf(2));
+  });
+});
+
+describe("types", () => {
+  it("lists every type by group and marks the webhook's subscriptions", async () => {
+    await world.run(
+      initArgs(world, "--no-chat-check", "--events", "client:low_credit,host:machine_offline"),
+      {},
+      API_KEY,
+    );
+    const result = await world.run(["types", "--json"]);
+    expect(result.code).toBe(0);
+    const { types } = JSON.parse(result.stdout) as {
+      types: { key: string; group: string; subscribed: boolean }[];
+    };
+    expect(
+      types
+        .filter((t) => t.subscribed)
+        .map((t) => t.key)
+        .sort(),
+    ).toEqual(["client:low_credit", "host:machine_offline"]);
+    expect(types.find((t) => t.key === "host:machine_offline")?.group).toBe("Host");
+    const table = await world.run(["types"]);
+    expect(table.stdout).toMatch(/Billing\n\s+✓ client:low_credit\s+Low balance notifications/);
+  });
+
+  it("explains a scoped key refused on notification types", async () => {
+    await world.vast.close();
+    const { startVastEmulator } = await import("../../src/vast/emulator.js");
+    world.vast = await startVastEmulator({
+      allowLoopbackHttp: true,
+      apiKeys: { scoped: { userId: 1, scoped: true } },
+    });
+    const result = await world.run(["types"], {
+      VAST_API_URL: world.vast.url,
+      VAST_API_KEY: "scoped",
+    });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(/refused the API key \(401\)/);
+    expect(result.stderr).toMatch(/scoped key needs access to the notification-types route/);
+  });
+
+  it("without a key, says how to give one (exit 2)", async () => {
+    const result = await world.run(["types"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toMatch(
+      /No Vast\.ai API key: run `vast-gchat init`, or set VAST_API_KEY/,
+    );
+  });
+});
+
+describe("cleanup", () => {
+  it("deletes the webhook, removes every secret and setting, and says so", async () => {
+    await world.run(initArgs(world, "--no-chat-check"), {}, API_KEY);
+    const secret = world.vast.secretOf(1) ?? "";
+    const result = await world.run(["cleanup", "--yes"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("Deleted webhook 1");
+    expect(result.stdout).toMatch(/Removed the stored .*apiKey/);
+    expect(world.vast.webhooks()).toEqual([]);
+    for (const name of readdirSync(world.configDir)) {
+      const text = readFileSync(join(world.configDir, name)).toString("latin1");
+      expect(text).not.toContain(secret);
+      expect(text).not.toContain(API_KEY);
+      expect(text).not.toContain("fake-token-456");
+    }
+  });
+
+  it("is fine when the webhook is already gone, and --all removes vast-gchat's other webhooks only", async () => {
+    await world.run(initArgs(world, "--no-chat-check"), {}, API_KEY);
+    const client = new VastClient({ apiKey: API_KEY, baseUrl: world.vast.url });
+    await client.deleteWebhook(1);
+    await client.createWebhook({
+      name: "vast-gchat on old-laptop",
+      webhook_url: "https://example.com/a",
+      event_types: ["client:low_credit"],
+    });
+    await client.createWebhook({
+      name: "someone else's",
+      webhook_url: "https://example.com/b",
+      event_types: ["client:low_credit"],
+    });
+    const result = await world.run(["cleanup", "--all", "--yes"]);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toContain("Webhook 1 was already gone");
+    expect(world.vast.webhooks().map((w) => w.name)).toEqual(["someone else's"]);
+  });
+
+  it("asks for --yes when there is no terminal to confirm on", async () => {
+    await world.run(initArgs(world, "--no-chat-check"), {}, API_KEY);
+    const result = await world.run(["cleanup"]);
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain("Pass --yes");
+    expect(world.vast.webhooks()).toHaveLength(1);
+  });
+});
+
+describe("status", () => {
+  it("shows the configuration with every secret masked, and the webhook as Vast.ai has it", async () => {
+    await world.run(initArgs(world, "--no-chat-check"), {}, API_KEY);
+    const human = await world.run(["status"]);
+    const json = await world.run(["status", "--json"]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain('Webhook           1 "vast-gchat on');
+    expect(human.stdout).toContain("Adapter           not running here");
+    const report = JSON.parse(json.stdout) as {
+      webhook: { id: number };
+      secrets: Record<string, unknown>;
+    };
+    expect(report.webhook.id).toBe(1);
+    expect(report.secrets).toMatchObject({
+      store: "file",
+      chatUrl: { value: expect.stringContaining("key=…&token=…") },
+    });
+    expectNoSecretsIn(human.stdout + human.stderr + json.stdout + json.stderr);
+  });
+
+  it("warns when the webhook still points to the placeholder", async () => {
+    await world.run(
+      [
+        "init",
+        "--api-key-stdin",
+        "--chat-url",
+        world.chat.webhookUrl(),
+        "--tunnel",
+        "cloudflared",
+        "--yes",
+        "--no-chat-check",
+      ],
+      {},
+      API_KEY,
+    );
+    const result = await world.run(["status"]);
+    expect(result.stderr).toContain("still points to the placeholder URL");
+  });
+});
