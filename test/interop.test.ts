@@ -1,12 +1,12 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sampleEvent } from "../src/vast/sample-events.js";
 import { type AdapterFixture, SECRET, startAdapterFixture } from "./support/adapter-fixture.js";
 import { FakeChat } from "./support/fake-chat.js";
+import { freePort } from "./support/free-port.js";
 import { vastHeaders } from "./support/sign.js";
 
 /**
@@ -24,15 +24,6 @@ function pythonProblem(): string | undefined {
   const check = spawnSync(PYTHON, ["-c", "import requests"], { encoding: "utf8" });
   if (check.status !== 0) return `${PYTHON} with the requests module is needed (set PYTHON)`;
   return undefined;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, "close");
-  return port;
 }
 
 type Case = { name: string; body: Buffer; headers: Record<string, string> };

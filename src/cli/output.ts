@@ -18,7 +18,7 @@ export interface Output {
 }
 
 export interface OutputStreams {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stdout: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   stderr: NodeJS.WritableStream;
 }
 
@@ -27,7 +27,8 @@ export function createOutput(
   options: { json?: boolean | undefined },
 ): Output {
   const json = Boolean(options.json);
-  const interactive = Boolean(streams.stdout.isTTY) && !json;
+  // A terminal of zero columns (a pseudo-terminal nobody sized) would make a spinner redraw forever.
+  const interactive = Boolean(streams.stdout.isTTY) && (streams.stdout.columns ?? 0) > 0 && !json;
   const write = (text: string) => {
     if (!json) streams.stdout.write(`${text}\n`);
   };

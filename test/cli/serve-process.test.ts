@@ -128,14 +128,18 @@ describe("serve refuses bad configuration with one clear line and exit 2", () =>
     [
       "no secret",
       { VAST_WEBHOOK_SECRET: "" },
-      /No webhook signing secret: set VAST_WEBHOOK_SECRET/,
+      /No webhook signing secret: run `vast-gchat init`, or set VAST_WEBHOOK_SECRET/,
     ],
     [
       "a secret with a line break",
       { VAST_WEBHOOK_SECRET: "abc\n" },
       /VAST_WEBHOOK_SECRET contains spaces/,
     ],
-    ["no Chat URL", { GOOGLE_CHAT_URL: "" }, /No Google Chat URL: set GOOGLE_CHAT_URL/],
+    [
+      "no Chat URL",
+      { GOOGLE_CHAT_URL: "" },
+      /No Google Chat URL: run `vast-gchat init`, or set GOOGLE_CHAT_URL/,
+    ],
     [
       "a plain-http Chat URL",
       { GOOGLE_CHAT_URL: "http://chat.googleapis.com/v1/spaces/A/messages?key=k&token=t" },

@@ -1,0 +1,120 @@
+import { readdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { sampleEvent } from "../../src/vast/sample-events.js";
+import { sendSignedEvent } from "../../src/vast/send-event.js";
+import { type CliProcess, spawnCli } from "../support/cli-process.js";
+import { freePort } from "../support/free-port.js";
+import { API_KEY, startWorld, type World } from "../support/world.js";
+
+/**
+ * The tutorial's whole journey, each step a real process against the Vast.ai emulator and a fake
+ * Chat: init -> serve -> test -> duplicates -> rotate-secret -> cleanup.
+ */
+let world: World;
+let serve: CliProcess | undefined;
+
+beforeEach(async () => {
+  world = await startWorld();
+});
+afterEach(async () => {
+  if (serve && serve.child.exitCode === null && serve.child.signalCode === null)
+    serve.child.kill("SIGKILL");
+  await serve?.exited;
+  serve = undefined;
+  await world.close();
+});
+
+async function setUp(): Promise<{ port: number; url: string }> {
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const init = await world.run(
+    [
+      "init",
+      "--api-key-stdin",
+      "--chat-url",
+      world.chat.webhookUrl(),
+      "--tunnel",
+      "none",
+      "--public-url",
+      url,
+      "--port",
+      String(port),
+      "--yes",
+      "--no-chat-check",
+    ],
+    {},
+    API_KEY,
+  );
+  expect(init.code).toBe(0);
+  serve = spawnCli(["serve"], world.env());
+  await serve.waitForLog((record) => record.msg === "ready");
+  return { port, url: `${url}/` };
+}
+
+it("init -> serve -> test -> duplicates -> rotate-secret -> cleanup leaves nothing behind", async () => {
+  const { url } = await setUp();
+
+  const test = await world.run(["test", "--wait", "15"]);
+  expect(test.stderr).toBe("");
+  expect(test.code).toBe(0);
+  expect(test.stdout).toMatch(/Vast\.ai -> adapter -> Google Chat in \d+\.\d s\./);
+  expect(JSON.stringify(world.chat.messages.at(-1)?.body)).toContain("Test event received");
+
+  // At-least-once delivery: the same event twice, posted once.
+  const report = await world.vast.deliver(1, { type: "low_credit", attempts: 2 });
+  expect(report.attempts.map((a) => a.status)).toEqual([200, 200]);
+  expect(report.attempts[1]?.answer).toMatchObject({ duplicate: true });
+  await world.chat.waitFor((chat) =>
+    chat.messages.some((m) => JSON.stringify(m.body).includes(report.eventId)),
+  );
+
+  // Rotation: the new secret works at once, the old one during its grace period.
+  const oldSecret = world.vast.secretOf(1) ?? "";
+  const rotate = await world.run(["rotate-secret"]);
+  expect(rotate.code).toBe(0);
+  expect(world.vast.secretOf(1)).not.toBe(oldSecret);
+  const signedWithNew = await world.vast.deliver(1, { type: "instance_stopped" });
+  expect(signedWithNew.delivered).toBe(true);
+  const signedWithOld = await sendSignedEvent(url, oldSecret, sampleEvent("outbid"));
+  expect(signedWithOld.status).toBe(200);
+  expect((await sendSignedEvent(url, "never-a-secret", sampleEvent("outbid"))).status).toBe(401);
+
+  serve?.child.kill("SIGTERM");
+  expect((await serve?.exited)?.code).toBe(0);
+
+  const cleanup = await world.run(["cleanup", "--yes"]);
+  expect(cleanup.code).toBe(0);
+  expect(world.vast.webhooks()).toEqual([]);
+  const secrets = [oldSecret, world.vast.secretOf(1), API_KEY, "fake-token-456"].filter(
+    Boolean,
+  ) as string[];
+  for (const name of readdirSync(world.configDir)) {
+    const text = readFileSync(join(world.configDir, name)).toString("latin1");
+    for (const secret of secrets) expect(text).not.toContain(secret);
+  }
+  const everything =
+    [test, rotate, cleanup].map((r) => r.stdout + r.stderr).join("") + (serve?.stdout() ?? "");
+  for (const secret of secrets) expect(everything).not.toContain(secret);
+});
+
+it("test says the event reached the adapter but not Chat, when Chat refuses it", async () => {
+  await setUp();
+  world.chat.behaviour = { kind: "status", status: 500 };
+  const test = await world.run(["test", "--wait", "2"]);
+  expect(test.code).toBe(1);
+  expect(test.stderr).toMatch(
+    /The adapter received the test event but Google Chat has not taken it: Chat answered 500/,
+  );
+});
+
+it("test says Vast.ai could not deliver when nothing listens at the webhook's URL", async () => {
+  await setUp();
+  serve?.child.kill("SIGTERM");
+  await serve?.exited;
+  const test = await world.run(["test", "--wait", "2"]);
+  expect(test.code).toBe(1);
+  expect(test.stderr).toMatch(
+    /Vast\.ai could not deliver the test event to http:\/\/127\.0\.0\.1:\d+\//,
+  );
+});
