@@ -1,23 +1,19 @@
 import { createHash, randomBytes } from "node:crypto";
-import {
-  chmodSync,
-  closeSync,
-  fchmodSync,
-  fstatSync,
-  fsyncSync,
-  mkdirSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  renameSync,
-  rmSync,
-  statSync,
-  writeFileSync,
-} from "node:fs";
 import { createRequire } from "node:module";
-import { dirname, join, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { EntryOptions, Entry as KeyringEntry } from "@napi-rs/keyring";
 import { CliError, ExitCode } from "../cli/errors.js";
+import {
+  damagedFileError,
+  fileExists,
+  type PrivateJsonObject,
+  readPrivateJsonObject,
+  removePrivateFile,
+  writePrivateJson,
+} from "./private-file.js";
+
+// Part of this module's API before private-file.ts existed: kept so importers need not change.
+export { ensurePrivateDir } from "./private-file.js";
 
 /**
  * The secrets: the Vast.ai API key, the webhook signing secret (and the previous one during a
@@ -71,7 +67,8 @@ export const KEYCHAIN_SERVICE = "vast-gchat";
 /** `file` or `keychain` forces a store; `auto` or unset probes the keychain. */
 export const SECRET_STORE_ENV = "VAST_GCHAT_SECRET_STORE";
 const SECRETS_FILE = "secrets.json";
-const TEMP_FILE = /^secrets\.json\.[0-9a-f]+\.tmp$/;
+/** How messages name the file. */
+const WHAT = "secrets file";
 
 /** For people, in messages: never the value itself. */
 const LABELS: Record<SecretName, string> = {
@@ -260,7 +257,7 @@ function refuseEmpty(name: SecretName, value: string): void {
 // ---------------------------------------------------------------------------------------------
 // The file: <configDir>/secrets.json, 0600 in a 0700 directory, replaced atomically
 
-type SecretsData = Record<string, unknown>;
+type SecretsData = PrivateJsonObject;
 
 class FileSecretStore implements SecretStore {
   readonly kind = "file";
@@ -280,7 +277,7 @@ class FileSecretStore implements SecretStore {
     refuseEmpty(name, value);
     const data = readSecretsFile(this.location) ?? {};
     data[name] = value;
-    writeSecretsFile(this.location, data);
+    writePrivateJson(this.location, data, WHAT);
   }
 
   delete(name: SecretName): void {
@@ -288,7 +285,7 @@ class FileSecretStore implements SecretStore {
     if (!data || !Object.hasOwn(data, name)) return;
     delete data[name];
     if (Object.keys(data).length === 0) removeSecretsFile(this.location);
-    else writeSecretsFile(this.location, data);
+    else writePrivateJson(this.location, data, WHAT);
   }
 
   clear(): SecretName[] {
@@ -298,78 +295,15 @@ class FileSecretStore implements SecretStore {
 
 /** The parsed file, or undefined when there is none. Throws a sentence naming the file. */
 function readSecretsFile(path: string): SecretsData | undefined {
-  let text: string;
-  try {
-    const fd = openSync(path, "r");
-    try {
-      tightenFile(fd);
-      text = readFileSync(fd, "utf8");
-    } finally {
-      closeSync(fd);
-    }
-  } catch (error) {
-    const code = errorCode(error);
-    if (code === "ENOENT" || code === "ENOTDIR") return undefined;
-    throw new CliError(`Cannot read the secrets file ${path} (${code ?? "unknown error"}).`, {
-      hint: "It must be a file you own and can read.",
-      exitCode: ExitCode.Usage,
-    });
-  }
-  if (text.trim() === "") return {};
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch {
-    // JSON.parse's message quotes the text, which is secret: it is neither shown nor kept.
-    throw fileError(`The secrets file ${path} is damaged (not valid JSON).`);
-  }
-  if (typeof data !== "object" || data === null || Array.isArray(data)) {
-    throw fileError(`The secrets file ${path} is damaged (not a JSON object).`);
-  }
-  const record = Object.assign(Object.create(null) as SecretsData, data);
+  const record = readPrivateJsonObject(path, WHAT);
+  if (!record) return undefined;
   for (const name of SECRET_NAMES) {
     const value = record[name];
     if (value !== undefined && (typeof value !== "string" || value === "")) {
-      throw fileError(`The secrets file ${path} is damaged ("${name}" is not a non-empty string).`);
+      throw damagedFileError(path, WHAT, `"${name}" is not a non-empty string`);
     }
   }
   return record;
-}
-
-function fileError(message: string): CliError {
-  return new CliError(message, {
-    hint: "Fix it by hand, or delete it and run `vast-gchat init` again.",
-    exitCode: ExitCode.Usage,
-  });
-}
-
-/** Temp file (0600) in the same directory, fsync, rename: never half-written, never readable by others. */
-function writeSecretsFile(path: string, data: SecretsData): void {
-  const dir = dirname(path);
-  const temp = join(dir, `${SECRETS_FILE}.${randomBytes(6).toString("hex")}.tmp`);
-  try {
-    ensurePrivateDir(dir);
-    const fd = openSync(temp, "wx", 0o600);
-    try {
-      if (process.platform !== "win32") fchmodSync(fd, 0o600); // whatever the umask
-      writeFileSync(fd, `${JSON.stringify(data, null, 2)}\n`);
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(temp, path);
-  } catch (error) {
-    try {
-      rmSync(temp, { force: true });
-    } catch {
-      // There was no temp file to remove.
-    }
-    if (error instanceof CliError) throw error;
-    throw new CliError(
-      `Cannot write the secrets file ${path} (${errorCode(error) ?? "unknown error"}).`,
-    );
-  }
-  syncDir(dir);
 }
 
 /** Removes the file (and temp files a crash may have left); returns the secrets it held. */
@@ -381,70 +315,6 @@ function removeSecretsFile(path: string): SecretName[] {
   } catch {
     // Damaged or unreadable: removed all the same, its content unknown.
   }
-  const dir = dirname(path);
-  try {
-    rmSync(path, { force: true });
-    for (const entry of listDir(dir)) {
-      if (TEMP_FILE.test(entry)) rmSync(join(dir, entry), { force: true });
-    }
-  } catch (error) {
-    throw new CliError(
-      `Cannot remove the secrets file ${path} (${errorCode(error) ?? "unknown error"}).`,
-    );
-  }
-  syncDir(dir);
+  removePrivateFile(path, WHAT);
   return names;
-}
-
-/**
- * Creates the directory 0700; one that exists with a looser mode is tightened if it is ours (the
- * config directory holds the secrets file and the event store: nobody else has business there).
- */
-export function ensurePrivateDir(dir: string): void {
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  if (process.platform === "win32") return;
-  const stats = statSync(dir);
-  if ((stats.mode & 0o077) !== 0 && stats.uid === process.getuid?.()) chmodSync(dir, 0o700);
-}
-
-/** A file readable by others (copied in, or made by hand) is made 0600 if it is ours. */
-function tightenFile(fd: number): void {
-  if (process.platform === "win32") return;
-  const stats = fstatSync(fd);
-  if ((stats.mode & 0o077) !== 0 && stats.uid === process.getuid?.()) fchmodSync(fd, 0o600);
-}
-
-/** Makes the rename itself durable; not possible everywhere (Windows), so best effort. */
-function syncDir(dir: string): void {
-  try {
-    const fd = openSync(dir, "r");
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-  } catch {
-    // Best effort.
-  }
-}
-
-function listDir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
-
-function fileExists(path: string): boolean {
-  try {
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function errorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
 }

@@ -1,13 +1,18 @@
-import { chmodSync, rmSync, statSync } from "node:fs";
-import { dirname, resolve } from "node:path";
-import Conf from "conf";
+import { resolve } from "node:path";
 import { z } from "zod";
 import { CliError, ExitCode } from "../cli/errors.js";
-import { ensurePrivateDir } from "./secret-store.js";
+import {
+  DAMAGED_FILE_HINT,
+  type PrivateJsonObject,
+  readPrivateJsonObject,
+  removePrivateFile,
+  writePrivateJson,
+} from "./private-file.js";
 
 /**
- * The non-secret settings `init` stores for later commands: `<configDir>/config.json`, through conf
- * (atomic writes), 0600 in a 0700 directory. Secrets never go here: see secret-store.ts.
+ * The non-secret settings `init` stores for later commands: `<configDir>/config.json`, a flat JSON
+ * object validated with zod, 0600 in a 0700 directory and replaced atomically (private-file.ts).
+ * Secrets never go here: see secret-store.ts.
  */
 export type TunnelChoice = "tunnelmole" | "cloudflared" | "ngrok" | "command" | "none";
 
@@ -50,7 +55,9 @@ export interface SettingsStore {
   clear(): (keyof Settings)[];
 }
 
-const CONFIG_NAME = "config";
+const SETTINGS_FILE = "config.json";
+/** How messages name the file. */
+const WHAT = "settings file";
 
 const httpUrl = (what: string) =>
   z.url({ protocol: /^https?$/, error: `expected ${what} starting with https://` });
@@ -92,43 +99,11 @@ const shape = {
 const settingsSchema = z.object(shape);
 const SETTINGS_KEYS = Object.keys(shape) as (keyof Settings)[];
 
-type RawSettings = Record<string, unknown>;
-
-/** conf's `deserialize`: JSON, and an object, or a sentence about the file. */
-class NotAnObject extends Error {}
-
 export function openSettings(configDir: string): SettingsStore {
-  let conf: Conf<RawSettings> | undefined;
-  // Created on first use: conf reads the file (and may create the directory) as it starts.
-  const open = (): Conf<RawSettings> => {
-    conf ??= new Conf<RawSettings>({
-      cwd: configDir,
-      configName: CONFIG_NAME,
-      projectName: "vast-gchat",
-      configFileMode: 0o600,
-      accessPropertiesByDotNotation: false,
-      clearInvalidConfig: false,
-      deserialize: (text) => {
-        const value: unknown = JSON.parse(text);
-        if (typeof value !== "object" || value === null || Array.isArray(value)) {
-          throw new NotAnObject();
-        }
-        return value as RawSettings;
-      },
-    });
-    return conf;
-  };
-  // conf's own rule (path.resolve(cwd, name.json)), so the path is known before conf starts.
-  const path = resolve(configDir, `${CONFIG_NAME}.json`);
-
-  const readRaw = (): RawSettings => {
-    if (!fileExists(path)) return {};
-    try {
-      return { ...open().store };
-    } catch (error) {
-      throw readError(path, error);
-    }
-  };
+  const path = resolve(configDir, SETTINGS_FILE);
+  // No file yet means no settings yet; reading creates nothing (not even the directory).
+  const readRaw = (): PrivateJsonObject =>
+    readPrivateJsonObject(path, WHAT) ?? (Object.create(null) as PrivateJsonObject);
 
   return {
     path,
@@ -157,16 +132,8 @@ export function openSettings(configDir: string): SettingsStore {
         }
         throw invalidError(path, result.error);
       }
-      try {
-        ensurePrivateDir(dirname(path));
-        open().store = next;
-        tightenFile(path);
-      } catch (error) {
-        if (error instanceof CliError) throw error;
-        throw new CliError(
-          `Cannot write the settings file ${path} (${errorCode(error) ?? "unknown error"}).`,
-        );
-      }
+      // Unknown keys (from a newer version) are written back as they were.
+      writePrivateJson(path, next, WHAT);
       return result.data;
     },
 
@@ -178,70 +145,23 @@ export function openSettings(configDir: string): SettingsStore {
       } catch {
         // Damaged: removed all the same.
       }
-      try {
-        rmSync(path, { force: true });
-      } catch (error) {
-        throw new CliError(
-          `Cannot remove the settings file ${path} (${errorCode(error) ?? "unknown error"}).`,
-        );
-      }
+      removePrivateFile(path, WHAT);
       return removed;
     },
   };
 }
 
-function parseSettings(raw: RawSettings, path: string): Settings {
+function parseSettings(raw: PrivateJsonObject, path: string): Settings {
   const result = settingsSchema.safeParse(raw);
   if (!result.success) throw invalidError(path, result.error);
   return result.data;
 }
-
-const HINT = "Fix it by hand, or delete it and run `vast-gchat init` again.";
 
 function invalidError(path: string, error: z.ZodError): CliError {
   const issue = error.issues[0];
   const key = String(issue?.path[0] ?? "?");
   return new CliError(
     `The settings file ${path} has a bad value for "${key}": ${issue?.message ?? "invalid"}.`,
-    { hint: HINT, exitCode: ExitCode.Usage },
+    { hint: DAMAGED_FILE_HINT, exitCode: ExitCode.Usage },
   );
-}
-
-function readError(path: string, error: unknown): CliError {
-  if (error instanceof SyntaxError) {
-    return new CliError(`The settings file ${path} is damaged (not valid JSON).`, {
-      hint: HINT,
-      exitCode: ExitCode.Usage,
-    });
-  }
-  if (error instanceof NotAnObject) {
-    return new CliError(`The settings file ${path} is damaged (not a JSON object).`, {
-      hint: HINT,
-      exitCode: ExitCode.Usage,
-    });
-  }
-  return new CliError(
-    `Cannot read the settings file ${path} (${errorCode(error) ?? "unknown error"}).`,
-    { exitCode: ExitCode.Usage, cause: error },
-  );
-}
-
-/** conf writes with 0600, but not on every path (Snap); make sure. */
-function tightenFile(path: string): void {
-  if (process.platform === "win32") return;
-  const stats = statSync(path);
-  if ((stats.mode & 0o077) !== 0 && stats.uid === process.getuid?.()) chmodSync(path, 0o600);
-}
-
-function fileExists(path: string): boolean {
-  try {
-    return statSync(path).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function errorCode(error: unknown): string | undefined {
-  const code = (error as { code?: unknown } | null)?.code;
-  return typeof code === "string" ? code : undefined;
 }

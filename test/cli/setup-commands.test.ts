@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { VastClient } from "../../src/vast/api-client.js";
@@ -107,6 +107,26 @@ describe("init, unattended", () => {
     expect(result.stderr).toContain(
       "Google Chat did not take the check message: Chat answered 404",
     );
+    expect(world.vast.webhooks()).toEqual([]);
+  });
+
+  it("deletes the webhook it made when the configuration cannot be stored, leaving no orphan", async () => {
+    mkdirSync(join(world.configDir, "secrets.json"));
+    const args = [
+      "init",
+      "--chat-url",
+      world.chat.webhookUrl(),
+      "--tunnel",
+      "none",
+      "--public-url",
+      "https://adapter.example.org",
+      "--yes",
+      "--no-chat-check",
+    ];
+    const result = await world.run(args, { VAST_API_KEY: API_KEY });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("Could not store the configuration");
+    expect(result.stderr).toContain("Deleted the new webhook 1 again");
     expect(world.vast.webhooks()).toEqual([]);
   });
 

@@ -3,6 +3,7 @@ import {
   existsSync,
   mkdirSync,
   mkdtempSync,
+  readdirSync,
   readFileSync,
   rmSync,
   statSync,
@@ -159,5 +160,27 @@ describe("settings", () => {
     expect(settings.read()).toEqual({ port: 1 });
     settings.update({ port: 2 });
     expect(JSON.parse(readFileSync(path, "utf8"))).toEqual({ futureThing: true, port: 2 });
+  });
+
+  it("replaces the file atomically, leaving no temp file, and quotes nothing of a damaged one", () => {
+    const settings = openSettings(dir);
+    settings.update({ port: 1 });
+    settings.update({ port: 2 });
+    expect(readdirSync(dir)).toEqual(["config.json"]);
+
+    writeConfig('{"chatSpace": "spaces/PRIVATE-LABEL", ');
+    let text = "";
+    try {
+      settings.read();
+    } catch (error) {
+      text = `${(error as CliError).message}\n${(error as CliError).hint}`;
+    }
+    expect(text).toContain(settings.path);
+    expect(text).not.toContain("PRIVATE-LABEL");
+  });
+
+  it("takes an empty file for no settings", () => {
+    writeConfig("");
+    expect(openSettings(dir).read()).toEqual({});
   });
 });

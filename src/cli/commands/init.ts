@@ -125,7 +125,10 @@ export async function init(options: InitOptions, context: InitContext): Promise<
   try {
     saveConfiguration(config, answers, webhook, secret);
   } catch (error) {
-    if (secret !== undefined) await undoCreate(client, webhook.id, out);
+    if (secret !== undefined) {
+      await undoCreate(client, webhook.id, out);
+      forgetSecret(config);
+    }
     throw new CliError(`Could not store the configuration: ${(error as Error).message}`, {
       hint: `Check that ${config.configDir} is writable, then run init again.`,
     });
@@ -368,6 +371,15 @@ function saveConfiguration(
     chatSpace: answers.chat.label,
     ...(secret !== undefined ? { previousSecretExpiresAt: undefined } : {}),
   });
+}
+
+/** A secret of a webhook that no longer exists must not linger; best effort, the store just failed. */
+function forgetSecret(config: ConfigContext): void {
+  try {
+    config.secrets.delete("webhookSecret");
+  } catch {
+    // Nothing more can be done: the store is refusing writes.
+  }
 }
 
 /** The create succeeded but nothing could be stored: take the webhook away again, or say how. */
