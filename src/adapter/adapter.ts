@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { createChatPoster } from "../chat/post-message.js";
 import { type MessageFormat, renderMessage } from "../chat/render.js";
@@ -15,6 +16,7 @@ import { startReceiverServer } from "./server.js";
 
 /** The structured log the adapter writes to; pino's logger has this shape. */
 export interface AdapterLog {
+  debug(fields: object, message: string): void;
   info(fields: object, message: string): void;
   warn(fields: object, message: string): void;
   error(fields: object, message: string): void;
@@ -28,6 +30,8 @@ export interface AdapterConfig {
   secrets: () => readonly string[];
   /** Re-reads the secrets after a signature mismatch (a rotation may just have happened). */
   refreshSecrets?: () => readonly string[];
+  /** True while a secret rotation is under way: a mismatch then answers 503 (retried), not 401. */
+  rotating?: () => boolean;
   chatUrl: URL;
   format: MessageFormat;
   storePath: string;
@@ -51,6 +55,8 @@ export interface AdapterEvents {
 
 export interface RunningAdapter {
   origin: string;
+  /** Random per process: /health reports it, so a probe through a tunnel knows it reached us. */
+  instance: string;
   port: number;
   store: EventStore;
   events: EventEmitter<AdapterEvents>;
@@ -60,7 +66,7 @@ export interface RunningAdapter {
 
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
-const silentLog: AdapterLog = { info() {}, warn() {}, error() {} };
+const silentLog: AdapterLog = { debug() {}, info() {}, warn() {}, error() {} };
 
 export function renderStoredEvent(event: StoredEvent, format: MessageFormat) {
   const parsed = parseEvent(Buffer.from(event.payload, "utf8"));
@@ -104,6 +110,7 @@ function logDeliveries(events: EventEmitter<AdapterEvents>, log: AdapterLog): vo
 export async function startAdapter(config: AdapterConfig): Promise<RunningAdapter> {
   const log = config.log ?? silentLog;
   const events = new EventEmitter<AdapterEvents>();
+  const instance = randomUUID();
   const store = EventStore.open(config.storePath, { backgroundCheckpoints: true });
   const checkpointer = startCheckpointer(config.storePath, {
     onFailure: (error) => {
@@ -151,9 +158,11 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
         ? {}
         : { requestTimeoutMs: config.requestTimeoutMs }),
       deps: {
+        instance,
         path: config.path,
         secrets: config.secrets,
         ...(config.refreshSecrets ? { refreshSecrets: config.refreshSecrets } : {}),
+        ...(config.rotating ? { rotating: config.rotating } : {}),
         store,
       },
       onResponse: (response, request) => {
@@ -176,6 +185,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   let closing: Promise<void> | undefined;
   return {
     origin: server.origin,
+    instance,
     port: server.port,
     store,
     events,

@@ -40,8 +40,12 @@ export interface ReceiverDeps {
   secrets: () => readonly string[];
   /** Re-reads the secrets after a mismatch: the delivery may be signed with a just-rotated one. */
   refreshSecrets?: () => readonly string[];
+  /** True while a secret rotation is under way (see rotate-secret). */
+  rotating?: () => boolean;
   store: Pick<EventStore, "accept" | "queue">;
   now?: () => number;
+  /** A random id of this adapter process, in /health, so a probe through a tunnel knows it reached us. */
+  instance?: string;
 }
 
 const HEALTH_PATH = "/health";
@@ -99,6 +103,11 @@ function handleDelivery(request: ReceivedRequest, deps: ReceiverDeps): HandlerRe
   if (!verified.ok && verified.reason === "mismatch" && deps.refreshSecrets) {
     verified = verify(deps.refreshSecrets());
   }
+  if (!verified.ok && verified.reason === "mismatch" && deps.rotating?.()) {
+    // Perhaps signed with a secret Vast.ai just issued and we have not stored yet: 401 would be
+    // final for Vast.ai, 503 makes it try again in a moment.
+    return reject(503, "unavailable", "secret rotation in progress");
+  }
   if (!verified.ok) return reject(401, "invalid_signature", verified.reason);
 
   const parsed = parseEvent(request.body);
@@ -134,6 +143,7 @@ function handleHealth(deps: ReceiverDeps): HandlerResponse {
       status: 200,
       body: {
         ok: true,
+        ...(deps.instance ? { instance: deps.instance } : {}),
         store: "ok",
         queue: { pending: queue.pending, oldest_pending_age_s: oldestAge },
         dead: queue.dead,

@@ -98,13 +98,24 @@ export function createProgram(context: ProgramContext): Command {
     .option("--host <addr>", "address to listen on", DEFAULT_HOST)
     .option("--path <p>", `the webhook path (default: "${DEFAULT_PATH}")`)
     .addOption(
+      new Option(
+        "--tunnel <provider>",
+        "open a tunnel (default: what init chose, else none)",
+      ).choices(["tunnelmole", "cloudflared", "ngrok", "command", "none"]),
+    )
+    .option("--tunnel-command <cmd>", "a program that prints the public URL; {port} is replaced")
+    .option("--tunnel-domain <domain>", "ngrok: your reserved domain, so the URL survives restarts")
+    .option("--public-url <url>", "your own stable https address for this adapter (no tunnel)")
+    .option("--no-update-webhook", "do not point the Vast.ai webhook at the public URL")
+    .option("--probe-interval <seconds>", "how often to check the tunnel end to end", "30")
+    .addOption(
       new Option("--format <format>", "how messages look in Chat")
         .choices(["card", "text"])
         .default("card"),
     )
     .addHelpText(
       "after",
-      "\nExamples:\n  GOOGLE_CHAT_URL=... VAST_WEBHOOK_SECRET=... vast-gchat serve\n  vast-gchat serve --port 9000 --format text",
+      "\nExamples:\n  vast-gchat serve                      # after init: tunnel, webhook, Chat\n  vast-gchat serve --tunnel cloudflared\n  vast-gchat serve --public-url https://hooks.example.org\n  GOOGLE_CHAT_URL=... VAST_WEBHOOK_SECRET=... vast-gchat serve --port 9000",
     )
     .action(async (_options, command: Command) => {
       const { serve } = await import("./commands/serve.js");

@@ -22,7 +22,13 @@ export interface Prompter {
   secret(message: string, flag: string): Promise<string>;
   text(
     message: string,
-    options: { flag: string; default?: string; validate?: (value: string) => string | true },
+    options: {
+      flag: string;
+      default?: string;
+      validate?: (value: string) => string | true;
+      /** How the answer is shown on screen (a secret URL, masked). */
+      show?: (value: string) => string;
+    },
   ): Promise<string>;
   confirm(message: string, options: { flag: string; default: boolean }): Promise<boolean>;
   choose<T>(
@@ -35,22 +41,28 @@ export interface Prompter {
   ): Promise<T[]>;
 }
 
-/** Ctrl+C inside a prompt: nothing has been created yet, so leave quietly with 130. */
-async function asked<T>(question: Promise<T>): Promise<T> {
-  try {
-    return await question;
-  } catch (error) {
-    if ((error as Error).name === "ExitPromptError") {
-      throw new CliError("Set-up interrupted; nothing was changed.", {
-        exitCode: ExitCode.Interrupted,
-      });
-    }
-    throw error;
-  }
+export interface PrompterOptions {
+  interactive: boolean;
+  yes: boolean;
+  /** Said on Ctrl+C at a prompt; every command asks all its questions before changing anything. */
+  interrupted?: string;
 }
 
-export function createPrompter(options: { interactive: boolean; yes: boolean }): Prompter {
+export function createPrompter(options: PrompterOptions): Prompter {
   const { interactive, yes } = options;
+  /** Ctrl+C inside a prompt: leave quietly with 130. */
+  const asked = async <T>(question: Promise<T>): Promise<T> => {
+    try {
+      return await question;
+    } catch (error) {
+      if ((error as Error).name === "ExitPromptError") {
+        throw new CliError(options.interrupted ?? "Interrupted; nothing was changed.", {
+          exitCode: ExitCode.Interrupted,
+        });
+      }
+      throw error;
+    }
+  };
   const missing = (message: string, flag: string) =>
     usageError(`No answer for "${message}" (no terminal to ask on).`, `Pass ${flag}.`);
   const fallback = <T>(message: string, flag: string, value: T | undefined): T => {
@@ -71,8 +83,8 @@ export function createPrompter(options: { interactive: boolean; yes: boolean }):
         password({ message, mask: "•", validate: (v) => (v.trim() ? true : "Required") }),
       );
     },
-    async text(message, { flag, default: value, validate }) {
-      if (!interactive) {
+    async text(message, { flag, default: value, validate, show }) {
+      if (!interactive || (yes && value !== undefined)) {
         const answer = fallback(message, flag, value);
         const check = validate?.(answer) ?? true;
         if (check !== true) throw usageError(check);
@@ -84,6 +96,7 @@ export function createPrompter(options: { interactive: boolean; yes: boolean }):
           message,
           ...(value === undefined ? {} : { default: value }),
           ...(validate ? { validate } : {}),
+          ...(show ? { transformer: (typed: string) => show(typed) } : {}),
         }),
       );
     },
@@ -94,12 +107,12 @@ export function createPrompter(options: { interactive: boolean; yes: boolean }):
       return asked(confirm({ message, default: value }));
     },
     async choose(message, { flag, choices, default: value }) {
-      if (!interactive) return fallback(message, flag, value);
+      if (!interactive || yes) return fallback(message, flag, value);
       const { select } = await prompts();
       return asked(select({ message, choices, default: value }));
     },
     async checkbox(message, { flag, choices, min = 1 }) {
-      if (!interactive) {
+      if (!interactive || yes) {
         return fallback(
           message,
           flag,

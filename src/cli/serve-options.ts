@@ -58,6 +58,8 @@ export interface StoredServeValues {
   previousWebhookSecret?: string | undefined;
   /** The previous secret is accepted until then (ms since epoch), after a rotation. */
   previousSecretExpiresAt?: number | undefined;
+  /** Set while rotate-secret runs (see settings.ts). */
+  rotationStartedAt?: number | undefined;
   chatUrl?: string | undefined;
 }
 

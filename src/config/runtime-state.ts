@@ -14,6 +14,13 @@ export interface AdapterRuntime {
   /** The public URL Vast.ai delivers to, when there is one. */
   publicUrl?: string;
   startedAt: number;
+  /** The tunnel's provider, restarts and last end-to-end probe, when serve runs one. */
+  tunnel?: {
+    provider: string;
+    url: string | undefined;
+    restarts: number;
+    lastProbe: { at: number; ok: boolean; error?: string } | undefined;
+  };
 }
 
 export function runtimeStatePath(configDir: string): string {

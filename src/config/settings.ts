@@ -39,6 +39,11 @@ export interface Settings {
   chatSpace?: string;
   /** Until when (ms since epoch) the previous webhook secret is still accepted after a rotation. */
   previousSecretExpiresAt?: number;
+  /**
+   * Set while `rotate-secret` runs (ms since epoch): Vast.ai may already sign with a secret not
+   * yet stored, so a running adapter answers a mismatch with 503 (retried) instead of 401 (lost).
+   */
+  rotationStartedAt?: number;
 }
 
 /** What `update` takes: a key set to undefined is removed. */
@@ -90,6 +95,10 @@ const shape = {
     .exactOptional(),
   chatSpace: z.string({ error: "expected text" }).exactOptional(),
   previousSecretExpiresAt: z
+    .int({ error: "expected a time in milliseconds since 1970" })
+    .nonnegative()
+    .exactOptional(),
+  rotationStartedAt: z
     .int({ error: "expected a time in milliseconds since 1970" })
     .nonnegative()
     .exactOptional(),

@@ -88,6 +88,11 @@ interface Call {
   body?: unknown;
   /** What the call is about, for messages: "the webhook 12". */
   subject?: string;
+  /**
+   * A create is not idempotent: after a 5xx or a dropped connection it may have happened, and a
+   * retry would make a second webhook. Only a 429 (refused before any work) is retried then.
+   */
+  idempotent?: boolean;
 }
 
 export class VastClient {
@@ -124,7 +129,7 @@ export class VastClient {
 
   async createWebhook(input: CreateWebhookInput): Promise<WebhookWithSecret> {
     try {
-      const call = { method: "POST", path: "/webhooks/", body: input } as const;
+      const call = { method: "POST", path: "/webhooks/", body: input, idempotent: false } as const;
       return (await this.call(call, WebhookCreatedResponse)).webhook;
     } catch (error) {
       throw await this.explainRefusedCreate(error);
@@ -201,7 +206,7 @@ export class VastClient {
         status = response.statusCode;
         text = await response.body.text();
       } catch (error) {
-        if (attempt < this.retries) {
+        if (attempt < this.retries && call.idempotent !== false) {
           await this.backoff(attempt);
           continue;
         }
@@ -214,7 +219,8 @@ export class VastClient {
           },
         );
       }
-      if (RETRYABLE_STATUS.has(status) && attempt < this.retries) {
+      const retryable = call.idempotent === false ? status === 429 : RETRYABLE_STATUS.has(status);
+      if (retryable && attempt < this.retries) {
         // Vast.ai sends no Retry-After; grow the wait as its own CLI does (0.15 s, x1.5).
         await this.backoff(attempt);
         continue;
@@ -293,7 +299,7 @@ export class VastClient {
     const list = existing.map((w) => `${w.id} "${w.name ?? "(no name)"}"`).join(", ");
     return new VastApiError(
       "limit",
-      `Vast.ai allows ${MAX_WEBHOOKS_PER_USER} webhooks per account and this one has ${existing.length}: ${list}.`,
+      `Vast.ai allows ${MAX_WEBHOOKS_PER_USER} webhooks per account and this one has ${existing.length}: ${list}. ${error.message}`,
       {
         ...(error.status === undefined ? {} : { status: error.status }),
         hint: "Delete one (`vast-gchat cleanup --all` removes the ones vast-gchat made), then run init again.",

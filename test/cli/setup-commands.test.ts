@@ -1,4 +1,5 @@
-import { mkdirSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { VastClient } from "../../src/vast/api-client.js";
@@ -110,24 +111,38 @@ describe("init, unattended", () => {
     expect(world.vast.webhooks()).toEqual([]);
   });
 
-  it("deletes the webhook it made when the configuration cannot be stored, leaving no orphan", async () => {
-    mkdirSync(join(world.configDir, "secrets.json"));
-    const args = [
-      "init",
-      "--chat-url",
-      world.chat.webhookUrl(),
-      "--tunnel",
-      "none",
-      "--public-url",
-      "https://adapter.example.org",
-      "--yes",
-      "--no-chat-check",
-    ];
-    const result = await world.run(args, { VAST_API_KEY: API_KEY });
-    expect(result.code).toBe(1);
-    expect(result.stderr).toContain("Could not store the configuration");
-    expect(result.stderr).toContain("Deleted the new webhook 1 again");
-    expect(world.vast.webhooks()).toEqual([]);
+  it("deletes the webhook it made when the configuration cannot be stored, leaving no orphan", async (test) => {
+    // A config directory on a tiny tmpfs, filled up: reads work, every write fails (ENOSPC).
+    const disk = join(world.configDir, "full-disk");
+    mkdirSync(disk);
+    if (spawnSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", disk]).status !== 0) {
+      test.skip(true, "needs root to mount a small tmpfs");
+    }
+    try {
+      try {
+        writeFileSync(join(disk, "filler"), Buffer.alloc(128 * 1024));
+      } catch {
+        // ENOSPC: the disk is full, which is the point.
+      }
+      const args = [
+        "init",
+        "--chat-url",
+        world.chat.webhookUrl(),
+        "--tunnel",
+        "none",
+        "--public-url",
+        "https://adapter.example.org",
+        "--yes",
+        "--no-chat-check",
+      ];
+      const result = await world.run(args, { VAST_API_KEY: API_KEY, VAST_GCHAT_CONFIG_DIR: disk });
+      expect(result.stderr).toContain("Could not store the configuration");
+      expect(result.stderr).toContain("Deleted the new webhook 1 again");
+      expect(result.code).toBe(1);
+      expect(world.vast.webhooks()).toEqual([]);
+    } finally {
+      spawnSync("umount", [disk]);
+    }
   });
 
   it("explains the limit of four webhooks and lists them", async () => {

@@ -1,8 +1,9 @@
 import { hostname } from "node:os";
 import { createChatPoster } from "../../chat/post-message.js";
 import { checkServiceUrl, type ParsedChatUrl, parseChatUrl } from "../../chat/webhook-url.js";
+import { maskChatUrl } from "../../config/mask.js";
 import type { TunnelChoice } from "../../config/settings.js";
-import type { VastClient } from "../../vast/api-client.js";
+import { DEFAULT_API_URL, VastApiError, type VastClient } from "../../vast/api-client.js";
 import {
   DEFAULT_EVENT_TYPES,
   MAX_WEBHOOK_NAME_LENGTH,
@@ -58,90 +59,213 @@ export async function init(options: InitOptions, context: InitContext): Promise<
   const out = createOutput(context, options);
   const config = openConfig(options, context.env);
   const interactive = Boolean(context.stdin.isTTY && context.stdout.isTTY) && !options.apiKeyStdin;
-  const ask = createPrompter({ interactive, yes: Boolean(options.yes) });
+  const ask = createPrompter({
+    interactive,
+    yes: Boolean(options.yes),
+    interrupted: "Set-up interrupted; nothing was changed.",
+  });
 
-  const apiKey = await askApiKey(options, context, config, ask);
-  const client = config.client(apiKey);
-  await out.step(
-    "Checking the API key",
-    () => client.currentUser(),
-    (user) => `API key accepted (Vast.ai user ${user.id})`,
-  );
-
+  const { apiKey, client } = await checkedApiKey(options, context, config, ask, out);
   const chat = await askChatUrl(options, config, ask, out);
   const stored = config.settings.read();
-  const existing =
-    stored.webhookId === undefined ? undefined : await client.findWebhook(stored.webhookId);
-  const catalogue = await out.step("Fetching notification types", () =>
-    client.listNotificationTypes(),
-  );
+  const existing = await findExisting(client, stored.webhookId, options.name);
+  const action = existing ? await askExisting(options, ask, existing) : "create";
+  const keep = action === "keep" && existing;
+  const catalogue = keep
+    ? []
+    : await out.step("Fetching notification types", () => client.listNotificationTypes());
   const answers: Answers = {
     apiKey,
     chat,
-    eventTypes: await askEventTypes(options, ask, catalogue, existing),
-    name: await askName(options, ask, existing),
+    eventTypes: keep
+      ? existing.event_types
+      : await askEventTypes(options, ask, catalogue, existing),
+    name: keep ? (existing.name ?? "") : await askName(options, ask, existing),
     ...(await askTunnel(options, ask, stored)),
     port: parsePort(
       options.port ?? (stored.port === undefined ? undefined : String(stored.port)),
       "--port",
     ),
   };
-
-  const action = existing ? await askExisting(options, ask, existing) : "create";
   const webhookUrl = answers.publicUrl
     ? joinUrl(answers.publicUrl, stored.path ?? DEFAULT_PATH)
     : undefined;
 
-  let webhook: Webhook;
-  let secret: string | undefined;
-  if (action === "keep" && existing) {
-    webhook = existing;
-  } else if (action === "update" && existing) {
-    webhook = await out.step(
-      `Updating webhook ${existing.id}`,
-      () =>
-        client.updateWebhook(existing.id, {
-          name: answers.name,
-          event_types: answers.eventTypes,
-          ...(webhookUrl ? { webhook_url: webhookUrl } : {}),
-        }),
-      (w) => `Updated webhook ${w.id}`,
-    );
-  } else {
-    const created = await out.step(
-      "Creating the Vast.ai webhook",
-      () =>
-        client.createWebhook({
-          name: answers.name,
-          webhook_url: webhookUrl ?? PLACEHOLDER_WEBHOOK_URL,
-          event_types: answers.eventTypes,
-        }),
-      (w) => `Created webhook ${w.id} "${w.name ?? answers.name}"`,
-    );
-    webhook = created;
-    secret = created.webhook_secret;
-  }
+  // Read before anything changes: if the store cannot even be read, stop while nothing is made.
+  const snapshot = snapshotSecrets(config);
 
-  try {
-    saveConfiguration(config, answers, webhook, secret);
-  } catch (error) {
-    if (secret !== undefined) {
-      await undoCreate(client, webhook.id, out);
-      forgetSecret(config);
+  // Every question is answered; from here the account changes, so finish even on Ctrl+C rather
+  // than leave a webhook without its stored secret.
+  return finishing(out, async () => {
+    let webhook: Webhook;
+    let secret: string | undefined;
+    if (action === "create" || action === "replace" || !existing) {
+      const created = await out.step(
+        "Creating the Vast.ai webhook",
+        () =>
+          client.createWebhook({
+            name: answers.name,
+            webhook_url: webhookUrl ?? PLACEHOLDER_WEBHOOK_URL,
+            event_types: answers.eventTypes,
+          }),
+        (w) => `Created webhook ${w.id} "${w.name ?? answers.name}"`,
+      );
+      webhook = created;
+      secret = created.webhook_secret;
+    } else {
+      webhook =
+        action === "keep"
+          ? existing
+          : await out.step(
+              `Updating webhook ${existing.id}`,
+              () =>
+                client.updateWebhook(existing.id, {
+                  name: answers.name,
+                  event_types: answers.eventTypes,
+                  ...(webhookUrl ? { webhook_url: webhookUrl } : {}),
+                }),
+              (w) => `Updated webhook ${w.id}`,
+            );
+      secret = await secretIfMissing(config, client, webhook.id, out);
     }
-    throw new CliError(`Could not store the configuration: ${(error as Error).message}`, {
-      hint: `Check that ${config.configDir} is writable, then run init again.`,
-    });
+
+    try {
+      saveConfiguration(config, answers, webhook, secret);
+    } catch (error) {
+      if (webhook.id !== existing?.id) await undoCreate(client, webhook.id, out);
+      restoreSecrets(config, snapshot);
+      throw new CliError(`Could not store the configuration: ${(error as Error).message}`, {
+        hint: `Check that ${config.configDir} is writable, then run init again.`,
+      });
+    }
+    if (action === "replace" && existing) await deleteReplaced(client, existing.id, out);
+
+    if (config.secrets.notice) out.warn(config.secrets.notice);
+    report(out, config, answers, webhook, action);
+    return 0;
+  });
+}
+
+/** Runs the part that must not be cut short: a Ctrl+C waits for it instead of killing it. */
+async function finishing<T>(out: Output, work: () => Promise<T>): Promise<T> {
+  const hold = () => out.warn("Finishing the set-up first, so that nothing is left half-made…");
+  process.on("SIGINT", hold);
+  process.on("SIGTERM", hold);
+  try {
+    return await work();
+  } finally {
+    process.off("SIGINT", hold);
+    process.off("SIGTERM", hold);
   }
-  if (action === "replace" && existing) {
-    await out.step(`Deleting the old webhook ${existing.id}`, () =>
-      client.deleteWebhookIfPresent(existing.id),
+}
+
+/** The stored webhook, or else one of this account's with the name this set-up would give. */
+async function findExisting(
+  client: VastClient,
+  webhookId: number | undefined,
+  name: string | undefined,
+): Promise<Webhook | undefined> {
+  const webhooks = await client.listWebhooks();
+  const byId = webhooks.find((webhook) => webhook.id === webhookId);
+  if (byId) return byId;
+  const wanted = name ?? defaultWebhookName();
+  return webhooks.find((webhook) => webhook.name === wanted);
+}
+
+/**
+ * A kept or updated webhook whose secret is not stored here (another machine set it up, or the
+ * keychain was lost) cannot be verified: rotate it, since Vast.ai shows a secret only then.
+ */
+async function secretIfMissing(
+  config: ConfigContext,
+  client: VastClient,
+  id: number,
+  out: Output,
+): Promise<string | undefined> {
+  if (config.secrets.get("webhookSecret") || config.env.VAST_WEBHOOK_SECRET) return undefined;
+  const rotated = await out.step(`Getting a new signing secret for webhook ${id}`, () =>
+    client.rotateSecret(id),
+  );
+  out.warn(
+    `No signing secret of webhook ${id} was kept here, so it was rotated; the new one is stored.`,
+  );
+  return rotated.webhook_secret;
+}
+
+type SecretsSnapshot = Partial<Record<"webhookSecret" | "previousWebhookSecret", string>>;
+
+function snapshotSecrets(config: ConfigContext): SecretsSnapshot {
+  const snapshot: SecretsSnapshot = {};
+  for (const name of ["webhookSecret", "previousWebhookSecret"] as const) {
+    const value = config.secrets.get(name);
+    if (value !== undefined) snapshot[name] = value;
+  }
+  return snapshot;
+}
+
+/** Puts the secrets back as they were, so a failed init leaves the working set-up working. */
+function restoreSecrets(config: ConfigContext, snapshot: SecretsSnapshot): void {
+  for (const name of ["webhookSecret", "previousWebhookSecret"] as const) {
+    try {
+      const value = snapshot[name];
+      if (value === undefined) config.secrets.delete(name);
+      else config.secrets.set(name, value);
+    } catch {
+      // The store refuses writes; nothing more can be done here.
+    }
+  }
+}
+
+async function deleteReplaced(client: VastClient, id: number, out: Output): Promise<void> {
+  try {
+    await out.step(`Deleting the old webhook ${id}`, () => client.deleteWebhookIfPresent(id));
+  } catch (error) {
+    out.warn(
+      `The old webhook ${id} could not be deleted (${(error as Error).message}). Delete it with \`vast-gchat cleanup --all\` or:\n  ${deleteCommand(client, id)}`,
     );
   }
+}
 
-  if (config.secrets.notice) out.warn(config.secrets.notice);
-  report(out, config, answers, webhook, action);
-  return 0;
+function deleteCommand(client: VastClient, id: number): string {
+  return `curl -X DELETE ${client.baseUrl}/api/v0/webhooks/${id}/ -H "Authorization: Bearer $VAST_API_KEY"`;
+}
+
+function defaultWebhookName(): string {
+  return `${WEBHOOK_NAME_MARK} on ${hostname()}`.slice(0, MAX_WEBHOOK_NAME_LENGTH);
+}
+
+/** The key, checked by a real call; on a terminal, a refused stored key can be replaced. */
+async function checkedApiKey(
+  options: InitOptions,
+  context: InitContext,
+  config: ConfigContext,
+  ask: Prompter,
+  out: Output,
+): Promise<{ apiKey: string; client: VastClient }> {
+  let apiKey = await askApiKey(options, context, config, ask);
+  for (;;) {
+    const client = config.client(apiKey);
+    try {
+      await out.step(
+        "Checking the API key",
+        () => client.currentUser(),
+        (user) => `API key accepted (Vast.ai user ${user.id})`,
+      );
+      return { apiKey, client };
+    } catch (error) {
+      const refused = error instanceof VastApiError && error.kind === "unauthorized";
+      if (!refused) throw error;
+      if (!ask.interactive) {
+        throw new CliError(error.message, {
+          hint: `${error.hint ?? ""} Give another key with --api-key-stdin or VAST_API_KEY.`.trim(),
+        });
+      }
+      out.warn(`${error.message} ${error.hint ?? ""}`.trim());
+      apiKey = (
+        await ask.secret("Another Vast.ai API key", "--api-key-stdin or VAST_API_KEY")
+      ).trim();
+    }
+  }
 }
 
 async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
@@ -157,6 +281,11 @@ async function askApiKey(
   ask: Prompter,
 ): Promise<string> {
   if (options.apiKeyStdin) {
+    if (context.stdin.isTTY) {
+      context.stderr.write(
+        "Reading the API key from standard input (paste it, then Enter and Ctrl+D)…\n",
+      );
+    }
     const key = (await readAll(context.stdin)).trim();
     if (!key) throw usageError("--api-key-stdin read nothing from standard input.");
     return key;
@@ -191,6 +320,8 @@ async function askChatUrl(
     (await ask.text("Google Chat webhook URL (space > Apps & integrations > Webhooks)", {
       flag: "--chat-url",
       validate,
+      // Its key and token let anyone post into the space: never leave them on the screen.
+      show: maskChatUrl,
     }));
   const problem = validate(raw);
   if (problem !== true) throw usageError(problem);
@@ -270,8 +401,7 @@ async function askName(
     if (check !== true) throw usageError(`--name: ${check}`);
     return options.name;
   }
-  const suggested =
-    existing?.name ?? `${WEBHOOK_NAME_MARK} on ${hostname()}`.slice(0, MAX_WEBHOOK_NAME_LENGTH);
+  const suggested = existing?.name ?? defaultWebhookName();
   return ask.text("Webhook name", { flag: "--name", default: suggested, validate });
 }
 
@@ -360,7 +490,7 @@ function saveConfiguration(
   config.secrets.set("chatUrl", answers.chat.url.href);
   const apiUrl = config.apiUrl();
   config.settings.update({
-    apiUrl: apiUrl === "https://console.vast.ai" ? undefined : apiUrl,
+    apiUrl: apiUrl === DEFAULT_API_URL ? undefined : apiUrl,
     webhookId: webhook.id,
     webhookName: webhook.name ?? answers.name,
     eventTypes: webhook.event_types,
@@ -373,15 +503,6 @@ function saveConfiguration(
   });
 }
 
-/** A secret of a webhook that no longer exists must not linger; best effort, the store just failed. */
-function forgetSecret(config: ConfigContext): void {
-  try {
-    config.secrets.delete("webhookSecret");
-  } catch {
-    // Nothing more can be done: the store is refusing writes.
-  }
-}
-
 /** The create succeeded but nothing could be stored: take the webhook away again, or say how. */
 async function undoCreate(client: VastClient, id: number, out: Output): Promise<void> {
   try {
@@ -389,7 +510,7 @@ async function undoCreate(client: VastClient, id: number, out: Output): Promise<
     out.warn(`Deleted the new webhook ${id} again, so nothing is left half set up.`);
   } catch {
     out.warn(
-      `The new webhook ${id} could not be deleted. Delete it with:\n  curl -X DELETE ${client.baseUrl}/api/v0/webhooks/${id}/ -H "Authorization: Bearer $VAST_API_KEY"`,
+      `The new webhook ${id} could not be deleted. Delete it with:\n  ${deleteCommand(client, id)}`,
     );
   }
 }

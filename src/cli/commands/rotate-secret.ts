@@ -29,15 +29,29 @@ export async function rotateSecret(
   const id = config.webhookId();
   const client = config.client();
   const previous = config.secrets.get("webhookSecret");
-  const rotated = await out.step(`Rotating the signing secret of webhook ${id}`, () =>
-    client.rotateSecret(id),
-  );
+  // Vast.ai signs with the new secret from the moment it answers, before it is stored here: until
+  // then a running adapter answers a mismatch with 503, which Vast.ai retries, rather than 401.
+  config.settings.update({ rotationStartedAt: Date.now() });
+  let rotated: Awaited<ReturnType<typeof client.rotateSecret>>;
+  try {
+    rotated = await out.step(`Rotating the signing secret of webhook ${id}`, () =>
+      client.rotateSecret(id),
+    );
+  } catch (error) {
+    config.settings.update({ rotationStartedAt: undefined });
+    throw error;
+  }
 
   const expiresAt = Date.now() + graceMinutes * 60_000;
-  config.secrets.set("webhookSecret", rotated.webhook_secret);
-  if (previous && graceMinutes > 0) config.secrets.set("previousWebhookSecret", previous);
+  const keepPrevious = previous !== undefined && graceMinutes > 0;
+  // The old secret first, then the new one: at every moment one of them is accepted.
+  if (keepPrevious) config.secrets.set("previousWebhookSecret", previous);
   else config.secrets.delete("previousWebhookSecret");
-  config.settings.update({ previousSecretExpiresAt: graceMinutes > 0 ? expiresAt : undefined });
+  config.secrets.set("webhookSecret", rotated.webhook_secret);
+  config.settings.update({
+    previousSecretExpiresAt: keepPrevious ? expiresAt : undefined,
+    rotationStartedAt: undefined,
+  });
 
   if (context.env.VAST_WEBHOOK_SECRET) {
     out.warn("VAST_WEBHOOK_SECRET is set: it overrides the stored secret, so update or unset it.");
@@ -45,11 +59,10 @@ export async function rotateSecret(
   out.result({
     ok: true,
     webhook_id: id,
-    previous_accepted_until:
-      graceMinutes > 0 && previous ? new Date(expiresAt).toISOString() : null,
+    previous_accepted_until: keepPrevious ? new Date(expiresAt).toISOString() : null,
   });
   out.line(`New secret stored in ${config.secrets.location}.`);
-  if (previous && graceMinutes > 0) {
+  if (keepPrevious) {
     out.line(
       `The previous secret stays accepted until ${new Date(expiresAt).toLocaleTimeString()} (${graceMinutes} min).`,
     );

@@ -16,8 +16,9 @@ import {
   resolveSecrets,
   type StoredServeValues,
 } from "../serve-options.js";
+import { makeReachable, type Reachability, type TunnelFlags } from "../serve-tunnel.js";
 
-export interface ServeOptions extends GlobalOptions {
+export interface ServeOptions extends GlobalOptions, TunnelFlags {
   port?: string;
   host?: string;
   path?: string;
@@ -34,6 +35,8 @@ export interface ServeContext {
 
 /** After a signature mismatch the stored secrets are re-read, but at most this often. */
 const SECRET_REFRESH_MS = 100;
+/** A rotation marker older than this was left by a rotate-secret that died: ignore it. */
+const ROTATION_WINDOW_MS = 2 * 60_000;
 
 export async function serve(options: ServeOptions, context: ServeContext): Promise<number> {
   const { env } = context;
@@ -42,15 +45,17 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   const config =
     env.VAST_WEBHOOK_SECRET && env.GOOGLE_CHAT_URL ? undefined : openConfig(options, env);
   const settings = config?.settings.read() ?? {};
-  const readStored = (): StoredServeValues =>
-    config
-      ? {
-          webhookSecret: config.secrets.get("webhookSecret"),
-          previousWebhookSecret: config.secrets.get("previousWebhookSecret"),
-          previousSecretExpiresAt: config.settings.read().previousSecretExpiresAt,
-          chatUrl: config.secrets.get("chatUrl"),
-        }
-      : {};
+  const readStored = (): StoredServeValues => {
+    if (!config) return {};
+    const { previousSecretExpiresAt, rotationStartedAt } = config.settings.read();
+    return {
+      webhookSecret: config.secrets.get("webhookSecret"),
+      previousWebhookSecret: config.secrets.get("previousWebhookSecret"),
+      previousSecretExpiresAt,
+      rotationStartedAt,
+      chatUrl: config.secrets.get("chatUrl"),
+    };
+  };
 
   const portSource = options.port ? "--port" : env.PORT ? "PORT" : "the stored port";
   const port = parsePort(options.port ?? env.PORT ?? settings.port?.toString(), portSource);
@@ -71,13 +76,16 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       if (Date.now() - lastRefresh >= SECRET_REFRESH_MS) {
         lastRefresh = Date.now();
         try {
-          stored = readStored();
+          const next = readStored();
+          resolveSecrets(env, next);
+          stored = next;
         } catch {
-          // Unreadable for a moment (being rewritten): keep what we had.
+          // Mid-rewrite, or removed by `cleanup` under a running adapter: keep the last good ones.
         }
       }
       return resolveSecrets(env, stored);
     },
+    rotating: () => (stored.rotationStartedAt ?? 0) > Date.now() - ROTATION_WINDOW_MS,
   };
 
   const log = createLogger({
@@ -95,6 +103,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       path,
       secrets: secrets.current,
       refreshSecrets: secrets.refresh,
+      rotating: secrets.rotating,
       chatUrl: chat.url,
       format,
       storePath,
@@ -104,19 +113,55 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     throw startupError(error, port, storePath);
   }
 
-  writeRuntimeState(configDir, {
-    pid: process.pid,
-    origin: adapter.origin,
-    path,
-    startedAt: Date.now(),
-  });
+  const startedAt = Date.now();
+  let reachable: Reachability | undefined;
+  const saveRuntime = () => {
+    const tunnel = reachable?.status();
+    writeRuntimeState(configDir, {
+      pid: process.pid,
+      origin: adapter.origin,
+      path,
+      startedAt,
+      ...(reachable?.publicUrl ? { publicUrl: reachable.publicUrl } : {}),
+      ...(tunnel ? { tunnel } : {}),
+    });
+  };
+  try {
+    reachable = await makeReachable(options, {
+      port: adapter.port,
+      path,
+      instance: adapter.instance,
+      settings,
+      config,
+      env,
+      log,
+      onStatus: saveRuntime,
+    });
+  } catch (error) {
+    await adapter.close();
+    throw error;
+  }
+  saveRuntime();
+  const publicUrl = reachable.publicUrl ? `${reachable.publicUrl}${path}` : null;
   log.info(
-    { url: `${adapter.origin}${path}`, chat: chat.label, format, store: storePath },
+    {
+      url: `${adapter.origin}${path}`,
+      public_url: publicUrl,
+      chat: chat.label,
+      format,
+      store: storePath,
+    },
     "ready",
   );
 
-  return new Promise<number>((resolve) => {
+  const running = reachable;
+  return new Promise<number>((resolve, reject) => {
     let stopping = false;
+    const shutDown = async () => {
+      removeRuntimeState(configDir, process.pid);
+      await running.close();
+      await adapter.close();
+    };
     const stop = (signal: string) => {
       if (stopping) {
         // A second Ctrl+C: the user does not want to wait for the post in flight.
@@ -126,14 +171,20 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       }
       stopping = true;
       log.info({ signal }, "stopping");
-      removeRuntimeState(configDir, process.pid);
-      adapter.close().then(() => {
+      void shutDown().then(() => {
         log.info({}, "stopped");
         resolve(ExitCode.Ok);
       });
     };
     context.signals.on("SIGINT", () => stop("SIGINT"));
     context.signals.on("SIGTERM", () => stop("SIGTERM"));
+    // The tunnel was given up on: stop with its reason, so a process manager restarts us.
+    void running.failed.then((error) => {
+      if (stopping) return;
+      stopping = true;
+      log.error({ reason: error.message }, "tunnel failed");
+      void shutDown().then(() => reject(error));
+    });
   });
 }
 

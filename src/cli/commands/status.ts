@@ -91,6 +91,17 @@ export async function status(options: GlobalOptions, context: StatusContext): Pr
   }
   if (runtime) {
     out.line(`Adapter           running (pid ${runtime.pid}) on ${runtime.origin}${runtime.path}`);
+    out.line(`  public URL      ${runtime.publicUrl ?? "(none)"}`);
+    const tunnel = runtime.tunnel;
+    if (tunnel) {
+      const probe = tunnel.lastProbe;
+      const probed = probe
+        ? `${probe.ok ? "ok" : `failed (${probe.error ?? "?"})`} at ${new Date(probe.at).toLocaleTimeString()}`
+        : "not yet";
+      out.line(
+        `  tunnel          ${tunnel.provider}, ${tunnel.restarts} restarts, last probe ${probed}`,
+      );
+    }
     out.line(`  health          ${health ? JSON.stringify(health) : "not answering"}`);
   } else {
     out.line("Adapter           not running here");

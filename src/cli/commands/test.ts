@@ -89,9 +89,16 @@ export async function test(options: TestOptions, context: TestContext): Promise<
       reason: event?.lastError ?? null,
     });
     if (event) {
+      const why = event.lastError ? `: ${event.lastError}` : "";
+      const hint =
+        event.state === "dead"
+          ? "Chat refused it for good: check the Chat URL (`vast-gchat status`)."
+          : "Check the Chat URL (`vast-gchat status`); the adapter keeps retrying.";
       throw new CliError(
-        `The adapter received the test event but Google Chat has not taken it${event.lastError ? `: ${event.lastError}` : ""}.`,
-        { hint: "Check the Chat URL (`vast-gchat status`); the adapter keeps retrying." },
+        `The adapter received the test event but Google Chat has not taken it${why}.`,
+        {
+          hint,
+        },
       );
     }
     throw new CliError(`The test event did not reach the adapter within ${waitSeconds} s.`, {

@@ -1,0 +1,193 @@
+import type { AdapterLog } from "../adapter/adapter.js";
+import type { Settings, TunnelChoice } from "../config/settings.js";
+import { probeThroughTunnel } from "../tunnel/probe.js";
+import { type TunnelStatus, TunnelSupervisor } from "../tunnel/supervisor.js";
+import { TunnelError } from "../tunnel/types.js";
+import type { ConfigContext } from "./config-context.js";
+import { CliError, ExitCode, usageError } from "./errors.js";
+
+/**
+ * How `serve` becomes reachable: a supervised tunnel, the user's own public URL, or nothing; and
+ * keeping the Vast.ai webhook pointed at whichever URL that is.
+ */
+export interface TunnelFlags {
+  tunnel?: TunnelChoice;
+  tunnelCommand?: string;
+  tunnelDomain?: string;
+  publicUrl?: string;
+  updateWebhook?: boolean;
+  probeInterval?: string;
+}
+
+export interface Reachability {
+  /** The public base URL, when there is one. */
+  publicUrl: string | undefined;
+  status(): TunnelStatus | undefined;
+  /** Settles if the tunnel is given up on: the adapter must stop. */
+  failed: Promise<CliError>;
+  close(): Promise<void>;
+}
+
+export interface ReachabilityContext {
+  port: number;
+  path: string;
+  instance: string;
+  settings: Settings;
+  config: ConfigContext | undefined;
+  env: NodeJS.ProcessEnv;
+  log: AdapterLog;
+  onStatus: () => void;
+}
+
+/** Flags first, then what init stored; with neither, no tunnel. */
+export function chooseTunnel(
+  flags: TunnelFlags,
+  settings: Settings,
+): { choice: TunnelChoice; command?: string; publicUrl?: string } {
+  const choice =
+    flags.tunnel ??
+    (flags.tunnelCommand !== undefined
+      ? "command"
+      : flags.publicUrl !== undefined
+        ? "none"
+        : (settings.tunnel ?? "none"));
+  const command = flags.tunnelCommand ?? settings.tunnelCommand;
+  if (choice === "command" && !command) {
+    throw usageError(
+      "--tunnel command needs the command to run.",
+      'Pass --tunnel-command "CMD {port}".',
+    );
+  }
+  const publicUrl = choice === "none" ? (flags.publicUrl ?? settings.publicUrl) : undefined;
+  if (publicUrl !== undefined) {
+    try {
+      new URL(publicUrl);
+    } catch {
+      throw usageError(`--public-url is not a URL: "${publicUrl}".`);
+    }
+  }
+  return {
+    choice,
+    ...(command === undefined ? {} : { command }),
+    ...(publicUrl === undefined ? {} : { publicUrl: publicUrl.replace(/\/+$/, "") }),
+  };
+}
+
+function webhookPointer(
+  flags: TunnelFlags,
+  context: ReachabilityContext,
+): (url: string) => Promise<void> {
+  const { config, settings, log, path } = context;
+  const webhookId = settings.webhookId;
+  if (flags.updateWebhook === false) return async () => {};
+  if (!config || webhookId === undefined || !config.findApiKey()) {
+    let said = false;
+    return async () => {
+      if (!said)
+        log.warn(
+          {},
+          "no webhook set up here (run `vast-gchat init`): point yours at the public URL yourself",
+        );
+      said = true;
+    };
+  }
+  const client = config.client();
+  return async (url) => {
+    const target = `${url}${path}`;
+    await client.updateWebhook(webhookId, { webhook_url: target });
+    log.info({ webhook_id: webhookId, url: target }, "webhook pointed");
+  };
+}
+
+export async function makeReachable(
+  flags: TunnelFlags,
+  context: ReachabilityContext,
+): Promise<Reachability> {
+  const { choice, command, publicUrl } = chooseTunnel(flags, context.settings);
+  const pointWebhook = webhookPointer(flags, context);
+  const never = new Promise<CliError>(() => {});
+
+  if (choice === "none") {
+    if (publicUrl) {
+      await pointWebhook(publicUrl);
+      const probe = await probeThroughTunnel(publicUrl, context.instance);
+      if (!probe.ok)
+        context.log.warn(
+          { public_url: publicUrl, reason: probe.error },
+          "public URL does not reach this adapter yet",
+        );
+    } else {
+      context.log.warn(
+        {},
+        "no tunnel and no public URL: Vast.ai cannot reach this adapter (see --tunnel, --public-url)",
+      );
+    }
+    return { publicUrl, status: () => undefined, failed: never, close: async () => {} };
+  }
+
+  const { createTunnelProvider } = await import("../tunnel/providers.js");
+  const provider = createTunnelProvider({
+    tunnel: choice,
+    ...(command === undefined ? {} : { command }),
+    ...(flags.tunnelDomain === undefined ? {} : { domain: flags.tunnelDomain }),
+    env: context.env,
+  });
+  const probeSeconds = Number(flags.probeInterval ?? 30);
+  if (!Number.isFinite(probeSeconds) || probeSeconds <= 0) {
+    throw usageError(
+      `--probe-interval must be a number of seconds above 0, not "${flags.probeInterval}".`,
+    );
+  }
+  // Operators (and tests) may want restarts sooner than the default 1 s doubling to 1 min.
+  const backoffMs = Number(context.env.VAST_GCHAT_TUNNEL_BACKOFF_MS);
+  const supervisor = new TunnelSupervisor({
+    provider,
+    port: context.port,
+    ...(backoffMs > 0 ? { initialBackoffMs: backoffMs, maxBackoffMs: backoffMs * 8 } : {}),
+    pointWebhook,
+    probe: (url) =>
+      probeThroughTunnel(url, context.instance, Math.min(10_000, probeSeconds * 1000)),
+    probeIntervalMs: probeSeconds * 1000,
+  });
+  supervisor.on("output", (line) => context.log.debug({ provider: choice, line }, "tunnel output"));
+  supervisor.on("ready", (url) => {
+    context.log.info({ provider: choice, public_url: url }, "tunnel open");
+    context.onStatus();
+  });
+  supervisor.on("lost", (reason, delayMs) => {
+    context.log.warn({ provider: choice, reason, retry_in_s: delayMs / 1000 }, "tunnel lost");
+    context.onStatus();
+  });
+  supervisor.on("probe", (result) => {
+    if (result.ok) context.log.debug({ provider: choice }, "tunnel probe ok");
+    else context.log.warn({ provider: choice, reason: result.error }, "tunnel probe failed");
+    context.onStatus();
+  });
+  const failed = new Promise<CliError>((resolve) => {
+    supervisor.on("failed", (error) => resolve(asCliError(error)));
+  });
+
+  let url: string;
+  try {
+    url = await supervisor.start();
+  } catch (error) {
+    await supervisor.close();
+    throw error instanceof TunnelError ? asCliError(error) : error;
+  }
+  return {
+    get publicUrl() {
+      return supervisor.status.url ?? url;
+    },
+    status: () => supervisor.status,
+    failed,
+    close: () => supervisor.close(),
+  };
+}
+
+function asCliError(error: TunnelError): CliError {
+  const exitCode = error.kind === "setup" ? ExitCode.Usage : ExitCode.Failed;
+  return new CliError(
+    error.message,
+    error.hint === undefined ? { exitCode } : { hint: error.hint, exitCode },
+  );
+}

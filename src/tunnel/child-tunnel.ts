@@ -1,0 +1,165 @@
+import { type ChildProcess, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { isLoopbackHost } from "../chat/webhook-url.js";
+import { type OpenTunnel, TunnelError, type TunnelExit, type TunnelOpenOptions } from "./types.js";
+
+/**
+ * A tunnel that is a child process: started in its own process group (so a shell command's own
+ * children go with it), watched until it reveals its public URL, and stopped as a group. Every
+ * provider but ngrok is one of these.
+ */
+export interface ChildTunnelSpec {
+  /** For messages: "cloudflared", "the tunnel command". */
+  label: string;
+  command: string;
+  args: string[];
+  env?: NodeJS.ProcessEnv;
+  /** The URL in one line of the child's output, if that line has it. */
+  findUrl?: (line: string) => string | undefined;
+  /** Or the URL from somewhere else (cloudflared's metrics server), asked until it answers. */
+  pollUrl?: () => Promise<string | undefined>;
+  /** What to say when the program is not installed (spawn ENOENT). */
+  notInstalled: TunnelError;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+const POLL_MS = 250;
+const STOP_GRACE_MS = 3000;
+const KEPT_LINES = 5;
+
+/** The first public URL in a line: https anywhere, plain http only on loopback (tests). */
+export function firstPublicUrl(line: string): string | undefined {
+  for (const match of line.matchAll(/\bhttps?:\/\/[^\s"'<>|]+/g)) {
+    let url: URL;
+    try {
+      url = new URL(match[0]);
+    } catch {
+      continue;
+    }
+    if (url.protocol === "https:" || isLoopbackHost(url.hostname)) return url.origin;
+  }
+  return undefined;
+}
+
+/** Children still running, ended if this process exits without closing them (no orphans). */
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+function installExitHook(): void {
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on("exit", () => {
+    for (const child of running) killGroup(child, "SIGKILL");
+  });
+}
+
+export async function openChildTunnel(
+  spec: ChildTunnelSpec,
+  options: TunnelOpenOptions,
+): Promise<OpenTunnel> {
+  installExitHook();
+  const child = spawn(spec.command, spec.args, {
+    env: spec.env ?? process.env,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
+  });
+  running.add(child);
+  const lastLines: string[] = [];
+  // "exit" never comes for a program that could not start ("error" does): settle on either.
+  const exited = new Promise<TunnelExit>((resolve) => {
+    child.once("exit", (code, signal) => {
+      running.delete(child);
+      const how = signal ? `was stopped by ${signal}` : `exited with code ${code}`;
+      resolve({ reason: `${spec.label} ${how}` });
+    });
+    child.once("error", (error: NodeJS.ErrnoException) => {
+      running.delete(child);
+      resolve({ reason: `${spec.label} could not start (${error.code ?? error.message})` });
+    });
+  });
+
+  const url = await new Promise<string>((resolve, reject) => {
+    let settled = false;
+    const finish = (error: TunnelError | undefined, found?: string) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      if (error) {
+        killGroup(child, "SIGKILL");
+        reject(error);
+      } else resolve(found as string);
+    };
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const timer = setTimeout(
+      () =>
+        finish(
+          new TunnelError(
+            "failed",
+            `${spec.label} gave no public URL within ${timeoutMs / 1000} s.`,
+          ),
+        ),
+      timeoutMs,
+    );
+    child.once("error", (error: NodeJS.ErrnoException) => {
+      if (error.code === "ENOENT") return finish(spec.notInstalled);
+      // Not executable: retrying will not help, the user must fix it.
+      const kind = error.code === "EACCES" ? "setup" : "failed";
+      finish(
+        new TunnelError(kind, `${spec.label} could not start (${error.code ?? error.message}).`),
+      );
+    });
+    for (const stream of [child.stdout, child.stderr]) {
+      if (!stream) continue;
+      createInterface({ input: stream }).on("line", (line) => {
+        options.onOutput?.(line);
+        lastLines.push(line);
+        if (lastLines.length > KEPT_LINES) lastLines.shift();
+        const found = spec.findUrl?.(line);
+        if (found) finish(undefined, found);
+      });
+    }
+    exited.then(({ reason }) => {
+      // The end of what it said is where programs explain why they stopped.
+      const said = lastLines.length ? ` It said: ${lastLines.join(" / ").slice(-400)}` : "";
+      finish(new TunnelError("failed", `${reason} before giving a public URL.${said}`));
+    });
+    if (spec.pollUrl) {
+      const poll = spec.pollUrl;
+      const ask = async () => {
+        while (!settled) {
+          const found = await poll().catch(() => undefined);
+          if (found) return finish(undefined, found);
+          await new Promise((r) => setTimeout(r, POLL_MS));
+        }
+      };
+      void ask();
+    }
+  });
+
+  let closing: Promise<void> | undefined;
+  return {
+    url,
+    ended: exited,
+    close() {
+      closing ??= (async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        killGroup(child, "SIGTERM");
+        const forced = setTimeout(() => killGroup(child, "SIGKILL"), STOP_GRACE_MS);
+        await exited;
+        clearTimeout(forced);
+        // The leader is gone; make sure nothing it started lingers in its group.
+        killGroup(child, "SIGKILL");
+      })();
+      return closing;
+    },
+  };
+}

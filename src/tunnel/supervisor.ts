@@ -1,0 +1,205 @@
+import { EventEmitter } from "node:events";
+import { type OpenTunnel, TunnelError, type TunnelProvider } from "./types.js";
+
+/**
+ * Keeps a public URL pointing at the adapter. Opens the tunnel, has the webhook pointed at its URL,
+ * then probes it end to end (GET /health through the tunnel, answered by this very adapter). A
+ * tunnel that exits, or that stays up but stops forwarding (a known failure of every provider), is
+ * restarted with growing backoff and the new URL pointed at. Deliveries that arrive meanwhile are
+ * not lost: Vast.ai retries, and what was acknowledged is on disk. After too many failures in a
+ * row it gives up, so that a process manager can restart the whole adapter.
+ */
+export interface ProbeResult {
+  ok: boolean;
+  /** Why not, when not ok. */
+  error?: string;
+}
+
+export interface TunnelStatus {
+  provider: string;
+  url: string | undefined;
+  restarts: number;
+  lastProbe: { at: number; ok: boolean; error?: string } | undefined;
+}
+
+export interface SupervisorOptions {
+  provider: TunnelProvider;
+  port: number;
+  /** Points the webhook at the tunnel's URL (throws when it cannot). */
+  pointWebhook: (publicUrl: string) => Promise<void>;
+  /** Checks that a request through the tunnel reaches this adapter. */
+  probe: (publicUrl: string) => Promise<ProbeResult>;
+  probeIntervalMs?: number;
+  /** Consecutive failed probes that count as a dead tunnel (one failure may be a blip). */
+  probeFailuresToRestart?: number;
+  /** Failures in a row (open, point, or a lost tunnel) before giving up. */
+  maxFailures?: number;
+  openTimeoutMs?: number;
+  initialBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export interface SupervisorEvents {
+  /** A tunnel is up and the webhook points at it. */
+  ready: [url: string];
+  /** The tunnel was lost or could not be opened; it will be tried again after `delayMs`. */
+  lost: [reason: string, delayMs: number];
+  probe: [result: ProbeResult];
+  /** Given up: the reason is a sentence for the user. */
+  failed: [error: TunnelError];
+  output: [line: string];
+}
+
+export class TunnelSupervisor extends EventEmitter<SupervisorEvents> {
+  private readonly options: SupervisorOptions;
+  private current: OpenTunnel | undefined;
+  private closing = false;
+  private wakeClose: (() => void) | undefined;
+  private readonly closed: Promise<void>;
+  private loop: Promise<void> | undefined;
+  readonly status: TunnelStatus;
+
+  constructor(options: SupervisorOptions) {
+    super();
+    this.options = options;
+    this.status = {
+      provider: options.provider.name,
+      url: undefined,
+      restarts: 0,
+      lastProbe: undefined,
+    };
+    this.closed = new Promise((resolve) => {
+      this.wakeClose = resolve;
+    });
+  }
+
+  /** Resolves with the first public URL once the webhook points at it; rejects if it never does. */
+  start(): Promise<string> {
+    const first = new Promise<string>((resolve, reject) => {
+      this.once("ready", resolve);
+      this.once("failed", reject);
+    });
+    this.loop = this.run();
+    return first;
+  }
+
+  /** Stops supervising and ends the tunnel (its whole process group). */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.wakeClose?.();
+    await this.loop;
+    await this.current?.close();
+  }
+
+  private async run(): Promise<void> {
+    const maxFailures = this.options.maxFailures ?? 6;
+    let failures = 0;
+    while (!this.closing) {
+      const reason = await this.openAndWatch(() => {
+        failures = 0;
+      });
+      if (this.closing) return;
+      if (reason instanceof TunnelError && reason.kind === "setup") {
+        this.emit("failed", reason);
+        return;
+      }
+      failures++;
+      const sentence = reason instanceof Error ? reason.message : (reason ?? "the tunnel ended");
+      if (failures >= maxFailures) {
+        this.emit(
+          "failed",
+          new TunnelError(
+            "failed",
+            `The tunnel failed ${failures} times in a row; last: ${sentence}`,
+          ),
+        );
+        return;
+      }
+      const delay = this.backoff(failures);
+      this.emit("lost", sentence, delay);
+      await this.pause(delay);
+    }
+  }
+
+  /**
+   * One tunnel's life: open it, point the webhook at it, probe until it dies. Returns why it ended
+   * (a sentence or a TunnelError), or undefined when closing.
+   */
+  private async openAndWatch(onHealthy: () => void): Promise<string | TunnelError | undefined> {
+    let tunnel: OpenTunnel;
+    try {
+      tunnel = await this.options.provider.open({
+        port: this.options.port,
+        ...(this.options.openTimeoutMs === undefined
+          ? {}
+          : { timeoutMs: this.options.openTimeoutMs }),
+        onOutput: (line) => this.emit("output", line),
+      });
+    } catch (error) {
+      return error instanceof TunnelError
+        ? error
+        : new TunnelError("failed", String((error as Error).message));
+    }
+    this.current = tunnel;
+    if (this.closing) return undefined;
+    try {
+      await this.options.pointWebhook(tunnel.url);
+    } catch (error) {
+      await tunnel.close();
+      return `could not point the webhook at ${tunnel.url}: ${(error as Error).message}`;
+    }
+    if (this.status.url !== undefined) this.status.restarts++;
+    this.status.url = tunnel.url;
+    this.emit("ready", tunnel.url);
+
+    const reason = await Promise.race([
+      tunnel.ended.then((exit) => exit.reason),
+      this.watchProbes(tunnel.url, onHealthy),
+      this.closed.then(() => undefined),
+    ]);
+    await tunnel.close();
+    this.current = undefined;
+    return reason;
+  }
+
+  /** Resolves with a reason once enough probes in a row have failed. */
+  private async watchProbes(url: string, onHealthy: () => void): Promise<string | undefined> {
+    const needed = this.options.probeFailuresToRestart ?? 2;
+    let failedInARow = 0;
+    while (!this.closing) {
+      await this.pause(this.options.probeIntervalMs ?? 30_000);
+      if (this.closing) return undefined;
+      const result = await this.options
+        .probe(url)
+        .catch((error: Error) => ({ ok: false, error: error.message }));
+      this.status.lastProbe = { at: Date.now(), ...result };
+      this.emit("probe", result);
+      if (result.ok) {
+        failedInARow = 0;
+        onHealthy();
+        continue;
+      }
+      failedInARow++;
+      if (failedInARow >= needed)
+        return `the tunnel stopped forwarding (${result.error ?? "probe failed"})`;
+    }
+    return undefined;
+  }
+
+  private backoff(failures: number): number {
+    const initial = this.options.initialBackoffMs ?? 1000;
+    const max = this.options.maxBackoffMs ?? 60_000;
+    return Math.min(max, initial * 2 ** (failures - 1));
+  }
+
+  /** Waits `ms`, or less when the supervisor is closed. */
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms);
+      void this.closed.then(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

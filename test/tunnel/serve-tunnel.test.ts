@@ -1,0 +1,148 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterEach, beforeEach, expect, it } from "vitest";
+import { type CliProcess, spawnCli } from "../support/cli-process.js";
+import { API_KEY, startWorld, type World } from "../support/world.js";
+
+/**
+ * serve with a tunnel: a fake tunnel program (test/support/fake-tunnel.mjs) forwards a loopback
+ * port and prints its URL; the test makes it die or go silent and watches the webhook follow.
+ */
+const FAKE_TUNNEL = fileURLToPath(new URL("../support/fake-tunnel.mjs", import.meta.url));
+let world: World;
+let serve: CliProcess | undefined;
+let stateFile: string;
+
+beforeEach(async () => {
+  world = await startWorld();
+  stateFile = join(world.configDir, "fake-tunnel.json");
+  const init = await world.run(
+    [
+      "init",
+      "--api-key-stdin",
+      "--chat-url",
+      world.chat.webhookUrl(),
+      "--tunnel",
+      "cloudflared",
+      "--yes",
+      "--no-chat-check",
+    ],
+    {},
+    API_KEY,
+  );
+  expect(init.code).toBe(0);
+});
+afterEach(async () => {
+  if (serve && serve.child.exitCode === null && serve.child.signalCode === null)
+    serve.child.kill("SIGKILL");
+  await serve?.exited;
+  serve = undefined;
+  await world.close();
+});
+
+function tunnelState(): { pid: number; url: string } {
+  return JSON.parse(readFileSync(stateFile, "utf8")) as { pid: number; url: string };
+}
+
+/** Alive and not a zombie (an orphan reparented to an init that has not reaped it yet). */
+function isRunning(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+async function startServe(extra: string[] = [], env: Record<string, string> = {}) {
+  serve = spawnCli(
+    [
+      "serve",
+      "--port",
+      "0",
+      "--tunnel-command",
+      `${process.execPath} ${FAKE_TUNNEL} {port}`,
+      "--probe-interval",
+      "0.2",
+      ...extra,
+    ],
+    world.env({ FAKE_TUNNEL_STATE: stateFile, VAST_GCHAT_TUNNEL_BACKOFF_MS: "50", ...env }),
+  );
+  const ready = await serve.waitForLog((r) => r.msg === "ready");
+  return { serve, ready };
+}
+
+async function deliverThroughTunnel(type: string) {
+  const report = await world.vast.deliver(1, { type });
+  expect(report.attempts.map((a) => a.status)).toEqual([200]);
+  await world.chat.waitFor((chat) =>
+    chat.messages.some((m) => JSON.stringify(m.body).includes(report.eventId)),
+  );
+}
+
+it("opens the tunnel, points the webhook at it, and events flow through it", async () => {
+  const { ready } = await startServe();
+  const { url } = tunnelState();
+  expect(ready.public_url).toBe(`${url}/`);
+  expect(world.vast.webhooks()[0]?.webhook_url).toBe(`${url}/`);
+  await deliverThroughTunnel("low_credit");
+});
+
+it("restarts a tunnel that dies and points the webhook at the new URL", async () => {
+  const { serve } = await startServe();
+  const first = tunnelState();
+  process.kill(first.pid, "SIGKILL");
+  await serve.waitForLog((r) => r.msg === "tunnel lost");
+  const reopened = await serve.waitForLog(
+    (r) => r.msg === "tunnel open" && r.public_url !== first.url,
+  );
+  const second = tunnelState();
+  expect(reopened.public_url).toBe(second.url);
+  await serve.waitForLog((r) => r.msg === "webhook pointed" && r.url === `${second.url}/`);
+  expect(world.vast.webhooks()[0]?.webhook_url).toBe(`${second.url}/`);
+  await deliverThroughTunnel("instance_stopped");
+});
+
+it("notices a tunnel that stays up but stops forwarding, and replaces it", async () => {
+  const { serve } = await startServe();
+  const first = tunnelState();
+  process.kill(first.pid, "SIGUSR1");
+  const lost = await serve.waitForLog((r) => r.msg === "tunnel lost");
+  expect(String(lost.reason)).toContain("the tunnel stopped forwarding");
+  await serve.waitForLog((r) => r.msg === "webhook pointed" && r.url !== `${first.url}/`);
+  expect(isRunning(first.pid)).toBe(false);
+  await deliverThroughTunnel("outbid");
+});
+
+it("stops the tunnel with itself and leaves no process behind", async () => {
+  const { serve } = await startServe();
+  const { pid } = tunnelState();
+  serve.child.kill("SIGTERM");
+  expect((await serve.exited).code).toBe(0);
+  expect(isRunning(pid)).toBe(false);
+});
+
+it("exits 1 with the reason after repeated failures, for a process manager to restart it", async () => {
+  serve = spawnCli(
+    ["serve", "--port", "0", "--tunnel-command", "echo starting; exit 3"],
+    world.env({ VAST_GCHAT_TUNNEL_BACKOFF_MS: "10" }),
+  );
+  const { code } = await serve.exited;
+  expect(code).toBe(1);
+  expect(serve.stderr()).toMatch(
+    /The tunnel failed 6 times in a row; last: the tunnel command exited with code 3 before giving a public URL\. It said: starting/,
+  );
+});
+
+it("status shows the tunnel, its URL and the last probe", async () => {
+  const { serve } = await startServe(["--verbose"]);
+  await serve.waitForLog((r) => r.msg === "tunnel probe ok");
+  const result = await world.run(["status", "--json"]);
+  const report = JSON.parse(result.stdout) as { adapter: { tunnel?: unknown } };
+  expect(report.adapter.tunnel).toMatchObject({
+    provider: "command",
+    url: tunnelState().url,
+    lastProbe: { ok: true },
+  });
+});
