@@ -74,10 +74,12 @@ export async function openChildTunnel(
   });
   running.add(child);
   const lastLines: string[] = [];
+  let exitCode: number | null = null;
   // "exit" never comes for a program that could not start ("error" does): settle on either.
   const exited = new Promise<TunnelExit>((resolve) => {
     child.once("exit", (code, signal) => {
       running.delete(child);
+      exitCode = code;
       const how = signal ? `was stopped by ${signal}` : `exited with code ${code}`;
       resolve({ reason: `${spec.label} ${how}` });
     });
@@ -130,7 +132,9 @@ export async function openChildTunnel(
     exited.then(({ reason }) => {
       // The end of what it said is where programs explain why they stopped.
       const said = lastLines.length ? ` It said: ${lastLines.join(" / ").slice(-400)}` : "";
-      finish(new TunnelError("failed", `${reason} before giving a public URL.${said}`));
+      // 126 and 127 are the shell's "cannot execute" and "not found": retrying will not help.
+      const kind = exitCode === 126 || exitCode === 127 ? "setup" : "failed";
+      finish(new TunnelError(kind, `${reason} before giving a public URL.${said}`));
     });
     if (spec.pollUrl) {
       const poll = spec.pollUrl;

@@ -1,6 +1,7 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
+import { VastClient } from "../../src/vast/api-client.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
 import { sendSignedEvent } from "../../src/vast/send-event.js";
 import { type CliProcess, spawnCli } from "../support/cli-process.js";
@@ -117,4 +118,29 @@ it("test says Vast.ai could not deliver when nothing listens at the webhook's UR
   expect(test.stderr).toMatch(
     /Vast\.ai could not deliver the test event to http:\/\/127\.0\.0\.1:\d+\//,
   );
+});
+
+it("test says the event never reached the adapter when the webhook points elsewhere", async () => {
+  await setUp();
+  // Something else answers 200 at the webhook's URL: Vast.ai is content, the adapter sees nothing.
+  const client = new VastClient({ apiKey: API_KEY, baseUrl: world.vast.url });
+  await client.updateWebhook(1, {
+    webhook_url: world.chat.webhookUrl("ELSEWHERE").split("?")[0] ?? "",
+  });
+  const test = await world.run(["test", "--wait", "1"]);
+  expect(test.code).toBe(1);
+  expect(test.stderr).toMatch(/The test event did not reach the adapter within 1 s\./);
+  expect(test.stderr).toMatch(/check that the tunnel forwards to http:\/\/127\.0\.0\.1:\d+\//);
+});
+
+it("during a rotation, a delivery signed with a secret not stored yet gets 503 (retried), not 401 (lost)", async () => {
+  const { url } = await setUp();
+  // rotate-secret has marked the rotation and Vast.ai already signs with the new secret.
+  const settingsFile = join(world.configDir, "config.json");
+  const settings = JSON.parse(readFileSync(settingsFile, "utf8")) as Record<string, unknown>;
+  writeFileSync(settingsFile, JSON.stringify({ ...settings, rotationStartedAt: Date.now() }));
+  const client = new VastClient({ apiKey: API_KEY, baseUrl: world.vast.url });
+  const { webhook_secret: fresh } = await client.rotateSecret(1);
+  const early = await sendSignedEvent(url, fresh, sampleEvent("low_credit"));
+  expect(early).toEqual({ status: 503, answer: { ok: false, error: "unavailable" } });
 });

@@ -57,6 +57,9 @@ it("asks each question on a terminal, with sensible defaults, and creates the we
   expect(await wizard.exited).toBe(0);
   expect(wizard.screen()).toContain("Created webhook 1");
   expect(wizard.screen()).not.toContain(API_KEY);
+  // The Chat URL's key and token are secrets too: the prompt shows them masked.
+  expect(wizard.screen()).not.toContain("fake-token-456");
+  expect(wizard.screen()).not.toContain("fake-key-123");
   const [webhook] = world.vast.webhooks();
   expect(webhook?.event_types).toHaveLength(6);
   expect(webhook?.webhook_url).toBe("https://example.com/vast-gchat-placeholder");

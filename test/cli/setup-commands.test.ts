@@ -1,5 +1,5 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
+import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { VastClient } from "../../src/vast/api-client.js";
@@ -27,6 +27,7 @@ function expectNoSecretsIn(text: string) {
   if (secret) expect(text).not.toContain(secret);
   expect(text).not.toContain(API_KEY);
   expect(text).not.toContain("fake-token-456");
+  expect(text).not.toContain("fake-key-123");
 }
 
 describe("init, unattended", () => {
@@ -324,5 +325,63 @@ describe("status", () => {
     );
     const result = await world.run(["status"]);
     expect(result.stderr).toContain("still points to the placeholder URL");
+  });
+});
+
+describe("rotate-secret", () => {
+  it("stores the new secret, keeps the old one for the grace period, and says nothing secret", async () => {
+    await world.run(initArgs(world, "--no-chat-check"), {}, API_KEY);
+    const old = world.vast.secretOf(1);
+    const result = await world.run(["rotate-secret", "--json"]);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as { previous_accepted_until: string };
+    expect(Date.parse(report.previous_accepted_until)).toBeGreaterThan(Date.now() + 9 * 60_000);
+    const stored = storedSecret();
+    expect(stored).toContain(world.vast.secretOf(1));
+    expect(stored).toContain(old);
+    expectNoSecretsIn(result.stdout + result.stderr);
+    expect(result.stdout + result.stderr).not.toContain(old);
+  });
+
+  it("with --grace 0, forgets the old secret at once", async () => {
+    await world.run(initArgs(world, "--no-chat-check"), {}, API_KEY);
+    const old = world.vast.secretOf(1) ?? "";
+    expect((await world.run(["rotate-secret", "--grace", "0"])).code).toBe(0);
+    expect(storedSecret()).not.toContain(old);
+  });
+});
+
+describe("init run again without the config directory", () => {
+  it("finds the webhook it made by name, and gets a secret for it by rotating", async () => {
+    await world.run(initArgs(world, "--no-chat-check"), {}, API_KEY);
+    const first = world.vast.secretOf(1);
+    for (const name of readdirSync(world.configDir))
+      rmSync(join(world.configDir, name), { recursive: true });
+    const again = await world.run(
+      initArgs(world, "--no-chat-check", "--existing", "keep"),
+      {},
+      API_KEY,
+    );
+    expect(again.code).toBe(0);
+    expect(again.stderr).toContain(
+      "No signing secret of webhook 1 was kept here, so it was rotated",
+    );
+    expect(world.vast.webhooks().map((w) => w.id)).toEqual([1]);
+    expect(world.vast.secretOf(1)).not.toBe(first);
+    expect(storedSecret()).toContain(world.vast.secretOf(1));
+  });
+});
+
+describe("cleanup when Vast.ai refuses", () => {
+  it("still removes the local secrets, and says which webhook is left and how to delete it", async () => {
+    await world.run(initArgs(world, "--no-chat-check"), {}, API_KEY);
+    const result = await world.run(["cleanup", "--yes", "--json"], { VAST_API_KEY: "revoked-key" });
+    expect(result.code).toBe(1);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, not_deleted_webhooks: [1] });
+    expect(result.stderr).toContain("Vast.ai still has webhook 1");
+    expect(result.stderr).toContain("curl -X DELETE");
+    expect(readdirSync(world.configDir)).not.toContain("secrets.json");
+    expectNoSecretsIn(result.stdout + result.stderr);
+    expect(result.stdout + result.stderr).not.toContain("revoked-key");
   });
 });

@@ -146,3 +146,28 @@ it("status shows the tunnel, its URL and the last probe", async () => {
     lastProbe: { ok: true },
   });
 });
+
+it.each([
+  [["--tunnel", "cloudflared"], { CLOUDFLARED_PATH: "/nonexistent/cloudflared" }, /cloudflared/],
+  [["--tunnel", "ngrok"], {}, /NGROK_AUTHTOKEN/],
+])("a provider that cannot start (%j) gets one sentence and exit 2", async (args, env, message) => {
+  serve = spawnCli(["serve", "--port", "0", ...args], world.env(env));
+  const { code } = await serve.exited;
+  expect(code).toBe(2);
+  expect(serve.stderr()).toMatch(message);
+  expect(serve.stderr().trim().split("\n").length).toBeLessThanOrEqual(2);
+  expect(serve.stderr()).not.toMatch(/\bat .*\.js:\d+/);
+});
+
+it("a tunnel command that is not found is a setup problem: exit 2 at once, no retries", async () => {
+  serve = spawnCli(
+    ["serve", "--port", "0", "--tunnel-command", "no-such-tunnel-program {port}"],
+    world.env(),
+  );
+  const { code } = await serve.exited;
+  expect(code).toBe(2);
+  expect(serve.stderr()).toMatch(
+    /the tunnel command exited with code 127 before giving a public URL\. It said: .*no-such-tunnel-program.*not found/,
+  );
+  expect(serve.stdout()).not.toContain("tunnel lost");
+});

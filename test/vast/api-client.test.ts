@@ -49,9 +49,24 @@ describe("VastClient", () => {
   it("retries 429, 502, 503 and 504 with backoff, then succeeds", async () => {
     vast.failNext(/webhooks/, 429, 1);
     vast.failNext(/webhooks/, 502, 1);
+    vast.failNext(/webhooks/, 504, 1);
+    expect(await client.listWebhooks()).toEqual([]);
     vast.failNext(/webhooks/, 503, 1);
     expect(await client.listWebhooks()).toEqual([]);
-    expect(vast.requests.filter((r) => r.path.includes("webhooks"))).toHaveLength(4);
+    expect(vast.requests.filter((r) => r.path.includes("webhooks"))).toHaveLength(6);
+  });
+
+  it("never retries a create that may have happened (5xx), only one refused outright (429)", async () => {
+    const input = {
+      name: "x",
+      webhook_url: "https://example.com/x",
+      event_types: ["client:low_credit"],
+    };
+    vast.failNext(/webhooks/, 502, 1);
+    expect((await failure(client.createWebhook(input))).kind).toBe("unavailable");
+    expect(vast.requests.filter((r) => r.method === "POST")).toHaveLength(1);
+    vast.failNext(/webhooks/, 429, 1);
+    expect((await client.createWebhook(input)).id).toBeGreaterThan(0);
   });
 
   it("gives up after a few retries with a sentence, not a stack", async () => {
