@@ -2,11 +2,13 @@ import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { createChatPoster } from "../chat/post-message.js";
 import { type MessageFormat, renderMessage } from "../chat/render.js";
+import { renderDigest } from "../chat/render-digest.js";
 import { startCheckpointer } from "../delivery/checkpointer.js";
 import { EventStore, type StoredEvent } from "../delivery/store.js";
 import { DeliveryWorker } from "../delivery/worker.js";
 import { parseEvent } from "../vast/event.js";
 import type { HandlerResponse } from "./handler.js";
+import { chatSpaceLabel, createMetrics } from "./metrics.js";
 import { startReceiverServer } from "./server.js";
 
 /**
@@ -38,6 +40,12 @@ export interface AdapterConfig {
   maxBodyBytes?: number;
   requestTimeoutMs?: number;
   chatTimeoutMs?: number;
+  /** Messages a second to the Chat space (Chat allows about one). Default 1. */
+  rate?: number;
+  /** An event still undelivered after this long goes to the dead letters. Default 72 h. */
+  maxAgeMs?: number;
+  /** Merge waiting events into digest messages (default true; the demo shows every card). */
+  digest?: boolean;
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   log?: AdapterLog;
@@ -46,6 +54,8 @@ export interface AdapterConfig {
 /** What happens to events, as it happens: for the log, the demo, and tests that await a step. */
 export interface AdapterEvents {
   accepted: [eventId: string, duplicate: boolean];
+  /** A delivery refused: its reason is SPEC.md's error code (invalid_signature, ...). */
+  rejected: [reason: string];
   delivered: [event: StoredEvent, latencyMs: number];
   retrying: [event: StoredEvent, reason: string, delayMs: number];
   dead: [event: StoredEvent, reason: string];
@@ -68,11 +78,21 @@ const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 const silentLog: AdapterLog = { debug() {}, info() {}, warn() {}, error() {} };
 
-export function renderStoredEvent(event: StoredEvent, format: MessageFormat) {
+function storedBody(event: StoredEvent) {
   const parsed = parseEvent(Buffer.from(event.payload, "utf8"));
   // Only parseable objects are ever stored; this guards against a hand-edited database.
-  const body = parsed.ok ? parsed.event : { message: event.payload };
-  return renderMessage(body, { eventId: event.eventId, format });
+  return parsed.ok ? parsed.event : { message: event.payload };
+}
+
+export function renderStoredEvent(event: StoredEvent, format: MessageFormat) {
+  return renderMessage(storedBody(event), { eventId: event.eventId, format });
+}
+
+function renderStoredDigest(events: StoredEvent[]) {
+  const digest = renderDigest(
+    events.map((event) => ({ eventId: event.eventId, event: storedBody(event) })),
+  );
+  return { message: digest.message, carried: digest.carried.length };
 }
 
 function logResponse(log: AdapterLog, response: HandlerResponse, remote: string | undefined): void {
@@ -136,7 +156,10 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   const worker = new DeliveryWorker({
     store,
     render: (event) => renderStoredEvent(event, config.format),
-    post: (message, signal) => poster.post(message, signal),
+    ...(config.digest === false ? {} : { renderDigest: renderStoredDigest }),
+    post: ({ message, requestId }, signal) => poster.post(message, signal, requestId),
+    ...(config.rate === undefined ? {} : { rate: config.rate }),
+    ...(config.maxAgeMs === undefined ? {} : { maxAgeMs: config.maxAgeMs }),
     ...(config.initialBackoffMs === undefined ? {} : { initialBackoffMs: config.initialBackoffMs }),
     ...(config.maxBackoffMs === undefined ? {} : { maxBackoffMs: config.maxBackoffMs }),
     observer: {
@@ -147,6 +170,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
     },
   });
   logDeliveries(events, log);
+  const metrics = createMetrics({ events, store, space: chatSpaceLabel(config.chatUrl) });
 
   let server: Awaited<ReturnType<typeof startReceiverServer>>;
   try {
@@ -163,15 +187,18 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
         secrets: config.secrets,
         ...(config.refreshSecrets ? { refreshSecrets: config.refreshSecrets } : {}),
         ...(config.rotating ? { rotating: config.rotating } : {}),
+        delivery: () => worker.health,
         store,
       },
       onResponse: (response, request) => {
         logResponse(log, response, request.socket.remoteAddress);
         const { outcome } = response;
+        if (outcome.kind === "rejected") events.emit("rejected", outcome.error);
         if (outcome.kind !== "accepted") return;
         if (!outcome.duplicate) worker.notify();
         events.emit("accepted", outcome.eventId, outcome.duplicate);
       },
+      metrics: () => metrics.render().then((text) => ({ contentType: metrics.contentType, text })),
       onError: (error) => log.error({ reason: (error as Error).message }, "internal error"),
     });
   } catch (error) {

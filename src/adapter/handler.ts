@@ -1,4 +1,5 @@
 import { type EventStore, StoreUnavailableError } from "../delivery/store.js";
+import type { DeliveryHealth } from "../delivery/worker.js";
 import { parseEvent } from "../vast/event.js";
 import { verifySignature } from "../vast/signature.js";
 
@@ -42,6 +43,8 @@ export interface ReceiverDeps {
   refreshSecrets?: () => readonly string[];
   /** True while a secret rotation is under way (see rotate-secret). */
   rotating?: () => boolean;
+  /** Whether Chat is failing now, for /health. */
+  delivery?: () => DeliveryHealth;
   store: Pick<EventStore, "accept" | "queue">;
   now?: () => number;
   /** A random id of this adapter process, in /health, so a probe through a tunnel knows it reached us. */
@@ -137,13 +140,24 @@ function handleHealth(deps: ReceiverDeps): HandlerResponse {
   const now = deps.now?.() ?? Date.now();
   try {
     const queue = deps.store.queue();
+    const delivery = deps.delivery?.();
     const oldestAge =
       queue.oldestPendingAt === null ? null : Math.max(0, (now - queue.oldestPendingAt) / 1000);
     return {
       status: 200,
       body: {
         ok: true,
+        // Degraded, not down: a failing Chat must not make the tunnel probe restart a good tunnel.
+        status: delivery?.failingSince ? "degraded" : "ok",
         ...(deps.instance ? { instance: deps.instance } : {}),
+        ...(delivery?.failingSince
+          ? {
+              chat: {
+                failing_since: new Date(delivery.failingSince).toISOString(),
+                last_error: delivery.lastError,
+              },
+            }
+          : {}),
         store: "ok",
         queue: { pending: queue.pending, oldest_pending_age_s: oldestAge },
         dead: queue.dead,

@@ -23,6 +23,8 @@ export interface ReceiverServerOptions {
   /** An idle keep-alive connection is closed after this. */
   keepAliveTimeoutMs?: number;
   onResponse?: (response: HandlerResponse, request: IncomingMessage) => void;
+  /** GET /metrics: Prometheus text, produced asynchronously (prom-client's registry). */
+  metrics?: () => Promise<{ contentType: string; text: string }>;
   onError?: (error: unknown) => void;
 }
 
@@ -47,6 +49,29 @@ function send(res: ServerResponse, response: HandlerResponse, closeAfter = false
     ...response.headers,
   });
   res.end(payload);
+}
+
+const METRICS_PATH = "/metrics";
+
+function sendMetrics(
+  res: ServerResponse,
+  metrics: NonNullable<ReceiverServerOptions["metrics"]>,
+  onError: ((error: unknown) => void) | undefined,
+): void {
+  metrics().then(
+    ({ contentType, text }) => {
+      res.writeHead(200, { "content-type": contentType, "cache-control": "no-store" });
+      res.end(text);
+    },
+    (error: unknown) => {
+      onError?.(error);
+      send(res, {
+        status: 500,
+        body: { ok: false, error: "internal" },
+        outcome: { kind: "other" },
+      });
+    },
+  );
 }
 
 function pathOf(req: IncomingMessage): string | undefined {
@@ -101,6 +126,14 @@ export async function startReceiverServer(options: ReceiverServerOptions): Promi
       req.on("end", () => {
         if (refused) return;
         const path = pathOf(req);
+        if (
+          path === METRICS_PATH &&
+          options.metrics &&
+          (req.method === "GET" || req.method === "HEAD")
+        ) {
+          sendMetrics(res, options.metrics, options.onError);
+          return;
+        }
         try {
           const method = req.method ?? "GET";
           const body = Buffer.concat(chunks);

@@ -11,7 +11,11 @@ export type PostOutcome =
   | { kind: "rejected"; reason: string; status: number };
 
 export interface ChatPoster {
-  post(message: ChatMessage, signal?: AbortSignal): Promise<PostOutcome>;
+  /**
+   * `requestId` makes the create idempotent (Chat's spaces.messages.create): a repeat of a post
+   * whose answer was lost creates no second message.
+   */
+  post(message: ChatMessage, signal?: AbortSignal, requestId?: string): Promise<PostOutcome>;
 }
 
 export interface ChatPosterOptions {
@@ -64,41 +68,62 @@ export function createChatPoster(chatUrl: URL, options: ChatPosterOptions = {}):
     bodyTimeout: timeoutMs,
   });
 
+  /**
+   * Whether webhooks honour requestId is not confirmed (docs/google-chat.md). Should Chat ever
+   * refuse the parameter itself, it is dropped for good rather than dead-letter every message.
+   */
+  let sendRequestId = true;
+
+  async function postOnce(
+    message: ChatMessage,
+    signal: AbortSignal | undefined,
+    requestId: string | undefined,
+  ): Promise<PostOutcome> {
+    const url = new URL(chatUrl);
+    if (requestId) url.searchParams.set("requestId", requestId);
+    // Without this parameter Chat ignores thread.threadKey and starts a new thread each time.
+    if (message.thread) {
+      url.searchParams.set("messageReplyOption", "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD");
+    }
+    try {
+      const response = await request(url, {
+        method: "POST",
+        dispatcher,
+        headers: { "content-type": "application/json; charset=UTF-8" },
+        body: JSON.stringify(message),
+        signal,
+      });
+      const status = response.statusCode;
+      if (status >= 200 && status < 300) {
+        // Chat has created the message: what its body says, or whether it arrives, changes nothing.
+        await response.body.dump().catch(() => {});
+        return { kind: "delivered", status };
+      }
+      const body = await response.body.text().catch(() => "");
+      const reason = describeChatError(status, body);
+      if (!isRetryableStatus(status)) return { kind: "rejected", status, reason };
+      const header = response.headers["retry-after"];
+      const retryAfterMs = parseRetryAfter(Array.isArray(header) ? header[0] : header, Date.now());
+      return retryAfterMs === undefined
+        ? { kind: "retry", status, reason }
+        : { kind: "retry", status, reason, retryAfterMs };
+    } catch (error) {
+      return { kind: "retry", reason: networkReason(error) };
+    }
+  }
+
   return {
-    async post(message, signal) {
-      const url = new URL(chatUrl);
-      // Without this parameter Chat ignores thread.threadKey and starts a new thread each time.
-      if (message.thread) {
-        url.searchParams.set("messageReplyOption", "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD");
-      }
-      try {
-        const response = await request(url, {
-          method: "POST",
-          dispatcher,
-          headers: { "content-type": "application/json; charset=UTF-8" },
-          body: JSON.stringify(message),
-          signal,
-        });
-        const status = response.statusCode;
-        if (status >= 200 && status < 300) {
-          // Chat has created the message: what its body says, or whether it arrives, changes nothing.
-          await response.body.dump().catch(() => {});
-          return { kind: "delivered", status };
-        }
-        const body = await response.body.text().catch(() => "");
-        const reason = describeChatError(status, body);
-        if (!isRetryableStatus(status)) return { kind: "rejected", status, reason };
-        const header = response.headers["retry-after"];
-        const retryAfterMs = parseRetryAfter(
-          Array.isArray(header) ? header[0] : header,
-          Date.now(),
-        );
-        return retryAfterMs === undefined
-          ? { kind: "retry", status, reason }
-          : { kind: "retry", status, reason, retryAfterMs };
-      } catch (error) {
-        return { kind: "retry", reason: networkReason(error) };
-      }
+    async post(message, signal, requestId) {
+      const outcome = await postOnce(message, signal, sendRequestId ? requestId : undefined);
+      const refusedTheId =
+        outcome.kind === "rejected" &&
+        outcome.status === 400 &&
+        requestId &&
+        sendRequestId &&
+        /request.?id/i.test(outcome.reason);
+      if (!refusedTheId) return outcome;
+      sendRequestId = false;
+      return postOnce(message, signal, undefined);
     },
   };
 }

@@ -195,6 +195,33 @@ export function createProgram(context: ProgramContext): Command {
     });
 
   program
+    .command("events")
+    .summary("received events and their delivery state; replay one, retry the dead ones")
+    .description(
+      "List the events the adapter received, newest first, with their delivery state; show one with its payload and every delivery attempt; queue one again, or every dead letter. Reads the event store directly, so it works whether `serve` runs or not.",
+    )
+    .argument("[action]", "list (the default), show ID, replay ID or retry-dead")
+    .argument("[id]", "the event id, for show and replay")
+    .addOption(
+      new Option("--state <state>", "list only events in this state").choices([
+        "pending",
+        "delivered",
+        "dead",
+      ]),
+    )
+    .option("--limit <n>", "how many events to list, newest first (default 20)")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  vast-gchat events\n  vast-gchat events --state dead --json\n  vast-gchat events show 5f3c9a0e...\n  vast-gchat events replay 5f3c9a0e...\n  vast-gchat events retry-dead",
+    )
+    .action(
+      async (action: string | undefined, id: string | undefined, _options, command: Command) => {
+        const { events } = await import("./commands/events.js");
+        context.setExitCode(await events(action, id, command.optsWithGlobals(), context));
+      },
+    );
+
+  program
     .command("rotate-secret")
     .summary("rotate the webhook's signing secret; the old one stays valid for a grace period")
     .description(

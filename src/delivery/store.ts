@@ -26,6 +26,22 @@ export interface StoredEvent {
   deliveredAt: number | null;
 }
 
+export interface Attempt {
+  at: number;
+  outcome: "delivered" | "retry" | "dead";
+  status: number | null;
+  error: string | null;
+  /** How many events the posted message carried (a digest carries several). */
+  carried: number;
+}
+
+/** How one post ended, for every event the message carried. */
+export interface PostRecord {
+  at: number;
+  status?: number | undefined;
+  carried: number;
+}
+
 export interface AcceptInput {
   eventId: string;
   notifType: string | undefined;
@@ -65,7 +81,7 @@ export class StoreUnavailableError extends Error {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -83,6 +99,18 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_pending ON events (seq) WHERE state = 'pending';
 CREATE INDEX IF NOT EXISTS events_delivered ON events (delivered_at) WHERE state = 'delivered';
 CREATE INDEX IF NOT EXISTS events_dead ON events (seq) WHERE state = 'dead';
+-- Every post that carried an event, for \`events show\`: when, how it ended, and Chat's answer.
+CREATE TABLE IF NOT EXISTS attempts (
+  id       INTEGER PRIMARY KEY,
+  seq      INTEGER NOT NULL REFERENCES events (seq) ON DELETE CASCADE,
+  at       INTEGER NOT NULL,
+  outcome  TEXT    NOT NULL CHECK (outcome IN ('delivered', 'retry', 'dead')),
+  status   INTEGER,
+  error    TEXT,
+  -- How many events the posted message carried (more than one for a digest).
+  carried  INTEGER NOT NULL DEFAULT 1
+);
+CREATE INDEX IF NOT EXISTS attempts_seq ON attempts (seq);
 `;
 
 interface EventRow {
@@ -139,16 +167,36 @@ export class EventStore {
       ),
       nextPending: db.prepare(`SELECT * FROM events WHERE state = 'pending' ORDER BY seq LIMIT 1`),
       markDelivered: db.prepare(
-        `UPDATE events SET state = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL
-         WHERE seq = ? AND state = 'pending'`,
+        `UPDATE events SET state = 'delivered', attempts = attempts + 1, delivered_at = @at, last_error = NULL
+         WHERE seq = @seq AND state = 'pending'`,
       ),
       markRetry: db.prepare(
-        `UPDATE events SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?
-         WHERE seq = ? AND state = 'pending'`,
+        `UPDATE events SET attempts = attempts + 1, next_attempt_at = @nextAttemptAt, last_error = @error
+         WHERE seq = @seq AND state = 'pending'`,
       ),
       markDead: db.prepare(
-        `UPDATE events SET state = 'dead', attempts = attempts + 1, last_error = ?
-         WHERE seq = ? AND state = 'pending'`,
+        `UPDATE events SET state = 'dead', attempts = attempts + 1, last_error = @error
+         WHERE seq = @seq AND state = 'pending'`,
+      ),
+      recordAttempt: db.prepare(
+        `INSERT INTO attempts (seq, at, outcome, status, error, carried)
+         VALUES (@seq, @at, @outcome, @status, @error, @carried)`,
+      ),
+      dueBatch: db.prepare(
+        `SELECT * FROM events WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY seq LIMIT ?`,
+      ),
+      list: db.prepare(
+        `SELECT * FROM events WHERE (@state IS NULL OR state = @state) ORDER BY seq DESC LIMIT @limit`,
+      ),
+      attemptsOf: db.prepare(
+        `SELECT at, outcome, status, error, carried FROM attempts WHERE seq = ? ORDER BY id`,
+      ),
+      requeue: db.prepare(
+        `UPDATE events SET state = 'pending', next_attempt_at = @now, delivered_at = NULL
+         WHERE event_id = @eventId`,
+      ),
+      requeueDead: db.prepare(
+        `UPDATE events SET state = 'pending', next_attempt_at = ? WHERE state = 'dead'`,
       ),
       byEventId: db.prepare(`SELECT * FROM events WHERE event_id = ?`),
       latestOfType: db.prepare(
@@ -179,6 +227,8 @@ export class EventStore {
       // better-sqlite3 waits synchronously: keep it short, a 503 makes Vast.ai retry anyway.
       db = new Database(path, { timeout: options.busyTimeoutMs ?? 100 });
       db.pragma("journal_mode = WAL");
+      // Attempts go with their event when it is pruned (ON DELETE CASCADE).
+      db.pragma("foreign_keys = ON");
       db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
       // Checkpoints run in another thread (checkpointer.ts), never inside an acknowledged commit.
       if (options.backgroundCheckpoints) db.pragma("wal_autocheckpoint = 0");
@@ -188,8 +238,11 @@ export class EventStore {
           `the event store ${path} was written by a newer vast-gchat (schema ${version}); upgrade vast-gchat`,
         );
       }
-      db.exec(SCHEMA);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      // Only a new or older file is written to: opening to read (`events list`) takes no lock.
+      if (version < SCHEMA_VERSION) {
+        db.exec(SCHEMA);
+        db.pragma(`user_version = ${SCHEMA_VERSION}`);
+      }
       return new EventStore(path, db, options);
     } catch (error) {
       db?.close();
@@ -228,16 +281,77 @@ export class EventStore {
     return row && toStoredEvent(row);
   }
 
-  markDelivered(seq: number, now: number): void {
-    this.statements.markDelivered.run(now, seq);
+  /**
+   * The oldest pending events that are due, in order of arrival: what the worker posts next
+   * (several at once become one digest message).
+   */
+  dueBatch(now: number, limit: number): StoredEvent[] {
+    return (this.statements.dueBatch.all(now, limit) as EventRow[]).map(toStoredEvent);
   }
 
-  markRetry(seq: number, nextAttemptAt: number, error: string): void {
-    this.statements.markRetry.run(nextAttemptAt, error, seq);
+  /** Marks the events a post carried as delivered, and records the attempt. One transaction. */
+  markDelivered(seqs: readonly number[], post: PostRecord): void {
+    this.recordOutcome(seqs, post, "delivered", null, (seq) =>
+      this.statements.markDelivered.run({ seq, at: post.at }),
+    );
   }
 
-  markDead(seq: number, error: string): void {
-    this.statements.markDead.run(error, seq);
+  markRetry(seqs: readonly number[], post: PostRecord, nextAttemptAt: number, error: string): void {
+    this.recordOutcome(seqs, post, "retry", error, (seq) =>
+      this.statements.markRetry.run({ seq, nextAttemptAt, error }),
+    );
+  }
+
+  markDead(seqs: readonly number[], post: PostRecord, error: string): void {
+    this.recordOutcome(seqs, post, "dead", error, (seq) =>
+      this.statements.markDead.run({ seq, error }),
+    );
+  }
+
+  private recordOutcome(
+    seqs: readonly number[],
+    post: PostRecord,
+    outcome: Attempt["outcome"],
+    error: string | null,
+    update: (seq: number) => void,
+  ): void {
+    this.db.transaction(() => {
+      for (const seq of seqs) {
+        update(seq);
+        this.statements.recordAttempt.run({
+          seq,
+          at: post.at,
+          outcome,
+          status: post.status ?? null,
+          error,
+          carried: post.carried,
+        });
+      }
+    })();
+  }
+
+  /** Recent events, newest first, optionally of one state. */
+  list(options: { state?: EventState | undefined; limit?: number } = {}): StoredEvent[] {
+    const rows = this.statements.list.all({
+      state: options.state ?? null,
+      limit: options.limit ?? 50,
+    });
+    return (rows as EventRow[]).map(toStoredEvent);
+  }
+
+  /** Every post that carried the event, oldest first. */
+  attemptsOf(seq: number): Attempt[] {
+    return this.statements.attemptsOf.all(seq) as Attempt[];
+  }
+
+  /** Queues an event again, delivered or not: a new delivery. False when the id is unknown. */
+  replay(eventId: string, now: number): boolean {
+    return this.statements.requeue.run({ eventId, now }).changes > 0;
+  }
+
+  /** Queues every dead letter again; returns how many. */
+  retryDead(now: number): number {
+    return this.statements.requeueDead.run(now).changes;
   }
 
   stats(): StoreStats {

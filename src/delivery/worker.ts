@@ -1,12 +1,15 @@
+import { createHash } from "node:crypto";
 import type { PostOutcome } from "../chat/post-message.js";
 import type { ChatMessage } from "../chat/render.js";
-import type { EventStore, StoredEvent } from "./store.js";
+import type { EventStore, PostRecord, StoredEvent } from "./store.js";
 
 /**
- * The delivery worker: drains the store's outbox to one Chat space, oldest first, one post at a
- * time. An event is marked delivered only after Chat's 2xx; a passing failure holds the queue and
- * retries with growing backoff (Chat failures are space-wide, so later events would fail too); a
- * permanent refusal moves the event to the dead letters so it cannot block the rest.
+ * The delivery worker: drains the store's outbox to one Chat space, oldest first, at most `rate`
+ * messages a second (Chat allows about one per space and answers 429 beyond). When several events
+ * wait, they go out together as one digest message, so a burst takes a handful of posts. An event
+ * is marked delivered only after Chat's 2xx. A passing failure holds the queue (Chat failures are
+ * space-wide) and is retried with growing, jittered backoff up to a maximum age; a permanent
+ * refusal sends the event to the dead letters. Nothing retries forever; nothing is dropped silently.
  */
 export interface DeliveryObserver {
   delivered(event: StoredEvent, latencyMs: number): void;
@@ -16,24 +19,59 @@ export interface DeliveryObserver {
   storeError(error: unknown): void;
 }
 
+export interface PostRequest {
+  message: ChatMessage;
+  /** Lets Chat drop a repeat of this very post (after a crash between its 2xx and our record). */
+  requestId: string;
+}
+
 export interface WorkerOptions {
   store: EventStore;
   render: (event: StoredEvent) => ChatMessage;
-  post: (message: ChatMessage, signal: AbortSignal) => Promise<PostOutcome>;
+  /** Several events as one message; returns the message and how many of them it carries. */
+  renderDigest?: (events: StoredEvent[]) => { message: ChatMessage; carried: number };
+  post: (request: PostRequest, signal: AbortSignal) => Promise<PostOutcome>;
   observer?: Partial<DeliveryObserver>;
   now?: () => number;
+  /** Messages per second to the space. Default 1. */
+  rate?: number;
+  /** From this many due events on, they go as one digest. Default 3. */
+  digestFrom?: number;
+  /** The most events one digest may carry (its size cuts it further). Default 50. */
+  digestMax?: number;
+  /** An event still failing after this long goes to the dead letters. Default 72 h. */
+  maxAgeMs?: number;
   /** Backoff after the first failure; doubles each attempt, jittered. */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
 }
 
+/** What /health tells about Chat: failing since when, and why, while it fails. */
+export interface DeliveryHealth {
+  failingSince: number | null;
+  lastError: string | null;
+}
+
 const STORE_RETRY_MS = 1000;
+/** Another process (`events replay`) may queue work: look at the store at least this often. */
+const IDLE_POLL_MS = 2000;
 const MAX_SLEEP_MS = 60 * 60 * 1000;
+const HOUR_MS = 60 * 60 * 1000;
 
 export function backoffDelay(attempt: number, initialMs: number, maxMs: number): number {
   const base = Math.min(maxMs, initialMs * 2 ** Math.max(0, attempt - 1));
   // Full jitter on the upper half keeps restarts of many adapters from retrying in step.
   return Math.round(base / 2 + (Math.random() * base) / 2);
+}
+
+/**
+ * The same for a repeat of the same post (a crash between Chat's 2xx and our record leaves the
+ * attempt count unchanged), different for every later attempt or replay, which must create a
+ * message.
+ */
+export function requestIdFor(events: readonly StoredEvent[]): string {
+  const ids = events.map((event) => `${event.eventId}#${event.attempts}`).join(",");
+  return `vast-${createHash("sha256").update(ids).digest("hex").slice(0, 40)}`;
 }
 
 export class DeliveryWorker {
@@ -44,6 +82,10 @@ export class DeliveryWorker {
   private wake: (() => void) | undefined;
   /** The post under way, so that shutdown can cancel it once its grace period is over. */
   private currentPost: AbortController | undefined;
+  private lastPostAt = Number.NEGATIVE_INFINITY;
+  /** Events whose digest Chat refused for good: each goes alone, to find the one at fault. */
+  private readonly alone = new Set<number>();
+  readonly health: DeliveryHealth = { failingSince: null, lastError: null };
 
   constructor(options: WorkerOptions) {
     this.options = options;
@@ -63,7 +105,7 @@ export class DeliveryWorker {
 
   /**
    * Stops taking new work. A post under way may finish for up to `graceMs`; after that it is
-   * cancelled and its event stays pending, to be delivered on the next start.
+   * cancelled and its events stay pending, to be delivered on the next start.
    */
   async stop(graceMs = 5000): Promise<void> {
     if (!this.running) return;
@@ -79,64 +121,144 @@ export class DeliveryWorker {
 
   private async run(): Promise<void> {
     while (this.running) {
-      let event: StoredEvent | undefined;
+      let due: StoredEvent[];
       try {
-        event = this.options.store.nextPending();
+        due = this.nextDue();
       } catch (error) {
         this.options.observer?.storeError?.(error);
         await this.sleep(STORE_RETRY_MS);
         continue;
       }
-      if (!event) await this.sleep();
-      else if (event.nextAttemptAt > this.now()) await this.sleep(event.nextAttemptAt - this.now());
-      else await this.deliver(event);
+      const wait = due.length ? this.lastPostAt + 1000 / (this.options.rate ?? 1) - this.now() : 0;
+      if (!due.length) await this.sleep(this.untilHeadIsDue());
+      else if (wait > 0) await this.sleep(wait);
+      else await this.deliver(due);
     }
   }
 
-  private async deliver(event: StoredEvent): Promise<void> {
+  /** The events to post now, oldest first; empty when the head of the queue is not due. */
+  private nextDue(): StoredEvent[] {
+    const max = this.options.renderDigest ? (this.options.digestMax ?? 50) : 1;
+    const due = this.options.store.dueBatch(this.now(), max);
+    const head = due[0];
+    if (!head) return [];
+    // A head that must go alone, or too few waiting for a digest: one event.
+    if (this.alone.has(head.seq) || due.length < (this.options.digestFrom ?? 3)) return [head];
+    return due.filter((event) => !this.alone.has(event.seq));
+  }
+
+  private untilHeadIsDue(): number {
+    const head = this.options.store.nextPending();
+    if (!head) return IDLE_POLL_MS;
+    return Math.max(1, Math.min(IDLE_POLL_MS, head.nextAttemptAt - this.now()));
+  }
+
+  private async deliver(due: StoredEvent[]): Promise<void> {
+    let carried: StoredEvent[];
+    let message: ChatMessage;
+    if (due.length > 1 && this.options.renderDigest) {
+      const digest = this.options.renderDigest(due);
+      carried = due.slice(0, digest.carried);
+      message = digest.message;
+    } else {
+      carried = due.slice(0, 1);
+      message = this.options.render(carried[0] as StoredEvent);
+    }
+
     const controller = new AbortController();
     this.currentPost = controller;
+    this.lastPostAt = this.now();
     let outcome: PostOutcome;
     try {
-      outcome = await this.options.post(this.options.render(event), controller.signal);
+      outcome = await this.options.post(
+        { message, requestId: requestIdFor(carried) },
+        controller.signal,
+      );
     } catch (error) {
       outcome = { kind: "retry", reason: `could not post: ${(error as Error).message}` };
     } finally {
       this.currentPost = undefined;
     }
-    // A post cancelled by shutdown is not a failed attempt: the event simply stays pending.
+    // A post cancelled by shutdown is not a failed attempt: the events simply stay pending.
     if (controller.signal.aborted && outcome.kind !== "delivered") return;
-    await this.record(event, outcome);
+    await this.record(carried, outcome);
   }
 
   /**
    * Writes the outcome down, retrying the write (never the post) while the store refuses it:
    * posting again because a write failed would put the message in Chat twice.
    */
-  private async record(event: StoredEvent, outcome: PostOutcome): Promise<void> {
-    const { store, observer } = this.options;
+  private async record(events: StoredEvent[], outcome: PostOutcome): Promise<void> {
     for (;;) {
-      const now = this.now();
       try {
-        if (outcome.kind === "delivered") {
-          store.markDelivered(event.seq, now);
-          observer?.delivered?.(event, now - event.receivedAt);
-        } else if (outcome.kind === "rejected") {
-          store.markDead(event.seq, outcome.reason);
-          observer?.dead?.(event, outcome.reason);
-        } else {
-          const delay = this.retryDelay(event, outcome.retryAfterMs);
-          store.markRetry(event.seq, now + delay, outcome.reason);
-          observer?.retrying?.(event, outcome.reason, delay);
-        }
+        this.apply(events, outcome);
         return;
       } catch (error) {
-        observer?.storeError?.(error);
-        // Shutting down with the write still refused: the event stays pending and may be posted
+        this.options.observer?.storeError?.(error);
+        // Shutting down with the write still refused: the events stay pending and may be posted
         // once more after the restart, the only case where a duplicate can reach Chat.
         if (!this.running) return;
         await this.sleep(STORE_RETRY_MS);
       }
+    }
+  }
+
+  private apply(events: StoredEvent[], outcome: PostOutcome): void {
+    const { store, observer } = this.options;
+    const now = this.now();
+    const seqs = events.map((event) => event.seq);
+    const post: PostRecord = { at: now, status: outcome.status, carried: events.length };
+
+    if (outcome.kind === "delivered") {
+      store.markDelivered(seqs, post);
+      this.health.failingSince = null;
+      this.health.lastError = null;
+      for (const event of events) {
+        this.alone.delete(event.seq);
+        observer?.delivered?.(event, now - event.receivedAt);
+      }
+      return;
+    }
+    if (outcome.kind === "rejected" && events.length > 1) {
+      // Which event made Chat refuse the digest is unknown: send each alone, now.
+      for (const event of events) this.alone.add(event.seq);
+      this.lastPostAt = Number.NEGATIVE_INFINITY;
+      return;
+    }
+    if (outcome.kind === "rejected") {
+      store.markDead(seqs, post, outcome.reason);
+      for (const event of events) {
+        this.alone.delete(event.seq);
+        observer?.dead?.(event, outcome.reason);
+      }
+      return;
+    }
+
+    this.health.failingSince ??= now;
+    this.health.lastError = outcome.reason;
+    const maxAgeMs = this.options.maxAgeMs ?? 72 * HOUR_MS;
+    const expired = events.filter((event) => now - event.receivedAt >= maxAgeMs);
+    const waiting = events.filter((event) => now - event.receivedAt < maxAgeMs);
+    if (expired.length) {
+      const hours = Math.round((maxAgeMs / HOUR_MS) * 10) / 10;
+      const reason = `gave up after ${hours} h: ${outcome.reason}`;
+      store.markDead(
+        expired.map((event) => event.seq),
+        post,
+        reason,
+      );
+      for (const event of expired) observer?.dead?.(event, reason);
+    }
+    if (waiting.length) {
+      const head = waiting[0] as StoredEvent;
+      const delay = this.retryDelay(head, outcome.retryAfterMs);
+      store.markRetry(
+        waiting.map((event) => event.seq),
+        post,
+        now + delay,
+        outcome.reason,
+      );
+      for (const event of waiting) observer?.retrying?.(event, outcome.reason, delay);
     }
   }
 
@@ -147,11 +269,11 @@ export class DeliveryWorker {
     return Math.min(maxMs, Math.max(retryAfterMs ?? 0, backoff));
   }
 
-  /** Waits until notified, stopped, or `ms` elapse (forever when omitted). */
-  private sleep(ms?: number): Promise<void> {
+  /** Waits until notified, stopped, or `ms` elapse. */
+  private sleep(ms: number): Promise<void> {
     return new Promise((resolve) => {
       // Timers overflow past 2^31-1 ms; a long wait is simply re-checked after an hour.
-      const timer = ms === undefined ? undefined : setTimeout(done, Math.min(ms, MAX_SLEEP_MS));
+      const timer = setTimeout(done, Math.min(ms, MAX_SLEEP_MS));
       function done() {
         clearTimeout(timer);
         resolve();

@@ -50,7 +50,7 @@ describe("EventStore", () => {
     for (const id of ["first", "second", "third"]) accept(store, id);
     const first = store.nextPending();
     expect(first?.eventId).toBe("first");
-    store.markDelivered(first?.seq ?? -1, 2000);
+    store.markDelivered([first?.seq ?? -1], { at: 2000, status: 200, carried: 1 });
     expect(store.nextPending()?.eventId).toBe("second");
   });
 
@@ -59,14 +59,14 @@ describe("EventStore", () => {
     accept(store, "a");
     const event = store.nextPending();
     if (!event) throw new Error("no event");
-    store.markRetry(event.seq, 5000, "Chat answered 500");
+    store.markRetry([event.seq], { at: 1500, status: 500, carried: 1 }, 5000, "Chat answered 500");
     expect(store.get("a")).toMatchObject({
       attempts: 1,
       nextAttemptAt: 5000,
       lastError: "Chat answered 500",
       state: "pending",
     });
-    store.markDead(event.seq, "Chat answered 400");
+    store.markDead([event.seq], { at: 6000, status: 400, carried: 1 }, "Chat answered 400");
     expect(store.get("a")).toMatchObject({
       attempts: 2,
       state: "dead",
@@ -74,6 +74,10 @@ describe("EventStore", () => {
     });
     expect(store.nextPending()).toBeUndefined();
     expect(store.stats()).toMatchObject({ pending: 0, dead: 1 });
+    expect(store.attemptsOf(event.seq)).toEqual([
+      { at: 1500, outcome: "retry", status: 500, error: "Chat answered 500", carried: 1 },
+      { at: 6000, outcome: "dead", status: 400, error: "Chat answered 400", carried: 1 },
+    ]);
   });
 
   it("forgets delivered ids after the retention and beyond the count bound, never pending ones", () => {
@@ -81,7 +85,7 @@ describe("EventStore", () => {
     for (const id of ["old", "b", "c", "d", "pending"]) accept(store, id);
     for (const id of ["old", "b", "c", "d"]) {
       const event = store.nextPending();
-      store.markDelivered(event?.seq ?? -1, id === "old" ? 1000 : 50_000);
+      store.markDelivered([event?.seq ?? -1], { at: id === "old" ? 1000 : 50_000, carried: 1 });
     }
     expect(store.prune(20_000)).toBe(2); // "old" by age, then "b" over the bound of 2
     expect(store.get("old")).toBeUndefined();
@@ -89,6 +93,29 @@ describe("EventStore", () => {
     expect(store.get("d")?.state).toBe("delivered");
     expect(store.get("pending")?.state).toBe("pending");
     expect(accept(store, "old")).toEqual({ duplicate: false });
+  });
+
+  it("hands out due events in order, lists them, replays one and requeues the dead", () => {
+    const store = open();
+    for (const id of ["a", "b", "c"]) accept(store, id);
+    expect(store.dueBatch(1000, 2).map((e) => e.eventId)).toEqual(["a", "b"]);
+    const [a, b] = store.dueBatch(1000, 2);
+    store.markDelivered([a?.seq ?? -1, b?.seq ?? -1], { at: 2000, status: 200, carried: 2 });
+    expect(store.attemptsOf(a?.seq ?? -1)).toEqual([
+      { at: 2000, outcome: "delivered", status: 200, error: null, carried: 2 },
+    ]);
+    expect(store.list({ state: "delivered" }).map((e) => e.eventId)).toEqual(["b", "a"]);
+    expect(store.replay("a", 3000)).toBe(true);
+    expect(store.replay("nope", 3000)).toBe(false);
+    expect(store.get("a")).toMatchObject({
+      state: "pending",
+      deliveredAt: null,
+      nextAttemptAt: 3000,
+    });
+    const c = store.get("c");
+    store.markDead([c?.seq ?? -1], { at: 2500, status: 400, carried: 1 }, "refused");
+    expect(store.retryDead(4000)).toBe(1);
+    expect(store.get("c")).toMatchObject({ state: "pending", nextAttemptAt: 4000 });
   });
 
   it("reports the oldest pending event", () => {

@@ -1,6 +1,7 @@
 import { once } from "node:events";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
+import { type ChatMessage, plainTextOf } from "../../src/chat/render.js";
 import { EventStore } from "../../src/delivery/store.js";
 import { backoffDelay } from "../../src/delivery/worker.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
@@ -18,21 +19,22 @@ afterEach(async () => {
   fx = undefined;
 });
 
-function subjects(f: AdapterFixture): string[] {
-  return f.chat.messages.map((m) => String(m.body.text).split("\n")[0] ?? "");
-}
-
 describe("delivery to Chat", () => {
-  it("delivers in order of arrival", async () => {
+  it("delivers in order of arrival, each event once", async () => {
     fx = await startAdapterFixture({ format: "text" });
     const f = fx;
     f.chat.behaviour = { kind: "ok", delayMs: 20 };
     const sent = Array.from({ length: 5 }, (_, i) =>
       sampleEvent("low_credit", { subject: `event ${i}` }),
     );
+    const last = waitForAdapterEvent(f.adapter, "delivered", sent.at(-1)?.event_id ?? "");
     for (const event of sent) await postSigned(f.url, SECRET, event);
-    await f.chat.waitForMessages(5);
-    expect(subjects(f)).toEqual(sent.map((e) => e.subject));
+    await last;
+    const text = f.chat.messages.map((m) => plainTextOf(m.body as ChatMessage)).join("\n");
+    const positions = sent.map((event) => text.indexOf(event.subject));
+    expect(positions.every((p) => p >= 0)).toBe(true);
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    for (const event of sent) expect(text.split(event.subject)).toHaveLength(2);
   });
 
   it("keeps retrying while Chat is down and delivers once it is back", async () => {

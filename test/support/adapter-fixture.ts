@@ -37,6 +37,8 @@ export async function startAdapterFixture(
     storePath,
     initialBackoffMs: 20,
     maxBackoffMs: 200,
+    // Chat's one-message-a-second pacing is tested on its own; elsewhere it would only slow tests.
+    rate: 1000,
     ...overrides,
   });
   return {

@@ -41,6 +41,9 @@ export async function demo(options: GlobalOptions, context: DemoContext): Promis
       chatUrl: preview.webhookUrl,
       format: "card",
       storePath: join(dir, "events.db"),
+      // The preview is not Chat: no pacing, and every card on its own to look at.
+      rate: 100,
+      digest: false,
     });
     const url = `${adapter.origin}/`;
     print(

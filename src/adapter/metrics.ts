@@ -1,0 +1,148 @@
+import type { EventEmitter } from "node:events";
+import { Counter, Gauge, Histogram, Registry } from "prom-client";
+import type { EventStore } from "../delivery/store.js";
+import type { AdapterEvents } from "./adapter.js";
+import type { RejectReason } from "./handler.js";
+
+/**
+ * GET /metrics: Prometheus text for one adapter. Counters follow the adapter's events; the queue
+ * gauges are read from the store at scrape time. Each adapter has its own registry (never
+ * prom-client's global one), so several adapters can run in one process (tests, the demo).
+ */
+
+export interface MetricsOptions {
+  events: EventEmitter<AdapterEvents>;
+  store: Pick<EventStore, "queue">;
+  /** The Chat space id (never the webhook's key/token): see chatSpaceLabel. */
+  space: string;
+  /** Clock for the oldest pending event's age (ms since epoch). */
+  now?: () => number;
+}
+
+export interface AdapterMetrics {
+  contentType: string;
+  render(): Promise<string>;
+}
+
+const PREFIX = "vast_gchat_";
+
+const REJECT_REASONS: readonly RejectReason[] = [
+  "invalid_signature",
+  "invalid_json",
+  "invalid_payload",
+  "payload_too_large",
+  "unavailable",
+];
+
+/** Receipt to Chat 2xx: from a quick post (50 ms) to a long Chat outage (an hour). */
+export const LATENCY_BUCKETS_SECONDS = [
+  0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600,
+] as const;
+
+/**
+ * A metric label for a Chat webhook URL: the space id only (the path segment after /v1/spaces/),
+ * never the key/token query. A URL without a space path (a non-Google endpoint) is labelled by its
+ * host.
+ */
+export function chatSpaceLabel(url: URL): string {
+  const space = /^\/v1\/spaces\/([^/]+)\/messages\/?$/.exec(url.pathname)?.[1];
+  return space ?? url.host;
+}
+
+export function createMetrics(options: MetricsOptions): AdapterMetrics {
+  const { events, store, space } = options;
+  const now = options.now ?? Date.now;
+  const register = new Registry();
+  const registers = [register];
+
+  const received = new Counter({
+    name: `${PREFIX}events_received_total`,
+    help: "Events accepted and kept (duplicates not counted).",
+    registers,
+  });
+  const duplicates = new Counter({
+    name: `${PREFIX}events_duplicate_total`,
+    help: "Deliveries of an event already kept (answered 200, not kept again).",
+    registers,
+  });
+  const rejected = new Counter({
+    name: `${PREFIX}events_rejected_total`,
+    help: "Deliveries refused, by reason.",
+    labelNames: ["reason"] as const,
+    registers,
+  });
+  for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
+  const delivered = new Counter({
+    name: `${PREFIX}events_delivered_total`,
+    help: "Events posted to Google Chat (2xx).",
+    registers,
+  });
+  const retries = new Counter({
+    name: `${PREFIX}delivery_retries_total`,
+    help: "Posts to Google Chat that failed and will be tried again.",
+    registers,
+  });
+  const deadTotal = new Counter({
+    name: `${PREFIX}events_dead_total`,
+    help: "Events given up on (dead letters).",
+    registers,
+  });
+  const latency = new Histogram({
+    name: `${PREFIX}delivery_latency_seconds`,
+    help: "Time from receipt to Google Chat's 2xx.",
+    buckets: [...LATENCY_BUCKETS_SECONDS],
+    registers,
+  });
+
+  const queueDepth = new Gauge({
+    name: `${PREFIX}queue_depth`,
+    help: "Events waiting to be posted to Google Chat (NaN when the store cannot be read).",
+    labelNames: ["space"] as const,
+    registers,
+  });
+  const deadLetters = new Gauge({
+    name: `${PREFIX}dead_letters`,
+    help: "Dead letters kept, awaiting `events retry-dead` (NaN when the store cannot be read).",
+    labelNames: ["space"] as const,
+    registers,
+  });
+  const oldestAge = new Gauge({
+    name: `${PREFIX}oldest_pending_age_seconds`,
+    help: "Age of the oldest event waiting to be posted; 0 when none (NaN when the store cannot be read).",
+    labelNames: ["space"] as const,
+    registers,
+  });
+
+  events.on("accepted", (_eventId, duplicate) => (duplicate ? duplicates : received).inc());
+  events.on("rejected", (reason) => rejected.inc({ reason }));
+  events.on("delivered", (_event, latencyMs) => {
+    delivered.inc();
+    latency.observe(Math.max(0, latencyMs) / 1000);
+  });
+  events.on("retrying", () => retries.inc());
+  events.on("dead", () => deadTotal.inc());
+
+  /** One store read per scrape; a store that cannot be read leaves the gauges NaN, not a 500. */
+  const readQueue = () => {
+    const labels = { space };
+    try {
+      const queue = store.queue();
+      queueDepth.set(labels, queue.pending);
+      deadLetters.set(labels, queue.dead);
+      const age = queue.oldestPendingAt === null ? 0 : (now() - queue.oldestPendingAt) / 1000;
+      oldestAge.set(labels, Math.max(0, age));
+    } catch {
+      queueDepth.set(labels, Number.NaN);
+      deadLetters.set(labels, Number.NaN);
+      oldestAge.set(labels, Number.NaN);
+    }
+  };
+
+  return {
+    contentType: register.contentType,
+    render() {
+      readQueue();
+      return register.metrics();
+    },
+  };
+}
