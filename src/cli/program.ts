@@ -108,6 +108,12 @@ export function createProgram(context: ProgramContext): Command {
     .option("--public-url <url>", "your own stable https address for this adapter (no tunnel)")
     .option("--no-update-webhook", "do not point the Vast.ai webhook at the public URL")
     .option("--probe-interval <seconds>", "how often to check the tunnel end to end", "30")
+    .option("--rate <n>", "messages a second to the Chat space (Chat allows about 1)", "1")
+    .option(
+      "--max-age <hours>",
+      "give an undelivered event up (to the dead letters) after this long",
+      "72",
+    )
     .addOption(
       new Option("--format <format>", "how messages look in Chat")
         .choices(["card", "text"])

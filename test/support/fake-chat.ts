@@ -32,6 +32,16 @@ export class FakeChat {
   /** Every request, answered or not. */
   requests = 0;
   behaviour: ChatBehaviour = { kind: "ok" };
+  /**
+   * Chat's own limit: about one message a second per space, 429 RESOURCE_EXHAUSTED beyond
+   * (docs/google-chat.md). Off (undefined) by default.
+   */
+  ratePerSecond: number | undefined;
+  /** How many posts the limit refused. */
+  throttled = 0;
+  /** Answer 400 INVALID_ARGUMENT to messages this picks out (a bad message among good ones). */
+  refuseIf: ((body: Record<string, unknown>) => boolean) | undefined;
+  private readonly lastAcceptedAt = new Map<string, number>();
   private readonly server: Server;
   private readonly hanging = new Set<IncomingMessage>();
   private waiters: Array<() => void> = [];
@@ -70,7 +80,32 @@ export class FakeChat {
         }
         const url = new URL(req.url ?? "/", "http://fake");
         const space = /^\/v1\/spaces\/([^/]+)\/messages$/.exec(url.pathname)?.[1] ?? "unknown";
+        if (chat.isOverLimit(space)) {
+          chat.throttled++;
+          res.writeHead(429, { "content-type": "application/json" });
+          res.end(
+            JSON.stringify({
+              error: {
+                code: 429,
+                message: "Resource has been exhausted (e.g. check quota).",
+                status: "RESOURCE_EXHAUSTED",
+              },
+            }),
+          );
+          chat.notify();
+          return;
+        }
         const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
+        if (chat.refuseIf?.(body)) {
+          res.writeHead(400, { "content-type": "application/json" });
+          res.end(
+            JSON.stringify({
+              error: { code: 400, message: "Invalid message", status: "INVALID_ARGUMENT" },
+            }),
+          );
+          chat.notify();
+          return;
+        }
         const answer = () => {
           chat.messages.push({ space, query: url.searchParams, body });
           res.writeHead(200, { "content-type": "application/json" });
@@ -129,6 +164,15 @@ export class FakeChat {
     this.server.closeAllConnections();
     this.server.close();
     await once(this.server, "close");
+  }
+
+  private isOverLimit(space: string): boolean {
+    if (this.ratePerSecond === undefined) return false;
+    const now = Date.now();
+    const last = this.lastAcceptedAt.get(space);
+    if (last !== undefined && now - last < 1000 / this.ratePerSecond) return true;
+    this.lastAcceptedAt.set(space, now);
+    return false;
   }
 
   private notify(): void {

@@ -4,7 +4,7 @@ import { eventStorePath, resolveConfigDir } from "../../config/paths.js";
 import { removeRuntimeState, writeRuntimeState } from "../../config/runtime-state.js";
 import { StoreUnavailableError } from "../../delivery/store.js";
 import { openConfig } from "../config-context.js";
-import { CliError, ExitCode } from "../errors.js";
+import { CliError, ExitCode, usageError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import type { GlobalOptions } from "../program.js";
 import {
@@ -19,6 +19,8 @@ import {
 import { makeReachable, type Reachability, type TunnelFlags } from "../serve-tunnel.js";
 
 export interface ServeOptions extends GlobalOptions, TunnelFlags {
+  rate?: string;
+  maxAge?: string;
   port?: string;
   host?: string;
   path?: string;
@@ -66,6 +68,8 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   resolveSecrets(env, stored);
   const chat = resolveChatUrl(env, stored);
   const storePath = eventStorePath(configDir);
+  const rate = positiveNumber(options.rate ?? "1", "--rate", "messages a second");
+  const maxAgeHours = positiveNumber(options.maxAge ?? "72", "--max-age", "hours");
 
   // A rotation by `vast-gchat rotate-secret` is picked up on the first delivery signed with the
   // new secret, and the old one is dropped when its grace period ends.
@@ -107,6 +111,8 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       chatUrl: chat.url,
       format,
       storePath,
+      rate,
+      maxAgeMs: maxAgeHours * 60 * 60 * 1000,
       log,
     });
   } catch (error) {
@@ -186,6 +192,14 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       void shutDown().then(() => reject(error));
     });
   });
+}
+
+function positiveNumber(value: string, flag: string, unit: string): number {
+  const number = Number(value);
+  if (!Number.isFinite(number) || number <= 0) {
+    throw usageError(`${flag} must be a number of ${unit} above 0, not "${value}".`);
+  }
+  return number;
 }
 
 function startupError(error: unknown, port: number, storePath: string): CliError {
