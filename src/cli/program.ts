@@ -244,6 +244,21 @@ export function createProgram(context: ProgramContext): Command {
     });
 
   program
+    .command("service")
+    .summary("print a systemd unit that runs serve for good with this configuration")
+    .description(
+      "Print a systemd user unit that runs `vast-gchat serve` with this configuration, restarted on failure. Secrets stay where init put them.",
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  vast-gchat service > ~/.config/systemd/user/vast-gchat.service\n  systemctl --user enable --now vast-gchat",
+    )
+    .action(async (_options, command: Command) => {
+      const { service } = await import("./commands/service.js");
+      context.setExitCode(await service(command.optsWithGlobals(), context));
+    });
+
+  program
     .command("demo")
     .summary("the whole chain on this machine, with no accounts, into a local Chat preview")
     .description(
