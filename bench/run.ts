@@ -1,15 +1,27 @@
 import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from "node:fs";
 import { availableParallelism, cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { FakeChat } from "../test/support/fake-chat.js";
+import { type BurstResult, makeBurst, runBurst } from "./burst.js";
 import { type BenchConfig, readConfig, USAGE } from "./config.js";
 import { checkAcknowledged } from "./durability.js";
 import { acceptedPerS, closedLoop, type LoadTarget, openLoop, type RunStats } from "./load.js";
 import {
   type AdapterResult,
+  type BurstReport,
+  correct,
+  type LoadReport,
   type MachineInfo,
   type OursResult,
   renderReport,
@@ -31,8 +43,9 @@ import {
 
 /**
  * `npm run bench`: the same signed load against vast-gchat, the tutorial's Python adapter and a
- * bare node:http server; prints one markdown table and writes it to bench/results.md.
- * Progress goes to stderr so stdout is only the report.
+ * bare node:http server, then a burst of events into one rate-limited Chat space for both
+ * adapters; prints one markdown table and writes it to bench/results.md. `--only load|burst` runs
+ * one part. Progress goes to stderr so stdout is only the report.
  */
 const progress = (message: string) => console.error(`[bench] ${message}`);
 
@@ -212,6 +225,98 @@ async function benchTutorial(
   }
 }
 
+/** The same seed for both adapters: their senders draw the same jitter sequence. */
+const BURST_SEED = 0x5eed_b0b5;
+
+/** One side of the burst: a fresh fake Chat limited to burstChatRate, a fresh adapter. */
+async function burstOne(
+  name: string,
+  config: BenchConfig,
+  workdir: string,
+  start: (options: { workdir: string; chatUrl: string; secret: string }) => Promise<Target>,
+  deliversAfterAck: boolean,
+  capS: number,
+): Promise<BurstResult> {
+  const dir = join(workdir, `burst-${name}`);
+  mkdirSync(dir, { recursive: true });
+  const secret = `bench-${randomBytes(12).toString("hex")}`;
+  const chat = await FakeChat.start();
+  let target: Target | undefined;
+  try {
+    chat.behaviour = { kind: "ok", delayMs: config.chatDelayMs };
+    chat.ratePerSecond = config.burstChatRate;
+    target = await start({ workdir: dir, chatUrl: chat.webhookUrl(), secret });
+    // Chat's limit starts fresh: nothing was posted before the burst.
+    const events = makeBurst(config.burstEvents);
+    progress(
+      `${name}: burst of ${events.length} events, ${config.burstConcurrency} in flight, Chat at ${config.burstChatRate}/s, cap ${capS} s`,
+    );
+    const result = await runBurst({
+      chat,
+      target: loadTarget(target, secret),
+      events,
+      concurrency: config.burstConcurrency,
+      policy: {
+        initialDelayMs: config.burstInitialDelayMs,
+        maxDelayMs: config.burstMaxDelayMs,
+        maxAttempts: config.burstMaxAttempts,
+        timeoutMs: config.requestTimeoutMs,
+      },
+      seed: BURST_SEED,
+      capS,
+      deliversAfterAck,
+      progress,
+    });
+    progress(
+      `${name} burst: ${result.visible} of ${result.events} visible` +
+        (result.allVisibleS === undefined
+          ? ` when the run ended after ${result.endedS.toFixed(1)} s`
+          : ` after ${result.allVisibleS.toFixed(1)} s`) +
+        `; ${result.posts} posts, ${result.throttled} 429s, ${result.accepted} messages;` +
+        ` sender: ${result.sender.attempts} deliveries, ${result.sender.gaveUp} given up`,
+    );
+    return result;
+  } catch (error) {
+    if (target) progress(`${name} log tail:\n${tailOf(target)}`);
+    throw error;
+  } finally {
+    if (target) await stopTarget(target);
+    await chat.close();
+  }
+}
+
+async function benchBurst(config: BenchConfig, workdir: string): Promise<BurstReport> {
+  const ours = await burstOne(
+    "vast-gchat",
+    config,
+    workdir,
+    startOurs,
+    true,
+    config.burstOursCapSeconds,
+  );
+  const reason = config.skipPython ? "--skip-python" : tutorialUnavailable();
+  if (reason) {
+    progress(`tutorial adapter skipped: ${reason}`);
+    return { ours, tutorial: { skipped: reason } };
+  }
+  const tutorial = await burstOne(
+    "tutorial",
+    config,
+    workdir,
+    startTutorial,
+    false,
+    config.burstTutorialCapSeconds,
+  );
+  return { ours, tutorial };
+}
+
+async function benchLoad(config: BenchConfig, workdir: string): Promise<LoadReport> {
+  const ceiling = await benchCeiling(config, workdir);
+  const ours = await benchOurs(config, workdir);
+  const tutorial = await benchTutorial(config, workdir);
+  return { ceiling, ours, tutorial };
+}
+
 async function main(): Promise<number> {
   let config: BenchConfig;
   try {
@@ -237,17 +342,20 @@ async function main(): Promise<number> {
   }
 
   try {
-    const ceiling = await benchCeiling(config, workdir);
-    const ours = await benchOurs(config, workdir);
-    const tutorial = await benchTutorial(config, workdir);
-    const input = { config, machine, ceiling, ours, tutorial };
+    const load = config.only === "burst" ? undefined : await benchLoad(config, workdir);
+    const burst = config.only === "load" ? undefined : await benchBurst(config, workdir);
+    const input = { config, machine, load, burst };
     const report = renderReport(input);
     console.log(report);
-    const out = resolve(REPO_ROOT, config.out);
-    writeFileSync(out, report);
-    progress(`written to ${out}`);
-    // Losing an acknowledged event is a correctness failure; the other targets are reported.
-    return verdicts(input).durable ? 0 : 1;
+    if (config.out === undefined) {
+      progress(`--only ${config.only}: report not written (give --out FILE to write it)`);
+    } else {
+      const out = resolve(REPO_ROOT, config.out);
+      writeFileSync(out, report);
+      progress(`written to ${out}`);
+    }
+    // Losing an event is a correctness failure; the other targets are reported.
+    return correct(verdicts(input)) ? 0 : 1;
   } finally {
     cleanup();
   }

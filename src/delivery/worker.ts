@@ -167,7 +167,6 @@ export class DeliveryWorker {
 
     const controller = new AbortController();
     this.currentPost = controller;
-    this.lastPostAt = this.now();
     let outcome: PostOutcome;
     try {
       outcome = await this.options.post(
@@ -178,6 +177,9 @@ export class DeliveryWorker {
       outcome = { kind: "retry", reason: `could not post: ${(error as Error).message}` };
     } finally {
       this.currentPost = undefined;
+      // Paced from Chat's answer, not from our request: the answer is when Chat counted the
+      // message, so the next one cannot arrive early however slow the network was.
+      this.lastPostAt = this.now();
     }
     // A post cancelled by shutdown is not a failed attempt: the events simply stay pending.
     if (controller.signal.aborted && outcome.kind !== "delivered") return;
