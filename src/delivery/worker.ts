@@ -138,6 +138,9 @@ export class DeliveryWorker {
 
   /** The events to post now, oldest first; empty when the head of the queue is not due. */
   private nextDue(): StoredEvent[] {
+    // The oldest event waiting to be retried holds the rest back: order of arrival is kept.
+    const first = this.options.store.nextPending();
+    if (!first || first.nextAttemptAt > this.now()) return [];
     const max = this.options.renderDigest ? (this.options.digestMax ?? 50) : 1;
     const due = this.options.store.dueBatch(this.now(), max);
     const head = due[0];
