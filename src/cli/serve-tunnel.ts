@@ -145,8 +145,14 @@ export async function makeReachable(
     port: context.port,
     ...(backoffMs > 0 ? { initialBackoffMs: backoffMs, maxBackoffMs: backoffMs * 8 } : {}),
     pointWebhook,
+    // A probe may take up to 10 s, but no longer than the interval; under 2 s a loaded machine
+    // would call a healthy tunnel dead.
     probe: (url) =>
-      probeThroughTunnel(url, context.instance, Math.min(10_000, probeSeconds * 1000)),
+      probeThroughTunnel(
+        url,
+        context.instance,
+        Math.max(2000, Math.min(10_000, probeSeconds * 1000)),
+      ),
     probeIntervalMs: probeSeconds * 1000,
   });
   supervisor.on("output", (line) => context.log.debug({ provider: choice, line }, "tunnel output"));

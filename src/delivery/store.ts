@@ -21,6 +21,8 @@ export interface StoredEvent {
   state: EventState;
   attempts: number;
   receivedAt: number;
+  /** When it was last queued (receipt, replay or retry-dead). */
+  queuedAt: number;
   nextAttemptAt: number;
   lastError: string | null;
   deliveredAt: number | null;
@@ -92,6 +94,9 @@ CREATE TABLE IF NOT EXISTS events (
   state           TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
   attempts        INTEGER NOT NULL DEFAULT 0,
   received_at     INTEGER NOT NULL,
+  -- When it was last queued: at receipt, or by a replay or retry-dead. The maximum age counts
+  -- from here, and it tells the posts of a replay apart from a repeat of the same post.
+  queued_at       INTEGER NOT NULL DEFAULT 0,
   next_attempt_at INTEGER NOT NULL,
   last_error      TEXT,
   delivered_at    INTEGER
@@ -121,6 +126,7 @@ interface EventRow {
   state: EventState;
   attempts: number;
   received_at: number;
+  queued_at: number;
   next_attempt_at: number;
   last_error: string | null;
   delivered_at: number | null;
@@ -135,6 +141,7 @@ function toStoredEvent(row: EventRow): StoredEvent {
     state: row.state,
     attempts: row.attempts,
     receivedAt: row.received_at,
+    queuedAt: row.queued_at,
     nextAttemptAt: row.next_attempt_at,
     lastError: row.last_error,
     deliveredAt: row.delivered_at,
@@ -161,8 +168,8 @@ export class EventStore {
     this.maxDelivered = options.maxDelivered ?? 100_000;
     this.statements = {
       insert: db.prepare(
-        `INSERT INTO events (event_id, notif_type, payload, received_at, next_attempt_at)
-         VALUES (@eventId, @notifType, @payload, @receivedAt, @receivedAt)
+        `INSERT INTO events (event_id, notif_type, payload, received_at, queued_at, next_attempt_at)
+         VALUES (@eventId, @notifType, @payload, @receivedAt, @receivedAt, @receivedAt)
          ON CONFLICT (event_id) DO NOTHING`,
       ),
       nextPending: db.prepare(`SELECT * FROM events WHERE state = 'pending' ORDER BY seq LIMIT 1`),
@@ -192,11 +199,11 @@ export class EventStore {
         `SELECT at, outcome, status, error, carried FROM attempts WHERE seq = ? ORDER BY id`,
       ),
       requeue: db.prepare(
-        `UPDATE events SET state = 'pending', next_attempt_at = @now, delivered_at = NULL
+        `UPDATE events SET state = 'pending', next_attempt_at = @now, queued_at = @now, delivered_at = NULL
          WHERE event_id = @eventId`,
       ),
       requeueDead: db.prepare(
-        `UPDATE events SET state = 'pending', next_attempt_at = ? WHERE state = 'dead'`,
+        `UPDATE events SET state = 'pending', next_attempt_at = @now, queued_at = @now WHERE state = 'dead'`,
       ),
       byEventId: db.prepare(`SELECT * FROM events WHERE event_id = ?`),
       latestOfType: db.prepare(
@@ -241,6 +248,12 @@ export class EventStore {
       // Only a new or older file is written to: opening to read (`events list`) takes no lock.
       if (version < SCHEMA_VERSION) {
         db.exec(SCHEMA);
+        // A version 1 file has the events table without queued_at: add it, from received_at.
+        const columns = db.pragma("table_info(events)") as { name: string }[];
+        if (!columns.some((column) => column.name === "queued_at")) {
+          db.exec(`ALTER TABLE events ADD COLUMN queued_at INTEGER NOT NULL DEFAULT 0;
+                   UPDATE events SET queued_at = received_at;`);
+        }
         db.pragma(`user_version = ${SCHEMA_VERSION}`);
       }
       return new EventStore(path, db, options);
@@ -351,7 +364,7 @@ export class EventStore {
 
   /** Queues every dead letter again; returns how many. */
   retryDead(now: number): number {
-    return this.statements.requeueDead.run(now).changes;
+    return this.statements.requeueDead.run({ now }).changes;
   }
 
   stats(): StoreStats {

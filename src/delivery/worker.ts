@@ -65,12 +65,12 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number):
 }
 
 /**
- * The same for a repeat of the same post (a crash between Chat's 2xx and our record leaves the
- * attempt count unchanged), different for every later attempt or replay, which must create a
- * message.
+ * The same for every post of the same events in the same queuing (a retry after a timeout or 5xx
+ * that Chat did act on, or after a crash between its 2xx and our record), different after a replay
+ * or retry-dead, which must create a message again.
  */
 export function requestIdFor(events: readonly StoredEvent[]): string {
-  const ids = events.map((event) => `${event.eventId}#${event.attempts}`).join(",");
+  const ids = events.map((event) => `${event.eventId}@${event.queuedAt}`).join(",");
   return `vast-${createHash("sha256").update(ids).digest("hex").slice(0, 40)}`;
 }
 
@@ -121,18 +121,20 @@ export class DeliveryWorker {
 
   private async run(): Promise<void> {
     while (this.running) {
-      let due: StoredEvent[];
       try {
-        due = this.nextDue();
+        const due = this.nextDue();
+        const wait = due.length
+          ? this.lastPostAt + 1000 / (this.options.rate ?? 1) - this.now()
+          : 0;
+        if (!due.length) await this.sleep(this.untilHeadIsDue());
+        else if (wait > 0) await this.sleep(wait);
+        else await this.deliver(due);
       } catch (error) {
+        // A store that refuses a read, or an event that cannot be rendered: never let the loop die
+        // (nothing would deliver any more); report it and try again shortly.
         this.options.observer?.storeError?.(error);
         await this.sleep(STORE_RETRY_MS);
-        continue;
       }
-      const wait = due.length ? this.lastPostAt + 1000 / (this.options.rate ?? 1) - this.now() : 0;
-      if (!due.length) await this.sleep(this.untilHeadIsDue());
-      else if (wait > 0) await this.sleep(wait);
-      else await this.deliver(due);
     }
   }
 
@@ -242,8 +244,8 @@ export class DeliveryWorker {
     this.health.failingSince ??= now;
     this.health.lastError = outcome.reason;
     const maxAgeMs = this.options.maxAgeMs ?? 72 * HOUR_MS;
-    const expired = events.filter((event) => now - event.receivedAt >= maxAgeMs);
-    const waiting = events.filter((event) => now - event.receivedAt < maxAgeMs);
+    const expired = events.filter((event) => now - event.queuedAt >= maxAgeMs);
+    const waiting = events.filter((event) => now - event.queuedAt < maxAgeMs);
     if (expired.length) {
       const hours = Math.round((maxAgeMs / HOUR_MS) * 10) / 10;
       const reason = `gave up after ${hours} h: ${outcome.reason}`;

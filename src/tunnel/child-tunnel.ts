@@ -155,7 +155,9 @@ export async function openChildTunnel(
     ended: exited,
     close() {
       closing ??= (async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return;
+        // The leader may be gone while what it started lives on in its group: end the group anyway.
+        if (child.exitCode !== null || child.signalCode !== null)
+          return killGroup(child, "SIGKILL");
         killGroup(child, "SIGTERM");
         const forced = setTimeout(() => killGroup(child, "SIGKILL"), STOP_GRACE_MS);
         await exited;

@@ -54,8 +54,8 @@ export class TunnelSupervisor extends EventEmitter<SupervisorEvents> {
   private readonly options: SupervisorOptions;
   private current: OpenTunnel | undefined;
   private closing = false;
-  private wakeClose: (() => void) | undefined;
-  private readonly closed: Promise<void>;
+  /** Aborted by close(): ends every wait at once. */
+  private readonly stopping = new AbortController();
   private loop: Promise<void> | undefined;
   readonly status: TunnelStatus;
 
@@ -68,9 +68,6 @@ export class TunnelSupervisor extends EventEmitter<SupervisorEvents> {
       restarts: 0,
       lastProbe: undefined,
     };
-    this.closed = new Promise((resolve) => {
-      this.wakeClose = resolve;
-    });
   }
 
   /** Resolves with the first public URL once the webhook points at it; rejects if it never does. */
@@ -86,7 +83,7 @@ export class TunnelSupervisor extends EventEmitter<SupervisorEvents> {
   /** Stops supervising and ends the tunnel (its whole process group). */
   async close(): Promise<void> {
     this.closing = true;
-    this.wakeClose?.();
+    this.stopping.abort();
     await this.loop;
     await this.current?.close();
   }
@@ -152,23 +149,36 @@ export class TunnelSupervisor extends EventEmitter<SupervisorEvents> {
     this.status.url = tunnel.url;
     this.emit("ready", tunnel.url);
 
+    // This tunnel's own lifetime: its probe loop must end with it, or loops would pile up, one
+    // per restart, probing dead URLs and counting the supervisor healthy.
+    const lifetime = new AbortController();
+    const onClose = () => lifetime.abort();
+    this.stopping.signal.addEventListener("abort", onClose, { once: true });
     const reason = await Promise.race([
       tunnel.ended.then((exit) => exit.reason),
-      this.watchProbes(tunnel.url, onHealthy),
-      this.closed.then(() => undefined),
+      this.watchProbes(tunnel.url, onHealthy, lifetime.signal),
+      new Promise<undefined>((resolve) =>
+        lifetime.signal.addEventListener("abort", () => resolve(undefined), { once: true }),
+      ),
     ]);
+    lifetime.abort();
+    this.stopping.signal.removeEventListener("abort", onClose);
     await tunnel.close();
     this.current = undefined;
     return reason;
   }
 
   /** Resolves with a reason once enough probes in a row have failed. */
-  private async watchProbes(url: string, onHealthy: () => void): Promise<string | undefined> {
+  private async watchProbes(
+    url: string,
+    onHealthy: () => void,
+    signal: AbortSignal,
+  ): Promise<string | undefined> {
     const needed = this.options.probeFailuresToRestart ?? 2;
     let failedInARow = 0;
-    while (!this.closing) {
-      await this.pause(this.options.probeIntervalMs ?? 30_000);
-      if (this.closing) return undefined;
+    while (!signal.aborted) {
+      await this.pause(this.options.probeIntervalMs ?? 30_000, signal);
+      if (signal.aborted) return undefined;
       const result = await this.options
         .probe(url)
         .catch((error: Error) => ({ ok: false, error: error.message }));
@@ -192,14 +202,17 @@ export class TunnelSupervisor extends EventEmitter<SupervisorEvents> {
     return Math.min(max, initial * 2 ** (failures - 1));
   }
 
-  /** Waits `ms`, or less when the supervisor is closed. */
-  private pause(ms: number): Promise<void> {
+  /** Waits `ms`, or less when `signal` (by default: closing) is aborted. */
+  private pause(ms: number, signal: AbortSignal = this.stopping.signal): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      void this.closed.then(() => {
+      if (signal.aborted) return resolve();
+      const done = () => {
         clearTimeout(timer);
+        signal.removeEventListener("abort", done);
         resolve();
-      });
+      };
+      const timer = setTimeout(done, ms);
+      signal.addEventListener("abort", done, { once: true });
     });
   }
 }

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
@@ -118,6 +118,27 @@ describe("EventStore", () => {
     expect(store.get("c")).toMatchObject({ state: "pending", nextAttemptAt: 4000 });
   });
 
+  it("opens a version 1 file: adds what is new and keeps every event", () => {
+    mkdirSync(join(dir, "nested"), { recursive: true });
+    const old = new Database(path);
+    old.exec(`CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, notif_type TEXT,
+      payload TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+      received_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL, last_error TEXT, delivered_at INTEGER);
+      INSERT INTO events (event_id, payload, received_at, next_attempt_at) VALUES ('kept', '{}', 1234, 1234);
+      PRAGMA user_version = 1;`);
+    old.close();
+    const store = open();
+    expect(store.get("kept")).toMatchObject({ state: "pending", receivedAt: 1234, queuedAt: 1234 });
+    store.markDead(
+      [store.get("kept")?.seq ?? -1],
+      { at: 2000, status: 400, carried: 1 },
+      "refused",
+    );
+    expect(store.attemptsOf(store.get("kept")?.seq ?? -1)).toHaveLength(1);
+    expect(store.retryDead(5000)).toBe(1);
+    expect(store.get("kept")?.queuedAt).toBe(5000);
+  });
+
   it("reports the oldest pending event", () => {
     const store = open();
     accept(store, "a", 1000);
@@ -139,7 +160,7 @@ describe("EventStore", () => {
   });
 
   it("refuses to open a file that is not a database", async () => {
-    const { writeFileSync, mkdirSync } = await import("node:fs");
+    const { writeFileSync } = await import("node:fs");
     mkdirSync(join(dir, "nested"), { recursive: true });
     writeFileSync(
       path,

@@ -132,6 +132,15 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       ...(tunnel ? { tunnel } : {}),
     });
   };
+  // Until the tunnel is up, a Ctrl+C must not leave its process behind: exiting runs the tunnel
+  // module's exit hook, which ends every tunnel process group it started.
+  const interruptStart = (signal: NodeJS.Signals) => {
+    log.info({ signal }, "interrupted while opening the tunnel");
+    removeRuntimeState(configDir, process.pid);
+    process.exit(ExitCode.Interrupted);
+  };
+  context.signals.on("SIGINT", interruptStart);
+  context.signals.on("SIGTERM", interruptStart);
   try {
     reachable = await makeReachable(options, {
       port: adapter.port,
@@ -147,6 +156,8 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     await adapter.close();
     throw error;
   }
+  context.signals.off("SIGINT", interruptStart);
+  context.signals.off("SIGTERM", interruptStart);
   saveRuntime();
   const publicUrl = reachable.publicUrl ? `${reachable.publicUrl}${path}` : null;
   log.info(
