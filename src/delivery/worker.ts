@@ -254,7 +254,10 @@ export class DeliveryWorker {
         post,
         reason,
       );
-      for (const event of expired) observer?.dead?.(event, reason);
+      for (const event of expired) {
+        this.alone.delete(event.seq);
+        observer?.dead?.(event, reason);
+      }
     }
     if (waiting.length) {
       const head = waiting[0] as StoredEvent;
