@@ -34,10 +34,21 @@ beforeEach(async () => {
   expect(init.code).toBe(0);
 });
 afterEach(async () => {
-  if (serve && serve.child.exitCode === null && serve.child.signalCode === null)
-    serve.child.kill("SIGKILL");
+  // Stop serve as a user would, so that it stops its tunnel; a serve killed outright would leave
+  // the fake tunnel running (only the tunnelmole child watches for its parent's death).
+  if (serve && serve.child.exitCode === null && serve.child.signalCode === null) {
+    serve.child.kill("SIGTERM");
+    const forced = setTimeout(() => serve?.child.kill("SIGKILL"), 10_000);
+    await serve.exited;
+    clearTimeout(forced);
+  }
   await serve?.exited;
   serve = undefined;
+  try {
+    process.kill(tunnelState().pid, "SIGKILL");
+  } catch {
+    // No fake tunnel, or already gone.
+  }
   await world.close();
 });
 
@@ -119,7 +130,7 @@ it("stops the tunnel with itself and leaves no process behind", async () => {
   const { serve } = await startServe();
   const { pid } = tunnelState();
   serve.child.kill("SIGTERM");
-  expect((await serve.exited).code).toBe(0);
+  expect(await serve.exited).toEqual({ code: 0, signal: null });
   expect(isRunning(pid)).toBe(false);
 });
 

@@ -139,8 +139,10 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     removeRuntimeState(configDir, process.pid);
     process.exit(ExitCode.Interrupted);
   };
-  context.signals.on("SIGINT", interruptStart);
-  context.signals.on("SIGTERM", interruptStart);
+  // One pair of handlers for the whole life of serve: what a signal does changes once it is up.
+  let onSignal: (signal: NodeJS.Signals) => void = interruptStart;
+  context.signals.on("SIGINT", () => onSignal("SIGINT"));
+  context.signals.on("SIGTERM", () => onSignal("SIGTERM"));
   try {
     reachable = await makeReachable(options, {
       port: adapter.port,
@@ -156,8 +158,6 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     await adapter.close();
     throw error;
   }
-  context.signals.off("SIGINT", interruptStart);
-  context.signals.off("SIGTERM", interruptStart);
   saveRuntime();
   const publicUrl = reachable.publicUrl ? `${reachable.publicUrl}${path}` : null;
   log.info(
@@ -193,8 +193,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
         resolve(ExitCode.Ok);
       });
     };
-    context.signals.on("SIGINT", () => stop("SIGINT"));
-    context.signals.on("SIGTERM", () => stop("SIGTERM"));
+    onSignal = stop;
     // The tunnel was given up on: stop with its reason, so a process manager restarts us.
     void running.failed.then((error) => {
       if (stopping) return;
