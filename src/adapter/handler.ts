@@ -167,7 +167,13 @@ function handleHealth(deps: ReceiverDeps): HandlerResponse {
   } catch {
     return {
       status: 503,
-      body: { ok: false, error: "unavailable", store: "unavailable" },
+      // The instance id still answers a tunnel probe: a store problem is not a tunnel problem.
+      body: {
+        ok: false,
+        error: "unavailable",
+        ...(deps.instance ? { instance: deps.instance } : {}),
+        store: "unavailable",
+      },
       outcome: { kind: "other" },
     };
   }

@@ -1,5 +1,6 @@
-import { readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync } from "node:fs";
 import { join } from "node:path";
+import { writePrivateJson } from "./private-file.js";
 
 /**
  * Where a running `serve` can be found: it writes this file when ready and removes it when it
@@ -27,10 +28,9 @@ export function runtimeStatePath(configDir: string): string {
   return join(configDir, "adapter.json");
 }
 
+/** Written like the other files of the config directory: 0600, atomically, never half there. */
 export function writeRuntimeState(configDir: string, state: AdapterRuntime): void {
-  const path = runtimeStatePath(configDir);
-  writeFileSync(`${path}.tmp`, JSON.stringify(state, null, 2), { mode: 0o600 });
-  renameSync(`${path}.tmp`, path);
+  writePrivateJson(runtimeStatePath(configDir), { ...state }, "adapter state file");
 }
 
 /** Removes the file only if it is still ours: a newer serve may have replaced it. */

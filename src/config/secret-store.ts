@@ -13,7 +13,6 @@ import {
 } from "./private-file.js";
 
 // Part of this module's API before private-file.ts existed: kept so importers need not change.
-export { ensurePrivateDir } from "./private-file.js";
 
 /**
  * The secrets: the Vast.ai API key, the webhook signing secret (and the previous one during a

@@ -27,9 +27,10 @@ export async function types(options: GlobalOptions, context: TypesContext): Prom
   );
 
   // What the webhook really subscribes to, when there is one; else what init stored.
-  const webhookId = config.settings.read().webhookId;
+  const settings = config.settings.read();
+  const webhookId = settings.webhookId;
   const webhook = webhookId === undefined ? undefined : await client.findWebhook(webhookId);
-  const subscribed = new Set(webhook?.event_types ?? config.settings.read().eventTypes ?? []);
+  const subscribed = new Set(webhook?.event_types ?? settings.eventTypes ?? []);
 
   const rows = catalogue.map((type) => ({
     key: type.key,
