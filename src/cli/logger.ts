@@ -1,6 +1,7 @@
-import { Writable } from "node:stream";
+import type { Writable } from "node:stream";
 import chalk from "chalk";
 import pino, { type Logger } from "pino";
+import { lineWriter } from "./line-writer.js";
 
 /**
  * The adapter's log: JSON lines (pino) when stdout is not a terminal, for log collectors; one
@@ -40,14 +41,9 @@ export function formatRecord(record: Record<string, unknown>): string {
 }
 
 function prettyDestination(out: NodeJS.WritableStream): Writable {
-  return new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const line of chunk.toString("utf8").split("\n")) {
-        if (line) out.write(`${formatRecord(JSON.parse(line) as Record<string, unknown>)}\n`);
-      }
-      callback();
-    },
-  });
+  return lineWriter((line) =>
+    out.write(`${formatRecord(JSON.parse(line) as Record<string, unknown>)}\n`),
+  );
 }
 
 export interface LoggerOptions {

@@ -132,10 +132,13 @@ export function createProgram(context: ProgramContext): Command {
     .command("trigger")
     .summary("send a signed sample notification of a given type to the running adapter")
     .description(
-      "Sign a realistic sample notification of TYPE with VAST_WEBHOOK_SECRET and POST it to the running adapter, to see how it looks in Chat.",
+      "Sign a realistic sample notification of TYPE with the webhook's secret (VAST_WEBHOOK_SECRET, else the stored one) and POST it to the adapter running here, to see how it looks in Chat.",
     )
     .argument("<type>", "event type, e.g. low_credit or client:instance_stopped")
-    .option("--url <url>", "the adapter's webhook URL (default http://127.0.0.1:$PORT/)")
+    .option(
+      "--url <url>",
+      "the adapter's webhook URL (default: the running serve's, else http://127.0.0.1:$PORT/)",
+    )
     .option("--subject <text>", "the notification's subject")
     .option("--message <text>", "the notification's message")
     .addHelpText(
@@ -262,9 +265,13 @@ export function createProgram(context: ProgramContext): Command {
     .command("demo")
     .summary("the whole chain on this machine, with no accounts, into a local Chat preview")
     .description(
-      "Run the real adapter (receiver, store, worker) against a local Chat preview: one signed sample of every known type, a duplicate and a forged delivery. Needs no account and writes only to a temporary directory.",
+      "Run the whole chain with no accounts: the built-in Vast.ai emulator, init against it unattended, the real serve behind a loopback stand-in for the tunnel, and a local Chat preview with a web page that shows the cards as a space would. One signed event of each type, a duplicate and a forgery, then a summary. Writes only to a temporary directory, removed at the end.",
     )
-    .addHelpText("after", "\nExamples:\n  vast-gchat demo\n  vast-gchat demo --json")
+    .option("--keep", "keep it running afterwards, for `trigger` experiments, until Ctrl+C")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  vast-gchat demo\n  vast-gchat demo --keep\n  vast-gchat demo --json",
+    )
     .action(async (_options, command: Command) => {
       const { demo } = await import("./commands/demo.js");
       context.setExitCode(await demo(command.optsWithGlobals(), context));

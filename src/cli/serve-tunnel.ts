@@ -2,7 +2,7 @@ import type { AdapterLog } from "../adapter/adapter.js";
 import type { Settings, TunnelChoice } from "../config/settings.js";
 import { probeThroughTunnel } from "../tunnel/probe.js";
 import { type TunnelStatus, TunnelSupervisor } from "../tunnel/supervisor.js";
-import { TunnelError } from "../tunnel/types.js";
+import { TunnelError, type TunnelProvider } from "../tunnel/types.js";
 import type { ConfigContext } from "./config-context.js";
 import { CliError, ExitCode, usageError } from "./errors.js";
 
@@ -37,6 +37,8 @@ export interface ReachabilityContext {
   env: NodeJS.ProcessEnv;
   log: AdapterLog;
   onStatus: () => void;
+  /** A tunnel chosen by the caller rather than by the flags (the demo's loopback relay). */
+  provider?: TunnelProvider;
 }
 
 /** Flags first, then what init stored; with neither, no tunnel. */
@@ -105,33 +107,11 @@ export async function makeReachable(
 ): Promise<Reachability> {
   const { choice, command, publicUrl } = chooseTunnel(flags, context.settings);
   const pointWebhook = webhookPointer(flags, context);
-  const never = new Promise<CliError>(() => {});
-
-  if (choice === "none") {
-    if (publicUrl) {
-      await pointWebhook(publicUrl);
-      const probe = await probeThroughTunnel(publicUrl, context.instance);
-      if (!probe.ok)
-        context.log.warn(
-          { public_url: publicUrl, reason: probe.error },
-          "public URL does not reach this adapter yet",
-        );
-    } else {
-      context.log.warn(
-        {},
-        "no tunnel and no public URL: Vast.ai cannot reach this adapter (see --tunnel, --public-url)",
-      );
-    }
-    return { publicUrl, status: () => undefined, failed: never, close: async () => {} };
-  }
-
-  const { createTunnelProvider } = await import("../tunnel/providers.js");
-  const provider = createTunnelProvider({
-    tunnel: choice,
-    ...(command === undefined ? {} : { command }),
-    ...(flags.tunnelDomain === undefined ? {} : { domain: flags.tunnelDomain }),
-    env: context.env,
-  });
+  const provider =
+    context.provider ??
+    (choice === "none" ? undefined : await providerFor(choice, command, flags, context.env));
+  if (!provider) return stayPut(publicUrl, pointWebhook, context);
+  const name = provider.name;
   const probeSeconds = Number(flags.probeInterval ?? 30);
   if (!Number.isFinite(probeSeconds) || probeSeconds <= 0) {
     throw usageError(
@@ -155,18 +135,18 @@ export async function makeReachable(
       ),
     probeIntervalMs: probeSeconds * 1000,
   });
-  supervisor.on("output", (line) => context.log.debug({ provider: choice, line }, "tunnel output"));
+  supervisor.on("output", (line) => context.log.debug({ provider: name, line }, "tunnel output"));
   supervisor.on("ready", (url) => {
-    context.log.info({ provider: choice, public_url: url }, "tunnel open");
+    context.log.info({ provider: name, public_url: url }, "tunnel open");
     context.onStatus();
   });
   supervisor.on("lost", (reason, delayMs) => {
-    context.log.warn({ provider: choice, reason, retry_in_s: delayMs / 1000 }, "tunnel lost");
+    context.log.warn({ provider: name, reason, retry_in_s: delayMs / 1000 }, "tunnel lost");
     context.onStatus();
   });
   supervisor.on("probe", (result) => {
-    if (result.ok) context.log.debug({ provider: choice }, "tunnel probe ok");
-    else context.log.warn({ provider: choice, reason: result.error }, "tunnel probe failed");
+    if (result.ok) context.log.debug({ provider: name }, "tunnel probe ok");
+    else context.log.warn({ provider: name, reason: result.error }, "tunnel probe failed");
     context.onStatus();
   });
   const failed = new Promise<CliError>((resolve) => {
@@ -188,6 +168,45 @@ export async function makeReachable(
     failed,
     close: () => supervisor.close(),
   };
+}
+
+/** No tunnel: the user's own public URL, or nothing reachable from outside at all. */
+async function stayPut(
+  publicUrl: string | undefined,
+  pointWebhook: (url: string) => Promise<void>,
+  context: ReachabilityContext,
+): Promise<Reachability> {
+  const never = new Promise<CliError>(() => {});
+  if (publicUrl) {
+    await pointWebhook(publicUrl);
+    const probe = await probeThroughTunnel(publicUrl, context.instance);
+    if (!probe.ok)
+      context.log.warn(
+        { public_url: publicUrl, reason: probe.error },
+        "public URL does not reach this adapter yet",
+      );
+  } else {
+    context.log.warn(
+      {},
+      "no tunnel and no public URL: Vast.ai cannot reach this adapter (see --tunnel, --public-url)",
+    );
+  }
+  return { publicUrl, status: () => undefined, failed: never, close: async () => {} };
+}
+
+async function providerFor(
+  choice: Exclude<TunnelChoice, "none">,
+  command: string | undefined,
+  flags: TunnelFlags,
+  env: NodeJS.ProcessEnv,
+): Promise<TunnelProvider> {
+  const { createTunnelProvider } = await import("../tunnel/providers.js");
+  return createTunnelProvider({
+    tunnel: choice,
+    ...(command === undefined ? {} : { command }),
+    ...(flags.tunnelDomain === undefined ? {} : { domain: flags.tunnelDomain }),
+    env,
+  });
 }
 
 function asCliError(error: TunnelError): CliError {

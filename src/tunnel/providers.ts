@@ -5,7 +5,7 @@ import { tunnelmoleTunnel } from "./tunnelmole.js";
 import { TunnelError, type TunnelProvider, type TunnelProviderName } from "./types.js";
 
 export interface TunnelChoice {
-  tunnel: TunnelProviderName;
+  tunnel: Exclude<TunnelProviderName, "loopback">;
   /** `--tunnel-command "CMD {port}"`, for tunnel "command". */
   command?: string;
   /** `--tunnel-domain`: a reserved domain (ngrok). */

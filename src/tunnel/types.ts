@@ -3,7 +3,8 @@
  * provider runs outside the adapter's own process or behind a small interface, so a provider that
  * hangs, exits or calls process.exit cannot take the adapter down with it.
  */
-export type TunnelProviderName = "tunnelmole" | "cloudflared" | "ngrok" | "command";
+/** "loopback" is the demo's relay, never a user's choice. */
+export type TunnelProviderName = "tunnelmole" | "cloudflared" | "ngrok" | "command" | "loopback";
 
 export interface TunnelExit {
   /** A sentence: "cloudflared exited with code 1", "the tunnel command was killed by SIGKILL". */

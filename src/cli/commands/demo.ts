@@ -1,133 +1,356 @@
-import { randomBytes } from "node:crypto";
+import { EventEmitter } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import chalk from "chalk";
-import { type RunningAdapter, startAdapter } from "../../adapter/adapter.js";
-import { type ChatPreview, headline, startChatPreview } from "../../chat/preview-server.js";
+import { type ChatPreview, startChatPreview } from "../../chat/preview-server.js";
+import { type LoopbackRelay, startLoopbackRelay } from "../../tunnel/loopback-relay.js";
+import { startVastEmulator, type VastEmulator } from "../../vast/emulator.js";
+import { defaultNotificationTypes } from "../../vast/emulator-types.js";
 import { KNOWN_EVENT_TYPES } from "../../vast/event-types.js";
 import { sampleEvent } from "../../vast/sample-events.js";
 import { sendSignedEvent } from "../../vast/send-event.js";
-import { CliError } from "../errors.js";
+import { openConfig } from "../config-context.js";
+import { Narrator } from "../demo/narrator.js";
+import { CliError, ExitCode } from "../errors.js";
+import { lineWriter } from "../line-writer.js";
 import type { GlobalOptions } from "../program.js";
+import { cleanup } from "./cleanup.js";
+import { init } from "./init.js";
+import { serve } from "./serve.js";
 
 /**
- * The whole data plane on this machine with no accounts: a signed sample of every known type goes
- * through the real receiver, store and worker into a local Chat preview; then a duplicate and a
- * badly signed delivery show what is refused. Everything lives in a temporary directory.
+ * `demo`: the whole chain on this machine with no accounts. The built-in Vast.ai emulator stands in
+ * for Vast.ai, `init` runs against it unattended, the real `serve` (receiver, store, worker) runs
+ * behind a loopback relay in place of a tunnel, and a local Chat preview stands in for the space,
+ * with a web page that shows the cards. Everything is written under one temporary config
+ * directory, removed at the end; the user's own configuration is never read or touched.
  */
-export interface DemoContext {
-  stdout: NodeJS.WritableStream;
+export interface DemoOptions extends GlobalOptions {
+  keep?: boolean;
 }
 
-const DELIVERY_TIMEOUT_MS = 30_000;
+export interface DemoContext {
+  stdout: NodeJS.WritableStream;
+  stderr: NodeJS.WritableStream;
+  /** Where SIGINT and SIGTERM arrive (the process, or a test's emitter). */
+  signals: NodeJS.EventEmitter;
+}
 
-export async function demo(options: GlobalOptions, context: DemoContext): Promise<number> {
+interface DemoWorld {
+  dir: string;
+  env: NodeJS.ProcessEnv;
+  emulator: VastEmulator;
+  preview: ChatPreview;
+  relay: LoopbackRelay;
+}
+
+interface RunningServe {
+  served: Promise<number>;
+  settled: boolean;
+  signals: EventEmitter;
+}
+
+export interface DemoSummary {
+  ok: boolean;
+  types: Array<{ type: string; status: number | undefined; delivered: boolean }>;
+  duplicate: { status: number | undefined; duplicate: boolean; posted_once: boolean };
+  forged: { status: number; error: unknown };
+  sent: number;
+  delivered: number;
+  chat_messages: number;
+}
+
+/** The emulator's built-in account (src/vast/emulator.ts). */
+const EMULATOR_API_KEY = "emulator-key";
+const WEBHOOK_NAME = "vast-gchat demo";
+/** The preview is not Chat: the demo need not wait a second between messages. */
+const DEMO_RATE = "20";
+const STEP_TIMEOUT_MS = 20_000;
+/** What someone who found the webhook URL, but not its secret, would sign with. */
+const IMPOSTOR_SECRET = "a-guess-by-someone-who-found-the-url";
+const INTERRUPTED = Symbol("interrupted");
+
+export async function demo(options: DemoOptions, context: DemoContext): Promise<number> {
   const print = (line: string) => {
     if (!options.json) context.stdout.write(`${line}\n`);
   };
   const started = Date.now();
-  const dir = mkdtempSync(join(tmpdir(), "vast-gchat-demo-"));
-  const secret = randomBytes(24).toString("hex");
-  let preview: ChatPreview | undefined;
-  let adapter: RunningAdapter | undefined;
+  const interruption = listenForStop(context.signals);
+  const world = await openWorld();
+  const narrator = new Narrator(print);
+  world.preview.events.on("message", (entry) => narrator.onChatMessage(entry));
+  let running: RunningServe | undefined;
+  let initialised = false;
+
   try {
-    preview = await startChatPreview();
-    adapter = await startAdapter({
-      host: "127.0.0.1",
-      port: 0,
-      path: "/",
-      secrets: () => [secret],
-      chatUrl: preview.webhookUrl,
-      format: "card",
-      storePath: join(dir, "events.db"),
-      // The preview is not Chat: no pacing, and every card on its own to look at.
-      rate: 100,
-      digest: false,
-    });
-    const url = `${adapter.origin}/`;
-    print(
-      chalk.bold(`vast-gchat demo: adapter on ${url}, Chat preview on ${preview.webhookUrl.host}`),
-    );
-    print(
-      chalk.dim(`(a temporary directory, ${dir}, holds the event store; nothing else is written)`),
-    );
+    printIntro(world, print);
+    const summary = await unlessInterrupted(async () => {
+      print(chalk.bold("\n1. init, unattended, against the emulator"));
+      await initialise(world, print);
+      initialised = true;
+      print(chalk.bold("\n2. serve, behind a loopback stand-in for the tunnel"));
+      running = startServe(world, narrator, context.stderr);
+      const publicUrl = await readyUrl(running, narrator);
+      print(chalk.bold("\n3. one signed event of each type, sent by the emulator"));
+      return runScript(world, narrator, publicUrl, print);
+    }, interruption.stopped);
+    if (summary === INTERRUPTED) return ExitCode.Interrupted;
 
-    const delivered = new Set<string>();
-    adapter.events.on("delivered", (event, latencyMs) => {
-      delivered.add(event.eventId);
-      print(
-        `  ${chalk.green("delivered")} ${(event.notifType ?? "").padEnd(22)} in ${latencyMs} ms`,
-      );
-    });
-    preview.events.on("message", (entry) =>
-      print(`  ${chalk.cyan("in Chat")}   ${headline(entry.message)}`),
-    );
-
-    const sent: string[] = [];
-    for (const slug of KNOWN_EVENT_TYPES.keys()) {
-      const event = sampleEvent(slug);
-      const { status } = await sendSignedEvent(url, secret, event);
-      if (status !== 200)
-        throw new CliError(`The adapter refused a valid ${slug} event (${status}).`);
-      sent.push(event.event_id);
-      print(`${chalk.bold("received")}    ${slug.padEnd(22)} 200, kept on disk`);
+    const seconds = (Date.now() - started) / 1000;
+    if (options.json) {
+      const document = {
+        ...summary,
+        seconds,
+        preview_url: world.preview.pageUrl.href,
+        config_dir: world.dir,
+        kept: Boolean(options.keep),
+      };
+      context.stdout.write(`${JSON.stringify(document)}\n`);
     }
-
-    const first = sampleEvent("low_credit");
-    await sendSignedEvent(url, secret, first);
-    sent.push(first.event_id);
-    const duplicate = await sendSignedEvent(url, secret, first, { attempt: 2 });
-    print(
-      `${chalk.yellow("duplicate")}   low_credit sent again by a retry: ${duplicate.status} ${JSON.stringify(duplicate.answer)}, not posted twice`,
-    );
-    const forged = await sendSignedEvent(url, "not-the-secret", sampleEvent("billing_failed"));
-    print(
-      `${chalk.red("rejected")}    billing_failed signed with the wrong secret: ${forged.status} ${JSON.stringify(forged.answer)}`,
-    );
-
-    await waitUntil(() => sent.every((id) => delivered.has(id)), adapter, DELIVERY_TIMEOUT_MS);
-    const summary = {
-      ok: true,
-      sent: sent.length,
-      delivered: delivered.size,
-      duplicate_refused: (duplicate.answer as { duplicate?: boolean }).duplicate === true,
-      bad_signature_status: forged.status,
-      chat_messages: preview.messages.length,
-      seconds: (Date.now() - started) / 1000,
-    };
-    if (options.json) context.stdout.write(`${JSON.stringify(summary)}\n`);
-    print(
-      chalk.bold.green(
-        `\nDone: ${summary.delivered} of ${summary.sent} events delivered to the Chat preview in ${summary.seconds.toFixed(1)} s; the duplicate was posted once; the forged delivery was refused.`,
-      ),
-    );
-    print(
-      "Next: `vast-gchat serve` with GOOGLE_CHAT_URL and VAST_WEBHOOK_SECRET for your real space.",
-    );
-    return 0;
+    printSummary(summary, seconds, print);
+    if (options.keep) {
+      printKeepHelp(world, print);
+      await interruption.stopped;
+      print("\nStopping the demo and cleaning up.");
+    }
+    return summary.ok ? ExitCode.Ok : ExitCode.Failed;
   } finally {
-    await adapter?.close(1000);
-    await preview?.close();
-    rmSync(dir, { recursive: true, force: true });
+    interruption.dispose();
+    await stopServe(running, narrator);
+    if (initialised) await forget(world, print);
+    await closeWorld(world);
+    print(chalk.dim(`Removed ${world.dir}; nothing is left running.`));
   }
 }
 
-function waitUntil(done: () => boolean, adapter: RunningAdapter, timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (done()) return resolve();
-    const timer = setTimeout(() => {
-      adapter.events.off("delivered", check);
-      reject(
-        new CliError(`Not every event reached the Chat preview within ${timeoutMs / 1000} s.`),
-      );
-    }, timeoutMs);
-    function check() {
-      if (!done()) return;
-      clearTimeout(timer);
-      adapter.events.off("delivered", check);
-      resolve();
-    }
-    adapter.events.on("delivered", check);
+async function openWorld(): Promise<DemoWorld> {
+  const dir = mkdtempSync(join(tmpdir(), "vast-gchat-demo-"));
+  let emulator: VastEmulator | undefined;
+  let preview: ChatPreview | undefined;
+  try {
+    emulator = await startVastEmulator({ allowLoopbackHttp: true });
+    preview = await startChatPreview();
+    const relay = await startLoopbackRelay();
+    const env: NodeJS.ProcessEnv = {
+      VAST_GCHAT_CONFIG_DIR: dir,
+      VAST_API_URL: emulator.url,
+      // A file in the temporary directory, never the user's keychain.
+      VAST_GCHAT_SECRET_STORE: "file",
+      ...(process.env.DEBUG ? { DEBUG: process.env.DEBUG } : {}),
+    };
+    return { dir, env, emulator, preview, relay };
+  } catch (error) {
+    await emulator?.close();
+    await preview?.close();
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+async function closeWorld(world: DemoWorld): Promise<void> {
+  await world.emulator.close();
+  await world.preview.close();
+  await world.relay.close();
+  rmSync(world.dir, { recursive: true, force: true });
+}
+
+/** Ctrl+C (or SIGTERM) ends the demo at any point, still cleaning up after itself. */
+function listenForStop(signals: NodeJS.EventEmitter): {
+  stopped: Promise<void>;
+  dispose(): void;
+} {
+  let stop: () => void = () => {};
+  const stopped = new Promise<void>((resolve) => {
+    stop = () => resolve();
   });
+  signals.on("SIGINT", stop);
+  signals.on("SIGTERM", stop);
+  return {
+    stopped,
+    dispose() {
+      signals.off("SIGINT", stop);
+      signals.off("SIGTERM", stop);
+    },
+  };
+}
+
+async function unlessInterrupted<T>(
+  work: () => Promise<T>,
+  stopped: Promise<void>,
+): Promise<T | typeof INTERRUPTED> {
+  const working = work();
+  // Once interrupted, whatever the abandoned steps run into is no longer news.
+  working.catch(() => {});
+  return Promise.race([working, stopped.then((): typeof INTERRUPTED => INTERRUPTED)]);
+}
+
+function printIntro(world: DemoWorld, print: (line: string) => void): void {
+  print(chalk.bold("vast-gchat demo: the whole chain on this machine, no accounts needed"));
+  print(`Vast.ai     the built-in emulator at ${world.emulator.url}`);
+  print(`Chat        a local preview: open ${chalk.underline(world.preview.pageUrl.href)}`);
+  print(chalk.dim(`config      ${world.dir} (temporary; your own configuration is not touched)`));
+}
+
+/** The real `init`, answered by flags: every type subscribed, the preview as the Chat space. */
+async function initialise(world: DemoWorld, print: (line: string) => void): Promise<void> {
+  const out = Object.assign(
+    lineWriter((line) => print(chalk.dim(`  init: ${line}`))),
+    { isTTY: false },
+  );
+  const code = await init(
+    {
+      configDir: world.dir,
+      apiKeyStdin: true,
+      chatUrl: world.preview.webhookUrl.href,
+      events: defaultNotificationTypes()
+        .map((type) => type.key)
+        .join(","),
+      name: WEBHOOK_NAME,
+      // The relay's address stands for the tunnel's: the webhook points there from the start.
+      publicUrl: world.relay.url,
+      yes: true,
+    },
+    {
+      env: world.env,
+      stdin: Object.assign(Readable.from([`${EMULATOR_API_KEY}\n`]), { isTTY: false }),
+      stdout: out,
+      stderr: out,
+    },
+  );
+  if (code !== ExitCode.Ok) throw new CliError(`init against the emulator failed (exit ${code}).`);
+}
+
+/** The real `serve`, its JSON log read by the narrator; the relay replaces the tunnel. */
+function startServe(world: DemoWorld, narrator: Narrator, stderr: NodeJS.WritableStream) {
+  const signals = new EventEmitter();
+  const log = lineWriter((line) => narrator.onLogLine(line));
+  const served = serve(
+    { configDir: world.dir, port: "0", rate: DEMO_RATE },
+    { env: world.env, stdout: log, stderr, signals, tunnelProvider: world.relay.provider },
+  );
+  const running: RunningServe = { served, settled: false, signals };
+  served.then(
+    () => {
+      running.settled = true;
+    },
+    () => {
+      running.settled = true;
+    },
+  );
+  return running;
+}
+
+async function readyUrl(running: RunningServe, narrator: Narrator): Promise<URL> {
+  await Promise.race([
+    narrator.until(() => narrator.ready !== undefined, STEP_TIMEOUT_MS, "serve's ready line"),
+    running.served.then((code) => {
+      throw new CliError(`serve stopped (exit ${code}) before it was ready.`);
+    }),
+  ]);
+  const url = narrator.ready?.public_url ?? narrator.ready?.url;
+  if (!url) throw new CliError("serve said it was ready but gave no URL.");
+  return new URL(url);
+}
+
+/** SIGTERM to serve once it is up, as a user's Ctrl+C would: it finishes what is in flight. */
+async function stopServe(running: RunningServe | undefined, narrator: Narrator): Promise<void> {
+  if (!running || running.settled) return;
+  // Before "ready", serve answers a signal by exiting the process: let it get there first.
+  await narrator
+    .until(() => narrator.ready !== undefined || running.settled, STEP_TIMEOUT_MS, "serve start")
+    .catch(() => {});
+  if (running.settled || narrator.ready === undefined) return;
+  running.signals.emit("SIGTERM");
+  await running.served.catch(() => {});
+}
+
+async function runScript(
+  world: DemoWorld,
+  narrator: Narrator,
+  publicUrl: URL,
+  print: (line: string) => void,
+): Promise<DemoSummary> {
+  const { tally } = narrator;
+  const webhookId = openConfig({ configDir: world.dir }, world.env).webhookId();
+  const deliveredIn = (eventId: string, what: string) =>
+    narrator.until(() => tally.delivered.has(eventId), STEP_TIMEOUT_MS, what);
+
+  // One at a time, each delivered before the next, so the story reads in order.
+  const types: DemoSummary["types"] = [];
+  for (const slug of KNOWN_EVENT_TYPES.keys()) {
+    const report = await world.emulator.deliver(webhookId, { type: slug });
+    const status = report.attempts.at(-1)?.status;
+    if (status === 200) await deliveredIn(report.eventId, `the delivery of ${slug}`);
+    types.push({ type: slug, status, delivered: tally.delivered.has(report.eventId) });
+  }
+
+  print(chalk.bold("\n4. a duplicate and a forgery"));
+  // At-least-once: Vast.ai sends an event again when it missed the answer.
+  const messagesBefore = tally.chatMessages;
+  const repeat = await world.emulator.deliver(webhookId, { type: "instance_stopped", attempts: 2 });
+  const second = repeat.attempts[1];
+  const duplicate = (second?.answer as { duplicate?: unknown } | undefined)?.duplicate === true;
+  await deliveredIn(repeat.eventId, "the delivery of the repeated event");
+  const forged = await sendSignedEvent(publicUrl, IMPOSTOR_SECRET, sampleEvent("billing_failed"));
+  await narrator.until(() => tally.rejected.length > 0, STEP_TIMEOUT_MS, "the forgery's refusal");
+
+  const summary: DemoSummary = {
+    ok: false,
+    types,
+    duplicate: {
+      status: second?.status,
+      duplicate,
+      posted_once: tally.chatMessages === messagesBefore + 1,
+    },
+    forged: { status: forged.status, error: (forged.answer as { error?: unknown }).error },
+    sent: types.length + 1,
+    delivered: tally.delivered.size,
+    chat_messages: tally.chatMessages,
+  };
+  summary.ok =
+    types.every((t) => t.status === 200 && t.delivered) &&
+    summary.duplicate.duplicate &&
+    summary.duplicate.posted_once &&
+    forged.status === 401;
+  return summary;
+}
+
+function printSummary(summary: DemoSummary, seconds: number, print: (line: string) => void): void {
+  const delivered = summary.types.filter((t) => t.delivered).length;
+  const look = summary.ok ? chalk.bold.green : chalk.bold.red;
+  print(
+    look(
+      `\n${summary.ok ? "Done" : "Something went wrong"}: ${delivered} of ${summary.types.length} types delivered to the Chat preview in ${seconds.toFixed(1)} s; ` +
+        `the repeated event was ${summary.duplicate.posted_once ? "posted once" : "NOT posted exactly once"}; ` +
+        `the forgery was ${summary.forged.status === 401 ? "refused (401)" : `answered ${summary.forged.status}`}.`,
+    ),
+  );
+}
+
+function printKeepHelp(world: DemoWorld, print: (line: string) => void): void {
+  const dir = world.dir;
+  print(chalk.bold("\nStill running (--keep). In another terminal, try:"));
+  print(`  vast-gchat trigger instance_stopped --config-dir ${dir}`);
+  print(`  vast-gchat events --config-dir ${dir}`);
+  print(`  vast-gchat status --config-dir ${dir}`);
+  print(`and watch ${world.preview.pageUrl.href}. Press Ctrl+C to stop; everything is removed.`);
+}
+
+/** The real `cleanup`: deletes the emulator's webhook and forgets the stored secrets. */
+async function forget(world: DemoWorld, print: (line: string) => void): Promise<void> {
+  print(chalk.bold("\n5. cleanup"));
+  const out = Object.assign(
+    lineWriter((line) => print(chalk.dim(`  cleanup: ${line}`))),
+    { isTTY: false },
+  );
+  try {
+    await cleanup(
+      { configDir: world.dir, yes: true },
+      { env: world.env, stdin: { isTTY: false }, stdout: out, stderr: out },
+    );
+  } catch (error) {
+    print(`  cleanup: ${(error as Error).message}`);
+  }
 }

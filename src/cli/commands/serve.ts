@@ -3,6 +3,7 @@ import type { MessageFormat } from "../../chat/render.js";
 import { eventStorePath, resolveConfigDir } from "../../config/paths.js";
 import { removeRuntimeState, writeRuntimeState } from "../../config/runtime-state.js";
 import { StoreUnavailableError } from "../../delivery/store.js";
+import type { TunnelProvider } from "../../tunnel/types.js";
 import { openConfig } from "../config-context.js";
 import { CliError, ExitCode, usageError } from "../errors.js";
 import { createLogger } from "../logger.js";
@@ -29,10 +30,12 @@ export interface ServeOptions extends GlobalOptions, TunnelFlags {
 
 export interface ServeContext {
   env: NodeJS.ProcessEnv;
-  stdout: NodeJS.WriteStream;
-  stderr: NodeJS.WriteStream;
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream;
   /** Where SIGINT and SIGTERM arrive (the process, or a test's emitter). */
   signals: NodeJS.EventEmitter;
+  /** The demo's tunnel stand-in, used instead of the one the flags choose. */
+  tunnelProvider?: TunnelProvider;
 }
 
 /** After a signature mismatch the stored secrets are re-read, but at most this often. */
@@ -153,6 +156,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       env,
       log,
       onStatus: saveRuntime,
+      ...(context.tunnelProvider ? { provider: context.tunnelProvider } : {}),
     });
   } catch (error) {
     await adapter.close();

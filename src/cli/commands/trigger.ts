@@ -1,7 +1,10 @@
 import { checkServiceUrl } from "../../chat/webhook-url.js";
+import { resolveConfigDir } from "../../config/paths.js";
+import { readRuntimeState } from "../../config/runtime-state.js";
 import { KNOWN_EVENT_TYPES } from "../../vast/event-types.js";
 import { sampleEvent } from "../../vast/sample-events.js";
 import { type SentEvent, sendSignedEvent } from "../../vast/send-event.js";
+import { openConfig } from "../config-context.js";
 import { CliError, usageError } from "../errors.js";
 import type { GlobalOptions } from "../program.js";
 import { DEFAULT_PATH, parsePort, resolveSecrets } from "../serve-options.js";
@@ -20,8 +23,14 @@ export interface TriggerContext {
 
 const TYPE_PATTERN = /^((client|host):)?[a-z0-9_]{1,64}$/;
 
-function targetUrl(flag: string | undefined, env: NodeJS.ProcessEnv): URL {
-  const raw = flag ?? `http://127.0.0.1:${parsePort(env.PORT, "PORT")}${DEFAULT_PATH}`;
+/** --url, else PORT, else the adapter `serve` says is running here, else the default port. */
+function targetUrl(flag: string | undefined, env: NodeJS.ProcessEnv, configDir: string): URL {
+  const running = flag || env.PORT ? undefined : readRuntimeState(configDir);
+  const raw =
+    flag ??
+    (running
+      ? `${running.origin}${running.path}`
+      : `http://127.0.0.1:${parsePort(env.PORT, "PORT")}${DEFAULT_PATH}`);
   let url: URL;
   try {
     url = new URL(raw);
@@ -31,6 +40,13 @@ function targetUrl(flag: string | undefined, env: NodeJS.ProcessEnv): URL {
   const problem = checkServiceUrl(url);
   if (problem) throw usageError(`--url is not usable: ${problem}.`);
   return url;
+}
+
+/** VAST_WEBHOOK_SECRET, else the secret `init` stored. */
+function signingSecret(options: TriggerOptions, env: NodeJS.ProcessEnv): string {
+  if (env.VAST_WEBHOOK_SECRET) return resolveSecrets(env)[0];
+  const stored = openConfig(options, env).secrets.get("webhookSecret");
+  return resolveSecrets(env, { webhookSecret: stored })[0];
 }
 
 /**
@@ -48,8 +64,8 @@ export async function trigger(
       `Use a type such as low_credit or client:instance_stopped; known: ${[...KNOWN_EVENT_TYPES.keys()].join(", ")}.`,
     );
   }
-  const url = targetUrl(options.url, context.env);
-  const [secret] = resolveSecrets(context.env);
+  const url = targetUrl(options.url, context.env, resolveConfigDir(options.configDir, context.env));
+  const secret = signingSecret(options, context.env);
   const event = sampleEvent(type, { subject: options.subject, message: options.message });
 
   let sent: SentEvent;
