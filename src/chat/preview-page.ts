@@ -61,8 +61,11 @@ export const PREVIEW_PAGE_HTML = `<!doctype html>
 </main>
 <script>
 "use strict";
-const ICONS = { CLOCK: "🕒", DESCRIPTION: "📄", EMAIL: "✉️", BOOKMARK: "🔖", STAR: "★" };
+// Plain symbols rather than emoji: they draw even where no emoji font is installed.
+const ICONS = { CLOCK: "◷", DESCRIPTION: "☰", EMAIL: "✉", BOOKMARK: "⚑", STAR: "★" };
 const ALLOWED = new Set(["B", "I", "U", "S", "STRIKE", "BR", "A", "FONT"]);
+// Elements whose content is code or markup, not text: dropped whole, as Chat drops them.
+const DROPPED = new Set(["SCRIPT", "STYLE", "TEMPLATE", "IFRAME", "OBJECT", "NOSCRIPT", "SVG", "MATH"]);
 const shown = new Set();
 
 function el(tag, className, text) {
@@ -83,7 +86,7 @@ function copyAllowed(from) {
   const out = document.createDocumentFragment();
   for (const child of from.childNodes) {
     if (child.nodeType === Node.TEXT_NODE) out.append(child.textContent);
-    if (child.nodeType !== Node.ELEMENT_NODE) continue;
+    if (child.nodeType !== Node.ELEMENT_NODE || DROPPED.has(child.tagName.toUpperCase())) continue;
     if (!ALLOWED.has(child.tagName)) { out.append(copyAllowed(child)); continue; }
     let copy;
     if (child.tagName === "A") {

@@ -1,35 +1,132 @@
-import { readdirSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
-import { describe, expect, it } from "vitest";
+import { join } from "node:path";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { KNOWN_EVENT_TYPES } from "../../src/vast/event-types.js";
-import { cleanEnv, runCli } from "../support/cli-process.js";
+import { cleanEnv, runCli, spawnCli } from "../support/cli-process.js";
 
-const demoDirs = () => readdirSync(tmpdir()).filter((name) => name.startsWith("vast-gchat-demo-"));
+/**
+ * The demo as a newcomer runs it: a real child process with its own HOME and TMPDIR, so the test
+ * can see that nothing was written outside the temporary directory and that nothing is left over.
+ */
+interface DemoDocument {
+  ok: boolean;
+  types: Array<{ type: string; status: number; delivered: boolean }>;
+  duplicate: { status: number; duplicate: boolean; posted_once: boolean };
+  forged: { status: number; error: string };
+  chat_messages: number;
+  preview_url: string;
+  config_dir: string;
+}
+
+let root: string;
+let home: string;
+let temp: string;
+let env: NodeJS.ProcessEnv;
+
+beforeEach(() => {
+  root = mkdtempSync(join(tmpdir(), "demo-test-"));
+  home = join(root, "home");
+  temp = join(root, "tmp");
+  for (const dir of [home, temp]) mkdirSync(dir, { recursive: true });
+  env = cleanEnv({ HOME: home, TMPDIR: temp });
+});
+
+afterEach(() => {
+  rmSync(root, { recursive: true, force: true });
+});
+
+/** Every file and directory under `dir`, relative to it. */
+function contents(dir: string): string[] {
+  return readdirSync(dir, { recursive: true }).map(String);
+}
+
+function refused(url: string): Promise<boolean> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve) => {
+    const socket = connect(Number(port), hostname);
+    socket.once("connect", () => {
+      socket.destroy();
+      resolve(false);
+    });
+    socket.once("error", () => resolve(true));
+  });
+}
+
+function processesMentioning(text: string): string[] {
+  return execFileSync("ps", ["-eo", "args"], { encoding: "utf8" })
+    .split("\n")
+    .filter((line) => line.includes(text));
+}
 
 describe("demo", () => {
-  it("delivers every known type to the Chat preview, refuses the duplicate and the forgery, and cleans up", async () => {
-    const before = new Set(demoDirs());
-    const result = await runCli(["demo", "--json"], cleanEnv({}));
+  it("delivers every known type to the Chat preview, refuses the duplicate and the forgery, and leaves nothing behind", async () => {
+    const result = await runCli(["demo", "--json"], env);
+    expect(result.stderr).toBe("");
     expect(result.code).toBe(0);
-    const summary = JSON.parse(result.stdout) as Record<string, unknown>;
-    const sent = KNOWN_EVENT_TYPES.size + 1;
-    expect(summary).toMatchObject({
-      ok: true,
-      sent,
-      delivered: sent,
-      chat_messages: sent,
-      duplicate_refused: true,
-      bad_signature_status: 401,
-    });
-    expect(demoDirs().filter((name) => !before.has(name))).toEqual([]);
+    const summary = JSON.parse(result.stdout) as DemoDocument;
+
+    expect(summary.ok).toBe(true);
+    expect(summary.types.map((t) => t.type)).toEqual([...KNOWN_EVENT_TYPES.keys()]);
+    for (const type of summary.types) expect(type).toMatchObject({ status: 200, delivered: true });
+    expect(summary.duplicate).toEqual({ status: 200, duplicate: true, posted_once: true });
+    expect(summary.forged).toEqual({ status: 401, error: "invalid_signature" });
+    // init's check message, one card per type, and the repeated event once.
+    expect(summary.chat_messages).toBe(1 + KNOWN_EVENT_TYPES.size + 1);
+
+    expect(summary.config_dir.startsWith(temp)).toBe(true);
+    expect(contents(temp)).toEqual([]);
+    expect(contents(home)).toEqual([]);
+    expect(await refused(summary.preview_url)).toBe(true);
+    expect(processesMentioning(summary.config_dir)).toEqual([]);
   });
 
-  it("tells the story on a terminal, without colour when asked", async () => {
-    const result = await runCli(["demo", "--no-color"], cleanEnv({ FORCE_COLOR: "1" }));
+  it("tells the story step by step, without colour when asked", async () => {
+    const result = await runCli(["demo", "--no-color"], { ...env, FORCE_COLOR: "1" });
     expect(result.code).toBe(0);
-    expect(result.stdout).toContain("✅ Test event received");
-    const sent = KNOWN_EVENT_TYPES.size + 1;
-    expect(result.stdout).toContain(`Done: ${sent} of ${sent} events delivered`);
-    expect(result.stdout).not.toContain("\u001b[");
+    const out = result.stdout;
+    expect(out).not.toContain("\u001b[");
+    expect(out).toContain("init: ✓ Created webhook 1");
+    expect(out).toMatch(/tunnel +loopback stand-in open at http:\/\/127\.0\.0\.1:\d+/);
+    expect(out).toMatch(/received +low_credit +signature ok, kept on disk/);
+    expect(out).toContain("in Chat     ⚠️ Warning - Your Vast.ai Credit Balance Is Getting Low");
+    expect(out).toMatch(/duplicate +instance_stopped +already kept/);
+    expect(out).toContain("rejected    401 invalid_signature");
+    const types = KNOWN_EVENT_TYPES.size;
+    expect(out).toContain(`Done: ${types} of ${types} types delivered to the Chat preview`);
+    expect(out).toContain("cleanup: Deleted webhook 1");
+    expect(contents(temp)).toEqual([]);
+  });
+
+  it("--keep stays up for trigger, then cleans up on Ctrl+C", async () => {
+    const demo = spawnCli(["demo", "--keep", "--json"], env);
+    try {
+      const ready = (await demo.waitForLog((record) => "ok" in record, 30_000)) as unknown;
+      const summary = ready as DemoDocument;
+      expect(summary.ok).toBe(true);
+
+      const sent = await runCli(
+        ["trigger", "machine_error", "--config-dir", summary.config_dir],
+        env,
+      );
+      expect(sent.code).toBe(0);
+      expect(sent.stdout).toMatch(/^Sent: machine_error event/);
+
+      const messages = async () => {
+        const answer = await fetch(new URL("messages", summary.preview_url));
+        return ((await answer.json()) as { messages: unknown[] }).messages.length;
+      };
+      // The worker delivers on its own time: ask the preview until the card is there.
+      await expect.poll(messages, { timeout: 15_000 }).toBe(summary.chat_messages + 1);
+
+      demo.child.kill("SIGINT");
+      expect((await demo.exited).code).toBe(0);
+      expect(contents(temp)).toEqual([]);
+      expect(await refused(summary.preview_url)).toBe(true);
+    } finally {
+      demo.child.kill("SIGKILL");
+    }
   });
 });
