@@ -1,4 +1,9 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { writeRuntimeState } from "../../src/config/runtime-state.js";
+import { openSecretStore } from "../../src/config/secret-store.js";
 import { type AdapterFixture, SECRET, startAdapterFixture } from "../support/adapter-fixture.js";
 import { cleanEnv, runCli } from "../support/cli-process.js";
 
@@ -87,8 +92,33 @@ describe("trigger", () => {
     expect(result.stderr).toMatch(message);
   });
 
+  it("without flags or environment, signs with the stored secret and finds the running serve", async () => {
+    const configDir = mkdtempSync(join(tmpdir(), "trigger-config-"));
+    try {
+      const fileStore = { VAST_GCHAT_SECRET_STORE: "file" };
+      openSecretStore(configDir, { env: fileStore }).set("webhookSecret", SECRET);
+      const { origin, pathname } = new URL(fx.url);
+      writeRuntimeState(configDir, { pid: process.pid, origin, path: pathname, startedAt: 0 });
+
+      const result = await runCli(
+        ["trigger", "instance_stopped", "--config-dir", configDir],
+        cleanEnv(fileStore),
+      );
+      expect(result.stderr).toBe("");
+      expect(result.code).toBe(0);
+      expect(result.stdout).toContain(`-> ${fx.url}: 200`);
+    } finally {
+      rmSync(configDir, { recursive: true, force: true });
+    }
+  });
+
   it("exits 2 without a secret", async () => {
-    const result = await runCli(["trigger", "low_credit", "--url", fx.url], cleanEnv({}));
+    const empty = mkdtempSync(join(tmpdir(), "trigger-empty-"));
+    const result = await runCli(
+      ["trigger", "low_credit", "--url", fx.url],
+      cleanEnv({ VAST_GCHAT_CONFIG_DIR: empty, VAST_GCHAT_SECRET_STORE: "file" }),
+    );
+    rmSync(empty, { recursive: true, force: true });
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/No webhook signing secret/);
   });
