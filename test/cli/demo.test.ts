@@ -129,4 +129,18 @@ describe("demo", () => {
       demo.child.kill("SIGKILL");
     }
   });
+
+  it("Ctrl+C in the middle stops it, cleans up and exits 130", async () => {
+    const demo = spawnCli(["demo"], env);
+    try {
+      await expect.poll(() => demo.stdout(), { timeout: 20_000 }).toMatch(/received +low_credit/);
+      demo.child.kill("SIGINT");
+      expect((await demo.exited).code).toBe(130);
+      expect(demo.stderr()).toBe("");
+      expect(contents(temp)).toEqual([]);
+      expect(contents(home)).toEqual([]);
+    } finally {
+      demo.child.kill("SIGKILL");
+    }
+  });
 });
