@@ -148,7 +148,8 @@ function handleHealth(deps: ReceiverDeps): HandlerResponse {
       body: {
         ok: true,
         // Degraded, not down: a failing Chat must not make the tunnel probe restart a good tunnel.
-        status: delivery?.failingSince ? "degraded" : "ok",
+        // With nothing waiting (every failing event given up on), nothing is at risk: ok again.
+        status: delivery?.failingSince && queue.pending > 0 ? "degraded" : "ok",
         ...(deps.instance ? { instance: deps.instance } : {}),
         ...(delivery?.failingSince
           ? {

@@ -66,6 +66,13 @@ describe("giving up", () => {
     expect(stored?.lastError).toMatch(/^gave up after 0 h: Chat answered 503/);
     expect(stored?.attempts).toBeGreaterThanOrEqual(2);
     expect(f.adapter.store.attemptsOf(stored?.seq ?? -1).every((a) => a.status === 503)).toBe(true);
+    // Nothing is waiting any more, so nothing is at risk: /health is ok, and still says why.
+    expect(await (await fetch(`${f.adapter.origin}/health`)).json()).toMatchObject({
+      status: "ok",
+      chat: { last_error: expect.stringContaining("Chat answered 503") },
+      queue: { pending: 0 },
+      dead: 1,
+    });
   });
 });
 
