@@ -62,6 +62,34 @@ function installExitHook(): void {
   });
 }
 
+/**
+ * A tunnel must not outlive the adapter, but an adapter killed with SIGKILL runs no exit hook. So
+ * beside each tunnel runs a tiny shell loop, outside the tunnel's group, that ends the group once
+ * the adapter is gone, and ends itself once the group is: no node process, about a megabyte.
+ */
+const WATCHDOG = `
+while kill -0 "$VAST_GCHAT_ADAPTER_PID" 2>/dev/null && kill -0 -"$VAST_GCHAT_TUNNEL_GROUP" 2>/dev/null; do
+  sleep 1
+done
+kill -KILL -"$VAST_GCHAT_TUNNEL_GROUP" 2>/dev/null
+`;
+
+function watchForOrphan(child: ChildProcess): void {
+  if (child.pid === undefined) return;
+  const watchdog = spawn("/bin/sh", ["-c", WATCHDOG], {
+    detached: true,
+    stdio: "ignore",
+    env: {
+      PATH: process.env.PATH ?? "/usr/bin:/bin",
+      VAST_GCHAT_ADAPTER_PID: String(process.pid),
+      VAST_GCHAT_TUNNEL_GROUP: String(child.pid),
+    },
+  });
+  // Without /bin/sh there is no watchdog; the exit hook still covers every other way to stop.
+  watchdog.on("error", () => {});
+  watchdog.unref();
+}
+
 export async function openChildTunnel(
   spec: ChildTunnelSpec,
   options: TunnelOpenOptions,
@@ -73,6 +101,7 @@ export async function openChildTunnel(
     detached: true,
   });
   running.add(child);
+  watchForOrphan(child);
   const lastLines: string[] = [];
   let exitCode: number | null = null;
   // "exit" never comes for a program that could not start ("error" does): settle on either.

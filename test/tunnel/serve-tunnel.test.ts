@@ -34,8 +34,7 @@ beforeEach(async () => {
   expect(init.code).toBe(0);
 });
 afterEach(async () => {
-  // Stop serve as a user would, so that it stops its tunnel; a serve killed outright would leave
-  // the fake tunnel running (only the tunnelmole child watches for its parent's death).
+  // Stop serve as a user would, so that it stops its tunnel; the kill below is only a backstop.
   if (serve && serve.child.exitCode === null && serve.child.signalCode === null) {
     serve.child.kill("SIGTERM");
     const forced = setTimeout(() => serve?.child.kill("SIGKILL"), 10_000);
@@ -132,6 +131,15 @@ it("stops the tunnel with itself and leaves no process behind", async () => {
   serve.child.kill("SIGTERM");
   expect(await serve.exited).toEqual({ code: 0, signal: null });
   expect(isRunning(pid)).toBe(false);
+});
+
+it("a serve killed with SIGKILL does not leave its tunnel running", async () => {
+  const { serve } = await startServe();
+  const { pid } = tunnelState();
+  serve.child.kill("SIGKILL");
+  expect((await serve.exited).signal).toBe("SIGKILL");
+  // No exit hook ran: the watchdog beside the tunnel notices within about a second.
+  await expect.poll(() => isRunning(pid), { timeout: 10_000, interval: 100 }).toBe(false);
 });
 
 it("exits 1 with the reason after repeated failures, for a process manager to restart it", async () => {
