@@ -321,6 +321,11 @@ export class EventStore {
     );
   }
 
+  /** Runs `writes` as one transaction (nested ones become savepoints): all of them or none. */
+  atomically(writes: () => void): void {
+    this.db.transaction(writes)();
+  }
+
   private recordOutcome(
     seqs: readonly number[],
     post: PostRecord,

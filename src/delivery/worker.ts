@@ -246,30 +246,23 @@ export class DeliveryWorker {
     const maxAgeMs = this.options.maxAgeMs ?? 72 * HOUR_MS;
     const expired = events.filter((event) => now - event.queuedAt >= maxAgeMs);
     const waiting = events.filter((event) => now - event.queuedAt < maxAgeMs);
-    if (expired.length) {
-      const hours = Math.round((maxAgeMs / HOUR_MS) * 10) / 10;
-      const reason = `gave up after ${hours} h: ${outcome.reason}`;
-      store.markDead(
-        expired.map((event) => event.seq),
-        post,
-        reason,
-      );
-      for (const event of expired) {
-        this.alone.delete(event.seq);
-        observer?.dead?.(event, reason);
-      }
+    const hours = Math.round((maxAgeMs / HOUR_MS) * 10) / 10;
+    const deadReason = `gave up after ${hours} h: ${outcome.reason}`;
+    const head = waiting[0];
+    const delay = head ? this.retryDelay(head, outcome.retryAfterMs) : 0;
+    // One transaction: were the second write refused, the retry of both must not record the
+    // dead letters twice.
+    const expiredSeqs = expired.map((event) => event.seq);
+    const waitingSeqs = waiting.map((event) => event.seq);
+    store.atomically(() => {
+      if (expiredSeqs.length) store.markDead(expiredSeqs, post, deadReason);
+      if (waitingSeqs.length) store.markRetry(waitingSeqs, post, now + delay, outcome.reason);
+    });
+    for (const event of expired) {
+      this.alone.delete(event.seq);
+      observer?.dead?.(event, deadReason);
     }
-    if (waiting.length) {
-      const head = waiting[0] as StoredEvent;
-      const delay = this.retryDelay(head, outcome.retryAfterMs);
-      store.markRetry(
-        waiting.map((event) => event.seq),
-        post,
-        now + delay,
-        outcome.reason,
-      );
-      for (const event of waiting) observer?.retrying?.(event, outcome.reason, delay);
-    }
+    for (const event of waiting) observer?.retrying?.(event, outcome.reason, delay);
   }
 
   /** Chat's Retry-After, when it sends one, but never longer than our own longest backoff. */
