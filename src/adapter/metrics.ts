@@ -79,7 +79,7 @@ export function createMetrics(options: MetricsOptions): AdapterMetrics {
   });
   const retries = new Counter({
     name: `${PREFIX}delivery_retries_total`,
-    help: "Posts to Google Chat that failed and will be tried again.",
+    help: "Events whose post to Google Chat failed and that will be tried again (a digest counts each event it carried).",
     registers,
   });
   const deadTotal = new Counter({
