@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -100,31 +100,37 @@ describe("demo", () => {
     expect(contents(temp)).toEqual([]);
   });
 
-  it("--keep stays up for trigger, then cleans up on Ctrl+C", async () => {
-    const demo = spawnCli(["demo", "--keep", "--json"], env);
+  it("--keep stays up for the trigger it suggests, keeps its secrets off the screen, and cleans up on Ctrl+C", async () => {
+    const demo = spawnCli(["demo", "--keep"], env);
     try {
-      const ready = (await demo.waitForLog((record) => "ok" in record, 30_000)) as unknown;
-      const summary = ready as DemoDocument;
-      expect(summary.ok).toBe(true);
-
-      const sent = await runCli(
-        ["trigger", "machine_error", "--config-dir", summary.config_dir],
-        env,
-      );
-      expect(sent.code).toBe(0);
-      expect(sent.stdout).toMatch(/^Sent: machine_error event/);
+      await expect.poll(() => demo.stdout(), { timeout: 30_000 }).toContain("Press Ctrl+C");
+      const out = demo.stdout();
+      const configDir = /trigger instance_stopped --config-dir (\S+)/.exec(out)?.[1] ?? "";
+      const pageUrl = /and watch (http:\/\/127\.0\.0\.1:\d+\/)/.exec(out)?.[1] ?? "";
+      expect(configDir.startsWith(temp)).toBe(true);
 
       const messages = async () => {
-        const answer = await fetch(new URL("messages", summary.preview_url));
+        const answer = await fetch(new URL("messages", pageUrl));
         return ((await answer.json()) as { messages: unknown[] }).messages.length;
       };
+      const before = await messages();
+      const sent = await runCli(["trigger", "instance_stopped", "--config-dir", configDir], env);
+      expect(sent.code).toBe(0);
+      expect(sent.stdout).toMatch(/^Sent: instance_stopped event/);
       // The worker delivers on its own time: ask the preview until the card is there.
-      await expect.poll(messages, { timeout: 15_000 }).toBe(summary.chat_messages + 1);
+      await expect.poll(messages, { timeout: 15_000 }).toBe(before + 1);
 
+      const secrets = JSON.parse(readFileSync(join(configDir, "secrets.json"), "utf8"));
+      expect(secrets.webhookSecret).toMatch(/^\S{16,}$/);
       demo.child.kill("SIGINT");
       expect((await demo.exited).code).toBe(0);
+      // Neither the signing secret, nor the API key, nor the Chat URL's key and token.
+      for (const secret of [secrets.webhookSecret, secrets.apiKey, "demo-token", "demo-key"]) {
+        expect(demo.stdout()).not.toContain(secret);
+        expect(demo.stderr()).not.toContain(secret);
+      }
       expect(contents(temp)).toEqual([]);
-      expect(await refused(summary.preview_url)).toBe(true);
+      expect(await refused(pageUrl)).toBe(true);
     } finally {
       demo.child.kill("SIGKILL");
     }
