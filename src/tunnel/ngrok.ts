@@ -100,6 +100,8 @@ export function ngrokTunnel(options: NgrokOptions = {}): TunnelProvider {
   const env = options.env ?? process.env;
   const load = options.load ?? loadNgrok;
   const graceMs = options.reconnectGraceMs ?? DEFAULT_RECONNECT_GRACE_MS;
+  // ngrok keeps one session per process: an old open() must not kill a newer one's.
+  let opens = 0;
   return {
     name: "ngrok",
     async open(openOptions): Promise<OpenTunnel> {
@@ -151,6 +153,7 @@ export function ngrokTunnel(options: NgrokOptions = {}): TunnelProvider {
         },
       };
 
+      const thisOpen = ++opens;
       // Start from no session: a stale one would keep the callbacks of an earlier open().
       await ngrok.kill().catch(() => {});
       const forwarding = ngrok.forward(config);
@@ -171,8 +174,9 @@ export function ngrokTunnel(options: NgrokOptions = {}): TunnelProvider {
       } catch (error) {
         live = false;
         clearTimeout(graceTimer);
-        // A forward() that succeeds after all must not leave a session behind.
-        forwarding.then(() => ngrok.kill()).catch(() => {});
+        // A forward() that succeeds after all must not leave a session behind, unless a newer
+        // open() has started since: the session is then that one's (and its kill() ended ours).
+        forwarding.then(() => (opens === thisOpen ? ngrok.kill() : undefined)).catch(() => {});
         await ngrok.kill().catch(() => {});
         throw error instanceof TunnelError ? error : openError(error, options.domain, authtoken);
       } finally {

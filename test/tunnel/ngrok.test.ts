@@ -215,6 +215,32 @@ describe("ngrokTunnel", () => {
   });
 });
 
+describe("a late forward after a newer open", () => {
+  it("does not kill the newer session", async () => {
+    let succeedLate: (value: { url(): string | null }) => void = () => {};
+    let forwards = 0;
+    const fake = fakeNgrok(() =>
+      ++forwards === 1
+        ? new Promise((resolve) => {
+            succeedLate = resolve;
+          })
+        : Promise.resolve(listener("https://second.ngrok.app")),
+    );
+    const provider = ngrokTunnel({ env: TOKEN_ENV, load: async () => fake.module });
+    await expect(provider.open({ port: 8123, timeoutMs: 50 })).rejects.toThrow(/no public URL/);
+    const second = await provider.open({ port: 8123 });
+    expect(second.url).toBe("https://second.ngrok.app");
+    const callsBefore = [...fake.calls];
+
+    succeedLate(listener("https://late.ngrok.app"));
+    // Let the late forward's continuation run; nothing may follow the second session's start.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(fake.calls).toEqual(callsBefore);
+    await second.close();
+    expect(fake.calls.at(-1)).toBe("kill");
+  });
+});
+
 describe("loadNgrok", () => {
   it("loads the installed native package (without connecting)", async () => {
     const ngrok = await loadNgrok();
