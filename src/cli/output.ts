@@ -13,8 +13,15 @@ export interface Output {
   warn(text: string): void;
   /** The --json document. */
   result(value: unknown): void;
-  /** Runs `work` under a spinner on a terminal; prints `done` (or the failure) when it ends. */
-  step<T>(text: string, work: () => Promise<T>, done?: (value: T) => string): Promise<T>;
+  /**
+   * Runs `work` under a spinner on a terminal; prints `done` (or the failure) when it ends. `done`
+   * may also say that what came back is a failure ({ failed }), for a wait that ran out.
+   */
+  step<T>(
+    text: string,
+    work: () => Promise<T>,
+    done?: (value: T) => string | { failed: string },
+  ): Promise<T>;
 }
 
 export interface OutputStreams {
@@ -47,9 +54,12 @@ export function createOutput(
       }
       try {
         const value = await work();
-        const message = done?.(value) ?? text;
-        if (spinner) spinner.succeed(message);
-        else write(`${chalk.green("✓")} ${message}`);
+        const outcome = done?.(value) ?? text;
+        if (typeof outcome === "string") {
+          if (spinner) spinner.succeed(outcome);
+          else write(`${chalk.green("✓")} ${outcome}`);
+        } else if (spinner) spinner.fail(outcome.failed);
+        else write(`${chalk.red("✗")} ${outcome.failed}`);
         return value;
       } catch (error) {
         spinner?.fail(text);

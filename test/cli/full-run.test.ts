@@ -59,6 +59,7 @@ it("init -> serve -> test -> duplicates -> rotate-secret -> cleanup leaves nothi
   const test = await world.run(["test", "--wait", "15"]);
   expect(test.stderr).toBe("");
   expect(test.code).toBe(0);
+  expect(test.stdout).toContain("✓ The event reached Google Chat");
   expect(test.stdout).toMatch(/Vast\.ai -> adapter -> Google Chat in \d+\.\d s\./);
   expect(JSON.stringify(world.chat.messages.at(-1)?.body)).toContain("Test event received");
 
@@ -104,6 +105,7 @@ it("test says the event reached the adapter but not Chat, when Chat refuses it",
   world.chat.behaviour = { kind: "status", status: 500 };
   const test = await world.run(["test", "--wait", "2"]);
   expect(test.code).toBe(1);
+  expect(test.stdout).toContain("✗ The event has not reached Google Chat");
   expect(test.stderr).toMatch(
     /The adapter received the test event but Google Chat has not taken it: Chat answered 500/,
   );

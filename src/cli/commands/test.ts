@@ -75,7 +75,14 @@ export async function test(options: TestOptions, context: TestContext): Promise<
 
   const store = EventStore.open(storePath);
   try {
-    const event = await followTestEvent(store, askedAt, waitSeconds * 1000);
+    const event = await out.step(
+      `Waiting up to ${waitSeconds} s for the event to reach Google Chat`,
+      () => followTestEvent(store, askedAt, waitSeconds * 1000),
+      (found) =>
+        found?.state === "delivered"
+          ? "The event reached Google Chat"
+          : { failed: "The event has not reached Google Chat" },
+    );
     if (event?.state === "delivered" && event.deliveredAt !== null) {
       const seconds = (event.deliveredAt - askedAt) / 1000;
       out.result({ ok: true, delivered: true, event_id: event.eventId, seconds });
