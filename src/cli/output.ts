@@ -1,3 +1,4 @@
+import { Writable } from "node:stream";
 import chalk from "chalk";
 import type { Ora } from "ora";
 
@@ -29,13 +30,47 @@ export interface OutputStreams {
   stderr: NodeJS.WritableStream;
 }
 
+/** A terminal a spinner can draw on: a TTY with a known width (an unsized one would redraw forever). */
+export function canSpin(stream: OutputStreams["stdout"]): boolean {
+  return Boolean(stream.isTTY) && (stream.columns ?? 0) > 0;
+}
+
+/** A spinner on `stream` when it can draw there, else undefined. ora loads only then. */
+export async function startSpinner(
+  stream: OutputStreams["stdout"],
+  text: string,
+): Promise<Ora | undefined> {
+  if (!canSpin(stream)) return undefined;
+  const { default: ora } = await import("ora");
+  // hideCursor off: hiding it installs ora's exit handler, which long-running serve must not have.
+  return ora({ text, stream, hideCursor: false }).start();
+}
+
+/**
+ * `out`, wrapped so that each write first clears the spinner of the moment and draws it again
+ * after: log lines written while a spinner runs land on lines of their own.
+ */
+export function besideSpinner(
+  out: NodeJS.WritableStream,
+  current: () => Ora | undefined,
+): NodeJS.WritableStream {
+  return new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      const spinner = current();
+      spinner?.clear();
+      out.write(chunk);
+      spinner?.render();
+      callback();
+    },
+  });
+}
+
 export function createOutput(
   streams: OutputStreams,
   options: { json?: boolean | undefined },
 ): Output {
   const json = Boolean(options.json);
-  // A terminal of zero columns (a pseudo-terminal nobody sized) would make a spinner redraw forever.
-  const interactive = Boolean(streams.stdout.isTTY) && (streams.stdout.columns ?? 0) > 0 && !json;
+  const interactive = canSpin(streams.stdout) && !json;
   const write = (text: string) => {
     if (!json) streams.stdout.write(`${text}\n`);
   };
@@ -47,11 +82,7 @@ export function createOutput(
       if (json) streams.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
     },
     async step(text, work, done) {
-      let spinner: Ora | undefined;
-      if (interactive) {
-        const { default: ora } = await import("ora");
-        spinner = ora({ text, stream: streams.stdout }).start();
-      }
+      const spinner = interactive ? await startSpinner(streams.stdout, text) : undefined;
       try {
         const value = await work();
         const outcome = done?.(value) ?? text;

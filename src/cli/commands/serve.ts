@@ -1,3 +1,4 @@
+import type { Ora } from "ora";
 import { startAdapter } from "../../adapter/adapter.js";
 import type { MessageFormat } from "../../chat/render.js";
 import { eventStorePath, resolveConfigDir } from "../../config/paths.js";
@@ -7,6 +8,7 @@ import type { TunnelProvider } from "../../tunnel/types.js";
 import { openConfig } from "../config-context.js";
 import { CliError, ExitCode, usageError } from "../errors.js";
 import { createLogger } from "../logger.js";
+import { besideSpinner, startSpinner } from "../output.js";
 import type { GlobalOptions } from "../program.js";
 import {
   DEFAULT_HOST,
@@ -95,10 +97,12 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     rotating: () => (stored.rotationStartedAt ?? 0) > Date.now() - ROTATION_WINDOW_MS,
   };
 
+  // While the tunnel opens, a terminal shows a spinner; log lines go around it.
+  let spinner: Ora | undefined;
   const log = createLogger({
     pretty: Boolean(context.stdout.isTTY),
     level: options.quiet ? "warn" : options.verbose ? "debug" : "info",
-    out: context.stdout,
+    out: context.stdout.isTTY ? besideSpinner(context.stdout, () => spinner) : context.stdout,
   });
   if (chat.warning) log.warn({}, chat.warning);
 
@@ -138,6 +142,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   // Until the tunnel is up, a Ctrl+C must not leave its process behind: exiting runs the tunnel
   // module's exit hook, which ends every tunnel process group it started.
   const interruptStart = (signal: NodeJS.Signals) => {
+    spinner?.stop();
     log.info({ signal }, "interrupted while opening the tunnel");
     removeRuntimeState(configDir, process.pid);
     process.exit(ExitCode.Interrupted);
@@ -146,6 +151,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   let onSignal: (signal: NodeJS.Signals) => void = interruptStart;
   context.signals.on("SIGINT", () => onSignal("SIGINT"));
   context.signals.on("SIGTERM", () => onSignal("SIGTERM"));
+  spinner = await startSpinner(context.stdout, "Opening the tunnel and pointing the webhook at it");
   try {
     reachable = await makeReachable(options, {
       port: adapter.port,
@@ -159,9 +165,12 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       ...(context.tunnelProvider ? { provider: context.tunnelProvider } : {}),
     });
   } catch (error) {
+    spinner?.stop();
     await adapter.close();
     throw error;
   }
+  spinner?.stop();
+  spinner = undefined;
   saveRuntime();
   const publicUrl = reachable.publicUrl ? `${reachable.publicUrl}${path}` : null;
   log.info(
