@@ -51,6 +51,11 @@ export interface RunStats {
   elapsedS: number;
   /** Open loop only: first to last send. */
   sendSpanS: number;
+  /**
+   * CPU seconds the bench process used during the run: the generator's own cost (plus the fake
+   * Chat's, which lives in the same process and is idle unless the adapter posts per request).
+   */
+  generatorCpuS: number;
 }
 
 function emptyStats(): RunStats {
@@ -68,7 +73,14 @@ function emptyStats(): RunStats {
     ackedIds: [],
     elapsedS: 0,
     sendSpanS: 0,
+    generatorCpuS: 0,
   };
+}
+
+/** CPU seconds this process has used since `since` (a process.cpuUsage() reading). */
+function cpuSecondsSince(since: NodeJS.CpuUsage): number {
+  const used = process.cpuUsage(since);
+  return (used.user + used.system) / 1e6;
 }
 
 // A mix of real types so bodies vary in length like real traffic.
@@ -171,6 +183,7 @@ export async function openLoop(target: LoadTarget, options: OpenLoopOptions): Pr
   const total = Math.round(options.rate * options.durationS);
   const intervalNs = BigInt(Math.round(1e9 / options.rate));
   const pending = new Set<Promise<void>>();
+  const cpuStart = process.cpuUsage();
   const start = nowNs();
   let lastSend = start;
   let next = 0;
@@ -217,6 +230,7 @@ export async function openLoop(target: LoadTarget, options: OpenLoopOptions): Pr
     await Promise.allSettled([...pending]);
   }
   stats.elapsedS = nsToMs(nowNs() - start) / 1000;
+  stats.generatorCpuS = cpuSecondsSince(cpuStart);
   return stats;
 }
 
@@ -241,6 +255,7 @@ export async function closedLoop(
   const stats = emptyStats();
   const pool = createPool(target.origin, options.concurrency, options.timeoutMs);
   const maxRequests = options.maxRequests ?? 1_000_000;
+  const cpuStart = process.cpuUsage();
   const start = nowNs();
   const deadline = start + BigInt(Math.round(options.durationS * 1e9));
   let stoppedAt: bigint | undefined;
@@ -260,6 +275,7 @@ export async function closedLoop(
   }
   stats.windowS = stoppedAt === undefined ? options.durationS : nsToMs(stoppedAt - start) / 1000;
   stats.elapsedS = nsToMs(nowNs() - start) / 1000;
+  stats.generatorCpuS = cpuSecondsSince(cpuStart);
   return stats;
 }
 

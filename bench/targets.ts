@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { join, resolve } from "node:path";
@@ -30,6 +31,8 @@ export interface Target {
   logFile: string;
   /** Resolves when the process has exited. */
   exited: Promise<void>;
+  /** From the spawn until the first 200 from /health, polled every HEALTH_POLL_MS. */
+  startedInMs: number;
 }
 
 /** Every child still running: killed on any exit of the bench, normal or not. */
@@ -102,19 +105,32 @@ async function waitForLogRecord(
   throw new Error(`${target.name} did not become ready; its log:\n${logTail(target.logFile)}`);
 }
 
-async function waitForHealth(origin: string, name: string, logFile: string): Promise<void> {
-  const deadline = Date.now() + 15_000;
-  while (Date.now() < deadline) {
+/** How often a starting adapter's /health is asked: the resolution of the start-up time. */
+const HEALTH_POLL_MS = 5;
+
+/**
+ * Polls /health until it answers 200 and returns the ms since `spawnedAt` (performance.now()).
+ * Bounded by `timeoutMs`; gives up early if the process exits.
+ */
+async function waitForHealth(
+  target: { child: ChildProcess; logFile: string; name: string },
+  origin: string,
+  spawnedAt: number,
+  timeoutMs = 15_000,
+): Promise<number> {
+  const deadline = spawnedAt + timeoutMs;
+  while (performance.now() < deadline) {
+    if (target.child.exitCode !== null || target.child.signalCode !== null) break;
     try {
       const response = await fetch(`${origin}/health`, { signal: AbortSignal.timeout(1000) });
       await response.arrayBuffer();
-      if (response.ok) return;
+      if (response.ok) return performance.now() - spawnedAt;
     } catch {
       // Not listening yet.
     }
-    await sleep(100);
+    await sleep(HEALTH_POLL_MS);
   }
-  throw new Error(`${name} did not answer /health; its log:\n${logTail(logFile)}`);
+  throw new Error(`${target.name} did not answer /health; its log:\n${logTail(target.logFile)}`);
 }
 
 function originOf(url: unknown, name: string): { origin: string; path: string } {
@@ -123,31 +139,42 @@ function originOf(url: unknown, name: string): { origin: string; path: string } 
   return { origin: parsed.origin, path: parsed.pathname };
 }
 
+/** A webhook secret for one adapter under test. */
+export const newSecret = () => `bench-${randomBytes(12).toString("hex")}`;
+
 export interface OursOptions {
   workdir: string;
   chatUrl: string;
   secret: string;
 }
 
-/** `node bin/vast-gchat.js serve --port 0`, as a user runs it, with its own config dir. */
+/**
+ * `node bin/vast-gchat.js serve --port N`, as a user runs it, with its own config dir. The port
+ * is chosen beforehand so /health can be polled from the spawn on, as for the tutorial's.
+ */
 export async function startOurs(options: OursOptions): Promise<Target & { storePath: string }> {
   const name = "vast-gchat";
   const configDir = join(options.workdir, "config");
   const logFile = join(options.workdir, "vast-gchat.log");
+  const port = await freePort();
   const env = cleanEnv({
     VAST_WEBHOOK_SECRET: options.secret,
     GOOGLE_CHAT_URL: options.chatUrl,
     VAST_GCHAT_CONFIG_DIR: configDir,
   });
+  const spawnedAt = performance.now();
   const { child, exited } = spawnLogged(
     name,
     process.execPath,
-    [BIN, "serve", "--port", "0"],
+    [BIN, "serve", "--host", "127.0.0.1", "--port", String(port)],
     env,
     logFile,
   );
+  const origin = `http://127.0.0.1:${port}`;
+  const startedInMs = await waitForHealth({ child, logFile, name }, origin, spawnedAt);
+  // The ready line names the webhook path; it follows the listening socket closely.
   const ready = await waitForLogRecord({ child, logFile, name }, (r) => r.msg === "ready");
-  const { origin, path } = originOf(ready.url, name);
+  const { path } = originOf(ready.url, name);
   return {
     name,
     pid: requirePid(child, name),
@@ -156,6 +183,7 @@ export async function startOurs(options: OursOptions): Promise<Target & { storeP
     child,
     logFile,
     exited,
+    startedInMs,
     storePath: eventStorePath(configDir),
   };
 }
@@ -194,17 +222,28 @@ export async function startTutorial(options: OursOptions): Promise<Target> {
     GOOGLE_CHAT_URL: options.chatUrl,
     PORT: String(port),
   });
+  const spawnedAt = performance.now();
   const { child, exited } = spawnLogged(name, "python3", ["-u", TUTORIAL_ADAPTER], env, logFile);
   const origin = `http://127.0.0.1:${port}`;
   // It prints "listening on ..." before it binds, so the health check is the real signal.
-  await waitForHealth(origin, name, logFile);
-  return { name, pid: requirePid(child, name), origin, path: "/", child, logFile, exited };
+  const startedInMs = await waitForHealth({ child, logFile, name }, origin, spawnedAt);
+  return {
+    name,
+    pid: requirePid(child, name),
+    origin,
+    path: "/",
+    child,
+    logFile,
+    exited,
+    startedInMs,
+  };
 }
 
 /** The ceiling: node:http answering 200 without doing anything, run the same way. */
 export async function startBareServer(workdir: string): Promise<Target> {
   const name = "bare node:http";
   const logFile = join(workdir, "bare.log");
+  const spawnedAt = performance.now();
   const { child, exited } = spawnLogged(
     name,
     process.execPath,
@@ -214,23 +253,21 @@ export async function startBareServer(workdir: string): Promise<Target> {
   );
   const ready = await waitForLogRecord({ child, logFile, name }, (r) => r.msg === "ready");
   const { origin, path } = originOf(ready.url, name);
-  return { name, pid: requirePid(child, name), origin, path, child, logFile, exited };
+  return {
+    name,
+    pid: requirePid(child, name),
+    origin,
+    path,
+    child,
+    logFile,
+    exited,
+    startedInMs: performance.now() - spawnedAt,
+  };
 }
 
 function requirePid(child: ChildProcess, name: string): number {
   if (child.pid === undefined) throw new Error(`${name} has no pid`);
   return child.pid;
-}
-
-/** Peak resident set (VmHWM) of a live process, in MiB; undefined once it is gone. */
-export function peakRssMiB(pid: number): number | undefined {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    const kib = /^VmHWM:\s+(\d+)\s+kB/m.exec(status)?.[1];
-    return kib === undefined ? undefined : Number(kib) / 1024;
-  } catch {
-    return undefined;
-  }
 }
 
 /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */

@@ -1,0 +1,39 @@
+import { spawnSync } from "node:child_process";
+import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
+import { pythonVersion, REPO_ROOT } from "./targets.js";
+
+/** The machine a run was taken on: figures from a shared, noisy machine mean little without it. */
+export interface MachineInfo {
+  nproc: number;
+  cpu: string;
+  memoryGiB: number;
+  node: string;
+  python: string | undefined;
+  commit: string | undefined;
+  /** Whether the working tree had uncommitted changes (the figures may not match the commit). */
+  dirty: boolean;
+}
+
+/** The 1, 5 and 15 minute load averages, e.g. "1.16 1.07 1.86". */
+export function loadAverage(): string {
+  return loadavg()
+    .map((n) => n.toFixed(2))
+    .join(" ");
+}
+
+function git(args: string[]): string | undefined {
+  const result = spawnSync("git", args, { cwd: REPO_ROOT, encoding: "utf8", timeout: 5000 });
+  return result.status === 0 ? result.stdout.trim() : undefined;
+}
+
+export function machineInfo(): MachineInfo {
+  return {
+    nproc: availableParallelism(),
+    cpu: cpus()[0]?.model.trim() ?? "unknown CPU",
+    memoryGiB: totalmem() / 2 ** 30,
+    node: process.version,
+    python: pythonVersion(),
+    commit: git(["rev-parse", "--short", "HEAD"]),
+    dirty: (git(["status", "--porcelain", "--untracked-files=no"]) ?? "") !== "",
+  };
+}
