@@ -56,6 +56,8 @@ export const MAX_BODY_BYTES = 32_000;
  * leave headroom under MAX_BODY_BYTES rather than fill it to the byte.
  */
 const BODY_BYTES_TARGET = 31_000;
+/** How deep a payload without a message is shown before `…` (see sortedJson). */
+const MAX_JSON_DEPTH = 16;
 /** A subject is one line in a card header; past this it is cut, in the card and in `text`. */
 const MAX_SUBJECT_LENGTH = 300;
 const MAX_SUBTITLE_LENGTH = 200;
@@ -227,14 +229,19 @@ function cardIdFor(eventId: string): string {
   return `vast-${eventId.replace(/[^A-Za-z0-9_-]/g, "-")}`.slice(0, MAX_CARD_ID_LENGTH);
 }
 
-/** The payload as the tutorial shows it: JSON with sorted keys and Python's `, ` / `: `. */
-function sortedJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(sortedJson).join(", ")}]`;
+/**
+ * The payload as the tutorial shows it: JSON with sorted keys and Python's `, ` / `: `. Nesting
+ * deeper than a person would read is shown as `…`: a body of thousands of nested brackets (still
+ * under the size cap) would otherwise overflow the stack here.
+ */
+function sortedJson(value: unknown, depth = 0): string {
+  const inner = (item: unknown) => (depth >= MAX_JSON_DEPTH ? "…" : sortedJson(item, depth + 1));
+  if (Array.isArray(value)) return `[${value.map(inner).join(", ")}]`;
   if (value !== null && typeof value === "object") {
     const entries = Object.entries(value)
       .filter(([, item]) => item !== undefined)
       .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}: ${sortedJson(item)}`).join(", ")}}`;
+    return `{${entries.map(([key, item]) => `${JSON.stringify(key)}: ${inner(item)}`).join(", ")}}`;
   }
   return JSON.stringify(value) ?? "null";
 }

@@ -159,17 +159,14 @@ export class DeliveryWorker {
   }
 
   private async deliver(due: StoredEvent[]): Promise<void> {
-    let carried: StoredEvent[];
-    let message: ChatMessage;
-    if (due.length > 1 && this.options.renderDigest) {
-      const digest = this.options.renderDigest(due);
-      carried = due.slice(0, digest.carried);
-      message = digest.message;
-    } else {
-      carried = due.slice(0, 1);
-      message = this.options.render(carried[0] as StoredEvent);
+    let rendered: { carried: StoredEvent[]; message: ChatMessage };
+    try {
+      rendered = this.renderDue(due);
+    } catch (error) {
+      this.cannotRender(due, error);
+      return;
     }
-
+    const { carried, message } = rendered;
     const controller = new AbortController();
     this.currentPost = controller;
     let outcome: PostOutcome;
@@ -189,6 +186,32 @@ export class DeliveryWorker {
     // A post cancelled by shutdown is not a failed attempt: the events simply stay pending.
     if (controller.signal.aborted && outcome.kind !== "delivered") return;
     await this.record(carried, outcome);
+  }
+
+  private renderDue(due: StoredEvent[]): { carried: StoredEvent[]; message: ChatMessage } {
+    if (due.length > 1 && this.options.renderDigest) {
+      const digest = this.options.renderDigest(due);
+      return { carried: due.slice(0, digest.carried), message: digest.message };
+    }
+    const head = due[0] as StoredEvent;
+    return { carried: [head], message: this.options.render(head) };
+  }
+
+  /**
+   * An event that cannot be rendered now never will be: it goes to the dead letters (with the
+   * reason, for `events show`) rather than hold every event behind it. A digest that cannot be
+   * rendered is split, so only the event at fault is given up on.
+   */
+  private cannotRender(due: StoredEvent[], error: unknown): void {
+    if (due.length > 1) {
+      for (const event of due) this.alone.add(event.seq);
+      return;
+    }
+    const event = due[0] as StoredEvent;
+    const reason = `could not render the message: ${(error as Error).message}`;
+    this.options.store.markDead([event.seq], { at: this.now(), carried: 1 }, reason);
+    this.alone.delete(event.seq);
+    this.options.observer?.dead?.(event, reason);
   }
 
   /**

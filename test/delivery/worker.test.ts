@@ -1,9 +1,12 @@
 import { once } from "node:events";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it } from "vitest";
 import { type ChatMessage, plainTextOf } from "../../src/chat/render.js";
 import { EventStore } from "../../src/delivery/store.js";
-import { backoffDelay } from "../../src/delivery/worker.js";
+import { backoffDelay, DeliveryWorker } from "../../src/delivery/worker.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
 import {
   type AdapterFixture,
@@ -17,6 +20,62 @@ let fx: AdapterFixture | undefined;
 afterEach(async () => {
   await fx?.close();
   fx = undefined;
+});
+
+describe("an event that cannot be rendered", () => {
+  it("deep nesting (far under the size cap) is drawn with an ellipsis, and delivered", async () => {
+    fx = await startAdapterFixture({ format: "text" });
+    const f = fx;
+    // No message, so the payload itself is shown: 5,000 nested arrays once overflowed the stack.
+    const deep = `{"event_id":"deep-1","notif_type":"low_credit","a":${"[".repeat(5000)}${"]".repeat(5000)}}`;
+    const delivered = waitForAdapterEvent(f.adapter, "delivered", "deep-1");
+    expect((await postSigned(f.url, SECRET, deep)).status).toBe(200);
+    await delivered;
+    expect(plainTextOf(f.chat.messages[0]?.body as ChatMessage)).toContain("[[[[");
+    expect(plainTextOf(f.chat.messages[0]?.body as ChatMessage)).toContain("…");
+  });
+
+  it("goes to the dead letters with the reason, and the queue goes on", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "worker-render-"));
+    const store = EventStore.open(join(dir, "events.db"));
+    const posted: string[] = [];
+    const dead: string[] = [];
+    const delivered = new Promise<void>((resolve) => {
+      const worker = new DeliveryWorker({
+        store,
+        render: (event) => {
+          if (event.eventId === "bad") throw new RangeError("Maximum call stack size exceeded");
+          return { text: event.eventId };
+        },
+        post: async (request) => {
+          posted.push(String(request.message.text));
+          return { kind: "delivered", status: 200 };
+        },
+        observer: {
+          dead: (event) => dead.push(event.eventId),
+          delivered: () => {
+            void worker.stop().then(resolve);
+          },
+        },
+      });
+      for (const eventId of ["bad", "good"]) {
+        store.accept({ eventId, notifType: "low_credit", payload: "{}", receivedAt: Date.now() });
+      }
+      worker.start();
+    });
+    try {
+      await delivered;
+      expect(dead).toEqual(["bad"]);
+      expect(posted).toEqual(["good"]);
+      expect(store.get("bad")).toMatchObject({
+        state: "dead",
+        lastError: "could not render the message: Maximum call stack size exceeded",
+      });
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe("delivery to Chat", () => {
