@@ -68,6 +68,10 @@ describe("service", () => {
       );
       expect(result.code).toBe(0);
       expect(result.stdout).toContain(`serve --config-dir ${dir}`);
+      // Started with the heap cap that keeps a long-running serve's memory flat.
+      expect(result.stdout).toMatch(
+        /^ExecStart=\S+node --max-old-space-size=256 \S+vast-gchat\.js serve/m,
+      );
       expect(result.stdout).not.toContain("whsec-unit-test");
       const unit = join(dir, "vast-gchat.service");
       writeFileSync(unit, result.stdout);
