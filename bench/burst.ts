@@ -5,6 +5,7 @@ import { sampleEvent } from "../src/vast/sample-events.js";
 import type { FakeChat } from "../test/support/fake-chat.js";
 import { vastHeaders } from "../test/support/sign.js";
 import type { LoadTarget } from "./load.js";
+import { Slots } from "./slots.js";
 
 /**
  * The burst benchmark: N events (subjects `burst 0001`…) sent at once, with bounded concurrency,
@@ -104,36 +105,6 @@ export interface SenderStats {
 
 function count<K>(map: Map<K, number>, key: K): void {
   map.set(key, (map.get(key) ?? 0) + 1);
-}
-
-/** At most `size` requests in flight; on stop every waiter is let through to see the stop. */
-class Slots {
-  private free: number;
-  private waiting: Array<() => void> = [];
-
-  constructor(size: number) {
-    this.free = size;
-  }
-
-  async acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
-  }
-
-  releaseAll(): void {
-    const waiting = this.waiting;
-    this.waiting = [];
-    for (const wake of waiting) wake();
-  }
 }
 
 export interface SendOptions {

@@ -1,7 +1,8 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { writeBenchSection } from "./benchmarks-file.js";
+import { checkBuild } from "./build-check.js";
 import type { BurstResult } from "./burst.js";
 import { burstSession } from "./burst-session.js";
 import { type BenchConfig, readConfig, runs, USAGE } from "./config.js";
@@ -41,24 +42,6 @@ import { correct, verdicts } from "./verdicts.js";
 const progress: Progress = (message) => console.error(`[bench] ${message}`);
 
 const BENCHMARKS_FILE = join(REPO_ROOT, "BENCHMARKS.md");
-
-/** The bench runs the built CLI; a stale dist/ would measure old code. */
-function checkBuild(): void {
-  const built = join(REPO_ROOT, "dist/cli/main.js");
-  if (!existsSync(built)) {
-    throw new Error("dist/ is missing: run `npm run build` before `npm run bench`.");
-  }
-  const builtAt = statSync(built).mtimeMs;
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((latest, entry) => {
-      const path = join(dir, entry.name);
-      const time = entry.isDirectory() ? newest(path) : statSync(path).mtimeMs;
-      return Math.max(latest, time);
-    }, 0);
-  if (newest(join(REPO_ROOT, "src")) > builtAt) {
-    progress("warning: src/ changed after the last build; run `npm run build` to bench it.");
-  }
-}
 
 /** Why the tutorial's adapter does not run in this invocation, or undefined when it does. */
 function tutorialSkipReason(config: BenchConfig): string | undefined {
@@ -181,7 +164,7 @@ async function main(): Promise<number> {
     console.error(`${(error as Error).message}\n${USAGE}`);
     return 2;
   }
-  checkBuild();
+  checkBuild("bench", progress);
   const startedAt = new Date();
   const startedMs = performance.now();
   const loadAverageAtStart = loadAverage();

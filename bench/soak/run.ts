@@ -1,6 +1,7 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { checkBuild } from "../build-check.js";
 import { REPO_ROOT } from "../targets.js";
 import { budgetFor } from "./budget.js";
 import { runCrashes } from "./crashes.js";
@@ -31,22 +32,6 @@ const PARTS: Record<SoakPart, (context: PartContext) => Promise<PartResult>> = {
   disk: runDiskFull,
   secrets: runSecrets,
 };
-
-/** The suite runs the built CLI; a dist/ older than src/ would test old code. */
-function checkBuild(): void {
-  const built = join(REPO_ROOT, "dist/cli/main.js");
-  if (!existsSync(built)) {
-    throw new Error("dist/ is missing: run `npm run build` before `npm run soak`.");
-  }
-  const newest = (dir: string): number =>
-    readdirSync(dir, { withFileTypes: true }).reduce((latest, entry) => {
-      const path = join(dir, entry.name);
-      return Math.max(latest, entry.isDirectory() ? newest(path) : statSync(path).mtimeMs);
-    }, 0);
-  if (newest(join(REPO_ROOT, "src")) > statSync(built).mtimeMs) {
-    progress("warning: src/ changed after the last build; run `npm run build` to test it.");
-  }
-}
 
 function commandLine(options: SoakOptions): string {
   const args = [
@@ -83,7 +68,7 @@ async function main(argv: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  checkBuild();
+  checkBuild("soak", progress);
   installCleanup();
 
   const startedAt = new Date();

@@ -3,6 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Pool } from "undici";
 import { vastHeaders } from "../../test/support/sign.js";
 import { isRetryableStatus, type RetryPolicy, retryDelayMs } from "../burst.js";
+import { Slots } from "../slots.js";
 import { countInto } from "./results.js";
 import type { SoakEvent } from "./soak-events.js";
 
@@ -47,30 +48,6 @@ export interface SenderReport {
   cutOff: number;
 }
 
-/** At most `size` requests in flight. */
-class Semaphore {
-  private free: number;
-  private readonly waiting: Array<() => void> = [];
-
-  constructor(size: number) {
-    this.free = size;
-  }
-
-  async acquire(): Promise<void> {
-    if (this.free > 0) {
-      this.free--;
-      return;
-    }
-    await new Promise<void>((resolve) => this.waiting.push(resolve));
-  }
-
-  release(): void {
-    const next = this.waiting.shift();
-    if (next) next();
-    else this.free++;
-  }
-}
-
 type Attempt = { kind: "acked" } | { kind: "refused"; status: number } | { kind: "retry" };
 
 export async function sendLikeVast(
@@ -98,7 +75,7 @@ export async function sendLikeVast(
     headersTimeout: policy.timeoutMs,
     bodyTimeout: policy.timeoutMs,
   });
-  const slots = new Semaphore(options.concurrency);
+  const slots = new Slots(options.concurrency);
 
   const attempt = async (event: SoakEvent, number: number): Promise<Attempt> => {
     await slots.acquire();
