@@ -83,7 +83,7 @@ export class StoreUnavailableError extends Error {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-const SCHEMA_VERSION = 2;
+const SCHEMA_VERSION = 3;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS events (
@@ -116,6 +116,13 @@ CREATE TABLE IF NOT EXISTS attempts (
   carried  INTEGER NOT NULL DEFAULT 1
 );
 CREATE INDEX IF NOT EXISTS attempts_seq ON attempts (seq);
+-- The post under way (version 3): its events are noted before it is sent and forgotten once its
+-- outcome is recorded, so after a crash in between the same events go again, under the same
+-- requestId, which lets Chat drop the repeat. One row at most.
+CREATE TABLE IF NOT EXISTS posting (
+  id   INTEGER PRIMARY KEY CHECK (id = 1),
+  seqs TEXT    NOT NULL
+);
 `;
 
 interface EventRow {
@@ -206,6 +213,12 @@ export class EventStore {
         `UPDATE events SET state = 'pending', next_attempt_at = @now, queued_at = @now WHERE state = 'dead'`,
       ),
       byEventId: db.prepare(`SELECT * FROM events WHERE event_id = ?`),
+      notePosting: db.prepare(`INSERT OR REPLACE INTO posting (id, seqs) VALUES (1, ?)`),
+      posting: db.prepare(`SELECT seqs FROM posting WHERE id = 1`),
+      clearPosting: db.prepare(`DELETE FROM posting`),
+      pendingOf: db.prepare(
+        `SELECT * FROM events WHERE state = 'pending' AND seq IN (SELECT value FROM json_each(?)) ORDER BY seq`,
+      ),
       latestOfType: db.prepare(
         `SELECT * FROM events WHERE notif_type = ? AND received_at >= ? ORDER BY seq DESC LIMIT 1`,
       ),
@@ -319,6 +332,25 @@ export class EventStore {
     this.recordOutcome(seqs, post, "dead", error, (seq) =>
       this.statements.markDead.run({ seq, error }),
     );
+  }
+
+  /** Notes the events of the post about to be sent (see the posting table). */
+  notePosting(seqs: readonly number[]): void {
+    this.statements.notePosting.run(JSON.stringify(seqs));
+  }
+
+  /**
+   * The events of a post that was sent but whose outcome was never recorded (the process died in
+   * between), those still pending, oldest first; undefined when no such post is noted.
+   */
+  unfinishedPosting(): StoredEvent[] | undefined {
+    const row = this.statements.posting.get() as { seqs: string } | undefined;
+    if (!row) return undefined;
+    return (this.statements.pendingOf.all(row.seqs) as EventRow[]).map(toStoredEvent);
+  }
+
+  clearPosting(): void {
+    this.statements.clearPosting.run();
   }
 
   /** Runs `writes` as one transaction (nested ones become savepoints): all of them or none. */

@@ -143,6 +143,8 @@ export class DeliveryWorker {
     // The oldest event waiting to be retried holds the rest back: order of arrival is kept.
     const first = this.options.store.nextPending();
     if (!first || first.nextAttemptAt > this.now()) return [];
+    const unfinished = this.unfinishedPost(first);
+    if (unfinished) return unfinished;
     const max = this.options.renderDigest ? (this.options.digestMax ?? 50) : 1;
     const due = this.options.store.dueBatch(this.now(), max);
     const head = due[0];
@@ -150,6 +152,21 @@ export class DeliveryWorker {
     // A head that must go alone, or too few waiting for a digest: one event.
     if (this.alone.has(head.seq) || due.length < (this.options.digestFrom ?? 3)) return [head];
     return due.filter((event) => !this.alone.has(event.seq));
+  }
+
+  /**
+   * A post whose outcome was never recorded (a crash between sending it and the record, or a
+   * shutdown that cancelled it) goes again with exactly the same events, so its requestId is the
+   * same and Chat can drop it if the first one got through. Only while it still starts at the head
+   * of the queue: otherwise order comes first, and it is forgotten.
+   */
+  private unfinishedPost(head: StoredEvent): StoredEvent[] | undefined {
+    const { store } = this.options;
+    const events = store.unfinishedPosting();
+    if (events === undefined) return undefined;
+    if (events[0]?.seq === head.seq) return events;
+    store.clearPosting();
+    return undefined;
   }
 
   private untilHeadIsDue(): number {
@@ -167,6 +184,7 @@ export class DeliveryWorker {
       return;
     }
     const { carried, message } = rendered;
+    this.options.store.notePosting(carried.map((event) => event.seq));
     const controller = new AbortController();
     this.currentPost = controller;
     let outcome: PostOutcome;
@@ -203,6 +221,7 @@ export class DeliveryWorker {
    * rendered is split, so only the event at fault is given up on.
    */
   private cannotRender(due: StoredEvent[], error: unknown): void {
+    this.options.store.clearPosting();
     if (due.length > 1) {
       for (const event of due) this.alone.add(event.seq);
       return;
@@ -240,7 +259,10 @@ export class DeliveryWorker {
     const post: PostRecord = { at: now, status: outcome.status, carried: events.length };
 
     if (outcome.kind === "delivered") {
-      store.markDelivered(seqs, post);
+      store.atomically(() => {
+        store.markDelivered(seqs, post);
+        store.clearPosting();
+      });
       this.health.failingSince = null;
       this.health.lastError = null;
       for (const event of events) {
@@ -251,12 +273,16 @@ export class DeliveryWorker {
     }
     if (outcome.kind === "rejected" && events.length > 1) {
       // Which event made Chat refuse the digest is unknown: send each alone, now.
+      store.clearPosting();
       for (const event of events) this.alone.add(event.seq);
       this.lastPostAt = Number.NEGATIVE_INFINITY;
       return;
     }
     if (outcome.kind === "rejected") {
-      store.markDead(seqs, post, outcome.reason);
+      store.atomically(() => {
+        store.markDead(seqs, post, outcome.reason);
+        store.clearPosting();
+      });
       for (const event of events) {
         this.alone.delete(event.seq);
         observer?.dead?.(event, outcome.reason);
@@ -277,9 +303,14 @@ export class DeliveryWorker {
     // dead letters twice.
     const expiredSeqs = expired.map((event) => event.seq);
     const waitingSeqs = waiting.map((event) => event.seq);
+    // Without an answer (a timeout, a cut connection) Chat may have made the message: the retry
+    // carries the same events, so the same requestId. An error answer made none: the retry may
+    // carry whatever is due by then, as may one after some events were given up on.
+    const ambiguous = outcome.status === undefined && !expiredSeqs.length;
     store.atomically(() => {
       if (expiredSeqs.length) store.markDead(expiredSeqs, post, deadReason);
       if (waitingSeqs.length) store.markRetry(waitingSeqs, post, now + delay, outcome.reason);
+      if (!ambiguous) store.clearPosting();
     });
     for (const event of expired) {
       this.alone.delete(event.seq);

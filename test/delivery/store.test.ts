@@ -137,6 +137,21 @@ describe("EventStore", () => {
     expect(store.attemptsOf(store.get("kept")?.seq ?? -1)).toHaveLength(1);
     expect(store.retryDead(5000)).toBe(1);
     expect(store.get("kept")?.queuedAt).toBe(5000);
+    // Version 3's note of the post under way is there too.
+    store.notePosting([store.get("kept")?.seq ?? -1]);
+    expect(store.unfinishedPosting()?.map((event) => event.eventId)).toEqual(["kept"]);
+  });
+
+  it("notes the post under way until its outcome is recorded, and only its pending events", () => {
+    const store = open();
+    for (const id of ["a", "b", "c"]) accept(store, id);
+    expect(store.unfinishedPosting()).toBeUndefined();
+    const seqs = ["a", "b", "c"].map((id) => store.get(id)?.seq ?? -1);
+    store.notePosting(seqs);
+    store.markDelivered([seqs[1] ?? -1], { at: 2000, status: 200, carried: 1 });
+    expect(store.unfinishedPosting()?.map((event) => event.eventId)).toEqual(["a", "c"]);
+    store.clearPosting();
+    expect(store.unfinishedPosting()).toBeUndefined();
   });
 
   it("reports the oldest pending event", () => {

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { type ChatMessage, plainTextOf } from "../../src/chat/render.js";
-import { EventStore } from "../../src/delivery/store.js";
-import { backoffDelay, DeliveryWorker } from "../../src/delivery/worker.js";
+import { EventStore, type StoredEvent } from "../../src/delivery/store.js";
+import { backoffDelay, DeliveryWorker, type PostRequest } from "../../src/delivery/worker.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
 import {
   type AdapterFixture,
@@ -78,6 +78,69 @@ describe("an event that cannot be rendered", () => {
   });
 });
 
+describe("a post whose outcome was never recorded", () => {
+  it("goes again with the same events and the same requestId, before anything newer", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "worker-unfinished-"));
+    const path = join(dir, "events.db");
+    const accept = (store: EventStore, ids: string[]) => {
+      for (const eventId of ids) {
+        store.accept({ eventId, notifType: "outbid", payload: "{}", receivedAt: Date.now() });
+      }
+    };
+    const render = (event: StoredEvent): ChatMessage => ({ text: event.eventId });
+    const renderDigest = (events: StoredEvent[]) => ({
+      message: { text: events.map((event) => event.eventId).join(",") },
+      carried: events.length,
+    });
+    try {
+      // First life: a digest of three is sent, and the process stops before Chat answers.
+      const first = EventStore.open(path);
+      accept(first, ["a", "b", "c"]);
+      const sent: PostRequest[] = [];
+      const hanging = new DeliveryWorker({
+        store: first,
+        render,
+        renderDigest,
+        post: (request, signal) => {
+          sent.push(request);
+          return new Promise((_, reject) =>
+            signal.addEventListener("abort", () => reject(signal.reason)),
+          );
+        },
+      });
+      hanging.start();
+      await vi.waitFor(() => expect(sent).toHaveLength(1));
+      await hanging.stop(0);
+      accept(first, ["d", "e", "f"]);
+      first.close();
+
+      // Second life: the same three first, under the same requestId; then the newer three.
+      const second = EventStore.open(path);
+      const posted: PostRequest[] = [];
+      await new Promise<void>((resolve) => {
+        const worker = new DeliveryWorker({
+          store: second,
+          render,
+          renderDigest,
+          rate: 1000,
+          post: async (request) => {
+            posted.push(request);
+            if (posted.length === 2) void worker.stop().then(resolve);
+            return { kind: "delivered", status: 200 };
+          },
+        });
+        worker.start();
+      });
+      expect(posted.map((p) => p.message.text)).toEqual(["a,b,c", "d,e,f"]);
+      expect(posted[0]?.requestId).toBe(sent[0]?.requestId);
+      expect(second.unfinishedPosting()).toBeUndefined();
+      second.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe("delivery to Chat", () => {
   it("delivers in order of arrival, each event once", async () => {
     fx = await startAdapterFixture({ format: "text" });
@@ -130,6 +193,29 @@ describe("delivery to Chat", () => {
     await delivered;
     expect(f.adapter.store.get(event.event_id)?.attempts).toBeGreaterThanOrEqual(2);
     expect(f.chat.messages).toHaveLength(1);
+  });
+
+  it("after a post with no answer, sends the same events again (same requestId), not a bigger digest", async () => {
+    fx = await startAdapterFixture({ chatTimeoutMs: 200 });
+    const f = fx;
+    f.chat.behaviour = { kind: "hang" };
+    const first = sampleEvent("low_credit", { subject: "first" });
+    const retried = waitForAdapterEvent(f.adapter, "retrying", first.event_id);
+    await postSigned(f.url, SECRET, first);
+    await retried;
+    // Chat may have made that message: three more arrive meanwhile, and must not join its retry.
+    const later = ["second", "third", "fourth"].map((subject) =>
+      sampleEvent("outbid", { subject }),
+    );
+    for (const event of later) await postSigned(f.url, SECRET, event);
+    const hungIds = f.chat.hungRequestIds;
+    const delivered = waitForAdapterEvent(f.adapter, "delivered", later[2]?.event_id ?? "");
+    f.chat.behaviour = { kind: "ok" };
+    await delivered;
+    const [retry, digest] = f.chat.messages;
+    expect(plainTextOf(retry?.body as ChatMessage)).not.toContain("second");
+    expect(retry?.query.get("requestId")).toBe(hungIds[0]);
+    expect(plainTextOf(digest?.body as ChatMessage)).toMatch(/second[\s\S]*third[\s\S]*fourth/);
   });
 
   it("moves an event Chat refuses for good to the dead letters, and goes on with the next", async () => {

@@ -44,6 +44,8 @@ export class FakeChat {
   private readonly lastAcceptedAt = new Map<string, number>();
   private readonly server: Server;
   private readonly hanging = new Set<IncomingMessage>();
+  /** The requestId of every post left without an answer, in order. */
+  readonly hungRequestIds: string[] = [];
   private waiters: Array<() => void> = [];
 
   private constructor(server: Server) {
@@ -62,6 +64,9 @@ export class FakeChat {
         const behaviour = chat.behaviour;
         if (behaviour.kind === "hang") {
           chat.hanging.add(req);
+          chat.hungRequestIds.push(
+            new URL(req.url ?? "/", "http://chat.invalid").searchParams.get("requestId") ?? "",
+          );
           return;
         }
         if (behaviour.kind === "status") {
