@@ -299,14 +299,14 @@ export class DeliveryWorker {
     const deadReason = `gave up after ${hours} h: ${outcome.reason}`;
     const head = waiting[0];
     const delay = head ? this.retryDelay(head, outcome.retryAfterMs) : 0;
-    // One transaction: were the second write refused, the retry of both must not record the
-    // dead letters twice.
     const expiredSeqs = expired.map((event) => event.seq);
     const waitingSeqs = waiting.map((event) => event.seq);
     // Without an answer (a timeout, a cut connection) Chat may have made the message: the retry
     // carries the same events, so the same requestId. An error answer made none: the retry may
     // carry whatever is due by then, as may one after some events were given up on.
     const ambiguous = outcome.status === undefined && !expiredSeqs.length;
+    // One transaction: were a later write refused, the retry of all must not record the dead
+    // letters twice.
     store.atomically(() => {
       if (expiredSeqs.length) store.markDead(expiredSeqs, post, deadReason);
       if (waitingSeqs.length) store.markRetry(waitingSeqs, post, now + delay, outcome.reason);
