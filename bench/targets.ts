@@ -1,11 +1,11 @@
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { closeSync, existsSync, openSync, readFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { eventStorePath } from "../src/config/paths.js";
+import { freeLoopbackPort } from "../src/tunnel/free-port.js";
 import { BIN, cleanEnv } from "../test/support/cli-process.js";
 
 /**
@@ -156,7 +156,7 @@ export async function startOurs(options: OursOptions): Promise<Target & { storeP
   const name = "vast-gchat";
   const configDir = join(options.workdir, "config");
   const logFile = join(options.workdir, "vast-gchat.log");
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const env = cleanEnv({
     VAST_WEBHOOK_SECRET: options.secret,
     GOOGLE_CHAT_URL: options.chatUrl,
@@ -202,20 +202,11 @@ export function pythonVersion(): string | undefined {
   return probe.status === 0 ? `${probe.stdout}${probe.stderr}`.trim() : undefined;
 }
 
-/** The tutorial reads PORT and has no "port 0", so ask the kernel for a free one first. */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, "127.0.0.1", done));
-  const address = server.address();
-  await new Promise<void>((done) => server.close(() => done()));
-  if (address === null || typeof address === "string") throw new Error("no free port");
-  return address.port;
-}
-
 /** `python3 -u vast_google_chat_adapter.py`, the tutorial's way: env only. */
 export async function startTutorial(options: OursOptions): Promise<Target> {
   const name = "tutorial adapter";
-  const port = await freePort();
+  // The tutorial reads PORT and has no "port 0": ask the kernel for a free one first.
+  const port = await freeLoopbackPort();
   const logFile = join(options.workdir, "tutorial.log");
   const env = cleanEnv({
     VAST_WEBHOOK_SECRET: options.secret,

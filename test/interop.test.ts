@@ -3,10 +3,10 @@ import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { freeLoopbackPort } from "../src/tunnel/free-port.js";
 import { sampleEvent } from "../src/vast/sample-events.js";
 import { type AdapterFixture, SECRET, startAdapterFixture } from "./support/adapter-fixture.js";
 import { FakeChat } from "./support/fake-chat.js";
-import { freePort } from "./support/free-port.js";
 import { vastHeaders } from "./support/sign.js";
 
 /**
@@ -76,7 +76,7 @@ describe.skipIf(skip)("interoperability with the tutorial's adapter", () => {
     if (problem) throw new Error(problem);
     ours = await startAdapterFixture();
     chat = await FakeChat.start();
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     python = spawn(PYTHON, ["-u", REFERENCE], {
       env: {
         ...process.env,

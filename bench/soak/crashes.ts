@@ -2,7 +2,7 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { eventStorePath } from "../../src/config/paths.js";
-import { freePort } from "../../test/support/free-port.js";
+import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { seededRandom } from "../burst.js";
 import { checkAcknowledged } from "../durability.js";
 import { ChaosChat } from "./chaos-chat.js";
@@ -50,7 +50,7 @@ export async function runCrashes(context: PartContext): Promise<PartResult> {
     logDir: workdir,
     stem: "serve",
     configDir: join(workdir, "config"),
-    port: await freePort(),
+    port: await freeLoopbackPort(),
     chatUrl: chat.url,
     secrets,
     budget,

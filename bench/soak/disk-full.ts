@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { Pool } from "undici";
 import { eventStorePath } from "../../src/config/paths.js";
-import { freePort } from "../../test/support/free-port.js";
+import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { vastHeaders } from "../../test/support/sign.js";
 import { seededRandom } from "../burst.js";
 import { checkAcknowledged } from "../durability.js";
@@ -120,7 +120,7 @@ export async function runDiskFull(context: PartContext): Promise<PartResult> {
       logDir: workdir,
       stem: "serve",
       configDir,
-      port: await freePort(),
+      port: await freeLoopbackPort(),
       chatUrl: chat.url,
       secrets,
       budget,

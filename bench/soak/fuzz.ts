@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import fc from "fast-check";
-import { freePort } from "../../test/support/free-port.js";
+import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { seededRandom } from "../burst.js";
 import { ChaosChat } from "./chaos-chat.js";
 import {
@@ -201,7 +201,7 @@ export async function runFuzz(context: PartContext): Promise<PartResult> {
   const workdir = join(context.workdir, "fuzz");
   mkdirSync(workdir, { recursive: true });
   const chat = await ChaosChat.start(secrets, seededRandom(context.seed + 3));
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   let serve: RunningServe | undefined;
   try {
     serve = await startServe({

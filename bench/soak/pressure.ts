@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freePort } from "../../test/support/free-port.js";
+import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { seededRandom } from "../burst.js";
 import { openLoop, percentile, type RunStats } from "../load.js";
 import { ChaosChat } from "./chaos-chat.js";
@@ -40,7 +40,7 @@ export async function runPressure(context: PartContext): Promise<PartResult> {
   const workdir = join(context.workdir, "pressure");
   mkdirSync(workdir, { recursive: true });
   const chat = await ChaosChat.start(secrets, seededRandom(context.seed + 4));
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   let serve: RunningServe | undefined;
   const held = new HeldConnections(port, { idle: plan.idle, trickle: plan.trickle });
   try {

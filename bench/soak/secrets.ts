@@ -1,8 +1,8 @@
 import { mkdirSync, readFileSync } from "node:fs";
 import { basename, join } from "node:path";
+import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { startVastEmulator } from "../../src/vast/emulator.js";
 import { cleanEnv } from "../../test/support/cli-process.js";
-import { freePort } from "../../test/support/free-port.js";
 import { seededRandom } from "../burst.js";
 import { ChaosChat } from "./chaos-chat.js";
 import {
@@ -43,7 +43,7 @@ async function leakScenario(context: PartContext): Promise<{ commands: number }>
     logDir: workdir,
     stem: "serve",
     configDir,
-    port: await freePort(),
+    port: await freeLoopbackPort(),
     chatUrl: chat.url,
     secrets,
     budget,
@@ -108,7 +108,7 @@ async function leakScenario(context: PartContext): Promise<{ commands: number }>
 
     // Start-up refusals: a Chat URL without its token, one over plain http to another host,
     // a secret with a trailing space. Each must name the problem without echoing the value.
-    const port = String(await freePort());
+    const port = String(await freeLoopbackPort());
     const startOnly = (env: Record<string, string>) => ({ ...fullEnv, ...env });
     const space = "AAAAsoakSpace";
     await command(

@@ -1,9 +1,8 @@
-import { once } from "node:events";
 import { accessSync, constants, existsSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { homedir } from "node:os";
 import { delimiter, isAbsolute, join } from "node:path";
 import { openChildTunnel } from "./child-tunnel.js";
+import { freeLoopbackPort } from "./free-port.js";
 import { TunnelError, type TunnelProvider } from "./types.js";
 
 /**
@@ -121,16 +120,6 @@ export function findExecutable(program: string, env: NodeJS.ProcessEnv): string 
     if (runnable(path)) return path;
   }
   return undefined;
-}
-
-/** A loopback port free right now, for cloudflared's metrics server. */
-async function freeLoopbackPort(): Promise<number> {
-  const server = createServer().listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as { port: number };
-  server.close();
-  await once(server, "close");
-  return port;
 }
 
 export interface CloudflaredOptions {

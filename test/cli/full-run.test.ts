@@ -1,11 +1,11 @@
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
+import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { VastClient } from "../../src/vast/api-client.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
 import { sendSignedEvent } from "../../src/vast/send-event.js";
 import { type CliProcess, spawnCli } from "../support/cli-process.js";
-import { freePort } from "../support/free-port.js";
 import { API_KEY, startWorld, type World } from "../support/world.js";
 
 /**
@@ -27,7 +27,7 @@ afterEach(async () => {
 });
 
 async function setUp(): Promise<{ port: number; url: string }> {
-  const port = await freePort();
+  const port = await freeLoopbackPort();
   const url = `http://127.0.0.1:${port}`;
   const init = await world.run(
     [

@@ -21,8 +21,8 @@ import {
   parseQuickTunnelBody,
   readQuickTunnelUrl,
 } from "../../src/tunnel/cloudflared.js";
+import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { type OpenTunnel, TunnelError } from "../../src/tunnel/types.js";
-import { freePort } from "../support/free-port.js";
 
 const fixture = (name: string) =>
   fileURLToPath(new URL(`../fixtures/tunnel/${name}`, import.meta.url));
@@ -91,7 +91,7 @@ describe("readQuickTunnelUrl", () => {
     expect(
       await readQuickTunnelUrl(await serve(500, '{"hostname":"x.trycloudflare.com"}')),
     ).toBeUndefined();
-    await expect(readQuickTunnelUrl(`127.0.0.1:${await freePort()}`)).rejects.toThrow();
+    await expect(readQuickTunnelUrl(`127.0.0.1:${await freeLoopbackPort()}`)).rejects.toThrow();
   });
 });
 
@@ -147,7 +147,7 @@ describe("cloudflaredTunnel", () => {
 
   it("runs a quick tunnel to the adapter's port and reads its URL from /quicktunnel", async () => {
     const lines: string[] = [];
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     tunnel = await provider({
       CLOUDFLARED_PATH: fakeBinary(),
       FAKE_CLOUDFLARED_MODE: "metrics",
@@ -167,7 +167,7 @@ describe("cloudflaredTunnel", () => {
       CLOUDFLARED_PATH: fakeBinary(),
       FAKE_CLOUDFLARED_MODE: "stderr",
       FAKE_CLOUDFLARED_STDERR: fixture("cloudflared-quick-tunnel.stderr.txt"),
-    }).open({ port: await freePort(), timeoutMs: 15_000 });
+    }).open({ port: await freeLoopbackPort(), timeoutMs: 15_000 });
     expect(tunnel.url).toBe(QUICK_URL);
   });
 
@@ -177,7 +177,7 @@ describe("cloudflaredTunnel", () => {
       FAKE_CLOUDFLARED_MODE: "fail",
       FAKE_CLOUDFLARED_STDERR: fixture("cloudflared-quick-tunnel-failed.stderr.txt"),
     })
-      .open({ port: await freePort(), timeoutMs: 15_000 })
+      .open({ port: await freeLoopbackPort(), timeoutMs: 15_000 })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TunnelError);
     expect((error as TunnelError).kind).toBe("failed");
@@ -195,7 +195,7 @@ describe("cloudflaredTunnel", () => {
     writeFileSync(binary, `#!/bin/sh\ntouch "${marker}"\n`);
     chmodSync(binary, 0o755);
     const error = await provider({ CLOUDFLARED_PATH: binary })
-      .open({ port: await freePort() })
+      .open({ port: await freeLoopbackPort() })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TunnelError);
     expect((error as TunnelError).kind).toBe("setup");
@@ -206,7 +206,7 @@ describe("cloudflaredTunnel", () => {
 
   it("says how to install cloudflared when it is not there", async () => {
     const missing = await provider({ CLOUDFLARED_PATH: join(dir, "no-such-cloudflared") })
-      .open({ port: await freePort() })
+      .open({ port: await freeLoopbackPort() })
       .catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(TunnelError);
     expect((missing as TunnelError).kind).toBe("setup");
@@ -215,7 +215,7 @@ describe("cloudflaredTunnel", () => {
     );
 
     const notOnPath = await provider({ CLOUDFLARED_PATH: "", PATH: dir })
-      .open({ port: await freePort() })
+      .open({ port: await freeLoopbackPort() })
       .catch((e: unknown) => e);
     expect((notOnPath as TunnelError).kind).toBe("setup");
     expect((notOnPath as TunnelError).message).toMatch(

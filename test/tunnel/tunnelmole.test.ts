@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { afterEach, describe, expect, it } from "vitest";
+import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import {
   resolveTunnelmoleModule,
   TUNNELMOLE_URL_PREFIX,
@@ -14,7 +15,6 @@ import {
   tunnelmoleTunnel,
 } from "../../src/tunnel/tunnelmole.js";
 import { type OpenTunnel, TunnelError } from "../../src/tunnel/types.js";
-import { freePort } from "../support/free-port.js";
 
 const fixture = (name: string) =>
   fileURLToPath(new URL(`../fixtures/tunnel/${name}`, import.meta.url));
@@ -70,7 +70,7 @@ describe("tunnelmoleTunnel", () => {
       modulePath: FAKE_MODULE,
       env: { ...process.env, ...env },
     }).open({
-      port: await freePort(),
+      port: await freeLoopbackPort(),
       onOutput: (line) => lines.push(line),
       timeoutMs: 15_000,
     });
@@ -118,7 +118,7 @@ describe("tunnelmoleTunnel", () => {
   });
 
   it("leaves when the process that started it is killed outright", async () => {
-    const spec = tunnelmoleChildSpec(await freePort(), FAKE_MODULE, {
+    const spec = tunnelmoleChildSpec(await freeLoopbackPort(), FAKE_MODULE, {
       ...process.env,
       FAKE_TUNNELMOLE_MODE: "resolve",
       FAKE_TUNNELMOLE_URL: "https://abc123.tunnelmole.net",
@@ -148,7 +148,7 @@ describe("tunnelmoleTunnel", () => {
     const modulePath = resolveTunnelmoleModule();
     expect(existsSync(modulePath)).toBe(true);
     home = mkdtempSync(join(tmpdir(), "vast-gchat-tunnelmole-"));
-    const port = await freePort();
+    const port = await freeLoopbackPort();
     const error = await tunnelmoleTunnel({ env: { ...process.env, HOME: home } })
       .open({ port, timeoutMs: 15_000 })
       .catch((e: unknown) => e);
