@@ -3,9 +3,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Pool } from "undici";
 import { sampleEvent } from "../src/vast/sample-events.js";
 import type { FakeChat } from "../test/support/fake-chat.js";
-import { vastHeaders } from "../test/support/sign.js";
 import type { LoadTarget } from "./load.js";
 import { Slots } from "./slots.js";
+import { attemptDelivery } from "./vast-attempt.js";
 
 /**
  * The burst benchmark: N events (subjects `burst 0001`…) sent at once, with bounded concurrency,
@@ -152,33 +152,19 @@ export async function sendBurst(
   const attempt = async (event: BurstEvent, number: number): Promise<Outcome> => {
     await slots.acquire();
     if (stop.aborted) return "stopped";
-    try {
-      // Signed now, as Vast.ai signs each attempt: a fresh timestamp every time.
-      const headers = vastHeaders(target.secret, event.body, {
-        eventId: event.eventId,
-        attempt: number,
-      });
-      stats.attempts++;
-      const response = await pool.request({
-        path: target.path,
-        method: "POST",
-        headers,
-        body: event.body,
-        signal: AbortSignal.any([stop, AbortSignal.timeout(policy.timeoutMs)]),
-      });
-      await response.body.text();
-      const status = response.statusCode;
-      if (status >= 200 && status < 300) return "acked";
-      count(stats.statuses, status);
-      return isRetryableStatus(status) ? "retry" : "refused";
-    } catch (error) {
+    stats.attempts++;
+    const signal = AbortSignal.any([stop, AbortSignal.timeout(policy.timeoutMs)]);
+    const result = await attemptDelivery(pool, target, event, number, signal).finally(() =>
+      slots.release(),
+    );
+    if (result.kind === "acked") return "acked";
+    if (result.kind === "no answer") {
       if (stop.aborted) return "stopped";
-      const { code, name } = error as { code?: string; name?: string };
-      count(stats.errors, code ?? name ?? "error");
+      count(stats.errors, result.code);
       return "retry";
-    } finally {
-      slots.release();
     }
+    count(stats.statuses, result.status);
+    return isRetryableStatus(result.status) ? "retry" : "refused";
   };
 
   const deliver = async (event: BurstEvent): Promise<void> => {

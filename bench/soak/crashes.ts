@@ -2,14 +2,20 @@ import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { eventStorePath } from "../../src/config/paths.js";
-import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { seededRandom } from "../burst.js";
 import { checkAcknowledged } from "../durability.js";
 import { ChaosChat } from "./chaos-chat.js";
 import { killHard, stopGently } from "./processes.js";
 import { countInto, formatCounts, type PartContext, type PartResult, verdict } from "./results.js";
 import { redactor } from "./secret-values.js";
-import { health, launchServe, type RunningServe, type ServeSpec, startServe } from "./serve.js";
+import {
+  health,
+  launchServe,
+  partServeSpec,
+  type RunningServe,
+  type ServeSpec,
+  startServe,
+} from "./serve.js";
 import { makeSoakEvents } from "./soak-events.js";
 import { type SenderReport, SOAK_RETRY_POLICY, sendLikeVast } from "./vast-sender.js";
 
@@ -45,16 +51,7 @@ export async function runCrashes(context: PartContext): Promise<PartResult> {
   mkdirSync(workdir, { recursive: true });
   const random = seededRandom(context.seed);
   const chat = await ChaosChat.start(secrets, seededRandom(context.seed + 1));
-  const spec: ServeSpec = {
-    label: "serve (crashes)",
-    logDir: workdir,
-    stem: "serve",
-    configDir: join(workdir, "config"),
-    port: await freeLoopbackPort(),
-    chatUrl: chat.url,
-    secrets,
-    budget,
-  };
+  const spec = await partServeSpec("crashes", workdir, chat.url, context);
   const notes: string[] = [];
   let serve: RunningServe | undefined;
   try {

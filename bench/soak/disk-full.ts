@@ -4,7 +4,6 @@ import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { Pool } from "undici";
 import { eventStorePath } from "../../src/config/paths.js";
-import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { vastHeaders } from "../../test/support/sign.js";
 import { seededRandom } from "../burst.js";
 import { checkAcknowledged } from "../durability.js";
@@ -12,7 +11,7 @@ import { ChaosChat } from "./chaos-chat.js";
 import { killHard, stopGently } from "./processes.js";
 import { countInto, formatCounts, type PartContext, type PartResult, verdict } from "./results.js";
 import { redactor } from "./secret-values.js";
-import { health, type RunningServe, startServe } from "./serve.js";
+import { health, partServeSpec, type RunningServe, startServe } from "./serve.js";
 import { makeSoakEvents, type SoakEvent } from "./soak-events.js";
 import { mountTmpfs, unmount } from "./tmpfs.js";
 import { SOAK_RETRY_POLICY, sendLikeVast } from "./vast-sender.js";
@@ -115,16 +114,9 @@ export async function runDiskFull(context: PartContext): Promise<PartResult> {
   let serve: RunningServe | undefined;
   const pool = { current: undefined as Pool | undefined };
   try {
-    serve = await startServe({
-      label: "serve (disk full)",
-      logDir: workdir,
-      stem: "serve",
-      configDir,
-      port: await freeLoopbackPort(),
-      chatUrl: chat.url,
-      secrets,
-      budget,
-    });
+    serve = await startServe(
+      await partServeSpec("disk full", workdir, chat.url, context, { configDir }),
+    );
     const target = { origin: serve.origin, path: serve.path, secret: secrets.webhookSecret };
     const sender = (deadlineS: number) => ({
       concurrency: 4,

@@ -2,7 +2,6 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import fc from "fast-check";
-import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { seededRandom } from "../burst.js";
 import { ChaosChat } from "./chaos-chat.js";
 import {
@@ -17,7 +16,7 @@ import { killHard, stopGently } from "./processes.js";
 import { type RawExchange, rawExchange } from "./raw-http.js";
 import { countInto, formatCounts, type PartContext, type PartResult, verdict } from "./results.js";
 import { redactor } from "./secret-values.js";
-import { currentRssMiB, health, type RunningServe, startServe } from "./serve.js";
+import { currentRssMiB, health, partServeSpec, type RunningServe, startServe } from "./serve.js";
 
 /**
  * Bad input: fast-check generates raw HTTP requests (odd methods, paths, versions, headers,
@@ -201,19 +200,11 @@ export async function runFuzz(context: PartContext): Promise<PartResult> {
   const workdir = join(context.workdir, "fuzz");
   mkdirSync(workdir, { recursive: true });
   const chat = await ChaosChat.start(secrets, seededRandom(context.seed + 3));
-  const port = await freeLoopbackPort();
+  const spec = await partServeSpec("fuzz", workdir, chat.url, context);
+  const { port } = spec;
   let serve: RunningServe | undefined;
   try {
-    serve = await startServe({
-      label: "serve (fuzz)",
-      logDir: workdir,
-      stem: "serve",
-      configDir: join(workdir, "config"),
-      port,
-      chatUrl: chat.url,
-      secrets,
-      budget,
-    });
+    serve = await startServe(spec);
     const target: FuzzTarget = {
       port,
       serve,

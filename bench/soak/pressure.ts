@@ -1,14 +1,13 @@
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { seededRandom } from "../burst.js";
 import { openLoop, percentile, type RunStats } from "../load.js";
 import { ChaosChat } from "./chaos-chat.js";
 import { HeldConnections } from "./held-connections.js";
 import { killHard, stopGently } from "./processes.js";
 import { formatCounts, type PartContext, type PartResult, verdict } from "./results.js";
-import { health, type RunningServe, startServe } from "./serve.js";
+import { health, partServeSpec, type RunningServe, startServe } from "./serve.js";
 
 /**
  * Resource pressure: hundreds of idle and trickling connections held open against serve while
@@ -40,20 +39,11 @@ export async function runPressure(context: PartContext): Promise<PartResult> {
   const workdir = join(context.workdir, "pressure");
   mkdirSync(workdir, { recursive: true });
   const chat = await ChaosChat.start(secrets, seededRandom(context.seed + 4));
-  const port = await freeLoopbackPort();
+  const spec = await partServeSpec("pressure", workdir, chat.url, context);
   let serve: RunningServe | undefined;
-  const held = new HeldConnections(port, { idle: plan.idle, trickle: plan.trickle });
+  const held = new HeldConnections(spec.port, { idle: plan.idle, trickle: plan.trickle });
   try {
-    serve = await startServe({
-      label: "serve (pressure)",
-      logDir: workdir,
-      stem: "serve",
-      configDir: join(workdir, "config"),
-      port,
-      chatUrl: chat.url,
-      secrets,
-      budget,
-    });
+    serve = await startServe(spec);
     const target = { origin: serve.origin, path: serve.path, secret: secrets.webhookSecret };
     const load = (durationS: number) =>
       openLoop(target, {

@@ -15,7 +15,7 @@ import {
 import { rawExchange } from "./raw-http.js";
 import { type PartContext, type PartResult, verdict } from "./results.js";
 import { needlesOf } from "./secret-values.js";
-import { type RunningServe, type ServeSpec, startServe } from "./serve.js";
+import { partServeSpec, type RunningServe, startServe } from "./serve.js";
 import { makeSoakEvents } from "./soak-events.js";
 import { SOAK_RETRY_POLICY, sendLikeVast } from "./vast-sender.js";
 
@@ -28,7 +28,7 @@ import { SOAK_RETRY_POLICY, sendLikeVast } from "./vast-sender.js";
  * Chat URL or secret. Everything stays on loopback.
  */
 async function leakScenario(context: PartContext): Promise<{ commands: number }> {
-  const { budget, secrets, progress } = context;
+  const { secrets, progress } = context;
   const workdir = join(context.workdir, "secrets");
   mkdirSync(workdir, { recursive: true });
   const emulator = await startVastEmulator({
@@ -38,18 +38,10 @@ async function leakScenario(context: PartContext): Promise<{ commands: number }>
   const chat = await ChaosChat.start(secrets, seededRandom(context.seed + 7));
   const configDir = join(workdir, "config");
   const debugEnv = { DEBUG: "vast-gchat", VAST_API_URL: emulator.url };
-  const spec: ServeSpec = {
-    label: "serve (secrets)",
-    logDir: workdir,
-    stem: "serve",
-    configDir,
-    port: await freeLoopbackPort(),
-    chatUrl: chat.url,
-    secrets,
-    budget,
+  const spec = await partServeSpec("secrets", workdir, chat.url, context, {
     extraArgs: ["-v"],
     extraEnv: debugEnv,
-  };
+  });
   let serve: RunningServe | undefined;
   let commands = 0;
   const command = async (stem: string, args: string[], env: Record<string, string>) => {

@@ -1,7 +1,9 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SERVE_NODE_OPTIONS } from "../../src/cli/commands/service.js";
 import { eventStorePath } from "../../src/config/paths.js";
+import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { cleanEnv } from "../../test/support/cli-process.js";
 import type { Budget } from "./budget.js";
 import { type LoggedProcess, signalGroup, spawnCli } from "./processes.js";
@@ -25,6 +27,30 @@ export interface ServeSpec {
   /** More flags (e.g. -v) and environment (e.g. DEBUG) for the secrets scenario. */
   extraArgs?: readonly string[];
   extraEnv?: Readonly<Record<string, string>>;
+}
+
+/**
+ * The serve of one part of the suite: its logs and (unless given) its config directory in the
+ * part's work directory, on a free port.
+ */
+export async function partServeSpec(
+  part: string,
+  workdir: string,
+  chatUrl: string,
+  context: { secrets: SoakSecrets; budget: Budget },
+  more: Partial<ServeSpec> = {},
+): Promise<ServeSpec> {
+  return {
+    label: `serve (${part})`,
+    logDir: workdir,
+    stem: "serve",
+    configDir: join(workdir, "config"),
+    port: await freeLoopbackPort(),
+    chatUrl,
+    secrets: context.secrets,
+    budget: context.budget,
+    ...more,
+  };
 }
 
 export interface RunningServe {

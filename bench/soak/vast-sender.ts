@@ -1,9 +1,9 @@
 import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Pool } from "undici";
-import { vastHeaders } from "../../test/support/sign.js";
 import { isRetryableStatus, type RetryPolicy, retryDelayMs } from "../burst.js";
 import { Slots } from "../slots.js";
+import { attemptDelivery } from "../vast-attempt.js";
 import { countInto } from "./results.js";
 import type { SoakEvent } from "./soak-events.js";
 
@@ -79,31 +79,20 @@ export async function sendLikeVast(
 
   const attempt = async (event: SoakEvent, number: number): Promise<Attempt> => {
     await slots.acquire();
-    try {
-      const headers = vastHeaders(target.secret, event.body, {
-        eventId: event.eventId,
-        attempt: number,
-      });
-      report.attempts++;
-      const response = await pool.request({
-        path: target.path,
-        method: "POST",
-        headers,
-        body: event.body,
-        signal: AbortSignal.any([stop, AbortSignal.timeout(policy.timeoutMs)]),
-      });
-      await response.body.text();
-      const status = response.statusCode;
-      if (status >= 200 && status < 300) return { kind: "acked" };
-      countInto(report.statuses, status);
-      return isRetryableStatus(status) ? { kind: "retry" } : { kind: "refused", status };
-    } catch (error) {
-      const { code, name } = error as { code?: string; name?: string };
-      if (!stop.aborted) countInto(report.errors, code ?? name ?? "error");
+    report.attempts++;
+    const signal = AbortSignal.any([stop, AbortSignal.timeout(policy.timeoutMs)]);
+    const result = await attemptDelivery(pool, target, event, number, signal).finally(() =>
+      slots.release(),
+    );
+    if (result.kind === "acked") return { kind: "acked" };
+    if (result.kind === "no answer") {
+      if (!stop.aborted) countInto(report.errors, result.code);
       return { kind: "retry" };
-    } finally {
-      slots.release();
     }
+    countInto(report.statuses, result.status);
+    return isRetryableStatus(result.status)
+      ? { kind: "retry" }
+      : { kind: "refused", status: result.status };
   };
 
   const deliver = async (event: SoakEvent, index: number, startedAt: number): Promise<void> => {
