@@ -6,7 +6,7 @@ import { VastClient } from "../../src/vast/api-client.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
 import { sendSignedEvent } from "../../src/vast/send-event.js";
 import { type CliProcess, spawnCli } from "../support/cli-process.js";
-import { API_KEY, startWorld, type World } from "../support/world.js";
+import { API_KEY, initArgs, startWorld, type World } from "../support/world.js";
 
 /**
  * The tutorial's whole journey, each step a real process against the Vast.ai emulator and a fake
@@ -29,21 +29,9 @@ afterEach(async () => {
 async function setUp(): Promise<{ port: number; url: string }> {
   const port = await freeLoopbackPort();
   const url = `http://127.0.0.1:${port}`;
+  // A later --public-url wins over initArgs' placeholder: the webhook points at this adapter.
   const init = await world.run(
-    [
-      "init",
-      "--api-key-stdin",
-      "--chat-url",
-      world.chat.webhookUrl(),
-      "--tunnel",
-      "none",
-      "--public-url",
-      url,
-      "--port",
-      String(port),
-      "--yes",
-      "--no-chat-check",
-    ],
+    initArgs(world, "--public-url", url, "--port", String(port), "--no-chat-check"),
     {},
     API_KEY,
   );

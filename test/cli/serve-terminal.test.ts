@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { stripVTControlCharacters } from "node:util";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { BIN } from "../support/cli-process.js";
-import { API_KEY, startWorld, type World } from "../support/world.js";
+import { API_KEY, initArgs, startWorld, type World } from "../support/world.js";
 
 /**
  * serve on a person's terminal (a real pseudo-terminal from util-linux `script`): a spinner while
@@ -15,22 +15,7 @@ let world: World;
 
 beforeEach(async () => {
   world = await startWorld();
-  const init = await world.run(
-    [
-      "init",
-      "--api-key-stdin",
-      "--chat-url",
-      world.chat.webhookUrl(),
-      "--tunnel",
-      "none",
-      "--public-url",
-      "https://placeholder.example",
-      "--yes",
-      "--no-chat-check",
-    ],
-    {},
-    API_KEY,
-  );
+  const init = await world.run(initArgs(world, "--no-chat-check"), {}, API_KEY);
   expect(init.code).toBe(0);
 });
 afterEach(async () => {
