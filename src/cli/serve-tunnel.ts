@@ -96,6 +96,14 @@ function webhookPointer(
   const client = config.client();
   return async (url) => {
     const target = `${url}${path}`;
+    // A restart of serve behind a stable URL (--public-url, a reserved ngrok domain) should not
+    // write what Vast.ai already has. The API has no GET of one webhook, so this lists them; a
+    // failed lookup is no reason to leave the webhook pointing elsewhere, so it then PUTs anyway.
+    const current = await client.findWebhook(webhookId).catch(() => undefined);
+    if (current?.webhook_url === target) {
+      log.debug({ webhook_id: webhookId, url: target }, "webhook already points here");
+      return;
+    }
     await client.updateWebhook(webhookId, { webhook_url: target });
     log.info({ webhook_id: webhookId, url: target }, "webhook pointed");
   };

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, expect, it } from "vitest";
+import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { type CliProcess, spawnCli } from "../support/cli-process.js";
 import { API_KEY, startWorld, type World } from "../support/world.js";
 
@@ -140,6 +141,38 @@ it("a serve killed with SIGKILL does not leave its tunnel running", async () => 
   expect((await serve.exited).signal).toBe("SIGKILL");
   // No exit hook ran: the watchdog beside the tunnel notices within about a second.
   await expect.poll(() => isRunning(pid), { timeout: 10_000, interval: 100 }).toBe(false);
+});
+
+/** serve with a URL of its own and no tunnel; stopped once it is ready. The URL leads nowhere. */
+async function serveAt(publicUrl: string) {
+  serve = spawnCli(["serve", "--port", "0", "--public-url", publicUrl], world.env());
+  await serve.waitForLog((r) => r.msg === "ready");
+  serve.child.kill("SIGTERM");
+  expect((await serve.exited).code).toBe(0);
+  serve = undefined;
+}
+
+const puts = () => world.vast.requests.filter((r) => r.method === "PUT").length;
+
+it("does not PUT a URL the webhook already has, unless it could not look", async () => {
+  // A closed loopback port: the probe of the public URL fails at once, and nothing leaves loopback.
+  const publicUrl = `http://127.0.0.1:${await freeLoopbackPort()}`;
+  await serveAt(publicUrl);
+  expect(puts()).toBe(1);
+  expect(world.vast.webhooks()[0]?.webhook_url).toBe(`${publicUrl}/`);
+
+  const before = world.vast.requests.length;
+  await serveAt(publicUrl);
+  // It looked (the API has no GET of one webhook: it lists them) and wrote nothing.
+  const calls = world.vast.requests.slice(before).map((r) => `${r.method} ${r.path}`);
+  expect(calls.some((call) => /^GET .*\/webhooks\/$/.test(call))).toBe(true);
+  expect(puts()).toBe(1);
+
+  // When the list is refused (500: not retried by the client), it writes rather than guess.
+  world.vast.failNext(/\/webhooks\/$/, 500, 1);
+  await serveAt(publicUrl);
+  expect(puts()).toBe(2);
+  expect(world.vast.webhooks()[0]?.webhook_url).toBe(`${publicUrl}/`);
 });
 
 it("exits 1 with the reason after repeated failures, for a process manager to restart it", async () => {
