@@ -1,5 +1,7 @@
 import { type ChildProcess, spawn } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
+import { setTimeout as delay } from "node:timers/promises";
 import { isLoopbackHost } from "../chat/webhook-url.js";
 import { type OpenTunnel, TunnelError, type TunnelExit, type TunnelOpenOptions } from "./types.js";
 
@@ -24,7 +26,12 @@ export interface ChildTunnelSpec {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 const POLL_MS = 250;
+/** How long the group has to end after SIGTERM before it gets SIGKILL. */
 const STOP_GRACE_MS = 3000;
+/** How long the kernel may take to end the group after SIGKILL before close() stops waiting. */
+const KILL_WAIT_MS = 2000;
+/** How often to look whether the group is gone: nothing signals the end of a grandchild. */
+const GONE_POLL_MS = 20;
 const KEPT_LINES = 5;
 
 /** The first public URL in a line: https anywhere, plain http only on loopback (tests). */
@@ -54,6 +61,50 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
+/**
+ * Whether any process of group `pgid` is still running. kill(-pgid, 0) alone says yes for a
+ * zombie too (a process that has ended but is not reaped yet: an orphaned grandchild waits for
+ * init, which may reap late), so on Linux the group's members are looked up in /proc and the
+ * zombies among them do not count. Without /proc (macOS), kill's answer stands.
+ */
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch (error) {
+    // EPERM: a member exists that we may not signal; it is alive all the same.
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc");
+  } catch {
+    return true;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // ended while we looked
+    }
+    // After the command name, which may hold spaces and parentheses: state, ppid, pgrp, ...
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(pgrp) === pgid && state !== "Z") return true;
+  }
+  return false;
+}
+
+/** Resolves true once group `pgid` has no running process, false if it still has after `ms`. */
+async function groupGone(pgid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (groupAlive(pgid)) {
+    if (Date.now() >= deadline) return false;
+    await delay(GONE_POLL_MS);
+  }
+  return true;
+}
+
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
@@ -74,8 +125,9 @@ done
 kill -KILL -"$VAST_GCHAT_TUNNEL_GROUP" 2>/dev/null
 `;
 
-function watchForOrphan(child: ChildProcess): void {
-  if (child.pid === undefined) return;
+/** Starts the watchdog for `child`; returns how to end it once the group is gone. */
+function watchForOrphan(child: ChildProcess): () => Promise<void> {
+  if (child.pid === undefined) return async () => {};
   const watchdog = spawn("/bin/sh", ["-c", WATCHDOG], {
     detached: true,
     stdio: "ignore",
@@ -88,6 +140,18 @@ function watchForOrphan(child: ChildProcess): void {
   // Without /bin/sh there is no watchdog; the exit hook still covers every other way to stop.
   watchdog.on("error", () => {});
   watchdog.unref();
+  // It would end itself within a second of the group; a closed tunnel leaves nothing behind at
+  // all. It is detached, so its pid is its group's: the shell and the sleep it waits on.
+  return async () => {
+    const pgid = watchdog.pid;
+    if (pgid === undefined) return;
+    try {
+      process.kill(-pgid, "SIGKILL");
+    } catch {
+      return; // Already gone.
+    }
+    await groupGone(pgid, KILL_WAIT_MS);
+  };
 }
 
 export async function openChildTunnel(
@@ -101,7 +165,7 @@ export async function openChildTunnel(
     detached: true,
   });
   running.add(child);
-  watchForOrphan(child);
+  const stopWatchdog = watchForOrphan(child);
   const lastLines: string[] = [];
   let exitCode: number | null = null;
   // "exit" never comes for a program that could not start ("error" does): settle on either.
@@ -125,7 +189,9 @@ export async function openChildTunnel(
       settled = true;
       clearTimeout(timer);
       if (error) {
+        // Never handed out, so no close() will come: end it all now.
         killGroup(child, "SIGKILL");
+        void stopWatchdog();
         reject(error);
       } else resolve(found as string);
     };
@@ -184,15 +250,24 @@ export async function openChildTunnel(
     ended: exited,
     close() {
       closing ??= (async () => {
-        // The leader may be gone while what it started lives on in its group: end the group anyway.
-        if (child.exitCode !== null || child.signalCode !== null)
-          return killGroup(child, "SIGKILL");
-        killGroup(child, "SIGTERM");
-        const forced = setTimeout(() => killGroup(child, "SIGKILL"), STOP_GRACE_MS);
-        await exited;
-        clearTimeout(forced);
-        // The leader is gone; make sure nothing it started lingers in its group.
-        killGroup(child, "SIGKILL");
+        const pgid = child.pid;
+        if (pgid !== undefined) {
+          // The whole group, not just the leader: a shell may exit at SIGTERM while what it
+          // started lives on, and serve must not exit before all of it is gone. The group gets
+          // the grace period as a whole; whatever is left then (a program that ignores SIGTERM)
+          // gets SIGKILL.
+          killGroup(child, "SIGTERM");
+          let gone = await groupGone(pgid, STOP_GRACE_MS);
+          if (!gone) {
+            killGroup(child, "SIGKILL");
+            gone = await groupGone(pgid, KILL_WAIT_MS);
+          }
+          // The leader is dead and Node reaps it at once; wait for that, so `ended` has settled.
+          // (A process SIGKILL could not end within KILL_WAIT_MS is stuck in the kernel: waiting
+          // longer would not help, and close() must return.)
+          if (gone) await exited;
+        }
+        await stopWatchdog();
       })();
       return closing;
     },

@@ -16,7 +16,10 @@ export interface OpenTunnel {
   url: string;
   /** Settles when the tunnel ends by itself (child exit, session closed). Never rejects. */
   ended: Promise<TunnelExit>;
-  /** Ends it: the child and its whole process group, SIGTERM then SIGKILL. Idempotent. */
+  /**
+   * Ends it: a child's whole process group gets SIGTERM, and SIGKILL for what is left after a
+   * few seconds; resolves once no process of the group runs (and its watchdog is gone). Idempotent.
+   */
   close(): Promise<void>;
 }
 

@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, expect, it } from "vitest";
@@ -132,6 +132,45 @@ it("stops the tunnel with itself and leaves no process behind", async () => {
   serve.child.kill("SIGTERM");
   expect(await serve.exited).toEqual({ code: 0, signal: null });
   expect(isRunning(pid)).toBe(false);
+});
+
+it("on SIGTERM, exits only once all its tunnel command started is gone, each given its grace", async () => {
+  // The command's shell starts the tunnel, a helper that takes 300 ms to clean up after SIGTERM
+  // and one that ignores SIGTERM, then waits. The shell itself dies at SIGTERM at once.
+  const cleanedUp = join(world.configDir, "cleaned-up");
+  const listening = join(world.configDir, "listening");
+  const slowHelper = join(world.configDir, "slow-to-stop.mjs");
+  writeFileSync(
+    slowHelper,
+    `import { writeFileSync } from "node:fs";
+process.on("SIGTERM", () => setTimeout(() => {
+  writeFileSync(${JSON.stringify(cleanedUp)}, "done");
+  process.exit(0);
+}, 300));
+setInterval(() => {}, 1000);
+writeFileSync(${JSON.stringify(listening)}, "");
+`,
+  );
+  const pids = join(world.configDir, "helpers.pid");
+  const command = [
+    `${process.execPath} ${slowHelper} & echo $! >> ${pids}`,
+    `(trap '' TERM; exec sleep 1000) & echo $! >> ${pids}`,
+    `${process.execPath} ${FAKE_TUNNEL} {port} & wait`,
+  ].join("; ");
+  serve = spawnCli(
+    ["serve", "--port", "0", "--tunnel-command", command],
+    world.env({ FAKE_TUNNEL_STATE: stateFile }),
+  );
+  await serve.waitForLog((r) => r.msg === "ready");
+  // A SIGTERM that came before its handler would not test the grace period.
+  await expect.poll(() => existsSync(listening)).toBe(true);
+  const helpers = readFileSync(pids, "utf8").trim().split("\n").map(Number);
+  const { pid } = tunnelState();
+  expect(helpers.map(isRunning)).toEqual([true, true]);
+  serve.child.kill("SIGTERM");
+  expect(await serve.exited).toEqual({ code: 0, signal: null });
+  expect([pid, ...helpers].filter(isRunning)).toEqual([]);
+  expect(existsSync(cleanedUp)).toBe(true);
 });
 
 it("a serve killed with SIGKILL does not leave its tunnel running", async () => {
