@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import { VERSION } from "../version.js";
 import { DEFAULT_HOST, DEFAULT_PATH } from "./serve-options.js";
 
 /**
@@ -22,8 +23,6 @@ export interface ProgramContext {
   /** Receives each command's exit code. */
   setExitCode(code: number): void;
 }
-
-export const VERSION = "0.1.0";
 
 export function createProgram(context: ProgramContext): Command {
   const program = new Command("vast-gchat")

@@ -1,5 +1,7 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { Agent, type Dispatcher, request } from "undici";
 import type { z } from "zod";
+import { USER_AGENT } from "../version.js";
 import {
   API_PREFIX,
   type CreateWebhookInput,
@@ -10,6 +12,7 @@ import {
   type NotificationType,
   NotificationTypesResponse,
   SecretRotatedResponse,
+  TestWebhookResponse,
   type UpdateWebhookInput,
   type Webhook,
   WebhookCreatedResponse,
@@ -26,6 +29,10 @@ export const DEFAULT_API_URL = "https://console.vast.ai";
 
 export type VastErrorKind =
   | "unauthorized"
+  /** `test`: Vast.ai could not reach the adapter (its 502: tunnel or adapter down). */
+  | "adapter_unreachable"
+  /** `test`: the adapter refused the test event (Vast.ai's 400: e.g. our 401 for a wrong secret). */
+  | "adapter_refused"
   | "not_found"
   | "limit"
   | "invalid"
@@ -59,12 +66,33 @@ export interface VastClientOptions {
   baseUrl?: string;
   /** Retries of 429, 502, 503, 504 and connection errors, as Vast's own CLI does. */
   retries?: number;
+  /** First wait after a 5xx or a connection error (then x1.5, as Vast's own CLI). */
   initialBackoffMs?: number;
+  /** First wait after a 429 (then doubled): Vast.ai sends no Retry-After. */
+  rateLimitBackoffMs?: number;
+  /** Least time between two calls of one route (Vast.ai limits each route: `x-rateLimit: 2.0`). */
+  routeSpacingMs?: number;
   timeoutMs?: number;
   dispatcher?: Dispatcher;
 }
 
+/** What Vast.ai answers when it has delivered its test event (docs/vast-api.md). */
+export interface TestDelivery {
+  webhookId: number | undefined;
+  /** The test event's `event_id`, to follow it through the adapter's store. */
+  eventId: string | undefined;
+}
+
 const RETRYABLE_STATUS = new Set([429, 502, 503, 504]);
+/**
+ * Routes a scoped key may be refused while the webhook routes work (docs/vast-api.md, "Scoped API
+ * keys"), with the permission to name when that happens.
+ */
+const SCOPED_ROUTES: Array<[RegExp, string]> = [
+  [/^\/notification-types\/$/, "notification-types"],
+  [/^\/webhooks\/\d+\/rotate-secret\/$/, "webhooks rotate-secret"],
+  [/^\/webhooks\/\d+\/test\/$/, "webhooks test"],
+];
 const KEYS_PAGE = "https://cloud.vast.ai/manage-keys/";
 
 /** Vast.ai's error bodies: `{msg}`, `{message}`, `{error}`, or plain text (docs/vast-api.md). */
@@ -90,9 +118,16 @@ interface Call {
   subject?: string;
   /**
    * A create is not idempotent: after a 5xx or a dropped connection it may have happened, and a
-   * retry would make a second webhook. Only a 429 (refused before any work) is retried then.
+   * retry would make a second webhook. Neither is a test: each call sends the adapter one event,
+   * and its 502 means the adapter was not reached. Only a 429 (refused before any work) is
+   * retried then.
    */
   idempotent?: boolean;
+}
+
+/** The route a path belongs to, for pacing: `/webhooks/12/` and `/webhooks/13/` are one. */
+function routeOf(call: Call): string {
+  return `${call.method} ${call.path.replace(/\/\d+\//g, "/{id}/")}`;
 }
 
 export class VastClient {
@@ -100,13 +135,19 @@ export class VastClient {
   readonly baseUrl: string;
   private readonly retries: number;
   private readonly initialBackoffMs: number;
+  private readonly rateLimitBackoffMs: number;
+  private readonly routeSpacingMs: number;
   private readonly dispatcher: Dispatcher;
+  /** When each route was last called, so bulk work (`cleanup --all`) is paced. */
+  private readonly lastCallAt = new Map<string, number>();
 
   constructor(options: VastClientOptions) {
     this.apiKey = options.apiKey;
     this.baseUrl = (options.baseUrl ?? DEFAULT_API_URL).replace(/\/+$/, "");
     this.retries = options.retries ?? 3;
     this.initialBackoffMs = options.initialBackoffMs ?? 150;
+    this.rateLimitBackoffMs = options.rateLimitBackoffMs ?? 1000;
+    this.routeSpacingMs = options.routeSpacingMs ?? 500;
     const timeoutMs = options.timeoutMs ?? 20_000;
     this.dispatcher =
       options.dispatcher ??
@@ -173,14 +214,24 @@ export class VastClient {
     return (await this.call(call, SecretRotatedResponse)).webhook;
   }
 
-  /** Asks Vast.ai to deliver its `webhook_test` event to the webhook's URL now. */
-  async testWebhook(id: number): Promise<string | undefined> {
+  /**
+   * Asks Vast.ai to deliver its `webhook_test` event to the webhook's URL now. Vast.ai answers once
+   * the delivery is over: 200 when the adapter acknowledged it, 502 when it could not reach the
+   * adapter, 400 when the adapter refused it. Neither failure is the API's, and neither is retried.
+   */
+  async testWebhook(id: number): Promise<TestDelivery> {
     const call = {
       method: "POST",
       path: `/webhooks/${id}/test/`,
       subject: `webhook ${id}`,
+      idempotent: false,
     } as const;
-    return (await this.call(call, MessageResponse)).msg;
+    try {
+      const answer = await this.call(call, TestWebhookResponse);
+      return { webhookId: answer.webhook_id, eventId: answer.event_id };
+    } catch (error) {
+      throw explainFailedTest(error);
+    }
   }
 
   async currentUser(): Promise<CurrentUser> {
@@ -192,6 +243,7 @@ export class VastClient {
     for (let attempt = 0; ; attempt++) {
       let status: number;
       let text: string;
+      await this.pace(call);
       try {
         const response = await request(url, {
           method: call.method,
@@ -199,6 +251,7 @@ export class VastClient {
           headers: {
             authorization: `Bearer ${this.apiKey}`,
             accept: "application/json",
+            "user-agent": USER_AGENT,
             ...(call.body === undefined ? {} : { "content-type": "application/json" }),
           },
           ...(call.body === undefined ? {} : { body: JSON.stringify(call.body) }),
@@ -207,7 +260,7 @@ export class VastClient {
         text = await response.body.text();
       } catch (error) {
         if (attempt < this.retries && call.idempotent !== false) {
-          await this.backoff(attempt);
+          await sleep(this.initialBackoffMs * 1.5 ** attempt);
           continue;
         }
         const code = (error as { code?: string }).code ?? "network error";
@@ -221,8 +274,13 @@ export class VastClient {
       }
       const retryable = call.idempotent === false ? status === 429 : RETRYABLE_STATUS.has(status);
       if (retryable && attempt < this.retries) {
-        // Vast.ai sends no Retry-After; grow the wait as its own CLI does (0.15 s, x1.5).
-        await this.backoff(attempt);
+        // Vast.ai sends no Retry-After. Its limits count per second, so a 429 waits seconds
+        // (1, 2, 4 s); a 5xx waits as Vast's own CLI does (0.15 s, x1.5).
+        await sleep(
+          status === 429
+            ? this.rateLimitBackoffMs * 2 ** attempt
+            : this.initialBackoffMs * 1.5 ** attempt,
+        );
         continue;
       }
       if (status >= 200 && status < 300) return this.parse(schema, text, call);
@@ -252,12 +310,20 @@ export class VastClient {
     const said = apiMessage(text);
     const quoted = said ? ` Vast.ai said: "${said}".` : "";
     if (status === 401 || status === 403) {
-      const scoped = call.path === "/notification-types/";
+      const route = SCOPED_ROUTES.find(([pattern]) => pattern.test(call.path))?.[1];
+      if (route) {
+        return new VastApiError(
+          "unauthorized",
+          `Vast.ai refused the API key for the ${route} route (${status}).${quoted}`,
+          {
+            status,
+            hint: `A scoped key needs the "${route}" permission: add it to the key, or create a key with it at ${KEYS_PAGE}`,
+          },
+        );
+      }
       return new VastApiError("unauthorized", `Vast.ai refused the API key (${status}).${quoted}`, {
         status,
-        hint: scoped
-          ? `A scoped key needs access to the notification-types route; create a key with it at ${KEYS_PAGE}`
-          : `Check the key, or create one at ${KEYS_PAGE}`,
+        hint: `Check the key, or create one at ${KEYS_PAGE}`,
       });
     }
     if (status === 404 && call.subject) {
@@ -307,8 +373,43 @@ export class VastClient {
     );
   }
 
-  private backoff(attempt: number): Promise<void> {
-    const ms = this.initialBackoffMs * 1.5 ** attempt;
-    return new Promise((resolve) => setTimeout(resolve, ms));
+  /** Waits until the route's last call is `routeSpacingMs` old, then notes this one. */
+  private async pace(call: Call): Promise<void> {
+    const route = routeOf(call);
+    const wait = (this.lastCallAt.get(route) ?? Number.NEGATIVE_INFINITY) + this.routeSpacingMs;
+    const now = Date.now();
+    if (wait > now) await sleep(wait - now);
+    this.lastCallAt.set(route, Math.max(now, wait));
   }
+}
+
+/**
+ * The test route's failures are about the adapter, not the API (docs/vast-api.md): a 502 is a
+ * delivery that failed for a moment (no connection, a timeout, a 5xx: adapter or tunnel down),
+ * a 400 one the adapter refused for good.
+ */
+function explainFailedTest(error: unknown): unknown {
+  if (!(error instanceof VastApiError)) return error;
+  const said = error.message.match(/ Vast\.ai said: ".*"\.$/)?.[0] ?? "";
+  if (error.status === 502) {
+    return new VastApiError(
+      "adapter_unreachable",
+      `Vast.ai could not reach the adapter with its test event (502).${said}`,
+      {
+        status: 502,
+        hint: "Is `vast-gchat serve` running, and its tunnel up? `vast-gchat status` shows both.",
+      },
+    );
+  }
+  if (error.status === 400) {
+    return new VastApiError(
+      "adapter_refused",
+      `The adapter refused Vast.ai's test event (400).${said}`,
+      {
+        status: 400,
+        hint: "Most likely the signing secret does not match: if VAST_WEBHOOK_SECRET is set, check it; else run `vast-gchat rotate-secret` and restart `vast-gchat serve`.",
+      },
+    );
+  }
+  return error;
 }

@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { z } from "zod";
 
 /**
@@ -49,6 +50,11 @@ export const WebhookUpdatedResponse = z.looseObject({
   enabled_notification_preferences: z.array(z.string()).optional(),
 });
 export const SecretRotatedResponse = z.looseObject({ webhook: WebhookWithSecretSchema });
+export const TestWebhookResponse = z.looseObject({
+  success: z.boolean().optional(),
+  webhook_id: z.number().int().optional(),
+  event_id: z.string().optional(),
+});
 export const MessageResponse = z.looseObject({
   success: z.boolean().optional(),
   msg: z.string().optional(),
@@ -82,8 +88,21 @@ export const DEFAULT_EVENT_TYPES = [
   "client:upcoming_downtime",
 ] as const;
 
-/** Accepted by Vast.ai at creation; the real URL is put in place once `serve` has one. */
-export const PLACEHOLDER_WEBHOOK_URL = "https://example.com/vast-gchat-placeholder";
+/**
+ * Where a webhook points until `serve` has a public URL. Vast.ai accepts any https URL at creation
+ * but refuses one another webhook already holds ("This webhook URL is already registered"; whether
+ * per account or across Vast.ai is unpublished), so each placeholder carries its own random part.
+ */
+export const PLACEHOLDER_URL_PREFIX = "https://example.com/vast-gchat-placeholder";
+
+export function newPlaceholderUrl(): string {
+  return `${PLACEHOLDER_URL_PREFIX}/${randomBytes(8).toString("hex")}`;
+}
+
+/** True for any placeholder vast-gchat made, including the fixed one earlier versions used. */
+export function isPlaceholderUrl(url: string): boolean {
+  return url === PLACEHOLDER_URL_PREFIX || url.startsWith(`${PLACEHOLDER_URL_PREFIX}/`);
+}
 
 /** Webhooks whose name starts with this were made by vast-gchat (`cleanup --all` finds them). */
 export const WEBHOOK_NAME_MARK = "vast-gchat";

@@ -22,20 +22,49 @@ import {
 import { defaultNotificationTypes } from "./emulator-types.js";
 import { sampleEvent } from "./sample-events.js";
 import { signPayload } from "./signature.js";
+import { slugOf } from "./type-selection.js";
 
 /**
- * A local Vast.ai: the notification-webhooks API and its deliveries, as docs/vast-api.md describes
- * them. The `demo` command runs against it, and so does every test of a command that talks to
- * Vast.ai. What the docs leave open is marked "inferred".
+ * A local Vast.ai: the notification-webhooks API and its deliveries, as Vast.ai publishes them
+ * (docs/vast-api.md; the published facts it is checked against are test/fixtures/
+ * vast-published-api.json, which names its sources). The `demo` command runs against it, and so
+ * does every test of a command that talks to Vast.ai. Where the published files are silent it takes
+ * the strictest reading, marked "unpublished". It only ever connects to loopback addresses: any
+ * other webhook host is unreachable from here, as a connection error.
  */
 export interface EmulatorOptions {
   host?: string;
   port?: number;
   /** Accept and deliver to plain-http loopback webhook URLs (tests, demo). Default false: https only, as Vast.ai. */
   allowLoopbackHttp?: boolean;
-  /** API keys it accepts, each for a user; default one key "emulator-key" for user id 4242. */
+  /**
+   * API keys it accepts, each for a user; default one key "emulator-key" for user id 4242. A
+   * scoped key is refused on notification-types, rotate-secret and test, the routes docs/vast-api.md
+   * says a scoped key may lack.
+   */
   apiKeys?: Record<string, { userId: number; scoped?: boolean }>;
   notificationTypes?: NotificationType[];
+  /**
+   * How replies name event types: full keys (`client:low_credit`, the merged spec) or slugs
+   * (`low_credit`, the backend's spec). Requests are accepted in both forms either way.
+   */
+  typeNaming?: "key" | "slug";
+  /**
+   * What `/test/` answers on success: the backend spec's `{success, webhook_id, event_id}` (default)
+   * or the merged spec's `{success, msg}`.
+   */
+  testAnswer?: "backend" | "merged";
+  /**
+   * "This webhook URL is already registered": across every account (default, the strictest
+   * reading; the scope is unpublished) or within one account.
+   */
+  urlUniqueness?: "global" | "account";
+  /**
+   * The least time between two calls of one route by one key; a call sooner gets 429 in plain
+   * text without Retry-After (published: "a minimum interval between requests for a given endpoint
+   * and identity", `x-rateLimit: 2.0`, unit unpublished). Default 0: no limit.
+   */
+  minIntervalMs?: number;
   /** Milliseconds clock, for created_at/updated_at, event times and signature timestamps. */
   now?: () => number;
 }
@@ -52,7 +81,13 @@ export interface VastEmulator {
   /** Makes the next `count` API calls whose path matches answer `status`. */
   failNext(pathPattern: RegExp, status: number, count?: number): void;
   /** API call log (no secrets). */
-  requests: Array<{ method: string; path: string; authorized: boolean }>;
+  requests: Array<{
+    method: string;
+    path: string;
+    authorized: boolean;
+    userAgent: string | undefined;
+    status: number;
+  }>;
   close(): Promise<void>;
 }
 
@@ -86,6 +121,8 @@ export interface DeliveryReport {
   attempts: DeliveryAttempt[];
   /** Some attempt got a 2xx. */
   delivered: boolean;
+  /** How the last attempt ended: a failure Vast.ai would retry, or one it gives up on. */
+  outcome: "success" | "retry" | "permanent";
 }
 
 const DEFAULT_API_KEYS: NonNullable<EmulatorOptions["apiKeys"]> = {
@@ -126,6 +163,12 @@ class ApiError extends Error {
 
 const invalid = (msg: string) => new ApiError(400, "invalid_args", msg);
 const notFound = () => new ApiError(404, "not_found", "Webhook not found");
+/** Routes a scoped key may be refused on, and the route access it lacks (text unpublished). */
+const SCOPED_ROUTES: Array<[RegExp, string]> = [
+  [/^\/notification-types\/$/, "api.notification-types"],
+  [/^\/webhooks\/\d+\/rotate-secret\/$/, "api.webhooks.rotate-secret"],
+  [/^\/webhooks\/\d+\/test\/$/, "api.webhooks.test"],
+];
 
 interface Reply {
   status?: number;
@@ -143,8 +186,6 @@ interface Route {
   method: string;
   /** Matched against the path after /api/v0, with its trailing slash. */
   pattern: RegExp;
-  /** A scoped key has been seen to get 401 here (docs/vast-api.md, "Errors"). */
-  deniedToScopedKeys?: boolean;
   handle(call: Call): Reply | Promise<Reply>;
 }
 
@@ -164,7 +205,12 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
     ]),
   );
   const catalogue = options.notificationTypes ?? defaultNotificationTypes();
-  const knownKeys = new Set(catalogue.map((type) => type.key));
+  const keyOfSlug = new Map(catalogue.map((type) => [slugOf(type.key), type.key]));
+  const naming = options.typeNaming ?? "key";
+  const named = (keys: readonly string[]) => (naming === "slug" ? keys.map(slugOf) : [...keys]);
+  const urlUniqueness = options.urlUniqueness ?? "global";
+  const minIntervalMs = options.minIntervalMs ?? 0;
+  const lastCallAt = new Map<string, number>();
   const store = new Map<number, StoredWebhook>();
   const failures: Failure[] = [];
   const requests: VastEmulator["requests"] = [];
@@ -177,6 +223,7 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
   const agent = new Agent();
   const inFlight = new Set<AbortController>();
   const seconds = () => now() / 1000;
+  const view = (webhook: StoredWebhook) => publicView(webhook, named);
 
   const ownWebhook = (userId: number, id: number): StoredWebhook => {
     const webhook = store.get(id);
@@ -185,18 +232,28 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
     return webhook;
   };
 
+  /**
+   * Published for create and update. Whether a webhook's own URL counts is unpublished: the
+   * strictest reading (it does) is taken, so a client must not PUT the URL a webhook already has.
+   */
+  const refuseRegisteredUrl = (userId: number, url: string) => {
+    const taken = [...store.values()].some(
+      (webhook) =>
+        webhook.webhook_url === url && (urlUniqueness === "global" || webhook.user_id === userId),
+    );
+    if (taken) throw invalid("This webhook URL is already registered");
+  };
+
   const createWebhook = ({ userId, raw }: Call): Reply => {
     const input = parseObject(raw);
     const webhook_url = checkWebhookUrl(input.webhook_url, allowLoopbackHttp);
-    const event_types = checkEventTypes(input.event_types, knownKeys);
+    const event_types = checkEventTypes(input.event_types, keyOfSlug);
     const name = checkName(input.name);
     const owned = [...store.values()].filter((webhook) => webhook.user_id === userId).length;
     if (owned >= MAX_WEBHOOKS_PER_USER) {
-      // Inferred: the docs say a fifth is refused, not how; 400 like other refusals.
-      throw invalid(
-        `Webhook limit reached: at most ${MAX_WEBHOOKS_PER_USER} webhooks per user. Delete one first.`,
-      );
+      throw invalid(`Maximum of ${MAX_WEBHOOKS_PER_USER} webhooks per user`);
     }
+    refuseRegisteredUrl(userId, webhook_url);
     const at = seconds();
     const webhook: StoredWebhook = {
       id: nextId++,
@@ -212,7 +269,7 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
     return {
       body: {
         success: true,
-        webhook: { ...publicView(webhook), webhook_secret: webhook.secret },
+        webhook: { ...view(webhook), webhook_secret: webhook.secret },
         enabled_notification_preferences: [...webhook.event_types],
       },
     };
@@ -222,20 +279,21 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
     const webhook = ownWebhook(userId, id);
     const input = parseObject(raw);
     if (!("name" in input) && !("webhook_url" in input) && !("event_types" in input)) {
-      throw invalid("Nothing to update: send name, webhook_url or event_types.");
+      throw invalid("At least one of webhook_url, event_types, or name is required");
     }
     // Everything is checked before anything changes, so a refused update changes nothing.
     const changes: Partial<StoredWebhook> = {};
     if ("name" in input) changes.name = checkName(input.name);
     if ("webhook_url" in input) {
       changes.webhook_url = checkWebhookUrl(input.webhook_url, allowLoopbackHttp);
+      refuseRegisteredUrl(userId, changes.webhook_url);
     }
-    if ("event_types" in input) changes.event_types = checkEventTypes(input.event_types, knownKeys);
+    if ("event_types" in input) changes.event_types = checkEventTypes(input.event_types, keyOfSlug);
     Object.assign(webhook, changes, { updated_at: seconds() });
     return {
       body: {
         success: true,
-        webhook: publicView(webhook),
+        webhook: view(webhook),
         enabled_notification_preferences: [...webhook.event_types],
       },
     };
@@ -253,31 +311,35 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
     webhook.secret = newSecret();
     webhook.updated_at = seconds();
     return {
-      body: { success: true, webhook: { ...publicView(webhook), webhook_secret: webhook.secret } },
+      body: { success: true, webhook: { ...view(webhook), webhook_secret: webhook.secret } },
     };
   };
 
+  /**
+   * One test event, never retried; the answer comes once the delivery is over (published): 200
+   * when the receiver acknowledged it, 400 "not deliverable" for a permanent failure (3xx, a 4xx
+   * other than 408/429, or a target Vast.ai refuses: unpublished for that last case), 502 for a
+   * transient one (408, 429, 5xx, a timeout, no connection).
+   */
   const testWebhook = async ({ userId, id }: Call): Promise<Reply> => {
     const webhook = ownWebhook(userId, id);
-    const refusal = targetRefusal(webhook.webhook_url, allowLoopbackHttp);
-    if (refusal) throw invalid(refusal);
-    // The test event is not retried (docs/vast-api.md). The real API may answer before the
-    // delivery ends; answering after it keeps tests deterministic.
     const report = await deliver(webhook.id, { type: "webhook_test", maxRetries: 0 });
-    const last = report.attempts.at(-1);
     if (!report.delivered) {
-      // Inferred: the docs list 400 for /test/ without its text.
-      const why = last?.error ?? `the receiver answered HTTP ${last?.status ?? "nothing"}`;
-      throw new ApiError(400, "delivery_failed", `Test webhook delivery failed: ${why}`);
+      if (report.outcome === "retry") {
+        throw new ApiError(502, "delivery_failed", "Webhook delivery failed");
+      }
+      throw invalid("Webhook URL is not deliverable");
     }
-    return { body: { success: true, msg: "Test webhook delivered" } };
+    if (options.testAnswer === "merged") {
+      return { body: { success: true, msg: "Test webhook delivered" } };
+    }
+    return { body: { success: true, webhook_id: webhook.id, event_id: report.eventId } };
   };
 
   const routes: Route[] = [
     {
       method: "GET",
       pattern: /^\/notification-types\/$/,
-      deniedToScopedKeys: true,
       handle: () => ({ body: { success: true, notification_types: structuredClone(catalogue) } }),
     },
     {
@@ -286,7 +348,7 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
       handle: ({ userId }) => ({
         body: {
           success: true,
-          webhooks: [...store.values()].filter((w) => w.user_id === userId).map(publicView),
+          webhooks: [...store.values()].filter((w) => w.user_id === userId).map(view),
         },
       }),
     },
@@ -299,13 +361,14 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
       method: "GET",
       pattern: /^\/users\/current\/$/,
       handle: ({ userId }) => ({
-        // Inferred: a few of the fields Vast.ai's user object has; `id` is the one that matters.
+        // The published fields (show_user.yaml); `id` is the one the client reads.
         body: {
           id: userId,
-          username: `user${userId}`,
+          key_id: 1,
           email: `user${userId}@example.com`,
-          fullname: null,
-          credit: 25,
+          balance: 25,
+          ssh_key: null,
+          sid: null,
         },
       }),
     },
@@ -319,18 +382,28 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
     return failure;
   };
 
-  const handleApi = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  /** True when this key called this route less than `minIntervalMs` ago; notes the call. */
+  const tooSoon = (key: string, method: string, path: string): boolean => {
+    if (minIntervalMs <= 0) return false;
+    const route = `${key} ${method} ${path.replace(/\/\d+\//g, "/{id}/")}`;
+    const at = now();
+    const last = lastCallAt.get(route);
+    lastCallAt.set(route, at);
+    return last !== undefined && at - last < minIntervalMs;
+  };
+
+  const handleApi = async (req: IncomingMessage, res: ServerResponse): Promise<number> => {
     const raw = await readBody(req);
     const method = req.method ?? "GET";
     const path = new URL(req.url ?? "/", "http://emulator.invalid").pathname;
     const found = findRoutes(routes, path);
     const route = found?.routes.find((r) => r.method === method);
-    const account = accounts.get(bearerKey(req.headers.authorization) ?? "");
-    const scopedOut = account?.scoped === true && route?.deniedToScopedKeys === true;
-    requests.push({ method, path, authorized: account !== undefined && !scopedOut });
+    const key = bearerKey(req.headers.authorization) ?? "";
+    const account = accounts.get(key);
 
     const failure = takeFailure(path);
     if (failure) return sendInjected(res, failure.status);
+    if (tooSoon(key, method, path)) return sendInjected(res, 429);
     if (raw === undefined) {
       throw new ApiError(413, "payload_too_large", "Request body is too large");
     }
@@ -340,26 +413,45 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
       throw new ApiError(405, "method_not_allowed", `Method ${method} not allowed on ${path}`);
     }
     if (!account) throw new ApiError(401, "unauthorized", "Invalid API key");
-    if (scopedOut) {
-      throw new ApiError(
-        401,
-        "unauthorized",
-        "API key lacks the api.notification-types route access",
-      );
+    const rest = path.slice(API_PREFIX.length).replace(/\/?$/, "/");
+    const lacking = account.scoped
+      ? SCOPED_ROUTES.find(([pattern]) => pattern.test(rest))?.[1]
+      : undefined;
+    if (lacking) {
+      throw new ApiError(401, "unauthorized", `API key lacks the ${lacking} route access`);
     }
     const reply = await route.handle({ userId: account.userId, id: found.id, raw });
-    sendJson(res, reply.status ?? 200, reply.body);
+    const status = reply.status ?? 200;
+    sendJson(res, status, reply.body);
+    return status;
   };
 
   const server: Server = createServer((req, res) => {
-    handleApi(req, res).catch((error: unknown) => {
-      if (res.headersSent) return;
-      if (error instanceof ApiError) {
-        sendJson(res, error.status, { success: false, error: error.code, msg: error.message });
-      } else {
-        sendJson(res, 500, { success: false, error: "internal", msg: String(error) });
-      }
-    });
+    const logged = {
+      method: req.method ?? "GET",
+      path: new URL(req.url ?? "/", "http://emulator.invalid").pathname,
+      authorized: false,
+      userAgent: req.headers["user-agent"],
+      status: 0,
+    };
+    requests.push(logged);
+    handleApi(req, res)
+      .then((status) => {
+        logged.status = status;
+        logged.authorized = status < 400;
+      })
+      .catch((error: unknown) => {
+        const apiError =
+          error instanceof ApiError ? error : new ApiError(500, "internal", String(error));
+        logged.status = apiError.status;
+        logged.authorized = apiError.status !== 401;
+        if (res.headersSent) return;
+        sendJson(res, apiError.status, {
+          success: false,
+          error: apiError.code,
+          msg: apiError.message,
+        });
+      });
   });
 
   const attemptOnce = async (
@@ -373,6 +465,11 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
     if (!webhook) return { result: { attempt, error: "webhook deleted" }, outcome: "permanent" };
     const refusal = targetRefusal(webhook.webhook_url, allowLoopbackHttp);
     if (refusal) return { result: { attempt, error: refusal }, outcome: "permanent" };
+    if (!isLoopbackHost(new URL(webhook.webhook_url).hostname)) {
+      // Tests and the demo never leave the machine: any other host is out of reach from here.
+      const error = `cannot reach ${new URL(webhook.webhook_url).host} from the emulator (loopback only)`;
+      return { result: { attempt, error }, outcome: "retry" };
+    }
     if (closed()) return { result: { attempt, error: "emulator closed" }, outcome: "permanent" };
     const controller = new AbortController();
     inFlight.add(controller);
@@ -440,6 +537,7 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
     let retriesLeft = Math.max(0, options.maxRetries ?? 0);
     const attempts: DeliveryAttempt[] = [];
     let delivered = false;
+    let last: Outcome = "permanent";
     while (copiesLeft > 0) {
       const { result, outcome } = await attemptOnce(
         webhookId,
@@ -448,6 +546,7 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
         timeoutMs,
       );
       attempts.push(result);
+      last = outcome;
       if (outcome === "success") {
         delivered = true;
         copiesLeft--;
@@ -458,7 +557,7 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
         break;
       }
     }
-    return { eventId, body, attempts, delivered };
+    return { eventId, body, attempts, delivered, outcome: last };
   };
 
   server.listen(options.port ?? 0, options.host ?? "127.0.0.1");
@@ -469,7 +568,7 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
   let closing: Promise<void> | undefined;
   return {
     url: `http://${host}:${address.port}`,
-    webhooks: () => [...store.values()].sort((a, b) => a.id - b.id).map(publicView),
+    webhooks: () => [...store.values()].sort((a, b) => a.id - b.id).map(view),
     secretOf: (id) => store.get(id)?.secret,
     deliver,
     failNext(pathPattern, status, count = 1) {
@@ -499,9 +598,9 @@ function classify(status: number): Outcome {
   return "permanent";
 }
 
-function publicView(webhook: StoredWebhook): Webhook {
+function publicView(webhook: StoredWebhook, named: (keys: readonly string[]) => string[]): Webhook {
   const { secret: _secret, ...rest } = webhook;
-  return { ...rest, event_types: [...rest.event_types] };
+  return { ...rest, event_types: named(rest.event_types) };
 }
 
 function newSecret(): string {
@@ -554,47 +653,65 @@ function parseObject(raw: Buffer): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** docs/vast-api.md, "Limits and validation": https, a host name, at most 2,048 characters. */
+/** The published create validation, messages verbatim (test/fixtures/vast-published-api.json). */
 function checkWebhookUrl(value: unknown, allowLoopbackHttp: boolean): string {
-  if (typeof value !== "string" || value === "") throw invalid("webhook_url is required");
+  if (typeof value !== "string" || value === "") {
+    throw invalid("webhook_url is required and must be a string");
+  }
   if (value.length > MAX_WEBHOOK_URL_LENGTH) {
-    throw invalid(`webhook_url must be at most ${MAX_WEBHOOK_URL_LENGTH} characters`);
+    throw invalid(`webhook_url exceeds maximum length of ${MAX_WEBHOOK_URL_LENGTH} characters`);
   }
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw invalid("webhook_url is not a valid URL");
+    // A port out of range makes the URL unparsable; anything else unparsable has no https scheme.
+    if (/^https:\/\/[^/?#]*:[^/?#\]]*$|^https:\/\/[^/?#]*:[^/?#\]]*[/?#]/i.test(value)) {
+      throw invalid("webhook_url has an invalid port");
+    }
+    throw invalid("webhook_url must use HTTPS");
   }
+  if (url.port === "0") throw invalid("webhook_url has an invalid port");
   const loopbackHttp =
     allowLoopbackHttp && url.protocol === "http:" && isLoopbackHost(url.hostname);
-  if (url.protocol !== "https:" && !loopbackHttp) throw invalid("webhook_url must use https://");
-  if (url.hostname === "") throw invalid("webhook_url must have a host name");
+  if (url.protocol !== "https:" && !loopbackHttp) throw invalid("webhook_url must use HTTPS");
+  if (url.hostname === "") throw invalid("webhook_url must include a hostname");
   // Private and loopback targets are refused at delivery time, not here: placeholders pass.
   return value;
 }
 
 function checkName(value: unknown): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== "string") throw invalid("name must be a string or null");
+  // Unpublished texts: the guide says at most 120 characters and no control characters.
+  if (typeof value !== "string") throw invalid("name must be a string");
   if (value.length > MAX_WEBHOOK_NAME_LENGTH) {
     throw invalid(`name must be at most ${MAX_WEBHOOK_NAME_LENGTH} characters`);
   }
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it refuses
+  if (/[\u0000-\u001f\u007f]/.test(value))
+    throw invalid("name must not contain control characters");
   return value;
 }
 
-function checkEventTypes(value: unknown, known: ReadonlySet<string>): string[] {
-  if (!Array.isArray(value) || value.length === 0) {
-    throw invalid("event_types must be a non-empty list of notification type keys");
+/**
+ * Keys or slugs, each type once (published: "Unknown event type: <slug>", "Duplicate event type:
+ * <slug>"); stored as keys, named in replies as `typeNaming` says.
+ */
+function checkEventTypes(value: unknown, keyOfSlug: ReadonlyMap<string, string>): string[] {
+  if (!Array.isArray(value)) throw invalid("event_types must be a list");
+  if (value.length === 0) throw invalid("event_types must contain at least one event type");
+  const keys = new Map<string, string>();
+  for (const item of value) {
+    const slug = typeof item === "string" ? slugOf(item) : String(item);
+    const key = keyOfSlug.get(slug);
+    // A key whose context is wrong (`host:low_credit`) names no type either.
+    if (key === undefined || (typeof item === "string" && item !== slug && item !== key)) {
+      throw invalid(`Unknown event type: ${slug}`);
+    }
+    if (keys.has(slug)) throw invalid(`Duplicate event type: ${slug}`);
+    keys.set(slug, key);
   }
-  const unknown = value.filter((key) => typeof key !== "string" || !known.has(key));
-  if (unknown.length > 0) {
-    throw invalid(
-      `Unknown event type(s): ${unknown.map(String).join(", ")}. Use full keys from ` +
-        "/notification-types/, such as client:low_credit",
-    );
-  }
-  return [...new Set(value as string[])];
+  return [...keys.values()];
 }
 
 /**
@@ -646,9 +763,10 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 }
 
 /** An injected failure: 429 as published, anything else as a proxy's plain-text page. */
-function sendInjected(res: ServerResponse, status: number): void {
+function sendInjected(res: ServerResponse, status: number): number {
   res.writeHead(status, { "content-type": "text/plain; charset=utf-8" });
   res.end(status === 429 ? RATE_LIMIT_TEXT : (STATUS_CODES[status] ?? "Error"));
+  return status;
 }
 
 function parseAnswer(text: string): unknown {

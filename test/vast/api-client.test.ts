@@ -1,15 +1,20 @@
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { apiMessage, VastApiError, VastClient } from "../../src/vast/api-client.js";
 import { startVastEmulator, type VastEmulator } from "../../src/vast/emulator.js";
+import { VERSION } from "../../src/version.js";
+
+/** Waits shortened, so the retry tests run at once; the real waits have tests of their own. */
+const QUICK = { initialBackoffMs: 1, rateLimitBackoffMs: 1, routeSpacingMs: 0 };
 
 let vast: VastEmulator;
 let client: VastClient;
 beforeEach(async () => {
   vast = await startVastEmulator();
-  client = new VastClient({ apiKey: "emulator-key", baseUrl: `${vast.url}/`, initialBackoffMs: 1 });
+  client = new VastClient({ apiKey: "emulator-key", baseUrl: `${vast.url}/`, ...QUICK });
 });
 afterEach(async () => {
   await vast.close();
@@ -79,8 +84,82 @@ describe("VastClient", () => {
     expect(vast.requests.filter((r) => r.path.includes("webhooks"))).toHaveLength(4);
   });
 
+  it("names itself and its version on every call", async () => {
+    await client.currentUser();
+    await client.listWebhooks();
+    expect(vast.requests.map((r) => r.userAgent)).toEqual([
+      `vast-gchat/${VERSION}`,
+      `vast-gchat/${VERSION}`,
+    ]);
+    const manifest = JSON.parse(
+      readFileSync(new URL("../../package.json", import.meta.url), "utf8"),
+    ) as { version: string };
+    expect(VERSION).toBe(manifest.version);
+  });
+
+  it("waits seconds after a 429, as Vast.ai's per-route interval needs", async () => {
+    // An interval that waits of 0.15 s growing by half (Vast's CLI) would never outlast.
+    const limited = await startVastEmulator({ minIntervalMs: 900 });
+    try {
+      const paced = new VastClient({
+        apiKey: "emulator-key",
+        baseUrl: limited.url,
+        routeSpacingMs: 0,
+      });
+      await paced.listWebhooks();
+      expect(await paced.listWebhooks()).toEqual([]);
+      expect(limited.requests.map((r) => r.status)).toEqual([200, 429, 200]);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it("paces calls of one route, so bulk work is not refused", async () => {
+    const limited = await startVastEmulator({ minIntervalMs: 400 });
+    try {
+      const paced = new VastClient({ apiKey: "emulator-key", baseUrl: limited.url });
+      const ids: number[] = [];
+      for (let i = 0; i < 3; i++) {
+        const created = await paced.createWebhook({
+          webhook_url: `https://example.com/hook/${i}`,
+          event_types: ["client:low_credit"],
+        });
+        ids.push(created.id);
+      }
+      for (const id of ids) await paced.deleteWebhook(id);
+      expect(limited.requests.map((r) => r.status)).not.toContain(429);
+      expect(limited.webhooks()).toEqual([]);
+    } finally {
+      await limited.close();
+    }
+  });
+
+  it("says which permission a scoped key lacks", async () => {
+    const scoped = await startVastEmulator({
+      apiKeys: { scoped: { userId: 1, scoped: true } },
+    });
+    try {
+      const limited = new VastClient({ apiKey: "scoped", baseUrl: scoped.url, ...QUICK });
+      const { id } = await limited.createWebhook({
+        webhook_url: "https://example.com/hook",
+        event_types: ["client:low_credit"],
+      });
+      const catalogue = await failure(limited.listNotificationTypes());
+      expect(catalogue.message).toMatch(
+        /^Vast\.ai refused the API key for the notification-types route \(401\)/,
+      );
+      expect(catalogue.hint).toContain('needs the "notification-types" permission');
+      const rotate = await failure(limited.rotateSecret(id));
+      expect(rotate.hint).toContain('"webhooks rotate-secret" permission');
+      const test = await failure(limited.testWebhook(id));
+      expect(test.hint).toContain('"webhooks test" permission');
+    } finally {
+      await scoped.close();
+    }
+  });
+
   it("says a refused key was refused, never showing it", async () => {
-    const bad = new VastClient({ apiKey: "secret-wrong-key", baseUrl: vast.url });
+    const bad = new VastClient({ apiKey: "secret-wrong-key", baseUrl: vast.url, ...QUICK });
     const error = await failure(bad.listWebhooks());
     expect(error.kind).toBe("unauthorized");
     expect(error.hint).toContain("https://cloud.vast.ai/manage-keys/");
@@ -110,13 +189,87 @@ describe("VastClient", () => {
     const nowhere = new VastClient({
       apiKey: "k",
       baseUrl: "http://127.0.0.1:9",
-      initialBackoffMs: 1,
+      ...QUICK,
     });
     const error = await failure(nowhere.currentUser());
     expect(error.kind).toBe("network");
     expect(error.message).toMatch(
       /Could not reach the Vast\.ai API at http:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\)/,
     );
+  });
+});
+
+describe("the test route", () => {
+  let adapter: Server;
+  let answers: number[];
+  let received: number;
+  let url: string;
+  beforeEach(async () => {
+    answers = [];
+    received = 0;
+    vast = await startVastEmulator({ allowLoopbackHttp: true });
+    client = new VastClient({ apiKey: "emulator-key", baseUrl: vast.url, ...QUICK });
+    adapter = createServer((req, res) => {
+      received++;
+      req.resume();
+      req.on("end", () => res.writeHead(answers.shift() ?? 200).end());
+    });
+    adapter.listen(0, "127.0.0.1");
+    await once(adapter, "listening");
+    url = `http://127.0.0.1:${(adapter.address() as AddressInfo).port}/`;
+  });
+  afterEach(async () => {
+    adapter.closeAllConnections();
+    adapter.close();
+    await vast.close();
+  });
+
+  async function webhook(): Promise<number> {
+    return (await client.createWebhook({ webhook_url: url, event_types: ["client:low_credit"] }))
+      .id;
+  }
+
+  it("returns the event id Vast.ai sent", async () => {
+    const id = await webhook();
+    const delivery = await client.testWebhook(id);
+    expect(delivery).toEqual({ webhookId: id, eventId: expect.stringMatching(/^[0-9a-f]{32}$/) });
+  });
+
+  it("takes a 502 for an adapter out of reach, and never retries it", async () => {
+    const id = await webhook();
+    answers = [503, 503, 503, 503];
+    const error = await failure(client.testWebhook(id));
+    expect(error.kind).toBe("adapter_unreachable");
+    expect(error.message).toBe(
+      'Vast.ai could not reach the adapter with its test event (502). Vast.ai said: "Webhook delivery failed".',
+    );
+    expect(error.message).not.toMatch(/not answering|try again/i);
+    expect(received).toBe(1);
+    expect(vast.requests.filter((r) => r.path.endsWith("/test/"))).toHaveLength(1);
+  });
+
+  it("takes a 400 for a test event the adapter refused", async () => {
+    const id = await webhook();
+    answers = [401];
+    const error = await failure(client.testWebhook(id));
+    expect(error.kind).toBe("adapter_refused");
+    expect(error.hint).toMatch(/signing secret does not match/);
+    expect(received).toBe(1);
+  });
+
+  it("retries a 429, which Vast.ai answers before sending anything", async () => {
+    const id = await webhook();
+    vast.failNext(/\/test\/$/, 429, 1);
+    expect((await client.testWebhook(id)).webhookId).toBe(id);
+    expect(received).toBe(1);
+  });
+
+  it("takes the merged spec's answer, which names no event", async () => {
+    await vast.close();
+    vast = await startVastEmulator({ allowLoopbackHttp: true, testAnswer: "merged" });
+    client = new VastClient({ apiKey: "emulator-key", baseUrl: vast.url, ...QUICK });
+    const id = await webhook();
+    expect(await client.testWebhook(id)).toEqual({ webhookId: undefined, eventId: undefined });
   });
 });
 

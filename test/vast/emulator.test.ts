@@ -6,7 +6,7 @@ import {
   CurrentUserResponse,
   MessageResponse,
   NotificationTypesResponse,
-  PLACEHOLDER_WEBHOOK_URL,
+  newPlaceholderUrl,
   SecretRotatedResponse,
   WebhookCreatedResponse,
   WebhookListResponse,
@@ -82,7 +82,7 @@ async function create(
 ): Promise<{ id: number; secret: string }> {
   const answer = await call(emu, "POST", "/webhooks/", {
     key,
-    body: { webhook_url: PLACEHOLDER_WEBHOOK_URL, event_types: ["client:low_credit"], ...body },
+    body: { webhook_url: newPlaceholderUrl(), event_types: ["client:low_credit"], ...body },
   });
   expect(answer.status).toBe(200);
   const { webhook } = WebhookCreatedResponse.parse(answer.json);
@@ -168,7 +168,7 @@ describe("Vast emulator API", () => {
     });
   });
 
-  it("refuses a missing or unknown key, and a scoped key on notification types only", async () => {
+  it("refuses a missing or unknown key, and a scoped key on notification types, rotation and test", async () => {
     const emu = await emulator({
       apiKeys: { [KEY]: { userId: 4242 }, "scoped-key": { userId: 7, scoped: true } },
     });
@@ -182,8 +182,22 @@ describe("Vast emulator API", () => {
     expect(scoped.json).toEqual(errorBody(/notification-types route access/));
     const list = await call(emu, "GET", "/webhooks/", { key: "scoped-key" });
     expect(WebhookListResponse.parse(list.json).webhooks).toEqual([]);
+    const { id } = await create(emu, {}, "scoped-key");
+    for (const route of ["rotate-secret", "test"]) {
+      const refused = await call(emu, "POST", `/webhooks/${id}/${route}/`, { key: "scoped-key" });
+      expect(refused.status).toBe(401);
+      expect(refused.json).toEqual(errorBody(new RegExp(`${route} route access`)));
+    }
 
-    expect(emu.requests.map((r) => r.authorized)).toEqual([false, false, false, true]);
+    expect(emu.requests.map((r) => r.authorized)).toEqual([
+      false,
+      false,
+      false,
+      true,
+      true,
+      false,
+      false,
+    ]);
     expect(JSON.stringify(emu.requests)).not.toMatch(/wrong-key|scoped-key/);
   });
 
@@ -197,10 +211,11 @@ describe("Vast emulator API", () => {
 
   it("creates a webhook with a secret, then never shows the secret again", async () => {
     const emu = await emulator({ now: () => START_MS + 500 });
+    const placeholder = newPlaceholderUrl();
     const answer = await call(emu, "POST", "/webhooks/", {
       body: {
         name: "vast-gchat",
-        webhook_url: PLACEHOLDER_WEBHOOK_URL,
+        webhook_url: placeholder,
         event_types: ["client:low_credit", "client:outbid"],
       },
     });
@@ -209,7 +224,7 @@ describe("Vast emulator API", () => {
     expect(created.webhook).toMatchObject({
       user_id: 4242,
       name: "vast-gchat",
-      webhook_url: PLACEHOLDER_WEBHOOK_URL,
+      webhook_url: placeholder,
       event_types: ["client:low_credit", "client:outbid"],
       created_at: START_MS / 1000 + 0.5,
       updated_at: START_MS / 1000 + 0.5,
@@ -233,10 +248,10 @@ describe("Vast emulator API", () => {
   });
 
   it.each([
-    ["plain http", { webhook_url: "http://example.com/hook" }, /https/],
-    ["http on loopback", { webhook_url: "http://127.0.0.1:9/hook" }, /https/],
-    ["not a URL", { webhook_url: "example.com/hook" }, /valid URL/],
-    ["no URL", { webhook_url: undefined }, /webhook_url/],
+    ["plain http", { webhook_url: "http://example.com/hook" }, /HTTPS/],
+    ["http on loopback", { webhook_url: "http://127.0.0.1:9/hook" }, /HTTPS/],
+    ["not a URL", { webhook_url: "example.com/hook" }, /HTTPS/],
+    ["no URL", { webhook_url: undefined }, /webhook_url is required/],
     [
       "a URL over 2,048 characters",
       { webhook_url: `https://example.com/${"a".repeat(2029)}` },
@@ -244,15 +259,25 @@ describe("Vast emulator API", () => {
     ],
     ["a 121-character name", { name: "n".repeat(121) }, /120/],
     ["a name that is not a string", { name: 5 }, /name/],
-    ["an unknown type", { event_types: ["client:no_such_thing"] }, /client:no_such_thing/],
-    ["a slug instead of a key", { event_types: ["low_credit"] }, /full keys/],
-    ["no types", { event_types: [] }, /non-empty/],
-    ["types that are not a list", { event_types: "client:low_credit" }, /non-empty/],
+    ["a name with a control character", { name: "vast\ngchat" }, /control/],
+    [
+      "an unknown type",
+      { event_types: ["client:no_such_thing"] },
+      /^Unknown event type: no_such_thing$/,
+    ],
+    ["a key of the wrong context", { event_types: ["host:low_credit"] }, /Unknown event type/],
+    [
+      "a type twice, as key and slug",
+      { event_types: ["client:low_credit", "low_credit"] },
+      /^Duplicate event type: low_credit$/,
+    ],
+    ["no types", { event_types: [] }, /at least one event type/],
+    ["types that are not a list", { event_types: "client:low_credit" }, /must be a list/],
   ])("refuses %s with 400 invalid_args", async (_label, override, msg) => {
     const emu = await emulator();
     const answer = await call(emu, "POST", "/webhooks/", {
       body: {
-        webhook_url: PLACEHOLDER_WEBHOOK_URL,
+        webhook_url: newPlaceholderUrl(),
         event_types: ["client:low_credit"],
         ...override,
       },
@@ -279,7 +304,7 @@ describe("Vast emulator API", () => {
     const bad = await call(emu, "POST", "/webhooks/", { rawBody: "{not json" });
     expect(bad.status).toBe(400);
     expect(bad.json).toEqual(errorBody(/JSON/));
-    const list = await call(emu, "POST", "/webhooks/", { body: [PLACEHOLDER_WEBHOOK_URL] });
+    const list = await call(emu, "POST", "/webhooks/", { body: [newPlaceholderUrl()] });
     expect(list.status).toBe(400);
   });
 
@@ -298,10 +323,10 @@ describe("Vast emulator API", () => {
     const emu = await emulator({ apiKeys: { [KEY]: { userId: 1 }, other: { userId: 2 } } });
     for (let i = 0; i < 4; i++) await create(emu, { name: `hook ${i}` });
     const fifth = await call(emu, "POST", "/webhooks/", {
-      body: { webhook_url: PLACEHOLDER_WEBHOOK_URL, event_types: ["client:low_credit"] },
+      body: { webhook_url: newPlaceholderUrl(), event_types: ["client:low_credit"] },
     });
     expect(fifth.status).toBe(400);
-    expect(fifth.json).toEqual(errorBody(/at most 4/));
+    expect(fifth.json).toEqual(errorBody("Maximum of 4 webhooks per user"));
     await create(emu, {}, "other");
     expect(emu.webhooks()).toHaveLength(5);
   });
@@ -546,25 +571,54 @@ describe("Vast emulator /test/", () => {
     const { id, secret } = await create(emu, { webhook_url: target.url });
     const answer = await call(emu, "POST", `/webhooks/${id}/test/`);
     expect(answer.status).toBe(200);
-    expect(MessageResponse.parse(answer.json)).toEqual({
-      success: true,
-      msg: "Test webhook delivered",
-    });
     expect(target.received).toHaveLength(1);
     const [request] = target.received;
     if (!request) throw new Error("nothing delivered");
     expect(verifies(secret, request)).toBe(true);
-    expect(JSON.parse(request.raw.toString("utf8"))).toMatchObject({ notif_type: "webhook_test" });
+    const event = JSON.parse(request.raw.toString("utf8")) as Record<string, unknown>;
+    expect(event).toMatchObject({ notif_type: "webhook_test" });
+    // The backend spec's answer names the event it sent.
+    expect(answer.json).toEqual({ success: true, webhook_id: id, event_id: event.event_id });
   });
 
-  it("does not retry a failed test, and answers 400", async () => {
-    const target = await receiver([500, 200]);
+  it("answers in the merged spec's form when told to", async () => {
+    const target = await receiver();
+    const emu = await emulator({ allowLoopbackHttp: true, testAnswer: "merged" });
+    const { id } = await create(emu, { webhook_url: target.url });
+    const answer = await call(emu, "POST", `/webhooks/${id}/test/`);
+    expect(MessageResponse.parse(answer.json)).toEqual({
+      success: true,
+      msg: "Test webhook delivered",
+    });
+  });
+
+  it.each([
+    [500, 502, "Webhook delivery failed"],
+    [429, 502, "Webhook delivery failed"],
+    [401, 400, "Webhook URL is not deliverable"],
+    [404, 400, "Webhook URL is not deliverable"],
+  ])("does not retry a test the receiver answers %i: %i", async (answered, status, msg) => {
+    const target = await receiver([answered, 200]);
     const emu = await emulator({ allowLoopbackHttp: true });
     const { id } = await create(emu, { webhook_url: target.url });
     const answer = await call(emu, "POST", `/webhooks/${id}/test/`);
-    expect(answer.status).toBe(400);
-    expect(answer.json).toEqual(errorBody(/failed.*500/));
+    expect(answer.status).toBe(status);
+    expect(answer.json).toEqual(errorBody(msg));
     expect(target.received).toHaveLength(1);
+  });
+
+  it("answers 502 when nothing listens at the URL, and never leaves loopback", async () => {
+    const target = await receiver();
+    const emu = await emulator({ allowLoopbackHttp: true });
+    const { id } = await create(emu, { webhook_url: target.url });
+    await target.close();
+    const refused = await call(emu, "POST", `/webhooks/${id}/test/`);
+    expect(refused.status).toBe(502);
+    const remote = await create(emu, { webhook_url: "https://adapter.example.org/" });
+    const unreachable = await call(emu, "POST", `/webhooks/${remote.id}/test/`);
+    expect(unreachable.status).toBe(502);
+    const report = await emu.deliver(remote.id);
+    expect(report.attempts[0]?.error).toMatch(/loopback only/);
   });
 
   it.each([
@@ -578,7 +632,7 @@ describe("Vast emulator /test/", () => {
     const { id } = await create(emu, { webhook_url: url });
     const answer = await call(emu, "POST", `/webhooks/${id}/test/`);
     expect(answer.status).toBe(400);
-    expect(answer.json).toEqual(errorBody(/private or loopback/));
+    expect(answer.json).toEqual(errorBody("Webhook URL is not deliverable"));
     const report = await emu.deliver(id, { maxRetries: 2 });
     expect(report.delivered).toBe(false);
     expect(report.attempts).toHaveLength(1);
