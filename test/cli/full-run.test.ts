@@ -99,15 +99,38 @@ it("test says the event reached the adapter but not Chat, when Chat refuses it",
   );
 });
 
-it("test says Vast.ai could not deliver when nothing listens at the webhook's URL", async () => {
+it("test says Vast.ai could not reach the adapter when nothing listens, asking once", async () => {
   await setUp();
   serve?.child.kill("SIGTERM");
   await serve?.exited;
   const test = await world.run(["test", "--wait", "2"]);
   expect(test.code).toBe(1);
-  expect(test.stderr).toMatch(
-    /Vast\.ai could not deliver the test event to http:\/\/127\.0\.0\.1:\d+\//,
+  expect(test.stderr).toContain(
+    'Vast.ai could not reach the adapter with its test event (502). Vast.ai said: "Webhook delivery failed". No adapter is running here.',
   );
+  expect(test.stderr).toContain("Start `vast-gchat serve`");
+  expect(test.stderr).not.toMatch(/not answering|try again in a minute/i);
+  // One test event, never retried: Vast.ai sends one a call.
+  expect(world.vast.requests.filter((r) => r.path.endsWith("/test/"))).toHaveLength(1);
+});
+
+it("test says the adapter refused the test event when the secrets do not match", async () => {
+  const port = await freeLoopbackPort();
+  const url = `http://127.0.0.1:${port}`;
+  const init = await world.run(
+    initArgs(world, "--public-url", url, "--port", String(port), "--no-chat-check"),
+    {},
+    API_KEY,
+  );
+  expect(init.code).toBe(0);
+  serve = spawnCli(["serve"], world.env({ VAST_WEBHOOK_SECRET: "not-the-webhook-secret" }));
+  await serve.waitForLog((record) => record.msg === "ready");
+  const test = await world.run(["test", "--wait", "2"]);
+  expect(test.code).toBe(1);
+  expect(test.stderr).toContain("The adapter refused Vast.ai's test event (400)");
+  expect(test.stderr).toMatch(/signing secret does not match/);
+  expect(test.stderr).not.toContain("not-the-webhook-secret");
+  expect(world.vast.requests.filter((r) => r.path.endsWith("/test/"))).toHaveLength(1);
 });
 
 it("test says the event never reached the adapter when the webhook points elsewhere", async () => {

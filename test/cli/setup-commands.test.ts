@@ -151,7 +151,7 @@ describe("init, unattended", () => {
     for (let i = 1; i <= 4; i++) {
       await client.createWebhook({
         name: `other ${i}`,
-        webhook_url: "https://example.com/x",
+        webhook_url: `https://example.com/x/${i}`,
         event_types: ["client:low_credit"],
       });
     }
@@ -229,8 +229,8 @@ describe("types", () => {
       VAST_API_KEY: "scoped",
     });
     expect(result.code).toBe(1);
-    expect(result.stderr).toMatch(/refused the API key \(401\)/);
-    expect(result.stderr).toMatch(/scoped key needs access to the notification-types route/);
+    expect(result.stderr).toMatch(/refused the API key for the notification-types route \(401\)/);
+    expect(result.stderr).toMatch(/scoped key needs the "notification-types" permission/);
   });
 
   it("without a key, says how to give one (exit 2)", async () => {
@@ -308,7 +308,7 @@ describe("status", () => {
     expectNoSecretsIn(human.stdout + human.stderr + json.stdout + json.stderr);
   });
 
-  it("warns when the webhook still points to the placeholder", async () => {
+  it("says the webhook is waiting for serve while it points at its placeholder", async () => {
     await world.run(
       [
         "init",
@@ -323,8 +323,17 @@ describe("status", () => {
       {},
       API_KEY,
     );
+    const [webhook] = world.vast.webhooks();
+    expect(webhook?.webhook_url).toMatch(
+      /^https:\/\/example\.com\/vast-gchat-placeholder\/[0-9a-f]{16}$/,
+    );
     const result = await world.run(["status"]);
-    expect(result.stderr).toContain("still points to the placeholder URL");
+    expect(result.stderr).toContain("The webhook is waiting for serve");
+    const test = await world.run(["test"]);
+    expect(test.code).toBe(1);
+    expect(test.stderr).toContain("is waiting for serve");
+    // Nothing was asked of Vast.ai's test route.
+    expect(world.vast.requests.filter((r) => r.path.endsWith("/test/"))).toEqual([]);
   });
 });
 

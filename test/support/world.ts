@@ -1,7 +1,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startVastEmulator, type VastEmulator } from "../../src/vast/emulator.js";
+import {
+  type EmulatorOptions,
+  startVastEmulator,
+  type VastEmulator,
+} from "../../src/vast/emulator.js";
 import { cleanEnv, runCli } from "./cli-process.js";
 import { FakeChat } from "./fake-chat.js";
 
@@ -21,8 +25,8 @@ export interface World {
   close(): Promise<void>;
 }
 
-export async function startWorld(): Promise<World> {
-  const vast = await startVastEmulator({ allowLoopbackHttp: true });
+export async function startWorld(options: EmulatorOptions = {}): Promise<World> {
+  const vast = await startVastEmulator({ allowLoopbackHttp: true, ...options });
   const chat = await FakeChat.start();
   const configDir = mkdtempSync(join(tmpdir(), "vast-gchat-world-"));
   const env = (extra: Record<string, string> = {}) =>

@@ -8,11 +8,17 @@ import {
   DEFAULT_EVENT_TYPES,
   MAX_WEBHOOK_NAME_LENGTH,
   type NotificationType,
-  PLACEHOLDER_WEBHOOK_URL,
+  newPlaceholderUrl,
   WEBHOOK_NAME_MARK,
   type Webhook,
 } from "../../vast/api-types.js";
 import { GROUP_ORDER, groupOfType } from "../../vast/event-types.js";
+import {
+  chooseEventTypes,
+  slugOf,
+  splitTypeList,
+  subscribedSlugs,
+} from "../../vast/type-selection.js";
 import { type ConfigContext, openConfig } from "../config-context.js";
 import { CliError, usageError } from "../errors.js";
 import { createOutput, type Output, type OutputStreams } from "../output.js";
@@ -68,12 +74,11 @@ export async function init(options: InitOptions, context: InitContext): Promise<
   const { apiKey, client } = await checkedApiKey(options, context, config, ask, out);
   const chat = await askChatUrl(options, config, ask, out);
   const stored = config.settings.read();
-  const existing = await findExisting(client, stored.webhookId, options.name);
+  const webhooks = await client.listWebhooks();
+  const existing = findExisting(webhooks, stored.webhookId, options.name);
   const action = existing ? await askExisting(options, ask, existing) : "create";
   const keep = action === "keep" && existing;
-  const catalogue = keep
-    ? []
-    : await out.step("Fetching notification types", () => client.listNotificationTypes());
+  const catalogue = keep ? [] : await fetchCatalogue(client, options, out);
   const answers: Answers = {
     apiKey,
     chat,
@@ -90,6 +95,7 @@ export async function init(options: InitOptions, context: InitContext): Promise<
   const webhookUrl = answers.publicUrl
     ? joinUrl(answers.publicUrl, stored.path ?? DEFAULT_PATH)
     : undefined;
+  if (webhookUrl && !keep) refuseUrlHeldByAnother(webhooks, webhookUrl, existing);
 
   // Read before anything changes: if the store cannot even be read, stop while nothing is made.
   const snapshot = snapshotSecrets(config);
@@ -100,12 +106,15 @@ export async function init(options: InitOptions, context: InitContext): Promise<
     let webhook: Webhook;
     let secret: string | undefined;
     if (action === "create" || action === "replace" || !existing) {
+      // A replaced webhook still holds its URL, and Vast.ai refuses a URL already registered: the
+      // new one waits at a placeholder of its own until the old one is gone.
+      const heldByOld = action === "replace" && existing?.webhook_url === webhookUrl;
       const created = await out.step(
         "Creating the Vast.ai webhook",
         () =>
           client.createWebhook({
             name: answers.name,
-            webhook_url: webhookUrl ?? PLACEHOLDER_WEBHOOK_URL,
+            webhook_url: webhookUrl && !heldByOld ? webhookUrl : newPlaceholderUrl(),
             event_types: answers.eventTypes,
           }),
         (w) => `Created webhook ${w.id} "${w.name ?? answers.name}"`,
@@ -122,7 +131,10 @@ export async function init(options: InitOptions, context: InitContext): Promise<
                 client.updateWebhook(existing.id, {
                   name: answers.name,
                   event_types: answers.eventTypes,
-                  ...(webhookUrl ? { webhook_url: webhookUrl } : {}),
+                  // Only a new URL: the one it holds could be refused as "already registered".
+                  ...(webhookUrl && webhookUrl !== existing.webhook_url
+                    ? { webhook_url: webhookUrl }
+                    : {}),
                 }),
               (w) => `Updated webhook ${w.id}`,
             );
@@ -138,7 +150,12 @@ export async function init(options: InitOptions, context: InitContext): Promise<
         hint: `Check that ${config.configDir} is writable, then run init again.`,
       });
     }
-    if (action === "replace" && existing) await deleteReplaced(client, existing.id, out);
+    if (action === "replace" && existing) {
+      const deleted = await deleteReplaced(client, existing.id, out);
+      if (deleted && webhookUrl && webhook.webhook_url !== webhookUrl) {
+        webhook = await pointAtUrl(client, webhook, webhookUrl, out);
+      }
+    }
 
     if (config.secrets.notice) out.warn(config.secrets.notice);
     report(out, config, answers, webhook, action);
@@ -160,12 +177,11 @@ async function finishing<T>(out: Output, work: () => Promise<T>): Promise<T> {
 }
 
 /** The stored webhook, or else one of this account's with the name this set-up would give. */
-async function findExisting(
-  client: VastClient,
+function findExisting(
+  webhooks: Webhook[],
   webhookId: number | undefined,
   name: string | undefined,
-): Promise<Webhook | undefined> {
-  const webhooks = await client.listWebhooks();
+): Webhook | undefined {
   const byId = webhooks.find((webhook) => webhook.id === webhookId);
   if (byId) return byId;
   const wanted = name ?? defaultWebhookName();
@@ -216,13 +232,49 @@ function restoreSecrets(config: ConfigContext, snapshot: SecretsSnapshot): void 
   }
 }
 
-async function deleteReplaced(client: VastClient, id: number, out: Output): Promise<void> {
+/**
+ * Vast.ai delivers each notification to every webhook subscribed to it, so two webhooks pointing at
+ * one adapter would post everything twice; and it refuses a URL already registered. Say which
+ * webhook holds the URL before anything is created.
+ */
+function refuseUrlHeldByAnother(webhooks: Webhook[], url: string, existing: Webhook | undefined) {
+  const holder = webhooks.find((w) => w.webhook_url === url && w.id !== existing?.id);
+  if (!holder) return;
+  throw usageError(
+    `Webhook ${holder.id} "${holder.name ?? ""}" already points at ${url}, and Vast.ai allows one webhook per URL.`,
+    `Run init with --existing (or --name "${holder.name ?? ""}") to reuse it, or delete it first (\`vast-gchat cleanup --all\`).`,
+  );
+}
+
+/** True when the old webhook is gone (or was already). */
+async function deleteReplaced(client: VastClient, id: number, out: Output): Promise<boolean> {
   try {
     await out.step(`Deleting the old webhook ${id}`, () => client.deleteWebhookIfPresent(id));
+    return true;
   } catch (error) {
     out.warn(
       `The old webhook ${id} could not be deleted (${(error as Error).message}). Delete it with \`vast-gchat cleanup --all\` or:\n  ${deleteCommand(client, id)}`,
     );
+    return false;
+  }
+}
+
+/** The replacement takes the old webhook's URL once that is free; `serve` does it otherwise. */
+async function pointAtUrl(
+  client: VastClient,
+  webhook: Webhook,
+  url: string,
+  out: Output,
+): Promise<Webhook> {
+  try {
+    return await out.step(`Pointing webhook ${webhook.id} at ${url}`, () =>
+      client.updateWebhook(webhook.id, { webhook_url: url }),
+    );
+  } catch (error) {
+    out.warn(
+      `Webhook ${webhook.id} still points at a placeholder (${(error as Error).message}); \`vast-gchat serve\` points it at ${url} when it starts.`,
+    );
+    return webhook;
   }
 }
 
@@ -348,41 +400,69 @@ async function askChatUrl(
   return chat;
 }
 
+/**
+ * The catalogue, or undefined when a scoped key may not read it but the types were given: then
+ * set-up goes on (Vast.ai still judges each type at create) with a warning.
+ */
+async function fetchCatalogue(
+  client: VastClient,
+  options: InitOptions,
+  out: Output,
+): Promise<NotificationType[] | undefined> {
+  try {
+    return await out.step("Fetching notification types", () => client.listNotificationTypes());
+  } catch (error) {
+    const refused = error instanceof VastApiError && error.kind === "unauthorized";
+    if (!refused || options.events === undefined) throw error;
+    out.warn(`${error.message} Going on with the --events given; Vast.ai checks them.`);
+    return undefined;
+  }
+}
+
 async function askEventTypes(
   options: InitOptions,
   ask: Prompter,
-  catalogue: NotificationType[],
+  catalogue: NotificationType[] | undefined,
   existing: Webhook | undefined,
 ): Promise<string[]> {
-  const known = new Set(catalogue.map((type) => type.key));
   if (options.events !== undefined) {
-    const keys = options.events
-      .split(",")
-      .map((key) => key.trim())
-      .filter(Boolean);
-    const unknown = keys.filter((key) => !known.has(key));
-    if (!keys.length) throw usageError("--events needs at least one event type key.");
+    const { keys, unknown } = chooseEventTypes(splitTypeList(options.events), catalogue);
     if (unknown.length) {
+      const valid = catalogue ? catalogue.map((type) => slugOf(type.key)).join(", ") : undefined;
       throw usageError(
         `Unknown event type${unknown.length > 1 ? "s" : ""}: ${unknown.join(", ")}.`,
-        "`vast-gchat types` lists the keys this account can subscribe to.",
+        valid
+          ? `Valid types (keys or slugs): ${valid}.`
+          : "`vast-gchat types` lists the keys this account can subscribe to.",
       );
     }
+    if (!keys.length) throw usageError("--events needs at least one event type key.");
     return keys;
   }
-  const defaults = new Set<string>(existing?.event_types ?? DEFAULT_EVENT_TYPES);
-  const sorted = [...catalogue].sort(
+  // Only reached with a catalogue: without one, --events was given (fetchCatalogue).
+  const choices = catalogue ?? [];
+  // Vast.ai may name a webhook's types by key or by slug: compare by slug.
+  const defaults = subscribedSlugs(existing?.event_types ?? DEFAULT_EVENT_TYPES);
+  const sorted = [...choices].sort(
     (a, b) => GROUP_ORDER.indexOf(groupOfType(a)) - GROUP_ORDER.indexOf(groupOfType(b)),
   );
-  return ask.checkbox("Which notifications should reach Chat?", {
+  const chosen = await ask.checkbox("Which notifications should reach Chat?", {
     flag: "--events KEY,KEY,...",
     choices: sorted.map((type) => ({
       name: `${type.display_name} (${type.key})`,
       value: type.key,
-      checked: defaults.has(type.key),
+      checked: defaults.has(slugOf(type.key)),
       group: groupOfType(type),
     })),
   });
+  // Vast.ai refuses a webhook with no types; say so here rather than after the questions.
+  if (!chosen.length) {
+    throw usageError(
+      "No notification type was chosen, and a webhook needs at least one.",
+      "Choose some, or pass --events KEY,KEY,...",
+    );
+  }
+  return chosen;
 }
 
 async function askName(

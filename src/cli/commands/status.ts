@@ -2,7 +2,7 @@ import { request } from "undici";
 import { maskChatUrl, maskSecret } from "../../config/mask.js";
 import { readRuntimeState } from "../../config/runtime-state.js";
 import type { SecretName } from "../../config/secret-store.js";
-import { PLACEHOLDER_WEBHOOK_URL, type Webhook } from "../../vast/api-types.js";
+import { isPlaceholderUrl, type Webhook } from "../../vast/api-types.js";
 import { openConfig } from "../config-context.js";
 import { createOutput, type OutputStreams } from "../output.js";
 import type { GlobalOptions } from "../program.js";
@@ -57,8 +57,10 @@ export async function status(options: GlobalOptions, context: StatusContext): Pr
     ? `${runtime.publicUrl.replace(/\/+$/, "")}${runtime.path}`
     : undefined;
   const warnings: string[] = [];
-  if (webhook?.webhook_url === PLACEHOLDER_WEBHOOK_URL) {
-    warnings.push("The webhook still points to the placeholder URL: start `vast-gchat serve`.");
+  if (webhook && isPlaceholderUrl(webhook.webhook_url)) {
+    warnings.push(
+      "The webhook is waiting for serve (it points at a placeholder): start `vast-gchat serve`.",
+    );
   } else if (webhook && expectedUrl && webhook.webhook_url !== expectedUrl) {
     warnings.push(
       `The webhook points to ${webhook.webhook_url}, not to the running adapter (${expectedUrl}).`,

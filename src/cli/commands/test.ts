@@ -1,9 +1,9 @@
 import { existsSync } from "node:fs";
 import { eventStorePath } from "../../config/paths.js";
-import { readRuntimeState } from "../../config/runtime-state.js";
+import { type AdapterRuntime, readRuntimeState } from "../../config/runtime-state.js";
 import { EventStore, type StoredEvent } from "../../delivery/store.js";
-import { VastApiError } from "../../vast/api-client.js";
-import { PLACEHOLDER_WEBHOOK_URL } from "../../vast/api-types.js";
+import { type TestDelivery, VastApiError } from "../../vast/api-client.js";
+import { isPlaceholderUrl, type Webhook } from "../../vast/api-types.js";
 import { openConfig } from "../config-context.js";
 import { CliError, usageError } from "../errors.js";
 import { createOutput, type OutputStreams } from "../output.js";
@@ -11,7 +11,8 @@ import type { GlobalOptions } from "../program.js";
 
 /**
  * `test`: asks Vast.ai for its test event and, when an adapter runs here, follows it through the
- * adapter's store until Chat has it: the whole chain checked in one command.
+ * adapter's store until Chat has it: the whole chain checked in one command. Vast.ai answers once
+ * its delivery is over, so a failure there is about the adapter, and is reported as such.
  */
 export interface TestOptions extends GlobalOptions {
   wait?: string;
@@ -38,9 +39,9 @@ export async function test(options: TestOptions, context: TestContext): Promise<
       hint: "Run `vast-gchat init` to set up a new one.",
     });
   }
-  if (webhook.webhook_url === PLACEHOLDER_WEBHOOK_URL) {
+  if (isPlaceholderUrl(webhook.webhook_url)) {
     throw new CliError(
-      `The webhook ${id} still points to the placeholder URL, so Vast.ai has nowhere to send.`,
+      `The webhook ${id} is waiting for serve: it points at a placeholder, so Vast.ai has nowhere to send.`,
       {
         hint: "Start `vast-gchat serve`: it opens the tunnel and points the webhook at it.",
       },
@@ -49,18 +50,22 @@ export async function test(options: TestOptions, context: TestContext): Promise<
 
   const runtime = readRuntimeState(config.configDir);
   const askedAt = Date.now();
+  let delivery: TestDelivery;
   try {
-    await out.step(`Asking Vast.ai to send its test event to ${webhook.webhook_url}`, () =>
-      client.testWebhook(id),
+    delivery = await out.step(
+      `Asking Vast.ai to send its test event to ${webhook.webhook_url}`,
+      () => client.testWebhook(id),
     );
   } catch (error) {
-    if (error instanceof VastApiError && error.kind === "invalid") {
-      throw new CliError(
-        `Vast.ai could not deliver the test event to ${webhook.webhook_url}. ${error.message}`,
-        {
-          hint: "Is `vast-gchat serve` running, and its tunnel up? `vast-gchat status` shows both.",
-        },
-      );
+    if (error instanceof VastApiError && error.kind === "adapter_unreachable") {
+      throw new CliError(`${error.message} ${whereTheAdapterIs(webhook, runtime)}`, {
+        hint: runtime
+          ? "`vast-gchat status` shows the tunnel and where the webhook points; restarting `vast-gchat serve` opens a new tunnel."
+          : "Start `vast-gchat serve`: it opens the tunnel and points the webhook at it.",
+      });
+    }
+    if (error instanceof VastApiError && error.kind === "adapter_refused") {
+      throw new CliError(error.message, error.hint === undefined ? {} : { hint: error.hint });
     }
     throw error;
   }
@@ -77,7 +82,7 @@ export async function test(options: TestOptions, context: TestContext): Promise<
   try {
     const event = await out.step(
       `Waiting up to ${waitSeconds} s for the event to reach Google Chat`,
-      () => followTestEvent(store, askedAt, waitSeconds * 1000),
+      () => followTestEvent(store, delivery.eventId, askedAt, waitSeconds * 1000),
       (found) =>
         found?.state === "delivered"
           ? "The event reached Google Chat"
@@ -116,18 +121,44 @@ export async function test(options: TestOptions, context: TestContext): Promise<
   }
 }
 
-/** Waits until the adapter has delivered a webhook_test received after `since`, or time is up. */
+/**
+ * Waits until the adapter has delivered the test event, or given up on it, or time is up. Vast.ai
+ * names the event it sent (`event_id`); an answer without one (the merged spec's `{msg}` form) is
+ * matched as the newest webhook_test received since the request.
+ */
 async function followTestEvent(
   store: EventStore,
+  eventId: string | undefined,
   since: number,
   timeoutMs: number,
 ): Promise<StoredEvent | undefined> {
+  const find = () =>
+    eventId === undefined ? store.latestOfType("webhook_test", since - 1000) : store.get(eventId);
   // The adapter runs in another process: its store is the only thing to watch, so poll it.
   const deadline = Date.now() + timeoutMs;
-  let event = store.latestOfType("webhook_test", since - 1000);
+  let event = find();
   while (event?.state !== "delivered" && event?.state !== "dead" && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    event = store.latestOfType("webhook_test", since - 1000);
+    event = find();
   }
   return event;
+}
+
+/** What this machine knows about the adapter Vast.ai could not reach, in one sentence. */
+function whereTheAdapterIs(webhook: Webhook, runtime: AdapterRuntime | undefined): string {
+  if (!runtime) return "No adapter is running here.";
+  const expected = runtime.publicUrl
+    ? `${runtime.publicUrl.replace(/\/+$/, "")}${runtime.path}`
+    : undefined;
+  const probe = runtime.tunnel?.lastProbe;
+  const tunnel = probe
+    ? probe.ok
+      ? " and its tunnel answered its last probe"
+      : ` but its tunnel failed its last probe (${probe.error ?? "no answer"})`
+    : "";
+  if (!expected) return `The adapter here (pid ${runtime.pid}) has no public URL.`;
+  if (expected !== webhook.webhook_url) {
+    return `The adapter here (pid ${runtime.pid}) is at ${expected}, but the webhook points at ${webhook.webhook_url}.`;
+  }
+  return `The adapter here (pid ${runtime.pid}) runs at that URL${tunnel}.`;
 }

@@ -1,6 +1,7 @@
 import chalk from "chalk";
 import type { NotificationType } from "../../vast/api-types.js";
 import { GROUP_ORDER, groupOfType } from "../../vast/event-types.js";
+import { slugOf, subscribedSlugs } from "../../vast/type-selection.js";
 import { openConfig } from "../config-context.js";
 import { createOutput, type OutputStreams } from "../output.js";
 import type { GlobalOptions } from "../program.js";
@@ -26,18 +27,19 @@ export async function types(options: GlobalOptions, context: TypesContext): Prom
     client.listNotificationTypes(),
   );
 
-  // What the webhook really subscribes to, when there is one; else what init stored.
+  // What the webhook really subscribes to, when there is one; else what init stored. Vast.ai
+  // may name them by key or by slug: compare by slug.
   const settings = config.settings.read();
   const webhookId = settings.webhookId;
   const webhook = webhookId === undefined ? undefined : await client.findWebhook(webhookId);
-  const subscribed = new Set(webhook?.event_types ?? settings.eventTypes ?? []);
+  const subscribed = subscribedSlugs(webhook?.event_types ?? settings.eventTypes ?? []);
 
   const rows = catalogue.map((type) => ({
     key: type.key,
     name: type.display_name,
     group: groupOfType(type),
     default_channels: channels(type),
-    subscribed: subscribed.has(type.key),
+    subscribed: subscribed.has(slugOf(type.key)),
   }));
   if (out.json) {
     out.result({ webhook_id: webhook?.id ?? null, types: rows });
