@@ -28,6 +28,7 @@ export async function probeThroughTunnel(
     return {
       ok: false,
       error: `the tunnel answered ${response.statusCode} without reaching this adapter`,
+      status: response.statusCode,
     };
   } catch (error) {
     const code = (error as { code?: string }).code;

@@ -5,21 +5,27 @@ import { type OpenTunnel, TunnelError, type TunnelProvider } from "./types.js";
  * Keeps a public URL pointing at the adapter. Opens the tunnel, has the webhook pointed at its URL,
  * then probes it end to end (GET /health through the tunnel, answered by this very adapter). A
  * tunnel that exits, or that stays up but stops forwarding (a known failure of every provider), is
- * restarted with growing backoff and the new URL pointed at. Deliveries that arrive meanwhile are
- * not lost: Vast.ai retries, and what was acknowledged is on disk. After too many failures in a
- * row it gives up, so that a process manager can restart the whole adapter.
+ * restarted and the new URL pointed at: the first time at once, then with growing backoff. After
+ * too many failures in a row it gives up, so that a process manager can restart the whole adapter.
+ *
+ * Why at once: until the webhook points at the new URL, Vast.ai's deliveries go to the dead one,
+ * and what that answers depends on the provider (docs/tunnels.md). Vast.ai retries a 5xx or a
+ * timeout (cloudflared's dead URL answers 530), but gives up on a 4xx: ngrok's and tunnelmole's
+ * dead URLs answer 404, so every delivery in that window is lost.
  */
 export interface ProbeResult {
   ok: boolean;
   /** Why not, when not ok. */
   error?: string;
+  /** The HTTP status of an answer that did not come from this adapter (a provider's error page). */
+  status?: number;
 }
 
 export interface TunnelStatus {
   provider: string;
   url: string | undefined;
   restarts: number;
-  lastProbe: { at: number; ok: boolean; error?: string } | undefined;
+  lastProbe: ({ at: number } & ProbeResult) | undefined;
 }
 
 export interface SupervisorOptions {
@@ -35,6 +41,9 @@ export interface SupervisorOptions {
   /** Failures in a row (open, point, or a lost tunnel) before giving up. */
   maxFailures?: number;
   openTimeoutMs?: number;
+  /** The wait before the first reopen after a loss (default 0: at once). */
+  firstBackoffMs?: number;
+  /** The wait before the second; it doubles from there (default 1 s). */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
 }
@@ -168,7 +177,10 @@ export class TunnelSupervisor extends EventEmitter<SupervisorEvents> {
     return reason;
   }
 
-  /** Resolves with a reason once enough probes in a row have failed. */
+  /**
+   * Resolves with a reason once enough probes in a row have failed, or at once when the tunnel
+   * answered with a redirect or a 4xx of its own: that is no blip, and Vast.ai gives up on those.
+   */
   private async watchProbes(
     url: string,
     onHealthy: () => void,
@@ -181,7 +193,7 @@ export class TunnelSupervisor extends EventEmitter<SupervisorEvents> {
       if (signal.aborted) return undefined;
       const result = await this.options
         .probe(url)
-        .catch((error: Error) => ({ ok: false, error: error.message }));
+        .catch((error: Error): ProbeResult => ({ ok: false, error: error.message }));
       this.status.lastProbe = { at: Date.now(), ...result };
       this.emit("probe", result);
       if (result.ok) {
@@ -190,16 +202,19 @@ export class TunnelSupervisor extends EventEmitter<SupervisorEvents> {
         continue;
       }
       failedInARow++;
-      if (failedInARow >= needed)
+      const refusing = result.status !== undefined && result.status >= 300 && result.status < 500;
+      if (failedInARow >= needed || refusing)
         return `the tunnel stopped forwarding (${result.error ?? "probe failed"})`;
     }
     return undefined;
   }
 
+  /** 0 (firstBackoffMs), then 1 s, 2 s, 4 s... (initialBackoffMs doubling) up to 1 min. */
   private backoff(failures: number): number {
+    if (failures <= 1) return this.options.firstBackoffMs ?? 0;
     const initial = this.options.initialBackoffMs ?? 1000;
     const max = this.options.maxBackoffMs ?? 60_000;
-    return Math.min(max, initial * 2 ** (failures - 1));
+    return Math.min(max, initial * 2 ** (failures - 2));
   }
 
   /** Waits `ms`, or less when `signal` (by default: closing) is aborted. */
