@@ -12,9 +12,14 @@ import { TunnelError } from "./types.js";
  *   carries our callbacks) and close() ends with it; the adapter runs one tunnel at a time.
  * - `onStatusChange(status)`: "closed" when the session's connection is lost, "connected" when it
  *   is (re)established (index.d.ts; index.js maps the session's connect/disconnect handlers onto
- *   it; src/session.rs calls them around each connection attempt). ngrok keeps reconnecting by
- *   itself, so "closed" is not final: the tunnel counts as ended only when no "connected" follows
- *   within a grace period.
+ *   it; src/session.rs calls them around each connection attempt). ngrok reconnects by itself,
+ *   so "closed" is not final: the tunnel counts as ended only when no "connected" follows within
+ *   a grace period. That period is short: while the session is down the URL answers 404
+ *   (ERR_NGROK_3200, docs/tunnels.md), which Vast.ai does not retry; and ngrok-rust's own retries
+ *   (github.com/ngrok/ngrok-rust ngrok/src/session.rs, accept_incoming, since commit c98a4e1:
+ *   tokio-retry's ExponentialBackoff::from_millis(50), each wait the base to the n-th power) come
+ *   after 50 ms and 2.5 s, then only after 125 s. A session still down after the first two is
+ *   ended and replaced, and the webhook pointed at the new URL.
  * - `authtoken` / NGROK_AUTHTOKEN is required; `domain` asks for a domain reserved on the account,
  *   so the URL survives restarts.
  * - A failure carries `errorCode` (ERR_NGROK_…) parsed from its message (index.js,
@@ -32,7 +37,8 @@ const SETUP_CODES = new Set([
   "ERR_NGROK_326",
 ]);
 const DEFAULT_TIMEOUT_MS = 30_000;
-const DEFAULT_RECONNECT_GRACE_MS = 30_000;
+/** Room for ngrok's two quick reconnects (50 ms, then 2.5 s later) and the time they take. */
+const DEFAULT_RECONNECT_GRACE_MS = 5000;
 
 /** The slice of @ngrok/ngrok's API used here (see its index.d.ts: Config, forward, kill). */
 export interface NgrokForwardConfig {

@@ -117,7 +117,8 @@ describe("ngrokTunnel", () => {
     const tunnel = await ngrokTunnel({
       env: TOKEN_ENV,
       load: async () => fake.module,
-      reconnectGraceMs: 5000,
+      // The default grace: 5 s, room for ngrok's own two quick reconnects and no more, since the
+      // URL answers 404 meanwhile (docs/tunnels.md).
     }).open({ port: 8123, onOutput: (line) => lines.push(line) });
     const ended = settledYet(tunnel.ended);
     const { onStatusChange } = fake.config();
