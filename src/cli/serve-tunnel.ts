@@ -94,17 +94,26 @@ function webhookPointer(
     };
   }
   const client = config.client();
+  /** What this process last pointed the webhook at. */
+  let pointed: string | undefined;
   return async (url) => {
     const target = `${url}${path}`;
     // A restart of serve behind a stable URL (--public-url, a reserved ngrok domain) should not
     // write what Vast.ai already has. The API has no GET of one webhook, so this lists them; a
     // failed lookup is no reason to leave the webhook pointing elsewhere, so it then PUTs anyway.
-    const current = await client.findWebhook(webhookId).catch(() => undefined);
+    // A tunnel restarted with a new URL skips the lookup: the webhook points at the old URL, which
+    // is dead, and every moment until the PUT may cost a delivery (docs/tunnels.md).
+    const mayMatch = pointed === undefined || pointed === target;
+    const current = mayMatch
+      ? await client.findWebhook(webhookId).catch(() => undefined)
+      : undefined;
     if (current?.webhook_url === target) {
       log.debug({ webhook_id: webhookId, url: target }, "webhook already points here");
+      pointed = target;
       return;
     }
     await client.updateWebhook(webhookId, { webhook_url: target });
+    pointed = target;
     log.info({ webhook_id: webhookId, url: target }, "webhook pointed");
   };
 }
@@ -126,7 +135,8 @@ export async function makeReachable(
       `--probe-interval must be a number of seconds above 0, not "${flags.probeInterval}".`,
     );
   }
-  // Operators (and tests) may want restarts sooner than the default 1 s doubling to 1 min.
+  // Operators (and tests) may want retries sooner than the default: a lost tunnel is reopened at
+  // once, a failure after that waits 1 s, doubling to 1 min.
   const backoffMs = Number(context.env.VAST_GCHAT_TUNNEL_BACKOFF_MS);
   const supervisor = new TunnelSupervisor({
     provider,

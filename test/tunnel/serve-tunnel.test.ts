@@ -115,6 +115,23 @@ it("restarts a tunnel that dies and points the webhook at the new URL", async ()
   await deliverThroughTunnel("instance_stopped");
 });
 
+it("re-points the webhook within a second of the tunnel's death, with the default backoff", async () => {
+  // The window in which Vast.ai's deliveries go to a dead URL: behind ngrok or tunnelmole they are
+  // answered 404 and lost (docs/tunnels.md). bench/repoint.ts measures it over many deaths.
+  const { serve } = await startServe([], { VAST_GCHAT_TUNNEL_BACKOFF_MS: "" });
+  const first = tunnelState();
+  const before = world.vast.requests.length;
+  const diedAt = Date.now();
+  process.kill(first.pid, "SIGKILL");
+  const pointed = await serve.waitForLog(
+    (r) => r.msg === "webhook pointed" && r.url !== `${first.url}/`,
+  );
+  expect(Date.parse(String(pointed.time)) - diedAt).toBeLessThan(1000);
+  // A new URL cannot be the one the webhook has: no lookup first, the PUT is the first call.
+  expect(world.vast.requests[before]?.method).toBe("PUT");
+  expect(world.vast.webhooks()[0]?.webhook_url).toBe(`${tunnelState().url}/`);
+});
+
 it("notices a tunnel that stays up but stops forwarding, and replaces it", async () => {
   const { serve } = await startServe();
   const first = tunnelState();
