@@ -12,9 +12,8 @@ import { API_KEY, startWorld } from "../test/support/world.js";
  * pointed" line for the new URL (the PUT has been answered then). Behind ngrok or tunnelmole,
  * whose dead URLs answer 404, every delivery in that window is lost (docs/tunnels.md).
  *
- * What it leaves out: a real provider's start-up (cloudflared, tunnelmole and ngrok each take
- * about a second or more to get a URL over the internet) and the real API's latency. Those add to
- * the window; this measures what serve itself adds.
+ * What it leaves out: a real provider's start-up (getting a new URL over the internet) and the
+ * real API's latency. Those add to the window; this measures what serve itself adds.
  */
 
 const FAKE_TUNNEL = fileURLToPath(new URL("../test/support/fake-tunnel.mjs", import.meta.url));
