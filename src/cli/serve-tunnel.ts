@@ -3,6 +3,7 @@ import type { Settings, TunnelChoice } from "../config/settings.js";
 import { probeThroughTunnel } from "../tunnel/probe.js";
 import { type TunnelStatus, TunnelSupervisor } from "../tunnel/supervisor.js";
 import { TunnelError, type TunnelProvider } from "../tunnel/types.js";
+import { VastApiError } from "../vast/api-client.js";
 import type { ConfigContext } from "./config-context.js";
 import { CliError, ExitCode, usageError } from "./errors.js";
 
@@ -104,15 +105,26 @@ function webhookPointer(
     // A tunnel restarted with a new URL skips the lookup: the webhook points at the old URL, which
     // is dead, and every moment until the PUT may cost a delivery (docs/tunnels.md).
     const mayMatch = pointed === undefined || pointed === target;
-    const current = mayMatch
-      ? await client.findWebhook(webhookId).catch(() => undefined)
-      : undefined;
-    if (current?.webhook_url === target) {
+    const hasTarget = async () =>
+      (await client.findWebhook(webhookId).catch(() => undefined))?.webhook_url === target;
+    if (mayMatch && (await hasTarget())) {
       log.debug({ webhook_id: webhookId, url: target }, "webhook already points here");
       pointed = target;
       return;
     }
-    await client.updateWebhook(webhookId, { webhook_url: target });
+    try {
+      await client.updateWebhook(webhookId, { webhook_url: target });
+    } catch (error) {
+      // Vast.ai refuses (400) a URL a webhook already has, and may count the webhook's own. After
+      // a lookup that failed, or one skipped because the URL was new, that refusal may only mean
+      // the webhook points here already: look (again) before calling it a failure.
+      if (!(error instanceof VastApiError && error.status === 400 && (await hasTarget()))) {
+        throw error;
+      }
+      log.debug({ webhook_id: webhookId, url: target }, "webhook already points here");
+      pointed = target;
+      return;
+    }
     pointed = target;
     log.info({ webhook_id: webhookId, url: target }, "webhook pointed");
   };

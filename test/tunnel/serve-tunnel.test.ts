@@ -224,11 +224,43 @@ it("does not PUT a URL the webhook already has, unless it could not look", async
   expect(calls.some((call) => /^GET .*\/webhooks\/$/.test(call))).toBe(true);
   expect(puts()).toBe(1);
 
-  // When the list is refused (500: not retried by the client), it writes rather than guess.
+  // When the list is refused (500: not retried by the client), it writes rather than guess; and
+  // Vast.ai refusing the URL as already registered (the emulator counts the webhook's own) is no
+  // failure once a second look finds the webhook pointing there.
   world.vast.failNext(/\/webhooks\/$/, 500, 1);
   await serveAt(publicUrl);
   expect(puts()).toBe(2);
   expect(world.vast.webhooks()[0]?.webhook_url).toBe(`${publicUrl}/`);
+});
+
+it("fails with Vast.ai's refusal when another webhook holds the URL", async () => {
+  const publicUrl = `http://127.0.0.1:${await freeLoopbackPort()}`;
+  // A second setup (another config directory) whose webhook takes the URL first.
+  const other = join(world.configDir, "other");
+  const init = await world.run(
+    [
+      "init",
+      "--api-key-stdin",
+      "--chat-url",
+      world.chat.webhookUrl(),
+      "--tunnel",
+      "none",
+      "--public-url",
+      publicUrl,
+      "--name",
+      "another machine",
+      "--yes",
+      "--no-chat-check",
+    ],
+    { VAST_GCHAT_CONFIG_DIR: other },
+    API_KEY,
+  );
+  expect(init.code).toBe(0);
+  expect(world.vast.webhooks().map((w) => w.webhook_url)).toContain(`${publicUrl}/`);
+  expect(world.vast.webhooks()).toHaveLength(2);
+  serve = spawnCli(["serve", "--port", "0", "--public-url", publicUrl], world.env());
+  expect((await serve.exited).code).toBe(1);
+  expect(serve.stderr()).toContain("already registered");
 });
 
 it("exits 1 with the reason after repeated failures, for a process manager to restart it", async () => {
