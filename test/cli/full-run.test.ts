@@ -26,7 +26,9 @@ afterEach(async () => {
   await world.close();
 });
 
-async function setUp(): Promise<{ port: number; url: string }> {
+async function setUp(
+  serveEnv: Record<string, string> = {},
+): Promise<{ port: number; url: string }> {
   const port = await freeLoopbackPort();
   const url = `http://127.0.0.1:${port}`;
   // A later --public-url wins over initArgs' placeholder: the webhook points at this adapter.
@@ -36,7 +38,7 @@ async function setUp(): Promise<{ port: number; url: string }> {
     API_KEY,
   );
   expect(init.code).toBe(0);
-  serve = spawnCli(["serve"], world.env());
+  serve = spawnCli(["serve"], world.env(serveEnv));
   await serve.waitForLog((record) => record.msg === "ready");
   return { port, url: `${url}/` };
 }
@@ -115,16 +117,7 @@ it("test says Vast.ai could not reach the adapter when nothing listens, asking o
 });
 
 it("test says the adapter refused the test event when the secrets do not match", async () => {
-  const port = await freeLoopbackPort();
-  const url = `http://127.0.0.1:${port}`;
-  const init = await world.run(
-    initArgs(world, "--public-url", url, "--port", String(port), "--no-chat-check"),
-    {},
-    API_KEY,
-  );
-  expect(init.code).toBe(0);
-  serve = spawnCli(["serve"], world.env({ VAST_WEBHOOK_SECRET: "not-the-webhook-secret" }));
-  await serve.waitForLog((record) => record.msg === "ready");
+  await setUp({ VAST_WEBHOOK_SECRET: "not-the-webhook-secret" });
   const test = await world.run(["test", "--wait", "2"]);
   expect(test.code).toBe(1);
   expect(test.stderr).toContain("The adapter refused Vast.ai's test event (400)");

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import type { EmulatorOptions } from "../../src/vast/emulator.js";
-import { API_KEY, initArgs, startWorld, type World } from "../support/world.js";
+import { API_KEY, initArgs, initWaitingArgs, startWorld, type World } from "../support/world.js";
 
 /**
  * Every command that talks to Vast.ai, run as a new user would against an emulator that behaves
@@ -22,21 +22,6 @@ async function worldWith(options: EmulatorOptions = {}): Promise<World> {
   return world;
 }
 
-/** init waiting for its tunnel (no public URL yet), the way most users start. */
-function initWaitingForTunnel(...extra: string[]): string[] {
-  return [
-    "init",
-    "--api-key-stdin",
-    "--chat-url",
-    world.chat.webhookUrl(),
-    "--tunnel",
-    "cloudflared",
-    "--no-chat-check",
-    "--yes",
-    ...extra,
-  ];
-}
-
 /** No call ever asked Vast.ai for a URL it refused as already registered. */
 function expectNoRefusedCall() {
   expect(world.vast.requests.filter((r) => r.status >= 400)).toEqual([]);
@@ -45,12 +30,12 @@ function expectNoRefusedCall() {
 describe("webhooks that wait for their tunnel", () => {
   it("a second machine on the account finishes init: each webhook has its own placeholder", async () => {
     await worldWith();
-    const first = await world.run(initWaitingForTunnel(), {}, API_KEY);
+    const first = await world.run(initWaitingArgs(world), {}, API_KEY);
     expect(first.code).toBe(0);
     const otherMachine = mkdtempSync(join(tmpdir(), "vast-gchat-second-"));
     dirs.push(otherMachine);
     const second = await world.run(
-      initWaitingForTunnel("--name", "vast-gchat on the second machine"),
+      initWaitingArgs(world, "--name", "vast-gchat on the second machine"),
       { VAST_GCHAT_CONFIG_DIR: otherMachine },
       API_KEY,
     );
@@ -233,7 +218,7 @@ describe("rate limits", () => {
       const dir = mkdtempSync(join(tmpdir(), "vast-gchat-more-"));
       dirs.push(dir);
       const more = await world.run(
-        initWaitingForTunnel("--name", `vast-gchat ${name}`),
+        initWaitingArgs(world, "--name", `vast-gchat ${name}`),
         { VAST_GCHAT_CONFIG_DIR: dir },
         API_KEY,
       );

@@ -66,3 +66,18 @@ export function initArgs(world: World, ...extra: string[]): string[] {
     ...extra,
   ];
 }
+
+/** The unattended init of a webhook that waits for its tunnel: no public URL yet, no Chat check. */
+export function initWaitingArgs(world: World, ...extra: string[]): string[] {
+  return [
+    "init",
+    "--api-key-stdin",
+    "--chat-url",
+    world.chat.webhookUrl(),
+    "--tunnel",
+    "cloudflared",
+    "--yes",
+    "--no-chat-check",
+    ...extra,
+  ];
+}

@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { type CliProcess, spawnCli } from "../support/cli-process.js";
-import { API_KEY, startWorld, type World } from "../support/world.js";
+import { API_KEY, initWaitingArgs, startWorld, type World } from "../support/world.js";
 
 /**
  * serve with a tunnel: a fake tunnel program (test/support/fake-tunnel.mjs) forwards a loopback
@@ -18,20 +18,7 @@ let stateFile: string;
 beforeEach(async () => {
   world = await startWorld();
   stateFile = join(world.configDir, "fake-tunnel.json");
-  const init = await world.run(
-    [
-      "init",
-      "--api-key-stdin",
-      "--chat-url",
-      world.chat.webhookUrl(),
-      "--tunnel",
-      "cloudflared",
-      "--yes",
-      "--no-chat-check",
-    ],
-    {},
-    API_KEY,
-  );
+  const init = await world.run(initWaitingArgs(world), {}, API_KEY);
   expect(init.code).toBe(0);
 });
 afterEach(async () => {
