@@ -88,9 +88,10 @@ export function renderStoredEvent(event: StoredEvent, format: MessageFormat) {
   return renderMessage(storedBody(event), { eventId: event.eventId, format });
 }
 
-function renderStoredDigest(events: StoredEvent[]) {
+function renderStoredDigest(events: StoredEvent[], format: MessageFormat) {
   const digest = renderDigest(
     events.map((event) => ({ eventId: event.eventId, event: storedBody(event) })),
+    format,
   );
   return { message: digest.message, carried: digest.carried.length };
 }
@@ -156,7 +157,9 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   const worker = new DeliveryWorker({
     store,
     render: (event) => renderStoredEvent(event, config.format),
-    ...(config.digest === false ? {} : { renderDigest: renderStoredDigest }),
+    ...(config.digest === false
+      ? {}
+      : { renderDigest: (due: StoredEvent[]) => renderStoredDigest(due, config.format) }),
     post: ({ message, requestId }, signal) => poster.post(message, signal, requestId),
     ...(config.rate === undefined ? {} : { rate: config.rate }),
     ...(config.maxAgeMs === undefined ? {} : { maxAgeMs: config.maxAgeMs }),

@@ -1,18 +1,22 @@
 /**
  * Making text that comes from Vast.ai safe to show in Google Chat, and cutting it to size.
  *
- * Two contexts (docs/google-chat.md, "The message"):
- * - `text` uses Chat markup: `*bold*`, `_italic_`, `~strike~`, `` `mono` ``, ``` fences,
- *   `<url|label>` links and `<users/all>` mentions. Chat has no escape character for these, so
- *   each markup character is replaced by a look-alike that Chat does not interpret (below).
+ * Three contexts (docs/google-chat.md, "The message"):
+ * - `text` is read as Chat markup (`*bold*`, `_italic_`, `~strike~`, `` `mono` ``, fences,
+ *   `<url|label>` links, `<users/all>` mentions) or, for newer Chat apps, as Markdown
+ *   (`[label](url)` links, `#` headings, `**bold**`, `\` escapes); which one an incoming webhook
+ *   gets is not stated, so event text must be inert under both. Neither has an escape character
+ *   that works in the other, so each markup character is replaced by a look-alike (below).
  * - card `textParagraph`/`decoratedText` take a small HTML subset: `& < > "` become entities and a
  *   newline becomes `<br>`.
+ * - `fallbackText` and card headers are plain text: shown as they are, so only sanitised.
  */
 
 /**
- * Look-alikes for Chat's markup characters. Chosen over inserting a zero-width space because:
- * - it cannot fail: Chat's parser never sees a `*`, `_`, `~`, `` ` ``, `<` or `>` from Vast.ai, so
- *   no rule about word boundaries or invisible characters has to hold for the text to stay inert;
+ * Look-alikes for the markup characters of both syntaxes. Chosen over inserting a zero-width space
+ * because:
+ * - it cannot fail: neither parser ever sees a markup character from Vast.ai, so no rule about
+ *   word boundaries or invisible characters has to hold for the text to stay inert;
  * - what the reader sees stays close to the original, and a copied string carries no invisible
  *   character that would break it silently when pasted into a terminal or a search box;
  * - every replacement is one UTF-16 unit for one, so lengths do not change and a cut can never fall
@@ -25,8 +29,21 @@ const CHAT_LOOKALIKES: Readonly<Record<string, string>> = {
   "`": "\u02CB", // ˋ MODIFIER LETTER GRAVE ACCENT
   "<": "\u2039", // ‹ SINGLE LEFT-POINTING ANGLE QUOTATION MARK
   ">": "\u203A", // › SINGLE RIGHT-POINTING ANGLE QUOTATION MARK
+  "[": "\uFF3B", // ［ FULLWIDTH LEFT SQUARE BRACKET (Markdown links)
+  "]": "\uFF3D", // ］ FULLWIDTH RIGHT SQUARE BRACKET
+  "#": "\uFF03", // ＃ FULLWIDTH NUMBER SIGN (Markdown headings)
+  "\\": "\u29F5", // ⧵ REVERSE SOLIDUS OPERATOR (Markdown escapes)
 };
-const CHAT_MARKUP = /[*_~`<>]/g;
+const CHAT_MARKUP = /[*_~`<>[\]#\\]/g;
+/**
+ * A URL scheme's `://`, which Chat turns into a link by itself in either syntax: its colon becomes
+ * a look-alike, so an event cannot put a link in front of the reader (the card's button is ours).
+ */
+const SCHEME_SEPARATOR = /:(?=\/\/)/g;
+const COLON_LOOKALIKE = "\uA789"; // ꞉ MODIFIER LETTER COLON
+/** `www.` also becomes a link on its own: its dots become look-alikes. */
+const WWW_DOT = /(?<=\bwww)\./gi;
+const DOT_LOOKALIKE = "\u2024"; // ․ ONE DOT LEADER
 
 const HTML_ENTITIES: Readonly<Record<string, string>> = {
   "&": "&amp;",
@@ -41,18 +58,31 @@ const HTML_SPECIAL = /[&<>"\n]/g;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/g;
 /** Control characters other than tab and newline: invisible in Chat, and up to 6 bytes in JSON. */
 const CONTROL = /[^\P{Cc}\t\n]/gu;
+/**
+ * Bidirectional embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069): they can make a
+ * subject read backwards ("stopped" shown as "deppots"), and nothing Vast.ai sends needs them.
+ */
+const BIDI_CONTROL = /[\u202A-\u202E\u2066-\u2069]/g;
 
 /**
- * Normalises text before it is escaped: CRLF/CR become LF, lone surrogates (valid in JSON, not in
- * UTF-8) become U+FFFD, other control characters are dropped.
+ * Normalises text before it is escaped: CRLF/CR become LF, lone surrogates (which Google's JSON
+ * reader refuses) become U+FFFD, other control characters and bidirectional controls are dropped.
  */
 export function sanitize(value: string): string {
-  return value.replace(/\r\n?/g, "\n").replace(LONE_SURROGATE, "\uFFFD").replace(CONTROL, "");
+  return value
+    .replace(/\r\n?/g, "\n")
+    .replace(LONE_SURROGATE, "\uFFFD")
+    .replace(CONTROL, "")
+    .replace(BIDI_CONTROL, "");
 }
 
-/** Free text (a subject, a message) for the `text` field: no markup character survives. */
+/** Free text (a subject, a message) for the `text` field: no markup character or link survives. */
 export function escapeChatText(value: string): string {
-  return value.replace(CHAT_MARKUP, (c) => CHAT_LOOKALIKES[c] ?? c);
+  return defuseLinks(value.replace(CHAT_MARKUP, (c) => CHAT_LOOKALIKES[c] ?? c));
+}
+
+function defuseLinks(value: string): string {
+  return value.replace(SCHEME_SEPARATOR, COLON_LOOKALIKE).replace(WWW_DOT, DOT_LOOKALIKE);
 }
 
 const WORD_CHAR = /[\p{L}\p{N}]/u;
@@ -63,7 +93,7 @@ const WORD_CHAR = /[\p{L}\p{N}]/u;
  * like other chat markups, only opens or closes italics at a word boundary.
  */
 export function escapeChatIdentifier(value: string): string {
-  return value.replace(CHAT_MARKUP, (c, offset: number) => {
+  const escaped = value.replace(CHAT_MARKUP, (c, offset: number) => {
     if (
       c === "_" &&
       WORD_CHAR.test(value.charAt(offset - 1)) &&
@@ -73,6 +103,7 @@ export function escapeChatIdentifier(value: string): string {
     }
     return CHAT_LOOKALIKES[c] ?? c;
   });
+  return defuseLinks(escaped);
 }
 
 /** Text for a card `textParagraph` or `decoratedText.text` (Chat's small HTML subset). */
@@ -104,10 +135,24 @@ export function jsonStringBytes(value: string): number {
   return utf8Length(JSON.stringify(value)) - 2;
 }
 
-/** What a cut leaves at its end; `count` is in user-perceived characters (graphemes). */
+/** A short cut for identifiers and labels: whole code points (never half an emoji), then `…`. */
+export function cutCodePoints(value: string, max: number): string {
+  const points = Array.from(value);
+  return points.length <= max ? value : `${points.slice(0, max - 1).join("")}…`;
+}
+
+/** Line breaks, and the spaces around them, as one space: for headers and identifiers. */
+export function oneLine(value: string): string {
+  return value.replace(/\s*\n\s*/g, " ");
+}
+
+/**
+ * What a cut leaves at its end; `count` is in user-perceived characters (graphemes). Parentheses,
+ * not brackets: `[…]` next to event text could be read as a Markdown link.
+ */
 export function truncationMarker(count: number): string {
   const characters = count === 1 ? "character" : "characters";
-  return `… [truncated, ${count.toLocaleString("en-US")} more ${characters}]`;
+  return `… (truncated, ${count.toLocaleString("en-US")} more ${characters})`;
 }
 
 /**
@@ -127,10 +172,12 @@ export function splitGraphemes(value: string): string[] {
 
 /**
  * Escapes `raw` and, when the result measures more than `budget`, cuts it so that the kept part
- * plus a truncation marker fits. The cut is made on the raw text between graphemes, before each
- * piece is escaped, so it never splits a surrogate pair, an emoji sequence, or an entity or
- * look-alike inserted by `escapePiece`. `escapePiece` must work character by character and
- * `measure` must add up over concatenation (both hold for the functions in this file). A budget
+ * plus a truncation marker fits. The cut is made on the raw text between graphemes, and the kept
+ * raw text is escaped as a whole, so the cut never splits a surrogate pair, an emoji sequence, or an
+ * entity or look-alike `escapePiece` inserts, and escapes that look at their neighbours (a URL's
+ * `://`) still see them. Pieces are measured one by one: `measure` must add up over concatenation,
+ * and escaping a whole must measure no more than its pieces escaped alone (both hold for the
+ * functions in this file, whose escapes are one UTF-16 unit for one or context-free). A budget
  * smaller than the marker itself returns the marker alone.
  */
 export function fitEscaped(
@@ -144,14 +191,13 @@ export function fitEscaped(
   const pieces = splitGraphemes(raw);
   // The marker can only get shorter than this: fewer characters are left than there are in all.
   const reserve = measure(truncationMarker(pieces.length));
-  const kept: string[] = [];
+  let kept = 0;
   let used = 0;
   for (const piece of pieces) {
-    const escaped = escapePiece(piece);
-    const cost = measure(escaped);
+    const cost = measure(escapePiece(piece));
     if (used + cost + reserve > budget) break;
-    kept.push(escaped);
+    kept++;
     used += cost;
   }
-  return kept.join("") + truncationMarker(pieces.length - kept.length);
+  return escapePiece(pieces.slice(0, kept).join("")) + truncationMarker(pieces.length - kept);
 }

@@ -1,13 +1,28 @@
 import type { VastEvent } from "../vast/event.js";
-import { describeEventType } from "../vast/event-types.js";
-import { escapeCardHtml, escapeChatText, fitEscaped, sanitize, utf8Length } from "./escape.js";
-import { type CardSection, type ChatMessage, MAX_BODY_BYTES, MAX_TEXT_LENGTH } from "./render.js";
+import {
+  cutCodePoints,
+  escapeCardHtml,
+  escapeChatText,
+  fitEscaped,
+  sanitize,
+  utf8Length,
+} from "./escape.js";
+import {
+  type CardSection,
+  type ChatMessage,
+  MAX_BODY_BYTES,
+  MAX_TEXT_LENGTH,
+  type MessageFormat,
+  renderMessage,
+  typeInfoOf,
+} from "./render.js";
 
 /**
  * Several waiting events as one Chat message, so a burst reaches a space in a handful of posts
  * instead of being lost to 429s (Chat takes about one message a second per space). Every event's
  * subject stays visible; messages are shortened first, and events that do not fit are left for the
- * next digest rather than cut out.
+ * next digest rather than cut out. In the text format the digest is text too: a list, one line an
+ * event, every markup character from the events defused.
  */
 export interface DigestItem {
   eventId: string;
@@ -24,6 +39,7 @@ export interface Digest {
 const BODY_BYTES_TARGET = 30_000;
 const SUBJECT_LENGTH = 200;
 const MESSAGE_LENGTH = 300;
+const SUBTITLE_LENGTH = 200;
 const DEFAULT_SUBJECT = "Vast.ai notification";
 
 function subjectOf(item: DigestItem): string {
@@ -31,14 +47,14 @@ function subjectOf(item: DigestItem): string {
 }
 
 function section(item: DigestItem): CardSection {
-  const info = describeEventType(item.event.notif_type);
+  const info = typeInfoOf(item.event);
   const mark = info.severity === "warning" ? "⚠️" : "ℹ️";
-  const subject = fitEscaped(subjectOf(item), SUBJECT_LENGTH, escapeCardHtml, (t) => t.length);
+  const subject = fitEscaped(subjectOf(item), SUBJECT_LENGTH, escapeCardHtml, length);
   const message = fitEscaped(
     sanitize(item.event.message ?? ""),
     MESSAGE_LENGTH,
     escapeCardHtml,
-    (t) => t.length,
+    length,
   );
   const label = `<font color="#80868b">${escapeCardHtml(`${info.name} · ${info.group}`)}</font>`;
   return {
@@ -52,31 +68,31 @@ function section(item: DigestItem): CardSection {
   };
 }
 
-function textLine(item: DigestItem): string {
-  const info = describeEventType(item.event.notif_type);
-  return `• ${escapeChatText(subjectOf(item))} (${escapeChatText(info.name)})`;
+/** One line an event: its subject, cut, and its type's name; `defuse` makes it markup or plain. */
+function line(item: DigestItem, defuse: (text: string) => string): string {
+  const subject = fitEscaped(subjectOf(item).replace(/\n+/g, " "), SUBJECT_LENGTH, defuse, length);
+  return `• ${subject} (${defuse(typeInfoOf(item.event).name)})`;
 }
 
 /** "3 Low credit, 2 Instance stopped": what the burst was about, at a glance. */
 function countsByType(items: DigestItem[]): string {
   const counts = new Map<string, number>();
   for (const item of items) {
-    const name = describeEventType(item.event.notif_type).name;
+    const name = typeInfoOf(item.event).name;
     counts.set(name, (counts.get(name) ?? 0) + 1);
   }
   return [...counts].map(([name, count]) => `${count} ${name}`).join(", ");
 }
 
-function build(items: DigestItem[]): ChatMessage {
-  const title = `${items.length} Vast.ai notifications`;
-  const summary = countsByType(items);
-  const lines = items.map(textLine);
-  const fallbackText = fitEscaped(
-    `${title}: ${summary}\n\n${lines.join("\n")}`,
-    MAX_TEXT_LENGTH,
-    (t) => t,
-    (t) => t.length,
-  );
+/** The list as text: the title and summary, then one line an event. */
+function listText(items: DigestItem[], defuse: (text: string) => string): string {
+  const heading = `${items.length} Vast.ai notifications: ${defuse(countsByType(items))}`;
+  return `${heading}\n\n${items.map((item) => line(item, defuse)).join("\n")}`;
+}
+
+function buildCard(items: DigestItem[]): ChatMessage {
+  // fallbackText is plain text, shown as it is: sanitised, not escaped (message.proto).
+  const fallbackText = fitEscaped(listText(items, same), MAX_TEXT_LENGTH, same, length);
   const first = items[0]?.eventId ?? "digest";
   return {
     fallbackText,
@@ -84,7 +100,10 @@ function build(items: DigestItem[]): ChatMessage {
       {
         cardId: `vast-digest-${first}`.replace(/[^A-Za-z0-9_-]/g, "-").slice(0, 64),
         card: {
-          header: { title, subtitle: summary.slice(0, 200) },
+          header: {
+            title: `${items.length} Vast.ai notifications`,
+            subtitle: cutCodePoints(countsByType(items), SUBTITLE_LENGTH),
+          },
           sections: items.map(section),
         },
       },
@@ -92,18 +111,46 @@ function build(items: DigestItem[]): ChatMessage {
   };
 }
 
-/** The largest prefix of `items` (at least one) whose digest fits Chat's size limit. */
-export function renderDigest(items: DigestItem[]): Digest {
+/** Whether the message fits: under the byte target, and a text list whole (never cut). */
+function fits(message: ChatMessage): boolean {
+  if (message.text !== undefined && message.text.length > MAX_TEXT_LENGTH) return false;
+  return utf8Length(JSON.stringify(message)) <= Math.min(BODY_BYTES_TARGET, MAX_BODY_BYTES);
+}
+
+function build(items: DigestItem[], format: MessageFormat): ChatMessage {
+  return format === "text" ? { text: listText(items, escapeChatText) } : buildCard(items);
+}
+
+/**
+ * The largest prefix of `items` whose digest fits Chat's limits. A prefix of one is that event's
+ * own message: it fits where a digest of it might not (a huge type name in the header).
+ */
+export function renderDigest(items: DigestItem[], format: MessageFormat = "card"): Digest {
   let count = items.length;
-  let message = build(items);
-  while (
-    count > 1 &&
-    utf8Length(JSON.stringify(message)) > Math.min(BODY_BYTES_TARGET, MAX_BODY_BYTES)
-  ) {
+  let message = build(items, format);
+  while (count > 1 && !fits(message)) {
     // Shrink in proportion, then by one: a few tries, not one per event.
-    const size = utf8Length(JSON.stringify(message));
-    count = Math.max(1, Math.min(count - 1, Math.floor((count * BODY_BYTES_TARGET) / size)));
-    message = build(items.slice(0, count));
+    const over = Math.max(
+      utf8Length(JSON.stringify(message)) / BODY_BYTES_TARGET,
+      (message.text?.length ?? 0) / MAX_TEXT_LENGTH,
+    );
+    count = Math.max(1, Math.min(count - 1, Math.floor(count / over)));
+    message = build(items.slice(0, count), format);
+  }
+  const [head] = items;
+  if (count === 1 && head) {
+    return {
+      message: renderMessage(head.event, { eventId: head.eventId, format }),
+      carried: [head],
+    };
   }
   return { message, carried: items.slice(0, count) };
+}
+
+function same(value: string): string {
+  return value;
+}
+
+function length(value: string): number {
+  return value.length;
 }

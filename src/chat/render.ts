@@ -1,11 +1,13 @@
 import type { VastEvent } from "../vast/event.js";
 import { describeEventType, type EventTypeInfo } from "../vast/event-types.js";
 import {
+  cutCodePoints,
   escapeCardHtml,
   escapeChatIdentifier,
   escapeChatText,
   fitEscaped,
   jsonStringBytes,
+  oneLine,
   sanitize,
   utf8Length,
 } from "./escape.js";
@@ -25,7 +27,9 @@ export interface RenderOptions {
 export type CardIcon = { knownIcon: string };
 export type CardWidget =
   | { textParagraph: { text: string } }
-  | { decoratedText: { text: string; topLabel?: string; startIcon?: CardIcon } }
+  | {
+      decoratedText: { text: string; topLabel?: string; startIcon?: CardIcon; wrapText?: boolean };
+    }
   | { buttonList: { buttons: Array<{ text: string; onClick: { openLink: { url: string } } }> } };
 export type CardSection = { widgets: CardWidget[] };
 export type Card = { header: { title: string; subtitle: string }; sections: CardSection[] };
@@ -33,7 +37,8 @@ export type Card = { header: { title: string; subtitle: string }; sections: Card
 /**
  * The JSON body POSTed to the Chat webhook. A card message carries its plain-text version in
  * `fallbackText` (what Chat shows where cards cannot be: mobile notifications, some clients), not
- * in `text`, which Chat would show above the card and so say everything twice.
+ * in `text`, which Chat would show above the card and so say everything twice. `fallbackText` is
+ * plain text (message.proto), shown as it is: no markup, so no look-alikes either.
  */
 export interface ChatMessage {
   text?: string;
@@ -85,7 +90,7 @@ const BUTTON_LABELS: Readonly<Record<string, string>> = {
   "/host/machines/": "Open machines",
 };
 
-/** What both formats show, before escaping and cutting. */
+/** What both formats show, sanitised, before escaping and cutting. */
 interface Content {
   info: EventTypeInfo;
   isTest: boolean;
@@ -93,13 +98,32 @@ interface Content {
   title: string;
   /** Text from Vast.ai: the message, or the payload as JSON when there is none. May be empty. */
   body: string;
-  /** `type=... event_id=...`, already escaped for `text`; empty when neither is known. */
-  details: string;
+  /** The type as sent, one line and capped; empty when there is none. */
+  type: string;
+  /** The event id, one line and capped. */
+  eventId: string;
+}
+
+/** How `text` is written: Chat markup with every markup character from the event defused, or plain. */
+interface TextStyle {
+  text: (value: string) => string;
+  identifier: (value: string) => string;
+}
+const MARKUP: TextStyle = { text: escapeChatText, identifier: escapeChatIdentifier };
+const PLAIN: TextStyle = { text: same, identifier: same };
+
+/**
+ * The event's type, made safe for every place it is shown (card title, subtitle, digest summary):
+ * no control, bidirectional or lone surrogate character, one line, at most MAX_TYPE_LENGTH.
+ */
+export function typeInfoOf(event: VastEvent): EventTypeInfo {
+  const type = event.notif_type === undefined ? undefined : safeIdentifier(event.notif_type);
+  return describeEventType(type);
 }
 
 export function renderMessage(event: VastEvent, options: RenderOptions): ChatMessage {
   const content = describeContent(event, options.eventId);
-  const text = renderText(content);
+  const text = renderText(content, MARKUP);
   const threadKey = threadKeyFor(event);
   const plain: ChatMessage = threadKey === undefined ? { text } : { text, thread: { threadKey } };
   if (options.format === "text") return plain;
@@ -108,10 +132,10 @@ export function renderMessage(event: VastEvent, options: RenderOptions): ChatMes
     const cardsV2 = [
       {
         cardId: cardIdFor(options.eventId),
-        card: buildCard(event, content, options.eventId, body),
+        card: buildCard(event, content, body),
       },
     ];
-    const fallbackText = text;
+    const fallbackText = renderText(content, PLAIN);
     return threadKey === undefined
       ? { fallbackText, cardsV2 }
       : { fallbackText, cardsV2, thread: { threadKey } };
@@ -143,32 +167,33 @@ const NUMBERED_INSTANCE_OR_MACHINE =
   /\b(instance|machine)(?:\s+(?:id|no\.?|number))?\s*[#:]?\s*(\d{1,20})(?!\w)/i;
 
 function describeContent(event: VastEvent, eventId: string): Content {
-  const info = describeEventType(event.notif_type);
+  const info = typeInfoOf(event);
   const isTest = info.slug === "webhook_test";
   const message = sanitize(event.message ?? "");
   // The tutorial's fallbacks: `payload.get("subject") or ...`, `payload.get("message") or ...`.
   const title = isTest ? TEST_TITLE : sanitize(event.subject ?? "") || DEFAULT_SUBJECT;
   const body = isTest ? message : message || sanitize(sortedJson(event));
-  const details: string[] = [];
-  if (event.notif_type) details.push(`type=${identifier(event.notif_type, MAX_TYPE_LENGTH)}`);
-  if (eventId) details.push(`event_id=${identifier(eventId, MAX_EVENT_ID_LENGTH)}`);
-  return { info, isTest, title, body, details: details.join(" ") };
+  const type = event.notif_type ? safeIdentifier(event.notif_type) : "";
+  return { info, isTest, title, body, type, eventId: safeIdentifier(eventId, MAX_EVENT_ID_LENGTH) };
 }
 
 /**
  * The tutorial's layout: subject, blank line, message, blank line, `type=... event_id=...`.
  * The test event says the chain works, then quotes what Vast.ai sent.
  */
-function renderText(content: Content): string {
-  const title = fitEscaped(content.title, MAX_SUBJECT_LENGTH, escapeChatText, length);
+function renderText(content: Content, style: TextStyle): string {
+  const title = fitEscaped(content.title, MAX_SUBJECT_LENGTH, style.text, length);
   const lead = content.isTest ? `${TEST_LEAD}${content.body ? `\n${TEST_QUOTE}` : ""}` : "";
-  const tail = content.details ? `\n\n${content.details}` : "";
+  const details: string[] = [];
+  if (content.type) details.push(`type=${style.identifier(content.type)}`);
+  if (content.eventId) details.push(`event_id=${style.identifier(content.eventId)}`);
+  const tail = details.length ? `\n\n${details.join(" ")}` : "";
   const room = MAX_TEXT_LENGTH - title.length - 2 - lead.length - tail.length;
-  const body = fitEscaped(content.body, room, escapeChatText, length);
+  const body = fitEscaped(content.body, room, style.text, length);
   return `${title}\n\n${lead}${body}${tail}`;
 }
 
-function buildCard(event: VastEvent, content: Content, eventId: string, bodyHtml: string): Card {
+function buildCard(event: VastEvent, content: Content, bodyHtml: string): Card {
   const { info } = content;
   const mark = content.isTest ? "" : `${info.severity === "warning" ? WARNING_MARK : INFO_MARK} `;
   const widgets: CardWidget[] = [{ textParagraph: { text: paragraphHtml(content, bodyHtml) } }];
@@ -178,10 +203,15 @@ function buildCard(event: VastEvent, content: Content, eventId: string, bodyHtml
       decoratedText: { topLabel: "Event time", text: time, startIcon: { knownIcon: "CLOCK" } },
     });
   }
-  if (eventId) {
-    const id = escapeCardHtml(cutPlain(sanitize(eventId), MAX_EVENT_ID_LENGTH));
+  if (content.eventId) {
+    const id = escapeCardHtml(content.eventId);
     widgets.push({
-      decoratedText: { topLabel: "Event ID", text: `<font color="${MUTED}">${id}</font>` },
+      // Without wrapText a decoratedText is cut to one line, and a long id with it.
+      decoratedText: {
+        topLabel: "Event ID",
+        text: `<font color="${MUTED}">${id}</font>`,
+        wrapText: true,
+      },
     });
   }
   widgets.push({
@@ -196,7 +226,7 @@ function buildCard(event: VastEvent, content: Content, eventId: string, bodyHtml
       // Header fields are plain text: no markup to escape, but one line and a sane length.
       title:
         mark + fitEscaped(oneLine(content.title), MAX_SUBJECT_LENGTH - mark.length, same, length),
-      subtitle: cutPlain(oneLine(`${info.name} · ${info.group}`), MAX_SUBTITLE_LENGTH),
+      subtitle: cutCodePoints(`${info.name} · ${info.group}`, MAX_SUBTITLE_LENGTH),
     },
     sections: [{ widgets }],
   };
@@ -246,18 +276,9 @@ function sortedJson(value: unknown, depth = 0): string {
   return JSON.stringify(value) ?? "null";
 }
 
-function identifier(value: string, max: number): string {
-  return escapeChatIdentifier(cutPlain(oneLine(sanitize(value)), max));
-}
-
-/** A short cut for identifiers and labels: whole code points, then an ellipsis. */
-function cutPlain(value: string, max: number): string {
-  const points = Array.from(value);
-  return points.length <= max ? value : `${points.slice(0, max - 1).join("")}…`;
-}
-
-function oneLine(value: string): string {
-  return value.replace(/\s*\n\s*/g, " ");
+/** An identifier from the event (a type, an id): sanitised, one line, capped by code points. */
+function safeIdentifier(value: string, max = MAX_TYPE_LENGTH): string {
+  return cutCodePoints(oneLine(sanitize(value)), max);
 }
 
 function same(value: string): string {

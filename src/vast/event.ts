@@ -22,6 +22,8 @@ export type ParsedEvent =
   | { ok: true; eventId: string; event: VastEvent }
   | { ok: false; error: "invalid_json" | "invalid_payload" };
 
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
 /** Longest event id kept as sent; a longer one is replaced by its hash (ids are ~32 hex chars). */
 const MAX_EVENT_ID_LENGTH = 200;
 
@@ -43,8 +45,16 @@ export function parseEvent(rawBody: Buffer): ParsedEvent {
   const event = VastEventSchema.parse(value);
   const given = event.event_id?.trim() ?? "";
   // An empty id must not become one shared key, or every later event would look like a duplicate.
+  // An id with a lone surrogate is hashed in its JSON form: the store writes UTF-8, where every
+  // lone surrogate becomes U+FFFD, so two different ids would otherwise become one.
   const eventId =
-    given === "" ? hashKey(rawBody) : given.length > MAX_EVENT_ID_LENGTH ? hashKey(given) : given;
+    given === ""
+      ? hashKey(rawBody)
+      : LONE_SURROGATE.test(given)
+        ? hashKey(JSON.stringify(given))
+        : given.length > MAX_EVENT_ID_LENGTH
+          ? hashKey(given)
+          : given;
   return { ok: true, eventId, event };
 }
 

@@ -57,6 +57,21 @@ describe("receiving a delivery", () => {
     ).toHaveLength(1);
   });
 
+  it("keeps two events whose ids differ only in a lone surrogate apart", async () => {
+    // The store writes UTF-8, where both ids would become "id-\uFFFD": each is keyed by a hash.
+    const first = await postSigned(fx.url, SECRET, { event_id: "id-\ud800", subject: "first" });
+    const second = await postSigned(fx.url, SECRET, { event_id: "id-\ud801", subject: "second" });
+    expect(first.body).toMatchObject({
+      duplicate: false,
+      event_id: expect.stringMatching(/^sha256:/),
+    });
+    expect(second.body).toMatchObject({ duplicate: false });
+    expect(second.body.event_id).not.toBe(first.body.event_id);
+    const again = await postSigned(fx.url, SECRET, { event_id: "id-\ud800", subject: "first" });
+    expect(again.body).toEqual({ ok: true, event_id: first.body.event_id, duplicate: true });
+    await fx.chat.waitForMessages(2);
+  });
+
   it("dedupes on the signed body's event_id, never on the unsigned header", async () => {
     const a = Buffer.from(JSON.stringify(sampleEvent("low_credit")));
     const b = Buffer.from(JSON.stringify(sampleEvent("low_credit")));

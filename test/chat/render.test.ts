@@ -15,7 +15,7 @@ import { sampleEvent } from "../../src/vast/sample-events.js";
 const EVENT_ID = "7e9a2c4e6f9e4a24a53b77c2d8e3f0aa";
 const NOW = new Date("2026-03-02T22:20:00.123Z");
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const MARKER = /… \[truncated, ([\d,]+) more characters?\]/;
+const MARKER = /… \(truncated, ([\d,]+) more characters?\)/;
 
 /** A sample with a fixed id and time, so snapshots are stable. */
 function sample(type: string, overrides: { subject?: string; message?: string } = {}): VastEvent {
@@ -101,7 +101,7 @@ describe("snapshots", () => {
       timestamp: 1772490000.123,
     };
     const message = render(event);
-    expect(plainTextOf(message)).toBe(
+    expect(plainTextOf(render(event, "text"))).toBe(
       "Vast.ai notification\n\n" +
         `{"event\u02CDid": "${EVENT_ID}", "notif\u02CDtype": "low\u02CDcredit", ` +
         `"timestamp": 1772490000.123, "user\u02CDid": 123}\n\n` +
@@ -214,15 +214,50 @@ describe("escaping", () => {
   });
 
   it("neutralises Chat markup in text", () => {
-    const text = plainTextOf(render(hostile));
+    const text = render(hostile, "text").text ?? "";
     const [subject, message] = text.split("\n\n");
     expect(text).not.toContain("<users/all>");
     expect(text).not.toContain("<https://");
     expect(text).not.toMatch(/[*~`<>]/);
     expect(`${subject}${message}`).not.toContain("_");
     // Still readable: the words are all there.
-    expect(subject).toBe("∗ˍxˍ∗ ∼y∼ ˋzˋ ‹users/all› ‹https://evil|click›");
+    expect(subject).toBe("∗ˍxˍ∗ ∼y∼ ˋzˋ ‹users/all› ‹https꞉//evil|click›");
     expect(message).toBe('‹b›hi‹/b› & "q"\nˋˋˋfenceˋˋˋ ˍitˍ');
+  });
+
+  it("neutralises Markdown too: links, headings, escapes, bold", () => {
+    const markdown = sample("instance_created", {
+      subject: "# Urgent **now**",
+      message: "[click here](https://evil.example/x) \\*not bold\\* see www.evil.example",
+    });
+    const text = render(markdown, "text").text ?? "";
+    expect(text).not.toMatch(/[[\]#\\*]/);
+    expect(text).not.toMatch(/https?:\/\/|www\./);
+    expect(text).toContain("＃ Urgent ∗∗now∗∗");
+    expect(text).toContain(
+      "［click here］(https꞉//evil.example/x) ⧵∗not bold⧵∗ see www․evil.example",
+    );
+  });
+
+  it("keeps fallbackText plain: no markup is read there, so no look-alikes either", () => {
+    const message = render(hostile);
+    expect(message.fallbackText).toBe(
+      "*_x_* ~y~ `z` <users/all> <https://evil|click>\n\n" +
+        '<b>hi</b> & "q"\n```fence``` _it_\n\n' +
+        `type=instance_created event_id=${EVENT_ID}`,
+    );
+  });
+
+  it("drops bidirectional controls, which could make a subject read backwards", () => {
+    const event = sample("instance_stopped", {
+      subject: "Instance \u202Edeppots\u202C 42",
+      message: "a\u2066b\u2069c\u202Ad",
+    });
+    for (const format of ["card", "text"] as const) {
+      const json = JSON.stringify(render(event, format));
+      expect(json).not.toMatch(/[\u202A-\u202E\u2066-\u2069]/);
+    }
+    expect(render(event, "text").text).toMatch(/^Instance deppots 42\n\nabcd/);
   });
 
   it("escapes HTML in card widgets and keeps header fields plain", () => {
@@ -240,10 +275,21 @@ describe("escaping", () => {
   });
 
   it("keeps identifiers copyable: an underscore inside a word stays", () => {
-    const text = plainTextOf(render({ notif_type: "foo_bar_baz", message: "m" }));
+    const text = plainTextOf(render({ notif_type: "foo_bar_baz", message: "m" }, "text"));
     expect(text).toBe(`Vast.ai notification\n\nm\n\ntype=foo_bar_baz event_id=${EVENT_ID}`);
-    const odd = plainTextOf(render({ notif_type: "_a*b <c>", message: "m" }));
+    const odd = plainTextOf(render({ notif_type: "_a*b <c>", message: "m" }, "text"));
     expect(odd).toContain("type=ˍa∗b ‹c›");
+  });
+
+  it("makes a type name safe wherever it is shown, and caps it", () => {
+    const event = { notif_type: `low\ud800\u0007\u202E${"x".repeat(500)}`, message: "m" };
+    for (const format of ["card", "text"] as const) {
+      const message = render(event, format);
+      expect(JSON.stringify(message)).not.toMatch(/\\ud8|\\u00|\u202E/i);
+    }
+    const header = card(render(event)).header;
+    expect(Array.from(header.subtitle).length).toBeLessThanOrEqual(200);
+    expect(header.subtitle).not.toMatch(LONE_SURROGATE);
   });
 
   it("drops control characters and replaces lone surrogates", () => {

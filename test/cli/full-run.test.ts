@@ -1,4 +1,7 @@
+import { once } from "node:events";
 import { readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import { afterEach, beforeEach, expect, it } from "vitest";
 import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
@@ -129,11 +132,16 @@ it("test says the adapter refused the test event when the secrets do not match",
 it("test says the event never reached the adapter when the webhook points elsewhere", async () => {
   await setUp();
   // Something else answers 200 at the webhook's URL: Vast.ai is content, the adapter sees nothing.
+  const elsewhere = createServer((req, res) => req.resume().on("end", () => res.end("{}")));
+  elsewhere.listen(0, "127.0.0.1");
+  await once(elsewhere, "listening");
   const client = new VastClient({ apiKey: API_KEY, baseUrl: world.vast.url });
   await client.updateWebhook(1, {
-    webhook_url: world.chat.webhookUrl("ELSEWHERE").split("?")[0] ?? "",
+    webhook_url: `http://127.0.0.1:${(elsewhere.address() as AddressInfo).port}/`,
   });
   const test = await world.run(["test", "--wait", "1"]);
+  elsewhere.closeAllConnections();
+  elsewhere.close();
   expect(test.code).toBe(1);
   expect(test.stderr).toMatch(/The test event did not reach the adapter within 1 s\./);
   expect(test.stderr).toMatch(/check that the tunnel forwards to http:\/\/127\.0\.0\.1:\d+\//);

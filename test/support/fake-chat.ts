@@ -1,11 +1,15 @@
 import { once } from "node:events";
 import { createServer, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { checkChatMessage } from "./chat-schema/check.js";
 
 /**
- * A stand-in for a Google Chat incoming webhook (docs/google-chat.md), on loopback. It records the
- * messages it accepted and can be told to fail the way Chat does: 429 RESOURCE_EXHAUSTED, 500,
- * 400 INVALID_ARGUMENT, or a request that never gets an answer.
+ * A stand-in for a Google Chat incoming webhook (docs/google-chat.md), on loopback. It refuses what
+ * Google refuses, with 400 INVALID_ARGUMENT: a body that is not a google.chat.v1.Message by Google's
+ * own protos (unknown fields, bad enum values, broken cards, lone surrogates: chat-schema/check.ts),
+ * `text` over 4,096 characters, a body over 32,000 bytes. It records the messages it accepted and
+ * can be told to fail the way Chat does: 429 RESOURCE_EXHAUSTED, 500, 400 INVALID_ARGUMENT, or a
+ * request that never gets an answer.
  */
 export type ChatBehaviour =
   | { kind: "ok"; delayMs?: number }
@@ -16,6 +20,29 @@ export interface ReceivedMessage {
   space: string;
   query: URLSearchParams;
   body: Record<string, unknown>;
+}
+
+/** Google's documented cap on a whole message (create-messages page, message.proto). */
+const MAX_BODY_BYTES = 32_000;
+/** Seen refused as "Message is longer than 4096 characters" (docs/google-chat.md, "Size"). */
+const MAX_TEXT_CHARACTERS = 4096;
+
+/** Why Google would refuse this body, or undefined when it would take it. */
+function refusal(raw: Buffer): string | undefined {
+  if (raw.length > MAX_BODY_BYTES) return `Message is larger than ${MAX_BODY_BYTES} bytes`;
+  let body: unknown;
+  try {
+    body = JSON.parse(raw.toString("utf8"));
+  } catch {
+    return "Invalid JSON payload received.";
+  }
+  const problems = checkChatMessage(body);
+  if (problems.length > 0) return `Invalid JSON payload received. ${problems.join("; ")}`;
+  const text = (body as { text?: unknown }).text;
+  if (typeof text === "string" && text.length > MAX_TEXT_CHARACTERS) {
+    return `Message is longer than ${MAX_TEXT_CHARACTERS} characters`;
+  }
+  return undefined;
 }
 
 const STATUS_NAMES: Record<number, string> = {
@@ -41,6 +68,8 @@ export class FakeChat {
   throttled = 0;
   /** Answer 400 INVALID_ARGUMENT to messages this picks out (a bad message among good ones). */
   refuseIf: ((body: Record<string, unknown>) => boolean) | undefined;
+  /** The reasons of every 400 it answered because Google would have refused the message. */
+  readonly refused: string[] = [];
   private readonly lastAcceptedAt = new Map<string, number>();
   private readonly server: Server;
   private readonly hanging = new Set<IncomingMessage>();
@@ -100,7 +129,20 @@ export class FakeChat {
           chat.notify();
           return;
         }
-        const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as Record<string, unknown>;
+        const raw = Buffer.concat(chunks);
+        const invalid = refusal(raw);
+        if (invalid !== undefined) {
+          chat.refused.push(invalid);
+          res.writeHead(400, { "content-type": "application/json" });
+          res.end(
+            JSON.stringify({
+              error: { code: 400, message: invalid, status: "INVALID_ARGUMENT" },
+            }),
+          );
+          chat.notify();
+          return;
+        }
+        const body = JSON.parse(raw.toString("utf8")) as Record<string, unknown>;
         if (chat.refuseIf?.(body)) {
           res.writeHead(400, { "content-type": "application/json" });
           res.end(
