@@ -2,6 +2,7 @@ import type { Writable } from "node:stream";
 import chalk from "chalk";
 import pino, { type Logger } from "pino";
 import { lineWriter } from "./line-writer.js";
+import { printableLine } from "./printable.js";
 
 /**
  * The adapter's log: JSON lines (pino) when stdout is not a terminal, for log collectors; one
@@ -27,15 +28,22 @@ const MESSAGE_LOOK: Record<string, (text: string) => string> = {
   ready: chalk.bold.green,
 };
 
-/** Renders one pino record as `12:00:01 delivered  type=low_credit event_id=7e9a… latency_ms=120`. */
+/**
+ * Renders one pino record as `12:00:01 delivered  type=low_credit event_id=7e9a… latency_ms=120`.
+ * Values can come from a signed event (its type, its id): printed one line each, with no control
+ * character, so none can forge a log line or steer the terminal.
+ */
 export function formatRecord(record: Record<string, unknown>): string {
   const { time, level, msg, ...fields } = record;
   const clock = new Date(typeof time === "number" ? time : Date.now()).toTimeString().slice(0, 8);
-  const message = String(msg ?? "");
+  const message = printableLine(String(msg ?? ""));
   const look = MESSAGE_LOOK[message] ?? LEVEL_LOOK[String(level)] ?? ((text: string) => text);
   const details = Object.entries(fields)
     .filter(([, value]) => value !== undefined && value !== null)
-    .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`)
+    .map(([key, value]) => {
+      const text = typeof value === "string" ? value : JSON.stringify(value);
+      return `${printableLine(key)}=${printableLine(text)}`;
+    })
     .join(" ");
   return `${chalk.dim(clock)} ${look(message.padEnd(10))} ${details}`.trimEnd();
 }

@@ -158,6 +158,25 @@ describe("events against a store on disk", () => {
     expect(limited.stdout).toContain("Newest 2 of 3");
   });
 
+  it("prints nothing from an event that could steer the terminal", async () => {
+    // Set the window title, plant an OSC 8 hyperlink, clear the screen, reverse the text.
+    const hostile =
+      "\u001b]0;pwned\u0007\u001b]8;;https://evil.example\u001b\\click\u001b]8;;\u001b\\\u001b[2J\u009b31m\u202Eevil";
+    store.accept({
+      eventId: `ev-\u001b[2Jhostile`,
+      notifType: `type\u001b[31m`,
+      payload: payload("ev-hostile", "client:outbid", hostile),
+      receivedAt: t0 + 3000,
+    });
+    const list = await runCli(["events"], envFor(dir));
+    const show = await runCli(["events", "show", "ev-\u001b[2Jhostile"], envFor(dir));
+    expect(show.code).toBe(0);
+    for (const output of [list.stdout, show.stdout]) {
+      expect(output).not.toMatch(/[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E]/);
+      expect(output).toContain("\\u001b]0;pwned\\u0007");
+    }
+  });
+
   it("shows one event with its payload and every attempt", async () => {
     const result = await runCli(["events", "show", "ev-delivered"], envFor(dir));
     expect(result.code).toBe(0);

@@ -13,6 +13,21 @@ function capture(pretty: boolean) {
 }
 
 describe("the adapter's log", () => {
+  it("on a terminal, prints nothing from an event that could forge a line or steer the terminal", () => {
+    const line = formatRecord({
+      time: Date.now(),
+      level: "info",
+      msg: "received",
+      type: "low_credit\n12:00:00 delivered  type=forged",
+      event_id: "\u001b]0;pwned\u0007\u001b[2J\u009b2J\u202Eid",
+    });
+    const plain = stripVTControlCharacters(line);
+    expect(plain).not.toContain("\n");
+    expect(plain).not.toMatch(/[\u0000-\u001F\u007F-\u009F\u202A-\u202E]/);
+    expect(plain).toContain("type=low_credit\\n12:00:00 delivered  type=forged");
+    expect(plain).toContain("event_id=\\u001b]0;pwned\\u0007");
+  });
+
   it("writes one JSON object per line when not on a terminal", () => {
     const { log, text } = capture(false);
     log.info({ type: "low_credit", event_id: "abc" }, "received");

@@ -11,6 +11,7 @@ import {
 } from "../../delivery/store.js";
 import { CliError, ExitCode, usageError } from "../errors.js";
 import { createOutput, type Output, type OutputStreams } from "../output.js";
+import { printable, printableLine } from "../printable.js";
 import type { GlobalOptions } from "../program.js";
 
 /**
@@ -201,10 +202,11 @@ function payloadObject(raw: string): Payload {
     : {};
 }
 
-/** One line of text, at most `width` characters. */
+/** One line of printable text (nothing from an event may steer the terminal), at most `width`. */
 function cut(text: string, width: number): string {
-  const flat = text.replace(/\s+/g, " ").trim();
-  return flat.length <= width ? flat : `${flat.slice(0, width - 1)}…`;
+  const flat = printableLine(text.replace(/\s+/g, " ").trim());
+  const points = Array.from(flat);
+  return points.length <= width ? flat : `${points.slice(0, width - 1).join("")}…`;
 }
 
 /** The notification's subject, else the start of its message. */
@@ -286,9 +288,9 @@ function listEvents(
   const now = Date.now();
   const header = ["ID", "RECEIVED", "TYPE", "SUBJECT", "STATE", "ATTEMPTS", "NEXT", "LAST ERROR"];
   const table = rows.map((event) => [
-    event.eventId,
+    printableLine(event.eventId),
     localTime(event.receivedAt),
-    typeOf(event) ?? "-",
+    printableLine(typeOf(event) ?? "-"),
     cut(subjectOf(event), SUBJECT_WIDTH) || "-",
     event.state,
     String(event.attempts),
@@ -337,8 +339,8 @@ function showEvent(out: Output, event: StoredEvent, attempts: Attempt[]): void {
     },
   });
   const field = (name: string, value: string) => out.line(`${name.padEnd(14)}${value}`);
-  field("Event", event.eventId);
-  field("Type", typeOf(event) ?? "-");
+  field("Event", printableLine(event.eventId));
+  field("Type", printableLine(typeOf(event) ?? "-"));
   field("Subject", subjectOf(event) ? cut(subjectOf(event), 200) : "-");
   field("State", STATE_COLOUR[event.state](event.state));
   field("Received", `${localTime(event.receivedAt)}  (${iso(event.receivedAt)})`);
@@ -350,13 +352,13 @@ function showEvent(out: Output, event: StoredEvent, attempts: Attempt[]): void {
     );
   }
   if (event.deliveredAt !== null) field("Delivered", localTime(event.deliveredAt));
-  field("Last error", event.lastError ?? "-");
+  field("Last error", printableLine(event.lastError ?? "-"));
   field("Store seq", String(event.seq));
 
   out.line();
   out.line(chalk.bold("Payload"));
   const pretty = parsed === undefined ? event.payload : JSON.stringify(parsed, null, 2);
-  for (const line of pretty.split("\n")) out.line(`  ${line}`);
+  for (const line of printable(pretty).split("\n")) out.line(`  ${line}`);
 
   out.line();
   if (attempts.length === 0) {
@@ -369,7 +371,7 @@ function showEvent(out: Output, event: StoredEvent, attempts: Attempt[]): void {
     attempt.outcome,
     attempt.status === null ? "-" : String(attempt.status),
     attempt.carried > 1 ? `digest of ${attempt.carried}` : "1 event",
-    attempt.error ?? "",
+    printableLine(attempt.error ?? ""),
   ]);
   const header = ["TIME", "OUTCOME", "CHAT", "MESSAGE", "ERROR"];
   const widths = header.map((title, column) =>

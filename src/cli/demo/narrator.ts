@@ -1,5 +1,6 @@
 import chalk from "chalk";
 import { headline, type PreviewMessage } from "../../chat/preview-server.js";
+import { printableLine } from "../printable.js";
 
 /**
  * Turns what the demo's `serve` logs (its JSON lines) and what reaches the Chat preview into the
@@ -80,7 +81,7 @@ export class Narrator {
   }
 
   private describe(record: LogRecord): void {
-    const type = (record.type ?? "(no type)").padEnd(22);
+    const type = printableLine(record.type ?? "(no type)").padEnd(22);
     switch (record.msg) {
       case "received":
         if (record.event_id) this.tally.received.add(record.event_id);
