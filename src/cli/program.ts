@@ -54,8 +54,18 @@ export function createProgram(context: ProgramContext): Command {
       "Set up vast-gchat: check the Vast.ai API key, the Google Chat URL, choose the notifications and the tunnel, and create the Vast.ai webhook. Secrets go to the OS keychain, or a file only you can read. Every question has a flag, so it can run unattended.",
     )
     .option("--api-key-stdin", "read the Vast.ai API key from standard input (or set VAST_API_KEY)")
-    .option("--chat-url <url>", "the Google Chat incoming-webhook URL (or set GOOGLE_CHAT_URL)")
-    .option("--events <keys>", "event type keys, comma-separated (default: the tutorial's six)")
+    .option(
+      "--chat-url-stdin",
+      "read the Google Chat webhook URL from standard input (after the key with --api-key-stdin; or set GOOGLE_CHAT_URL)",
+    )
+    .option(
+      "--chat-url <url>",
+      "the Chat URL on the command line: its token shows in ps and shell history, prefer --chat-url-stdin",
+    )
+    .option(
+      "--events <types>",
+      "event types, comma-separated keys or slugs (default: the tutorial's six)",
+    )
     .option("--name <name>", "the webhook's name")
     .addOption(
       new Option("--tunnel <provider>", "how Vast.ai reaches this machine").choices([
@@ -80,7 +90,7 @@ export function createProgram(context: ProgramContext): Command {
     .option("-y, --yes", "no confirmations; defaults for what is not given")
     .addHelpText(
       "after",
-      '\nExamples:\n  npx vast-gchat init\n  echo "$VAST_API_KEY" | vast-gchat init --api-key-stdin --chat-url "$GOOGLE_CHAT_URL" --tunnel cloudflared --yes',
+      '\nExamples:\n  npx vast-gchat init\n  printf \'%s\\n%s\\n\' "$VAST_API_KEY" "$GOOGLE_CHAT_URL" | vast-gchat init --api-key-stdin --chat-url-stdin --tunnel cloudflared --yes\n  (printf is built into the shell: neither secret reaches the process list)',
     )
     .action(async (_options, command: Command) => {
       const { init } = await import("./commands/init.js");
@@ -120,7 +130,7 @@ export function createProgram(context: ProgramContext): Command {
     )
     .addHelpText(
       "after",
-      "\nExamples:\n  vast-gchat serve                      # after init: tunnel, webhook, Chat\n  vast-gchat serve --tunnel cloudflared\n  vast-gchat serve --public-url https://hooks.example.org\n  GOOGLE_CHAT_URL=... VAST_WEBHOOK_SECRET=... vast-gchat serve --port 9000",
+      "\nExamples:\n  vast-gchat serve                      # after init: tunnel, webhook, Chat\n  vast-gchat serve --tunnel cloudflared\n  vast-gchat serve --public-url https://hooks.example.org\n  vast-gchat serve --port 9000          # with GOOGLE_CHAT_URL and VAST_WEBHOOK_SECRET exported",
     )
     .action(async (_options, command: Command) => {
       const { serve } = await import("./commands/serve.js");

@@ -52,6 +52,41 @@ describe("init, unattended", () => {
     expectNoSecretsIn(result.stdout + result.stderr);
   });
 
+  it("takes the key and the Chat URL on standard input, so neither is on the command line", async () => {
+    const args = [
+      "init",
+      "--api-key-stdin",
+      "--chat-url-stdin",
+      "--tunnel",
+      "none",
+      "--public-url",
+      "https://adapter.example.org",
+      "--yes",
+      "--no-chat-check",
+    ];
+    const result = await world.run(args, {}, `${API_KEY}\n${world.chat.webhookUrl()}\n`);
+    expect(result.code).toBe(0);
+    expect(args.join(" ")).not.toMatch(/fake-token|emulator-key/);
+    expect(storedSecret()).toContain("fake-token-456");
+    expect(result.stderr).not.toContain("process list");
+    expectNoSecretsIn(result.stdout + result.stderr);
+
+    const short = await world.run(args, {}, `${API_KEY}\n`);
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain(
+      "--api-key-stdin and --chat-url-stdin read only one line from standard input.",
+    );
+  });
+
+  it("warns that --chat-url shows the token to anyone who can list processes", async () => {
+    const result = await world.run(initArgs(world, "--no-chat-check"), {}, API_KEY);
+    expect(result.code).toBe(0);
+    expect(result.stderr).toContain(
+      "--chat-url puts the webhook's token in the process list and your shell history",
+    );
+    expectNoSecretsIn(result.stderr);
+  });
+
   it("reports JSON with --json, without secrets", async () => {
     const result = await world.run([...initArgs(world), "--json", "--no-chat-check"], {}, API_KEY);
     expect(result.code).toBe(0);

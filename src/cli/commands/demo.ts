@@ -203,7 +203,7 @@ async function initialise(world: DemoWorld, print: (line: string) => void): Prom
     {
       configDir: world.dir,
       apiKeyStdin: true,
-      chatUrl: world.preview.webhookUrl.href,
+      chatUrlStdin: true,
       events: defaultNotificationTypes()
         .map((type) => type.key)
         .join(","),
@@ -214,7 +214,11 @@ async function initialise(world: DemoWorld, print: (line: string) => void): Prom
     },
     {
       env: world.env,
-      stdin: Object.assign(Readable.from([`${EMULATOR_API_KEY}\n`]), { isTTY: false }),
+      // Both secrets on standard input, as the README shows users.
+      stdin: Object.assign(
+        Readable.from([`${EMULATOR_API_KEY}\n${world.preview.webhookUrl.href}\n`]),
+        { isTTY: false },
+      ),
       stdout: out,
       stderr: out,
     },

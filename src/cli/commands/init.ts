@@ -33,6 +33,7 @@ import { DEFAULT_PATH, parsePort } from "../serve-options.js";
  */
 export interface InitOptions extends GlobalOptions {
   apiKeyStdin?: boolean;
+  chatUrlStdin?: boolean;
   chatUrl?: string;
   events?: string;
   name?: string;
@@ -64,15 +65,17 @@ interface Answers {
 export async function init(options: InitOptions, context: InitContext): Promise<number> {
   const out = createOutput(context, options);
   const config = openConfig(options, context.env);
-  const interactive = Boolean(context.stdin.isTTY && context.stdout.isTTY) && !options.apiKeyStdin;
+  const piped = options.apiKeyStdin || options.chatUrlStdin;
+  const interactive = Boolean(context.stdin.isTTY && context.stdout.isTTY) && !piped;
+  const input = await readPipedSecrets(options, context);
   const ask = createPrompter({
     interactive,
     yes: Boolean(options.yes),
     interrupted: "Set-up interrupted; nothing was changed.",
   });
 
-  const { apiKey, client } = await checkedApiKey(options, context, config, ask, out);
-  const chat = await askChatUrl(options, config, ask, out);
+  const { apiKey, client } = await checkedApiKey(input.apiKey, config, ask, out);
+  const chat = await askChatUrl(options, input.chatUrl, config, ask, out);
   const stored = config.settings.read();
   const webhooks = await client.listWebhooks();
   const existing = findExisting(webhooks, stored.webhookId, options.name);
@@ -288,13 +291,12 @@ function defaultWebhookName(): string {
 
 /** The key, checked by a real call; on a terminal, a refused stored key can be replaced. */
 async function checkedApiKey(
-  options: InitOptions,
-  context: InitContext,
+  piped: string | undefined,
   config: ConfigContext,
   ask: Prompter,
   out: Output,
 ): Promise<{ apiKey: string; client: VastClient }> {
-  let apiKey = await askApiKey(options, context, config, ask);
+  let apiKey = piped ?? (await askApiKey(config, ask));
   for (;;) {
     const client = config.client(apiKey);
     try {
@@ -326,22 +328,50 @@ async function readAll(stream: NodeJS.ReadableStream): Promise<string> {
   return text;
 }
 
-async function askApiKey(
+/**
+ * Secrets given on standard input, so that none is on the command line (where `ps` and the shell's
+ * history show it): the API key with --api-key-stdin, the Chat URL with --chat-url-stdin, one a
+ * line in that order when both are given.
+ */
+async function readPipedSecrets(
   options: InitOptions,
   context: InitContext,
-  config: ConfigContext,
-  ask: Prompter,
-): Promise<string> {
-  if (options.apiKeyStdin) {
-    if (context.stdin.isTTY) {
-      context.stderr.write(
-        "Reading the API key from standard input (paste it, then Enter and Ctrl+D)…\n",
-      );
-    }
-    const key = (await readAll(context.stdin)).trim();
-    if (!key) throw usageError("--api-key-stdin read nothing from standard input.");
-    return key;
+): Promise<{ apiKey?: string | undefined; chatUrl?: string | undefined }> {
+  if (!options.apiKeyStdin && !options.chatUrlStdin) return {};
+  if (options.chatUrlStdin && options.chatUrl !== undefined) {
+    throw usageError("Give the Chat URL once: --chat-url-stdin or --chat-url, not both.");
   }
+  const wanted = [options.apiKeyStdin && "API key", options.chatUrlStdin && "Chat URL"].filter(
+    (name): name is string => Boolean(name),
+  );
+  if (context.stdin.isTTY) {
+    context.stderr.write(
+      `Reading the ${wanted.join(", then the ")} from standard input (one a line, then Ctrl+D)…\n`,
+    );
+  }
+  const lines = (await readAll(context.stdin))
+    .split(/\r?\n/)
+    .map((line) => line.trim())
+    .filter(Boolean);
+  if (lines.length < wanted.length) {
+    const flags = [
+      options.apiKeyStdin && "--api-key-stdin",
+      options.chatUrlStdin && "--chat-url-stdin",
+    ];
+    throw usageError(
+      `${flags.filter(Boolean).join(" and ")} read ${lines.length ? "only one line" : "nothing"} from standard input.`,
+      wanted.length > 1
+        ? "Give the API key on the first line and the Chat URL on the second."
+        : undefined,
+    );
+  }
+  const [first, second] = lines;
+  return options.apiKeyStdin
+    ? { apiKey: first, ...(options.chatUrlStdin ? { chatUrl: second } : {}) }
+    : { chatUrl: first };
+}
+
+async function askApiKey(config: ConfigContext, ask: Prompter): Promise<string> {
   const known = config.findApiKey();
   if (known) return known;
   return (
@@ -354,11 +384,18 @@ async function askApiKey(
 
 async function askChatUrl(
   options: InitOptions,
+  piped: string | undefined,
   config: ConfigContext,
   ask: Prompter,
   out: Output,
 ): Promise<ParsedChatUrl> {
-  const given = options.chatUrl ?? config.env.GOOGLE_CHAT_URL ?? config.secrets.get("chatUrl");
+  if (options.chatUrl !== undefined) {
+    out.warn(
+      "--chat-url puts the webhook's token in the process list and your shell history; --chat-url-stdin or GOOGLE_CHAT_URL keeps it out.",
+    );
+  }
+  const given =
+    piped ?? options.chatUrl ?? config.env.GOOGLE_CHAT_URL ?? config.secrets.get("chatUrl");
   const validate = (value: string): string | true => {
     try {
       parseChatUrl(value);
@@ -370,7 +407,7 @@ async function askChatUrl(
   const raw =
     given ??
     (await ask.text("Google Chat webhook URL (space > Apps & integrations > Webhooks)", {
-      flag: "--chat-url",
+      flag: "--chat-url-stdin",
       validate,
       // Its key and token let anyone post into the space: never leave them on the screen.
       show: maskChatUrl,
