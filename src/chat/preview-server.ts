@@ -59,6 +59,11 @@ function fromLoopback(req: IncomingMessage): boolean {
   }
 }
 
+function isJson(req: IncomingMessage): boolean {
+  const type = (req.headers["content-type"] ?? "").split(";")[0]?.trim().toLowerCase();
+  return type === "application/json";
+}
+
 export async function startChatPreview(host = "127.0.0.1", port = 0): Promise<ChatPreview> {
   const messages: PreviewMessage[] = [];
   const events = new EventEmitter<{ message: [PreviewMessage] }>();
@@ -109,10 +114,13 @@ export async function startChatPreview(host = "127.0.0.1", port = 0): Promise<Ch
 
   const server: Server = createServer((req, res) => {
     const { pathname } = new URL(req.url ?? "/", "http://preview.invalid");
-    if (req.method === "POST" && pathname === `/v1/spaces/${SPACE}/messages`) {
-      receive(req, res);
-    } else if (req.method === "GET" && !fromLoopback(req)) {
+    if (!fromLoopback(req)) {
       chatError(res, 403, "The preview answers only to a loopback address", "PERMISSION_DENIED");
+    } else if (req.method === "POST" && pathname === `/v1/spaces/${SPACE}/messages`) {
+      // A web page can POST a form or text/plain to any address without asking; JSON it cannot
+      // send cross-site without a CORS preflight, which this server never grants.
+      if (isJson(req)) receive(req, res);
+      else chatError(res, 415, "Send application/json", "INVALID_ARGUMENT");
     } else if (req.method === "GET" && pathname === "/") {
       res.writeHead(200, {
         "content-type": "text/html; charset=UTF-8",

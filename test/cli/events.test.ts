@@ -172,6 +172,7 @@ describe("events against a store on disk", () => {
     const show = await runCli(["events", "show", "ev-\u001b[2Jhostile"], envFor(dir));
     expect(show.code).toBe(0);
     for (const output of [list.stdout, show.stdout]) {
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
       expect(output).not.toMatch(/[\u0000-\u0008\u000B-\u001F\u007F-\u009F\u202A-\u202E]/);
       expect(output).toContain("\\u001b]0;pwned\\u0007");
     }

@@ -23,6 +23,7 @@ describe("the adapter's log", () => {
     });
     const plain = stripVTControlCharacters(line);
     expect(plain).not.toContain("\n");
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
     expect(plain).not.toMatch(/[\u0000-\u001F\u007F-\u009F\u202A-\u202E]/);
     expect(plain).toContain("type=low_credit\\n12:00:00 delivered  type=forged");
     expect(plain).toContain("event_id=\\u001b]0;pwned\\u0007");
