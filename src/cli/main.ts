@@ -8,6 +8,10 @@ import { createProgram } from "./program.js";
  * DEBUG=vast-gchat).
  */
 export async function main(argv: string[] = process.argv): Promise<number> {
+  // Everything the tool creates is the user's alone, whoever creates it: SQLite makes the event
+  // store and its WAL with the umask's mode (0644 under the usual 022), and so would any file a
+  // dependency writes. The private files are 0600 regardless (private-file.ts).
+  if (process.platform !== "win32") process.umask(0o077);
   let exitCode: number = ExitCode.Ok;
   const program = createProgram({
     env: process.env,

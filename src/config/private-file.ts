@@ -11,11 +11,13 @@ import {
   readFileSync,
   renameSync,
   rmSync,
+  type Stats,
   statSync,
   writeFileSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { CliError, ExitCode } from "../cli/errors.js";
+import { checkConfigDir, checkOpenFile, linkedFileError, READ_NO_FOLLOW } from "./trust.js";
 
 /**
  * Small JSON files in the config directory that only the user may read: the secrets file (when
@@ -31,12 +33,16 @@ export type PrivateJsonObject = Record<string, unknown>;
 export const DAMAGED_FILE_HINT = "Fix it by hand, or delete it and run `vast-gchat init` again.";
 
 /**
- * Creates the directory 0700; one that exists with a looser mode is tightened if it is ours (the
+ * Creates the directory 0700; one that exists readable by others is tightened if it is ours (the
  * config directory holds the secrets file and the event store: nobody else has business there).
+ * One that others could write, or that is not ours, is refused rather than tightened: what is
+ * already in it cannot be trusted (trust.ts). Checked after mkdir too, since in a sticky directory
+ * such as /tmp another user could have made the directory first.
  */
 export function ensurePrivateDir(dir: string): void {
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   if (process.platform === "win32") return;
+  checkConfigDir(dir);
   const stats = statSync(dir);
   if ((stats.mode & 0o077) !== 0 && stats.uid === process.getuid?.()) chmodSync(dir, 0o700);
 }
@@ -45,21 +51,27 @@ export function ensurePrivateDir(dir: string): void {
  * The file's JSON object (null-prototype, so a `__proto__` key is just a key), or undefined when
  * there is no file. An empty file counts as an empty object. A file readable by others is
  * tightened to 0600 on the way, if it is ours. Throws a CliError naming the file, never its text.
+ * A symbolic link, a file of another user's or one others can write is refused (trust.ts): its
+ * content could be anyone's. The check is on the open file, so nothing can swap it in between.
  */
 export function readPrivateJsonObject(path: string, what: string): PrivateJsonObject | undefined {
   let text: string;
   try {
-    const fd = openSync(path, "r");
+    const fd = openSync(path, READ_NO_FOLLOW);
     try {
-      tightenFile(fd);
+      const stats = fstatSync(fd);
+      checkOpenFile(stats, path, what);
+      tightenFile(fd, stats);
       text = readFileSync(fd, "utf8");
     } finally {
       closeSync(fd);
     }
   } catch (error) {
+    if (error instanceof CliError) throw error;
     const code = errorCode(error);
     // ENOTDIR: the config "directory" is a file, so there is no file of ours in it either.
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
+    if (code === "ELOOP") throw linkedFileError(path, what);
     throw new CliError(`Cannot read the ${what} ${path} (${code ?? "unknown error"}).`, {
       hint: "It must be a file you own and can read.",
       exitCode: ExitCode.Usage,
@@ -160,9 +172,8 @@ function isTempFileOf(entry: string, name: string): boolean {
 }
 
 /** A file readable by others (copied in, or made by hand) is made 0600 if it is ours. */
-function tightenFile(fd: number): void {
+function tightenFile(fd: number, stats: Stats): void {
   if (process.platform === "win32") return;
-  const stats = fstatSync(fd);
   if ((stats.mode & 0o077) !== 0 && stats.uid === process.getuid?.()) fchmodSync(fd, 0o600);
 }
 

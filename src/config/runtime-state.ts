@@ -1,6 +1,10 @@
-import { readFileSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { writePrivateJson } from "./private-file.js";
+import { readPrivateJsonObject, writePrivateJson } from "./private-file.js";
+import { UntrustedError } from "./trust.js";
+
+/** How messages name the file. */
+const WHAT = "adapter state file";
 
 /**
  * Where a running `serve` can be found: it writes this file when ready and removes it when it
@@ -30,7 +34,7 @@ export function runtimeStatePath(configDir: string): string {
 
 /** Written like the other files of the config directory: 0600, atomically, never half there. */
 export function writeRuntimeState(configDir: string, state: AdapterRuntime): void {
-  writePrivateJson(runtimeStatePath(configDir), { ...state }, "adapter state file");
+  writePrivateJson(runtimeStatePath(configDir), { ...state }, WHAT);
 }
 
 /** Removes the file only if it is still ours: a newer serve may have replaced it. */
@@ -39,14 +43,20 @@ export function removeRuntimeState(configDir: string, pid: number): void {
     rmSync(runtimeStatePath(configDir), { force: true });
 }
 
-/** The running adapter, or undefined when none is (no file, or its process is gone). */
+/**
+ * The running adapter, or undefined when none is (no file, a damaged one, or its process is
+ * gone). A file another user could have written is refused out loud (exit 2), not ignored: it
+ * would tell `trigger` where to send a signed event and `status` what to show.
+ */
 export function readRuntimeState(configDir: string): AdapterRuntime | undefined {
-  let state: AdapterRuntime;
+  let state: AdapterRuntime | undefined;
   try {
-    state = JSON.parse(readFileSync(runtimeStatePath(configDir), "utf8")) as AdapterRuntime;
-  } catch {
+    state = readPrivateJsonObject(runtimeStatePath(configDir), WHAT) as AdapterRuntime | undefined;
+  } catch (error) {
+    if (error instanceof UntrustedError) throw error;
     return undefined;
   }
+  if (typeof state?.pid !== "number") return undefined;
   return isAlive(state.pid) ? state : undefined;
 }
 

@@ -149,9 +149,11 @@ describe("init, unattended", () => {
 
   it("deletes the webhook it made when the configuration cannot be stored, leaving no orphan", async (test) => {
     // A config directory on a tiny tmpfs, filled up: reads work, every write fails (ENOSPC).
+    // mode=0700: a tmpfs is 1777 by default, a config directory anyone could plant files in.
     const disk = join(world.configDir, "full-disk");
     mkdirSync(disk);
-    if (spawnSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", disk]).status !== 0) {
+    const mount = ["-t", "tmpfs", "-o", "size=64k,mode=0700", "tmpfs", disk];
+    if (spawnSync("mount", mount).status !== 0) {
       test.skip(true, "needs root to mount a small tmpfs");
     }
     try {

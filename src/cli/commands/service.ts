@@ -44,6 +44,8 @@ KillSignal=SIGTERM
 TimeoutStopSec=20
 NoNewPrivileges=true
 PrivateTmp=true
+# Files serve creates (the event store, its WAL) are the user's alone, whatever the login's umask.
+UMask=0077
 
 [Install]
 WantedBy=default.target
