@@ -243,12 +243,15 @@ export function createProgram(context: ProgramContext): Command {
     .command("rotate-secret")
     .summary("rotate the webhook's signing secret; the old one stays valid for a grace period")
     .description(
-      "Ask Vast.ai for a new signing secret and store it. A running adapter picks it up at once and keeps accepting the previous secret for the grace period.",
+      "Ask Vast.ai for a new signing secret and store it. Vast.ai signs with it at once; a running adapter takes it within a second and accepts the previous secret only while a delivery signed before the rotation can still be valid (300 s, and 30 s for clock differences), then removes it. A secret that leaked: --grace 0 refuses the previous one at once.",
     )
-    .option("--grace <minutes>", "how long the previous secret stays accepted", "10")
+    .option(
+      "--grace <duration>",
+      "how long the previous secret stays accepted: 90s, 2m, or minutes; 0 refuses it at once (default and most: 330s)",
+    )
     .addHelpText(
       "after",
-      "\nExamples:\n  vast-gchat rotate-secret\n  vast-gchat rotate-secret --grace 30",
+      "\nExamples:\n  vast-gchat rotate-secret\n  vast-gchat rotate-secret --grace 0    # the old secret leaked: refuse it now",
     )
     .action(async (_options, command: Command) => {
       const { rotateSecret } = await import("./commands/rotate-secret.js");

@@ -1,4 +1,5 @@
 import { ChatUrlError, type ParsedChatUrl, parseChatUrl } from "../chat/webhook-url.js";
+import { MAX_SIGNATURE_AGE_SECONDS } from "../vast/signature.js";
 import { usageError } from "./errors.js";
 
 /**
@@ -84,19 +85,40 @@ export function resolveChatUrl(
 }
 
 /**
- * The secrets a delivery may be signed with: VAST_WEBHOOK_SECRET (and _PREVIOUS) when set, else
- * the stored secret and, until its grace period ends, the one it replaced.
+ * The longest a previous secret can matter after a rotation. Vast.ai signs with the new secret from
+ * the moment it answers ("the prior secret is invalidated immediately", docs/vast-api.md), so only
+ * deliveries signed before then carry the old one, and we accept those only while their signed
+ * timestamp is within MAX_SIGNATURE_AGE_SECONDS of our clock. Accepting it any longer protects no
+ * delivery and keeps a leaked secret useful.
+ */
+export const MAX_SIGNATURE_AGE_MS = MAX_SIGNATURE_AGE_SECONDS * 1000;
+/**
+ * The 300 s count from Vast.ai's clock (the timestamp it signs), our grace from ours (when its
+ * answer reached us): a Vast.ai clock ahead of ours keeps its last old-signed deliveries valid here
+ * that much longer. NTP-synced clocks differ by well under a second; 30 s also covers a host left
+ * unsynced for weeks and the answer's time on the network, and is not minutes.
+ */
+export const CLOCK_SKEW_ALLOWANCE_MS = 30_000;
+/** The default, and the most, a previous secret stays accepted: 330 s. */
+export const MAX_PREVIOUS_SECRET_MS = MAX_SIGNATURE_AGE_MS + CLOCK_SKEW_ALLOWANCE_MS;
+
+/**
+ * The secrets a delivery may be signed with: VAST_WEBHOOK_SECRET (and _PREVIOUS until
+ * `envPreviousUntil`) when set, else the stored secret and, until its grace period ends, the one
+ * it replaced.
  */
 export function resolveSecrets(
   env: NodeJS.ProcessEnv,
   stored: StoredServeValues = {},
   now = Date.now(),
+  envPreviousUntil = Number.POSITIVE_INFINITY,
 ): [current: string, ...previous: string[]] {
   if (env.VAST_WEBHOOK_SECRET) {
     const current = checkWebhookSecret(env.VAST_WEBHOOK_SECRET, "VAST_WEBHOOK_SECRET");
     const previous = env.VAST_WEBHOOK_SECRET_PREVIOUS;
     if (!previous) return [current];
-    return [current, checkWebhookSecret(previous, "VAST_WEBHOOK_SECRET_PREVIOUS")];
+    const checked = checkWebhookSecret(previous, "VAST_WEBHOOK_SECRET_PREVIOUS");
+    return envPreviousUntil > now ? [current, checked] : [current];
   }
   const current = checkWebhookSecret(stored.webhookSecret, "VAST_WEBHOOK_SECRET");
   const previous = stored.previousWebhookSecret;

@@ -10,6 +10,7 @@ import { CliError, ExitCode, usageError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { besideSpinner, startSpinner } from "../output.js";
 import type { GlobalOptions } from "../program.js";
+import { startSecretRefresh } from "../secret-refresh.js";
 import {
   DEFAULT_HOST,
   DEFAULT_PATH,
@@ -40,11 +41,6 @@ export interface ServeContext {
   tunnelProvider?: TunnelProvider;
 }
 
-/** After a signature mismatch the stored secrets are re-read, but at most this often. */
-const SECRET_REFRESH_MS = 100;
-/** A rotation marker older than this was left by a rotate-secret that died: ignore it. */
-const ROTATION_WINDOW_MS = 2 * 60_000;
-
 export async function serve(options: ServeOptions, context: ServeContext): Promise<number> {
   const { env } = context;
   const configDir = resolveConfigDir(options.configDir, env);
@@ -69,33 +65,12 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   const path = parseWebhookPath(options.path ?? settings.path ?? DEFAULT_PATH);
   // commander has already checked --format against its choices.
   const format = (options.format ?? "card") as MessageFormat;
-  let stored = readStored();
+  const stored = readStored();
   resolveSecrets(env, stored);
   const chat = resolveChatUrl(env, stored);
   const storePath = eventStorePath(configDir);
   const rate = positiveNumber(options.rate ?? "1", "--rate", "messages a second");
   const maxAgeHours = positiveNumber(options.maxAge ?? "72", "--max-age", "hours");
-
-  // A rotation by `vast-gchat rotate-secret` is picked up on the first delivery signed with the
-  // new secret, and the old one is dropped when its grace period ends.
-  let lastRefresh = 0;
-  const secrets = {
-    current: () => resolveSecrets(env, stored),
-    refresh: () => {
-      if (Date.now() - lastRefresh >= SECRET_REFRESH_MS) {
-        lastRefresh = Date.now();
-        try {
-          const next = readStored();
-          resolveSecrets(env, next);
-          stored = next;
-        } catch {
-          // Mid-rewrite, or removed by `cleanup` under a running adapter: keep the last good ones.
-        }
-      }
-      return resolveSecrets(env, stored);
-    },
-    rotating: () => (stored.rotationStartedAt ?? 0) > Date.now() - ROTATION_WINDOW_MS,
-  };
 
   // While the tunnel opens, a terminal shows a spinner; log lines go around it.
   let spinner: Ora | undefined;
@@ -105,6 +80,10 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     out: context.stdout.isTTY ? besideSpinner(context.stdout, () => spinner) : context.stdout,
   });
   if (chat.warning) log.warn({}, chat.warning);
+  // A rotation by `vast-gchat rotate-secret` reaches this process within a second, with no
+  // delivery needed (a quiet account must not keep accepting a revoked secret), and the previous
+  // secret is dropped, and removed from storage, when its grace ends.
+  const secrets = startSecretRefresh({ env, config, log });
 
   let adapter: Awaited<ReturnType<typeof startAdapter>>;
   try {
@@ -112,8 +91,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       host: options.host ?? DEFAULT_HOST,
       port,
       path,
-      secrets: secrets.current,
-      refreshSecrets: secrets.refresh,
+      secrets: secrets.secrets,
       rotating: secrets.rotating,
       chatUrl: chat.url,
       format,
@@ -123,6 +101,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       log,
     });
   } catch (error) {
+    secrets.close();
     throw startupError(error, port, storePath);
   }
 
@@ -166,6 +145,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     });
   } catch (error) {
     spinner?.stop();
+    secrets.close();
     await adapter.close();
     throw error;
   }
@@ -189,6 +169,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     let stopping = false;
     const shutDown = async () => {
       removeRuntimeState(configDir, process.pid);
+      secrets.close();
       await running.close();
       await adapter.close();
     };
