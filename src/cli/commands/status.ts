@@ -72,7 +72,7 @@ export async function status(options: GlobalOptions, context: StatusContext): Pr
     config_dir: config.configDir,
     settings,
     secrets: { store: config.secrets.kind, location: config.secrets.location, ...secrets },
-    webhook: webhook ?? null,
+    webhook: webhook ? pickWebhook(webhook) : null,
     adapter: runtime ? { ...runtime, health: health ?? null } : null,
     warnings,
   });
@@ -110,6 +110,19 @@ export async function status(options: GlobalOptions, context: StatusContext): Pr
   }
   for (const warning of warnings) out.warn(warning);
   return 0;
+}
+
+/**
+ * The fields we know, as `init` reports them: Vast.ai's reply is printed by allow-list, so a secret
+ * or anything else it may add one day never reaches the output.
+ */
+function pickWebhook(webhook: Webhook) {
+  return {
+    id: webhook.id,
+    name: webhook.name ?? null,
+    url: webhook.webhook_url,
+    event_types: webhook.event_types,
+  };
 }
 
 async function fetchHealth(url: string): Promise<unknown> {
