@@ -7,7 +7,10 @@ import { startCheckpointer } from "../delivery/checkpointer.js";
 import { EventStore, type StoredEvent } from "../delivery/store.js";
 import { DeliveryWorker } from "../delivery/worker.js";
 import { parseEvent } from "../vast/event.js";
+import { startAdminServer } from "./admin-server.js";
 import type { HandlerResponse } from "./handler.js";
+import { detailedHealth } from "./health.js";
+import type { HttpListener } from "./http-listener.js";
 import { chatSpaceLabel, createMetrics } from "./metrics.js";
 import { startReceiverServer } from "./server.js";
 
@@ -27,6 +30,8 @@ export interface AdapterLog {
 export interface AdapterConfig {
   host: string;
   port: number;
+  /** The loopback-only listener's port (detailed /health, /metrics); 0 or unset: any free port. */
+  adminPort?: number;
   path: string;
   /** Secrets accepted now; called per request so a rotation takes effect at once. */
   secrets: () => readonly string[];
@@ -64,7 +69,10 @@ export interface AdapterEvents {
 }
 
 export interface RunningAdapter {
+  /** The public listener: the webhook path and a minimal /health. */
   origin: string;
+  /** The loopback-only listener: detailed /health and /metrics, e.g. http://127.0.0.1:41234 */
+  adminOrigin: string;
   /** Random per process: /health reports it, so a probe through a tunnel knows it reached us. */
   instance: string;
   port: number;
@@ -175,7 +183,8 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   logDeliveries(events, log);
   const metrics = createMetrics({ events, store, space: chatSpaceLabel(config.chatUrl) });
 
-  let server: Awaited<ReturnType<typeof startReceiverServer>>;
+  let server: HttpListener | undefined;
+  let admin: HttpListener;
   try {
     server = await startReceiverServer({
       host: config.host,
@@ -190,7 +199,6 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
         secrets: config.secrets,
         ...(config.refreshSecrets ? { refreshSecrets: config.refreshSecrets } : {}),
         ...(config.rotating ? { rotating: config.rotating } : {}),
-        delivery: () => worker.health,
         store,
       },
       onResponse: (response, request) => {
@@ -201,10 +209,16 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
         if (!outcome.duplicate) worker.notify();
         events.emit("accepted", outcome.eventId, outcome.duplicate);
       },
+      onError: (error) => log.error({ reason: (error as Error).message }, "internal error"),
+    });
+    admin = await startAdminServer({
+      port: config.adminPort ?? 0,
+      health: () => detailedHealth({ instance, store, delivery: () => worker.health }),
       metrics: () => metrics.render().then((text) => ({ contentType: metrics.contentType, text })),
       onError: (error) => log.error({ reason: (error as Error).message }, "internal error"),
     });
   } catch (error) {
+    await server?.close();
     clearInterval(pruneTimer);
     await checkpointer.stop();
     store.close();
@@ -215,6 +229,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   let closing: Promise<void> | undefined;
   return {
     origin: server.origin,
+    adminOrigin: admin.origin,
     instance,
     port: server.port,
     store,
@@ -222,7 +237,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
     close(graceMs = 5000) {
       closing ??= (async () => {
         clearInterval(pruneTimer);
-        await Promise.all([server.close(), worker.stop(graceMs)]);
+        await Promise.all([server.close(), admin.close(), worker.stop(graceMs)]);
         await checkpointer.stop();
         store.close();
       })();

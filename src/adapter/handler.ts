@@ -1,11 +1,12 @@
 import { type EventStore, StoreUnavailableError } from "../delivery/store.js";
-import type { DeliveryHealth } from "../delivery/worker.js";
 import { parseEvent } from "../vast/event.js";
 import { verifySignature } from "../vast/signature.js";
+import type { JsonResponse } from "./http-listener.js";
 
 /**
- * The receiver as a function of plain data: a request in, a status and JSON body out, with the
- * answers of SPEC.md. The node:http plumbing lives in server.ts.
+ * The public receiver as a function of plain data: a request in, a status and JSON body out, with
+ * the answers of SPEC.md. Only the webhook path and a minimal /health are answered here: whatever
+ * the tunnel exposes, a stranger can reach. The node:http plumbing lives in server.ts.
  */
 export interface ReceivedRequest {
   method: string;
@@ -27,10 +28,7 @@ export type RejectReason =
   | "payload_too_large"
   | "unavailable";
 
-export interface HandlerResponse {
-  status: number;
-  body: Record<string, unknown>;
-  headers?: Record<string, string>;
+export interface HandlerResponse extends JsonResponse {
   outcome: Outcome;
 }
 
@@ -43,9 +41,7 @@ export interface ReceiverDeps {
   refreshSecrets?: () => readonly string[];
   /** True while a secret rotation is under way (see rotate-secret). */
   rotating?: () => boolean;
-  /** Whether Chat is failing now, for /health. */
-  delivery?: () => DeliveryHealth;
-  store: Pick<EventStore, "accept" | "queue">;
+  store: Pick<EventStore, "accept">;
   now?: () => number;
   /** A random id of this adapter process, in /health, so a probe through a tunnel knows it reached us. */
   instance?: string;
@@ -136,46 +132,14 @@ function handleDelivery(request: ReceivedRequest, deps: ReceiverDeps): HandlerRe
   }
 }
 
+/**
+ * The public listener's health: alive, and which process answered (the tunnel probe compares the
+ * instance id). Nothing about the queue, the store or Chat: that is on the loopback listener.
+ */
 function handleHealth(deps: ReceiverDeps): HandlerResponse {
-  const now = deps.now?.() ?? Date.now();
-  try {
-    const queue = deps.store.queue();
-    const delivery = deps.delivery?.();
-    const oldestAge =
-      queue.oldestPendingAt === null ? null : Math.max(0, (now - queue.oldestPendingAt) / 1000);
-    return {
-      status: 200,
-      body: {
-        ok: true,
-        // Degraded, not down: a failing Chat must not make the tunnel probe restart a good tunnel.
-        // With nothing waiting (every failing event given up on), nothing is at risk: ok again.
-        status: delivery?.failingSince && queue.pending > 0 ? "degraded" : "ok",
-        ...(deps.instance ? { instance: deps.instance } : {}),
-        ...(delivery?.failingSince
-          ? {
-              chat: {
-                failing_since: new Date(delivery.failingSince).toISOString(),
-                last_error: delivery.lastError,
-              },
-            }
-          : {}),
-        store: "ok",
-        queue: { pending: queue.pending, oldest_pending_age_s: oldestAge },
-        dead: queue.dead,
-      },
-      outcome: { kind: "other" },
-    };
-  } catch {
-    return {
-      status: 503,
-      // The instance id still answers a tunnel probe: a store problem is not a tunnel problem.
-      body: {
-        ok: false,
-        error: "unavailable",
-        ...(deps.instance ? { instance: deps.instance } : {}),
-        store: "unavailable",
-      },
-      outcome: { kind: "other" },
-    };
-  }
+  return {
+    status: 200,
+    body: { ok: true, ...(deps.instance ? { instance: deps.instance } : {}) },
+    outcome: { kind: "other" },
+  };
 }

@@ -218,28 +218,12 @@ describe("refusing a delivery changes nothing", () => {
 });
 
 describe("other requests", () => {
-  it("GET /health reports the store and the queue", async () => {
-    fx.chat.behaviour = { kind: "status", status: 500 };
-    await postSigned(fx.url, SECRET, sampleEvent("low_credit"));
-    const response = await fetch(`${fx.adapter.origin}/health`);
-    expect(response.status).toBe(200);
-    const health = (await response.json()) as Record<string, unknown>;
-    expect(health).toMatchObject({
-      ok: true,
-      store: "ok",
-      queue: { pending: 1 },
-      dead: 0,
-    });
-    expect(
-      (health.queue as { oldest_pending_age_s: number }).oldest_pending_age_s,
-    ).toBeGreaterThanOrEqual(0);
-  });
-
   it.each([
     ["GET", "/", 405],
     ["PUT", "/", 405],
     ["POST", "/health", 405],
     ["GET", "/nope", 404],
+    ["GET", "/metrics", 404],
     ["POST", "/other-path", 404],
   ])("%s %s answers %i in JSON, never a redirect", async (method, path, status) => {
     const response = await fetch(`${fx.adapter.origin}${path}`, { method, redirect: "manual" });

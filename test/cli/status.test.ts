@@ -2,11 +2,16 @@ import { once } from "node:events";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
+import { sampleEvent } from "../../src/vast/sample-events.js";
+import { type CliProcess, spawnCli } from "../support/cli-process.js";
+import { postSigned } from "../support/sign.js";
 import { API_KEY, initArgs, startWorld, type World } from "../support/world.js";
 
 /** `status` against the Vast.ai emulator: what it prints of the webhook and of the adapter. */
 let world: World;
 let proxy: Server | undefined;
+let serve: CliProcess | undefined;
 /** The list replies the proxy altered: a test that never went through it would prove nothing. */
 let altered = 0;
 
@@ -14,6 +19,10 @@ beforeEach(async () => {
   world = await startWorld();
 });
 afterEach(async () => {
+  if (serve && serve.child.exitCode === null && serve.child.signalCode === null)
+    serve.child.kill("SIGKILL");
+  await serve?.exited;
+  serve = undefined;
   if (proxy) {
     proxy.closeAllConnections();
     proxy.close();
@@ -85,5 +94,66 @@ describe("status shows the webhook by the fields it knows", () => {
     expect(everything).not.toContain("not for printing");
     expect(altered).toBe(2);
     expect(human.stdout).toContain(`Webhook           ${webhook?.id} "`);
+  });
+});
+
+interface StatusReport {
+  adapter: {
+    origin: string;
+    adminOrigin: string;
+    health: Record<string, unknown> | null;
+    counters: Record<string, unknown> | null;
+  } | null;
+}
+
+describe("status and a running serve", () => {
+  it("reads the detailed health and the counters from the loopback listener", async () => {
+    const port = await freeLoopbackPort();
+    const url = `http://127.0.0.1:${port}`;
+    const init = await world.run(
+      initArgs(world, "--public-url", url, "--port", String(port), "--no-chat-check"),
+      {},
+      API_KEY,
+    );
+    expect(init.code).toBe(0);
+    serve = spawnCli(["serve"], world.env());
+    const ready = await serve.waitForLog((record) => record.msg === "ready");
+    const secret = world.vast.secretOf(1) ?? "";
+    const event = sampleEvent("low_credit");
+    expect((await postSigned(`${url}/`, secret, event)).status).toBe(200);
+    await serve.waitForLog((r) => r.msg === "delivered" && r.event_id === event.event_id);
+    expect((await postSigned(`${url}/`, "not-the-secret", sampleEvent("outbid"))).status).toBe(401);
+
+    const json = await world.run(["status", "--json"]);
+    expect(json.code).toBe(0);
+    const { adapter } = JSON.parse(json.stdout) as StatusReport;
+    expect(adapter?.origin).toBe(url);
+    expect(adapter?.adminOrigin).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(adapter?.adminOrigin).not.toBe(url);
+    expect(ready.admin_url).toBe(adapter?.adminOrigin);
+    expect(adapter?.health).toMatchObject({
+      ok: true,
+      status: "ok",
+      store: "ok",
+      queue: { pending: 0 },
+      dead: 0,
+    });
+    expect(adapter?.counters).toEqual({
+      received: 1,
+      duplicates: 0,
+      rejected: { invalid_signature: 1 },
+      delivered: 1,
+      retries: 0,
+      dead: 0,
+    });
+    const human = await world.run(["status"]);
+    expect(human.stdout).toContain(
+      "since start     1 received, 0 duplicates, 1 rejected, 1 delivered, 0 retries, 0 dead",
+    );
+    expect(human.stdout).toMatch(/health {10}\{"ok":true,"status":"ok"/);
+    // What the tunnel forwards to says only that it is alive, and which adapter it is.
+    const publicHealth = (await (await fetch(`${url}/health`)).json()) as Record<string, unknown>;
+    expect(Object.keys(publicHealth).sort()).toEqual(["instance", "ok"]);
+    expect((await fetch(`${url}/metrics`)).status).toBe(404);
   });
 });
