@@ -2,6 +2,7 @@ import { type EventStore, StoreUnavailableError } from "../delivery/store.js";
 import { parseEvent } from "../vast/event.js";
 import { verifySignature } from "../vast/signature.js";
 import type { JsonResponse } from "./http-listener.js";
+import { signatureHeadersProblem } from "./signature-headers.js";
 
 /**
  * The public receiver as a function of plain data: a request in, a status and JSON body out, with
@@ -90,12 +91,29 @@ export function handleRequest(request: ReceivedRequest, deps: ReceiverDeps): Han
   return notFound();
 }
 
+function signedHeaders(headers: ReceivedRequest["headers"]) {
+  return {
+    timestamp: header(headers, "x-vast-timestamp"),
+    signature: header(headers, "x-vast-signature-256"),
+  };
+}
+
+/**
+ * A delivery the headers already condemn (no signature, a malformed or stale one): its 401, to be
+ * sent before the body is read. Undefined when only the body can decide.
+ */
+export function refuseByHeaders(
+  headers: ReceivedRequest["headers"],
+  deps: Pick<ReceiverDeps, "now">,
+): HandlerResponse | undefined {
+  const nowSeconds = Math.floor((deps.now?.() ?? Date.now()) / 1000);
+  const problem = signatureHeadersProblem(signedHeaders(headers), nowSeconds);
+  return problem ? reject(401, "invalid_signature", problem) : undefined;
+}
+
 function handleDelivery(request: ReceivedRequest, deps: ReceiverDeps): HandlerResponse {
   const now = deps.now?.() ?? Date.now();
-  const signed = {
-    timestamp: header(request.headers, "x-vast-timestamp"),
-    signature: header(request.headers, "x-vast-signature-256"),
-  };
+  const signed = signedHeaders(request.headers);
   const verify = (secrets: readonly string[]) =>
     verifySignature(secrets, signed, request.body, Math.floor(now / 1000));
   let verified = verify(deps.secrets());

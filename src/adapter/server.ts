@@ -4,13 +4,21 @@ import {
   handleRequest,
   notFound,
   type ReceiverDeps,
+  refuseByHeaders,
   tooLarge,
 } from "./handler.js";
-import { type HttpListener, pathOf, sendJson, startHttpListener } from "./http-listener.js";
+import {
+  type HttpListener,
+  hasBody,
+  pathOf,
+  sendJson,
+  startHttpListener,
+} from "./http-listener.js";
 
 /**
  * The public listener, the one a tunnel forwards to: the pure handler behind a body cap. It serves
- * the webhook path and a minimal /health, nothing else (metrics are on the loopback listener).
+ * the webhook path and a minimal /health, nothing else (metrics are on the loopback listener). A
+ * body is read only for a POST to the webhook path whose signature headers are present and fresh.
  */
 export interface ReceiverServerOptions {
   host: string;
@@ -30,6 +38,8 @@ export type ReceiverServer = HttpListener;
 
 export const DEFAULT_MAX_BODY_BYTES = 256 * 1024;
 
+const NO_BODY = Buffer.alloc(0);
+
 export async function startReceiverServer(options: ReceiverServerOptions): Promise<ReceiverServer> {
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
 
@@ -38,6 +48,37 @@ export async function startReceiverServer(options: ReceiverServerOptions): Promi
       options.onResponse?.(response, req);
       sendJson(res, response, closeAfter);
     };
+    const answer = (compute: () => HandlerResponse, closeAfter = false) => {
+      try {
+        respond(compute(), closeAfter);
+      } catch (error) {
+        options.onError?.(error);
+        respond(
+          { status: 500, body: { ok: false, error: "internal" }, outcome: { kind: "other" } },
+          closeAfter,
+        );
+      }
+    };
+
+    const path = pathOf(req);
+    const method = req.method ?? "GET";
+    if (path === undefined || path !== options.deps.path || method !== "POST") {
+      // Only a delivery has a body worth reading: the rest is answered from the request line, and
+      // a body sent along is left unread (the connection closes after the answer).
+      answer(
+        () =>
+          path === undefined
+            ? notFound()
+            : handleRequest({ method, path, headers: req.headers, body: NO_BODY }, options.deps),
+        hasBody(req),
+      );
+      return;
+    }
+    const refused = refuseByHeaders(req.headers, options.deps);
+    if (refused) {
+      respond(refused, hasBody(req));
+      return;
+    }
 
     const declared = Number(req.headers["content-length"] ?? 0);
     if (declared > maxBody) {
@@ -49,12 +90,12 @@ export async function startReceiverServer(options: ReceiverServerOptions): Promi
 
     const chunks: Buffer[] = [];
     let received = 0;
-    let refused = false;
+    let tooBig = false;
     req.on("data", (chunk: Buffer) => {
-      if (refused) return;
+      if (tooBig) return;
       received += chunk.length;
       if (received > maxBody) {
-        refused = true;
+        tooBig = true;
         req.pause();
         respond(tooLarge(), true);
         res.on("finish", () => req.socket.destroy());
@@ -63,24 +104,9 @@ export async function startReceiverServer(options: ReceiverServerOptions): Promi
       chunks.push(chunk);
     });
     req.on("end", () => {
-      if (refused) return;
-      const path = pathOf(req);
-      try {
-        const method = req.method ?? "GET";
-        const body = Buffer.concat(chunks);
-        respond(
-          path === undefined
-            ? notFound()
-            : handleRequest({ method, path, headers: req.headers, body }, options.deps),
-        );
-      } catch (error) {
-        options.onError?.(error);
-        respond({
-          status: 500,
-          body: { ok: false, error: "internal" },
-          outcome: { kind: "other" },
-        });
-      }
+      if (tooBig) return;
+      const body = Buffer.concat(chunks);
+      answer(() => handleRequest({ method, path, headers: req.headers, body }, options.deps));
     });
     req.on("error", () => req.socket.destroy());
   };
