@@ -33,10 +33,11 @@ export interface AdapterConfig {
   /** The loopback-only listener's port (detailed /health, /metrics); 0 or unset: any free port. */
   adminPort?: number;
   path: string;
-  /** Secrets accepted now; called per request so a rotation takes effect at once. */
+  /**
+   * Secrets accepted now, called per request: it must answer from memory (serve keeps it current
+   * by watching the stored secrets), never read the secret store.
+   */
   secrets: () => readonly string[];
-  /** Re-reads the secrets after a signature mismatch (a rotation may just have happened). */
-  refreshSecrets?: () => readonly string[];
   /** True while a secret rotation is under way: a mismatch then answers 503 (retried), not 401. */
   rotating?: () => boolean;
   chatUrl: URL;
@@ -197,7 +198,6 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
         instance,
         path: config.path,
         secrets: config.secrets,
-        ...(config.refreshSecrets ? { refreshSecrets: config.refreshSecrets } : {}),
         ...(config.rotating ? { rotating: config.rotating } : {}),
         store,
       },

@@ -36,10 +36,13 @@ export interface HandlerResponse extends JsonResponse {
 export interface ReceiverDeps {
   /** The webhook path, e.g. `/`. */
   path: string;
-  /** Secrets accepted now: the current one, and the previous one during a rotation. */
+  /**
+   * Secrets accepted now: the current one, and the previous one during a rotation. Called per
+   * request, so it must answer from memory: whoever supplies it keeps it current (serve watches
+   * the stored secrets), never a read of the secret store per request, which a forger could make
+   * cost the adapter I/O on demand.
+   */
   secrets: () => readonly string[];
-  /** Re-reads the secrets after a mismatch: the delivery may be signed with a just-rotated one. */
-  refreshSecrets?: () => readonly string[];
   /** True while a secret rotation is under way (see rotate-secret). */
   rotating?: () => boolean;
   store: Pick<EventStore, "accept">;
@@ -114,12 +117,7 @@ export function refuseByHeaders(
 function handleDelivery(request: ReceivedRequest, deps: ReceiverDeps): HandlerResponse {
   const now = deps.now?.() ?? Date.now();
   const signed = signedHeaders(request.headers);
-  const verify = (secrets: readonly string[]) =>
-    verifySignature(secrets, signed, request.body, Math.floor(now / 1000));
-  let verified = verify(deps.secrets());
-  if (!verified.ok && verified.reason === "mismatch" && deps.refreshSecrets) {
-    verified = verify(deps.refreshSecrets());
-  }
+  const verified = verifySignature(deps.secrets(), signed, request.body, Math.floor(now / 1000));
   if (!verified.ok && verified.reason === "mismatch" && deps.rotating?.()) {
     // Perhaps signed with a secret Vast.ai just issued and we have not stored yet: 401 would be
     // final for Vast.ai, 503 makes it try again in a moment.

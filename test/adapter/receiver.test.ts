@@ -2,6 +2,7 @@ import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
 import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { AdapterConfig } from "../../src/adapter/adapter.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
 import {
   type AdapterFixture,
@@ -104,6 +105,27 @@ describe("receiving a delivery", () => {
     expect((await postSigned(fx.url, SECRET, sampleEvent("low_credit"))).status).toBe(200);
     expect((await postSigned(fx.url, "whsec-new", sampleEvent("low_credit"))).status).toBe(200);
     expect((await postSigned(fx.url, "whsec-older", sampleEvent("low_credit"))).status).toBe(401);
+  });
+});
+
+describe("secrets per request", () => {
+  it("never re-reads the stored secrets after a mismatch: a forgery costs no I/O", async () => {
+    await fx.close();
+    let reads = 0;
+    // What serve used to hand over: a re-read of the secret store on a signature mismatch.
+    const config = {
+      secrets: () => [SECRET],
+      refreshSecrets: () => {
+        reads += 1;
+        return [SECRET];
+      },
+    };
+    fx = await startAdapterFixture(config as Partial<AdapterConfig>);
+    for (let i = 0; i < 5; i++) {
+      expect((await postSigned(fx.url, "forged", sampleEvent("low_credit"))).status).toBe(401);
+    }
+    expect(reads).toBe(0);
+    expect((await postSigned(fx.url, SECRET, sampleEvent("low_credit"))).status).toBe(200);
   });
 });
 

@@ -121,7 +121,6 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       adminPort,
       path,
       secrets: secrets.current,
-      refreshSecrets: secrets.refresh,
       rotating: secrets.rotating,
       chatUrl: chat.url,
       format,
