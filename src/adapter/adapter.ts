@@ -12,6 +12,7 @@ import type { HandlerResponse } from "./handler.js";
 import { detailedHealth } from "./health.js";
 import type { HttpListener } from "./http-listener.js";
 import { chatSpaceLabel, createMetrics } from "./metrics.js";
+import { createRejectionLog, type RejectionLog } from "./rejection-log.js";
 import { startReceiverServer } from "./server.js";
 
 /**
@@ -105,20 +106,19 @@ function renderStoredDigest(events: StoredEvent[], format: MessageFormat) {
   return { message: digest.message, carried: digest.carried.length };
 }
 
-function logResponse(log: AdapterLog, response: HandlerResponse, remote: string | undefined): void {
+function logResponse(
+  log: AdapterLog,
+  rejections: RejectionLog,
+  response: HandlerResponse,
+  remote: string | undefined,
+): void {
   const { outcome } = response;
   if (outcome.kind === "accepted") {
     const fields = { type: outcome.notifType ?? null, event_id: outcome.eventId };
     log.info(fields, outcome.duplicate ? "duplicate" : "received");
   } else if (outcome.kind === "rejected") {
-    const fields = {
-      status: response.status,
-      reason: outcome.error,
-      detail: outcome.detail,
-      remote,
-    };
-    if (outcome.error === "unavailable") log.error(fields, "rejected");
-    else log.warn(fields, "rejected");
+    const { status } = response;
+    rejections.rejected({ status, reason: outcome.error, detail: outcome.detail, remote });
   }
 }
 
@@ -182,6 +182,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
     },
   });
   logDeliveries(events, log);
+  const rejections = createRejectionLog(log);
   const metrics = createMetrics({ events, store, space: chatSpaceLabel(config.chatUrl) });
 
   let server: HttpListener | undefined;
@@ -202,7 +203,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
         store,
       },
       onResponse: (response, request) => {
-        logResponse(log, response, request.socket.remoteAddress);
+        logResponse(log, rejections, response, request.socket.remoteAddress);
         const { outcome } = response;
         if (outcome.kind === "rejected") events.emit("rejected", outcome.error);
         if (outcome.kind !== "accepted") return;
@@ -219,6 +220,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
     });
   } catch (error) {
     await server?.close();
+    rejections.close();
     clearInterval(pruneTimer);
     await checkpointer.stop();
     store.close();
@@ -238,6 +240,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
       closing ??= (async () => {
         clearInterval(pruneTimer);
         await Promise.all([server.close(), admin.close(), worker.stop(graceMs)]);
+        rejections.close();
         await checkpointer.stop();
         store.close();
       })();
