@@ -155,5 +155,18 @@ describe("status and a running serve", () => {
     const publicHealth = (await (await fetch(`${url}/health`)).json()) as Record<string, unknown>;
     expect(Object.keys(publicHealth).sort()).toEqual(["instance", "ok"]);
     expect((await fetch(`${url}/metrics`)).status).toBe(404);
+
+    // Neither listener nor status shows a secret: not the signing secret, the key, Chat's token.
+    const adminText = await Promise.all(
+      ["/health", "/metrics"].map(async (path) =>
+        (await fetch(`${adapter?.adminOrigin}${path}`)).text(),
+      ),
+    );
+    const everything = [json.stdout, json.stderr, human.stdout, human.stderr, ...adminText].join(
+      "",
+    );
+    for (const value of [secret, API_KEY, "fake-token-456", "fake-key-123"]) {
+      expect(everything).not.toContain(value);
+    }
   });
 });
