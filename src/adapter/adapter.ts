@@ -7,8 +7,12 @@ import { startCheckpointer } from "../delivery/checkpointer.js";
 import { EventStore, type StoredEvent } from "../delivery/store.js";
 import { DeliveryWorker } from "../delivery/worker.js";
 import { parseEvent } from "../vast/event.js";
+import { startAdminServer } from "./admin-server.js";
 import type { HandlerResponse } from "./handler.js";
+import { detailedHealth } from "./health.js";
+import type { HttpListener } from "./http-listener.js";
 import { chatSpaceLabel, createMetrics } from "./metrics.js";
+import { createRejectionLog, type RejectionLog } from "./rejection-log.js";
 import { startReceiverServer } from "./server.js";
 
 /**
@@ -27,11 +31,14 @@ export interface AdapterLog {
 export interface AdapterConfig {
   host: string;
   port: number;
+  /** The loopback-only listener's port (detailed /health, /metrics); 0 or unset: any free port. */
+  adminPort?: number;
   path: string;
-  /** Secrets accepted now; called per request so a rotation takes effect at once. */
+  /**
+   * Secrets accepted now, called per request: it must answer from memory (serve keeps it current
+   * by watching the stored secrets), never read the secret store.
+   */
   secrets: () => readonly string[];
-  /** Re-reads the secrets after a signature mismatch (a rotation may just have happened). */
-  refreshSecrets?: () => readonly string[];
   /** True while a secret rotation is under way: a mismatch then answers 503 (retried), not 401. */
   rotating?: () => boolean;
   chatUrl: URL;
@@ -64,7 +71,10 @@ export interface AdapterEvents {
 }
 
 export interface RunningAdapter {
+  /** The public listener: the webhook path and a minimal /health. */
   origin: string;
+  /** The loopback-only listener: detailed /health and /metrics, e.g. http://127.0.0.1:41234 */
+  adminOrigin: string;
   /** Random per process: /health reports it, so a probe through a tunnel knows it reached us. */
   instance: string;
   port: number;
@@ -96,20 +106,19 @@ function renderStoredDigest(events: StoredEvent[], format: MessageFormat) {
   return { message: digest.message, carried: digest.carried.length };
 }
 
-function logResponse(log: AdapterLog, response: HandlerResponse, remote: string | undefined): void {
+function logResponse(
+  log: AdapterLog,
+  rejections: RejectionLog,
+  response: HandlerResponse,
+  remote: string | undefined,
+): void {
   const { outcome } = response;
   if (outcome.kind === "accepted") {
     const fields = { type: outcome.notifType ?? null, event_id: outcome.eventId };
     log.info(fields, outcome.duplicate ? "duplicate" : "received");
   } else if (outcome.kind === "rejected") {
-    const fields = {
-      status: response.status,
-      reason: outcome.error,
-      detail: outcome.detail,
-      remote,
-    };
-    if (outcome.error === "unavailable") log.error(fields, "rejected");
-    else log.warn(fields, "rejected");
+    const { status } = response;
+    rejections.rejected({ status, reason: outcome.error, detail: outcome.detail, remote });
   }
 }
 
@@ -173,9 +182,11 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
     },
   });
   logDeliveries(events, log);
+  const rejections = createRejectionLog(log);
   const metrics = createMetrics({ events, store, space: chatSpaceLabel(config.chatUrl) });
 
-  let server: Awaited<ReturnType<typeof startReceiverServer>>;
+  let server: HttpListener | undefined;
+  let admin: HttpListener;
   try {
     server = await startReceiverServer({
       host: config.host,
@@ -188,23 +199,28 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
         instance,
         path: config.path,
         secrets: config.secrets,
-        ...(config.refreshSecrets ? { refreshSecrets: config.refreshSecrets } : {}),
         ...(config.rotating ? { rotating: config.rotating } : {}),
-        delivery: () => worker.health,
         store,
       },
       onResponse: (response, request) => {
-        logResponse(log, response, request.socket.remoteAddress);
+        logResponse(log, rejections, response, request.socket.remoteAddress);
         const { outcome } = response;
         if (outcome.kind === "rejected") events.emit("rejected", outcome.error);
         if (outcome.kind !== "accepted") return;
         if (!outcome.duplicate) worker.notify();
         events.emit("accepted", outcome.eventId, outcome.duplicate);
       },
+      onError: (error) => log.error({ reason: (error as Error).message }, "internal error"),
+    });
+    admin = await startAdminServer({
+      port: config.adminPort ?? 0,
+      health: () => detailedHealth({ instance, store, delivery: () => worker.health }),
       metrics: () => metrics.render().then((text) => ({ contentType: metrics.contentType, text })),
       onError: (error) => log.error({ reason: (error as Error).message }, "internal error"),
     });
   } catch (error) {
+    await server?.close();
+    rejections.close();
     clearInterval(pruneTimer);
     await checkpointer.stop();
     store.close();
@@ -215,6 +231,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   let closing: Promise<void> | undefined;
   return {
     origin: server.origin,
+    adminOrigin: admin.origin,
     instance,
     port: server.port,
     store,
@@ -222,7 +239,8 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
     close(graceMs = 5000) {
       closing ??= (async () => {
         clearInterval(pruneTimer);
-        await Promise.all([server.close(), worker.stop(graceMs)]);
+        await Promise.all([server.close(), admin.close(), worker.stop(graceMs)]);
+        rejections.close();
         await checkpointer.stop();
         store.close();
       })();

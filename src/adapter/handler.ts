@@ -1,11 +1,13 @@
 import { type EventStore, StoreUnavailableError } from "../delivery/store.js";
-import type { DeliveryHealth } from "../delivery/worker.js";
 import { parseEvent } from "../vast/event.js";
 import { verifySignature } from "../vast/signature.js";
+import type { JsonResponse } from "./http-listener.js";
+import { signatureHeadersProblem } from "./signature-headers.js";
 
 /**
- * The receiver as a function of plain data: a request in, a status and JSON body out, with the
- * answers of SPEC.md. The node:http plumbing lives in server.ts.
+ * The public receiver as a function of plain data: a request in, a status and JSON body out, with
+ * the answers of SPEC.md. Only the webhook path and a minimal /health are answered here: whatever
+ * the tunnel exposes, a stranger can reach. The node:http plumbing lives in server.ts.
  */
 export interface ReceivedRequest {
   method: string;
@@ -27,25 +29,23 @@ export type RejectReason =
   | "payload_too_large"
   | "unavailable";
 
-export interface HandlerResponse {
-  status: number;
-  body: Record<string, unknown>;
-  headers?: Record<string, string>;
+export interface HandlerResponse extends JsonResponse {
   outcome: Outcome;
 }
 
 export interface ReceiverDeps {
   /** The webhook path, e.g. `/`. */
   path: string;
-  /** Secrets accepted now: the current one, and the previous one during a rotation. */
+  /**
+   * Secrets accepted now: the current one, and the previous one during a rotation. Called per
+   * request, so it must answer from memory: whoever supplies it keeps it current (serve watches
+   * the stored secrets), never a read of the secret store per request, which a forger could make
+   * cost the adapter I/O on demand.
+   */
   secrets: () => readonly string[];
-  /** Re-reads the secrets after a mismatch: the delivery may be signed with a just-rotated one. */
-  refreshSecrets?: () => readonly string[];
   /** True while a secret rotation is under way (see rotate-secret). */
   rotating?: () => boolean;
-  /** Whether Chat is failing now, for /health. */
-  delivery?: () => DeliveryHealth;
-  store: Pick<EventStore, "accept" | "queue">;
+  store: Pick<EventStore, "accept">;
   now?: () => number;
   /** A random id of this adapter process, in /health, so a probe through a tunnel knows it reached us. */
   instance?: string;
@@ -94,18 +94,30 @@ export function handleRequest(request: ReceivedRequest, deps: ReceiverDeps): Han
   return notFound();
 }
 
+function signedHeaders(headers: ReceivedRequest["headers"]) {
+  return {
+    timestamp: header(headers, "x-vast-timestamp"),
+    signature: header(headers, "x-vast-signature-256"),
+  };
+}
+
+/**
+ * A delivery the headers already condemn (no signature, a malformed or stale one): its 401, to be
+ * sent before the body is read. Undefined when only the body can decide.
+ */
+export function refuseByHeaders(
+  headers: ReceivedRequest["headers"],
+  deps: Pick<ReceiverDeps, "now">,
+): HandlerResponse | undefined {
+  const nowSeconds = Math.floor((deps.now?.() ?? Date.now()) / 1000);
+  const problem = signatureHeadersProblem(signedHeaders(headers), nowSeconds);
+  return problem ? reject(401, "invalid_signature", problem) : undefined;
+}
+
 function handleDelivery(request: ReceivedRequest, deps: ReceiverDeps): HandlerResponse {
   const now = deps.now?.() ?? Date.now();
-  const signed = {
-    timestamp: header(request.headers, "x-vast-timestamp"),
-    signature: header(request.headers, "x-vast-signature-256"),
-  };
-  const verify = (secrets: readonly string[]) =>
-    verifySignature(secrets, signed, request.body, Math.floor(now / 1000));
-  let verified = verify(deps.secrets());
-  if (!verified.ok && verified.reason === "mismatch" && deps.refreshSecrets) {
-    verified = verify(deps.refreshSecrets());
-  }
+  const signed = signedHeaders(request.headers);
+  const verified = verifySignature(deps.secrets(), signed, request.body, Math.floor(now / 1000));
   if (!verified.ok && verified.reason === "mismatch" && deps.rotating?.()) {
     // Perhaps signed with a secret Vast.ai just issued and we have not stored yet: 401 would be
     // final for Vast.ai, 503 makes it try again in a moment.
@@ -136,46 +148,14 @@ function handleDelivery(request: ReceivedRequest, deps: ReceiverDeps): HandlerRe
   }
 }
 
+/**
+ * The public listener's health: alive, and which process answered (the tunnel probe compares the
+ * instance id). Nothing about the queue, the store or Chat: that is on the loopback listener.
+ */
 function handleHealth(deps: ReceiverDeps): HandlerResponse {
-  const now = deps.now?.() ?? Date.now();
-  try {
-    const queue = deps.store.queue();
-    const delivery = deps.delivery?.();
-    const oldestAge =
-      queue.oldestPendingAt === null ? null : Math.max(0, (now - queue.oldestPendingAt) / 1000);
-    return {
-      status: 200,
-      body: {
-        ok: true,
-        // Degraded, not down: a failing Chat must not make the tunnel probe restart a good tunnel.
-        // With nothing waiting (every failing event given up on), nothing is at risk: ok again.
-        status: delivery?.failingSince && queue.pending > 0 ? "degraded" : "ok",
-        ...(deps.instance ? { instance: deps.instance } : {}),
-        ...(delivery?.failingSince
-          ? {
-              chat: {
-                failing_since: new Date(delivery.failingSince).toISOString(),
-                last_error: delivery.lastError,
-              },
-            }
-          : {}),
-        store: "ok",
-        queue: { pending: queue.pending, oldest_pending_age_s: oldestAge },
-        dead: queue.dead,
-      },
-      outcome: { kind: "other" },
-    };
-  } catch {
-    return {
-      status: 503,
-      // The instance id still answers a tunnel probe: a store problem is not a tunnel problem.
-      body: {
-        ok: false,
-        error: "unavailable",
-        ...(deps.instance ? { instance: deps.instance } : {}),
-        store: "unavailable",
-      },
-      outcome: { kind: "other" },
-    };
-  }
+  return {
+    status: 200,
+    body: { ok: true, ...(deps.instance ? { instance: deps.instance } : {}) },
+    outcome: { kind: "other" },
+  };
 }

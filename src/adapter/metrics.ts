@@ -5,7 +5,7 @@ import type { AdapterEvents } from "./adapter.js";
 import type { RejectReason } from "./handler.js";
 
 /**
- * GET /metrics: Prometheus text for one adapter. Counters follow the adapter's events; the queue
+ * GET /metrics on the loopback listener: Prometheus text for one adapter. Counters follow the adapter's events; the queue
  * gauges are read from the store at scrape time. Each adapter has its own registry (never
  * prom-client's global one), so several adapters can run in one process (tests, the demo).
  */
@@ -24,7 +24,7 @@ export interface AdapterMetrics {
   render(): Promise<string>;
 }
 
-const PREFIX = "vast_gchat_";
+export const METRIC_PREFIX = "vast_gchat_";
 
 const REJECT_REASONS: readonly RejectReason[] = [
   "invalid_signature",
@@ -56,58 +56,58 @@ export function createMetrics(options: MetricsOptions): AdapterMetrics {
   const registers = [register];
 
   const received = new Counter({
-    name: `${PREFIX}events_received_total`,
+    name: `${METRIC_PREFIX}events_received_total`,
     help: "Events accepted and kept (duplicates not counted).",
     registers,
   });
   const duplicates = new Counter({
-    name: `${PREFIX}events_duplicate_total`,
+    name: `${METRIC_PREFIX}events_duplicate_total`,
     help: "Deliveries of an event already kept (answered 200, not kept again).",
     registers,
   });
   const rejected = new Counter({
-    name: `${PREFIX}events_rejected_total`,
+    name: `${METRIC_PREFIX}events_rejected_total`,
     help: "Deliveries refused, by reason.",
     labelNames: ["reason"] as const,
     registers,
   });
   for (const reason of REJECT_REASONS) rejected.inc({ reason }, 0);
   const delivered = new Counter({
-    name: `${PREFIX}events_delivered_total`,
+    name: `${METRIC_PREFIX}events_delivered_total`,
     help: "Events posted to Google Chat (2xx).",
     registers,
   });
   const retries = new Counter({
-    name: `${PREFIX}delivery_retries_total`,
+    name: `${METRIC_PREFIX}delivery_retries_total`,
     help: "Events whose post to Google Chat failed and that will be tried again (a digest counts each event it carried).",
     registers,
   });
   const deadTotal = new Counter({
-    name: `${PREFIX}events_dead_total`,
+    name: `${METRIC_PREFIX}events_dead_total`,
     help: "Events given up on (dead letters).",
     registers,
   });
   const latency = new Histogram({
-    name: `${PREFIX}delivery_latency_seconds`,
+    name: `${METRIC_PREFIX}delivery_latency_seconds`,
     help: "Time from receipt to Google Chat's 2xx.",
     buckets: [...LATENCY_BUCKETS_SECONDS],
     registers,
   });
 
   const queueDepth = new Gauge({
-    name: `${PREFIX}queue_depth`,
+    name: `${METRIC_PREFIX}queue_depth`,
     help: "Events waiting to be posted to Google Chat (NaN when the store cannot be read).",
     labelNames: ["space"] as const,
     registers,
   });
   const deadLetters = new Gauge({
-    name: `${PREFIX}dead_letters`,
+    name: `${METRIC_PREFIX}dead_letters`,
     help: "Dead letters kept, awaiting `events retry-dead` (NaN when the store cannot be read).",
     labelNames: ["space"] as const,
     registers,
   });
   const oldestAge = new Gauge({
-    name: `${PREFIX}oldest_pending_age_seconds`,
+    name: `${METRIC_PREFIX}oldest_pending_age_seconds`,
     help: "Age of the oldest event waiting to be posted; 0 when none (NaN when the store cannot be read).",
     labelNames: ["space"] as const,
     registers,

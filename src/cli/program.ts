@@ -104,6 +104,10 @@ export function createProgram(context: ProgramContext): Command {
       "Run the adapter: receive Vast.ai notifications, verify their signature, keep them on disk and deliver them to Google Chat.\n\nReads VAST_WEBHOOK_SECRET (and VAST_WEBHOOK_SECRET_PREVIOUS during a rotation), GOOGLE_CHAT_URL and PORT.",
     )
     .option("--port <n>", "port to listen on (PORT, default 8787)")
+    .option(
+      "--admin-port <n>",
+      "loopback-only port for /metrics and the detailed /health (default: any free port)",
+    )
     .option("--host <addr>", "address to listen on", DEFAULT_HOST)
     .option("--path <p>", `the webhook path (default: "${DEFAULT_PATH}")`)
     .addOption(

@@ -15,6 +15,11 @@ export interface AdapterRuntime {
   pid: number;
   /** Where the adapter listens locally, e.g. http://127.0.0.1:8787 */
   origin: string;
+  /**
+   * The loopback-only listener with the detailed /health and /metrics, e.g. http://127.0.0.1:41234.
+   * Absent in the file of a serve older than that listener.
+   */
+  adminOrigin?: string;
   path: string;
   /** The public URL Vast.ai delivers to, when there is one. */
   publicUrl?: string;

@@ -23,7 +23,7 @@ afterEach(async () => {
 });
 
 async function scrape(): Promise<string> {
-  const response = await fetch(`${fx.adapter.origin}/metrics`);
+  const response = await fetch(`${fx.adapter.adminOrigin}/metrics`);
   expect(response.status).toBe(200);
   expect(response.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
   return response.text();

@@ -67,7 +67,7 @@ describe("giving up", () => {
     expect(stored?.attempts).toBeGreaterThanOrEqual(2);
     expect(f.adapter.store.attemptsOf(stored?.seq ?? -1).every((a) => a.status === 503)).toBe(true);
     // Nothing is waiting any more, so nothing is at risk: /health is ok, and still says why.
-    expect(await (await fetch(`${f.adapter.origin}/health`)).json()).toMatchObject({
+    expect(await (await fetch(`${f.adapter.adminOrigin}/health`)).json()).toMatchObject({
       status: "ok",
       chat: { last_error: expect.stringContaining("Chat answered 503") },
       queue: { pending: 0 },
@@ -85,7 +85,7 @@ describe("/health while Chat fails", () => {
     const retried = waitForAdapterEvent(f.adapter, "retrying", event.event_id);
     await postSigned(f.url, SECRET, event);
     await retried;
-    const degraded = await fetch(`${f.adapter.origin}/health`);
+    const degraded = await fetch(`${f.adapter.adminOrigin}/health`);
     expect(degraded.status).toBe(200);
     expect(await degraded.json()).toMatchObject({
       ok: true,
@@ -95,7 +95,7 @@ describe("/health while Chat fails", () => {
     const delivered = waitForAdapterEvent(f.adapter, "delivered", event.event_id);
     f.chat.behaviour = { kind: "ok" };
     await delivered;
-    expect(await (await fetch(`${f.adapter.origin}/health`)).json()).toMatchObject({
+    expect(await (await fetch(`${f.adapter.adminOrigin}/health`)).json()).toMatchObject({
       status: "ok",
     });
   });

@@ -26,6 +26,7 @@ export interface ServeOptions extends GlobalOptions, TunnelFlags {
   rate?: string;
   maxAge?: string;
   port?: string;
+  adminPort?: string;
   host?: string;
   path?: string;
   format?: string;
@@ -62,6 +63,12 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
 
   const portSource = options.port ? "--port" : env.PORT ? "PORT" : "the stored port";
   const port = parsePort(options.port ?? env.PORT ?? settings.port?.toString(), portSource);
+  // Unset: any free port, found through the runtime state; a fixed one is for a Prometheus scrape.
+  const adminPort =
+    options.adminPort === undefined ? 0 : parsePort(options.adminPort, "--admin-port");
+  if (adminPort !== 0 && adminPort === port) {
+    throw usageError(`--admin-port must differ from the adapter's port (${port}).`);
+  }
   const path = parseWebhookPath(options.path ?? settings.path ?? DEFAULT_PATH);
   // commander has already checked --format against its choices.
   const format = (options.format ?? "card") as MessageFormat;
@@ -90,6 +97,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     adapter = await startAdapter({
       host: options.host ?? DEFAULT_HOST,
       port,
+      adminPort,
       path,
       secrets: secrets.secrets,
       rotating: secrets.rotating,
@@ -102,7 +110,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     });
   } catch (error) {
     secrets.close();
-    throw startupError(error, port, storePath);
+    throw startupError(error, port, adminPort, storePath);
   }
 
   const startedAt = Date.now();
@@ -112,6 +120,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     writeRuntimeState(configDir, {
       pid: process.pid,
       origin: adapter.origin,
+      adminOrigin: adapter.adminOrigin,
       path,
       startedAt,
       ...(reachable?.publicUrl ? { publicUrl: reachable.publicUrl } : {}),
@@ -156,6 +165,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   log.info(
     {
       url: `${adapter.origin}${path}`,
+      admin_url: adapter.adminOrigin,
       public_url: publicUrl,
       chat: chat.label,
       format,
@@ -206,17 +216,27 @@ function positiveNumber(value: string, flag: string, unit: string): number {
   return number;
 }
 
-function startupError(error: unknown, port: number, storePath: string): CliError {
+function startupError(
+  error: unknown,
+  port: number,
+  adminPort: number,
+  storePath: string,
+): CliError {
   const code = (error as NodeJS.ErrnoException).code;
+  // node's listen errors carry the port they were for: the public one or --admin-port.
+  const failedPort = (error as { port?: number }).port;
+  const admin = adminPort !== 0 && failedPort === adminPort;
+  const flag = admin ? "--admin-port" : "--port";
+  const shown = admin ? adminPort : port;
   if (code === "EADDRINUSE") {
-    return new CliError(`Port ${port} is already in use (another adapter running?).`, {
-      hint: "Stop the other process or choose another port with --port.",
+    return new CliError(`Port ${shown} is already in use (another adapter running?).`, {
+      hint: `Stop the other process or choose another port with ${flag}.`,
       exitCode: ExitCode.Usage,
     });
   }
   if (code === "EACCES" || code === "EADDRNOTAVAIL") {
-    return new CliError(`Cannot listen on port ${port} (${code}).`, {
-      hint: "Choose another --port or --host.",
+    return new CliError(`Cannot listen on port ${shown} (${code}).`, {
+      hint: admin ? "Choose another --admin-port." : "Choose another --port or --host.",
       exitCode: ExitCode.Usage,
     });
   }

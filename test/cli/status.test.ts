@@ -1,0 +1,172 @@
+import { once } from "node:events";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
+import { sampleEvent } from "../../src/vast/sample-events.js";
+import { type CliProcess, spawnCli } from "../support/cli-process.js";
+import { postSigned } from "../support/sign.js";
+import { API_KEY, initArgs, startWorld, type World } from "../support/world.js";
+
+/** `status` against the Vast.ai emulator: what it prints of the webhook and of the adapter. */
+let world: World;
+let proxy: Server | undefined;
+let serve: CliProcess | undefined;
+/** The list replies the proxy altered: a test that never went through it would prove nothing. */
+let altered = 0;
+
+beforeEach(async () => {
+  world = await startWorld();
+});
+afterEach(async () => {
+  if (serve && serve.child.exitCode === null && serve.child.signalCode === null)
+    serve.child.kill("SIGKILL");
+  await serve?.exited;
+  serve = undefined;
+  if (proxy) {
+    proxy.closeAllConnections();
+    proxy.close();
+    await once(proxy, "close");
+    proxy = undefined;
+  }
+  await world.close();
+});
+
+const INJECTED_SECRET = "whsec-injected-into-the-list-reply-7f3e";
+
+/**
+ * Vast.ai's API in front of the emulator, except that every webhook in a list reply carries a
+ * secret and a field nobody knows: what a future Vast.ai reply might hold.
+ */
+async function startLeakyApi(): Promise<string> {
+  altered = 0;
+  proxy = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", async () => {
+      const headers = new Headers();
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (typeof value === "string" && name !== "host" && name !== "content-length")
+          headers.set(name, value);
+      }
+      const upstream = await fetch(`${world.vast.url}${req.url ?? "/"}`, {
+        method: req.method ?? "GET",
+        headers,
+        ...(chunks.length ? { body: Buffer.concat(chunks) } : {}),
+      });
+      let text = await upstream.text();
+      if (req.method === "GET" && /\/webhooks\/$/.test(req.url ?? "")) {
+        const json = JSON.parse(text) as { webhooks: Array<Record<string, unknown>> };
+        for (const webhook of json.webhooks) {
+          webhook.webhook_secret = INJECTED_SECRET;
+          webhook.internal_note = "not for printing";
+        }
+        altered += 1;
+        text = JSON.stringify(json);
+      }
+      res.writeHead(upstream.status, { "content-type": "application/json" });
+      res.end(text);
+    });
+  });
+  proxy.listen(0, "127.0.0.1");
+  await once(proxy, "listening");
+  return `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`;
+}
+
+describe("status shows the webhook by the fields it knows", () => {
+  it("never prints a secret or an unknown field that Vast.ai's reply carries", async () => {
+    expect((await world.run(initArgs(world, "--no-chat-check"), {}, API_KEY)).code).toBe(0);
+    const api = await startLeakyApi();
+    const json = await world.run(["status", "--json"], { VAST_API_URL: api });
+    const human = await world.run(["status"], { VAST_API_URL: api });
+    expect(json.code).toBe(0);
+    expect(human.code).toBe(0);
+    const report = JSON.parse(json.stdout) as { webhook: Record<string, unknown> };
+    const [webhook] = world.vast.webhooks();
+    expect(report.webhook).toEqual({
+      id: webhook?.id,
+      name: webhook?.name,
+      url: webhook?.webhook_url,
+      event_types: webhook?.event_types,
+    });
+    const everything = json.stdout + json.stderr + human.stdout + human.stderr;
+    expect(everything).not.toContain(INJECTED_SECRET);
+    expect(everything).not.toContain("not for printing");
+    expect(altered).toBe(2);
+    expect(human.stdout).toContain(`Webhook           ${webhook?.id} "`);
+  });
+});
+
+interface StatusReport {
+  adapter: {
+    origin: string;
+    adminOrigin: string;
+    health: Record<string, unknown> | null;
+    counters: Record<string, unknown> | null;
+  } | null;
+}
+
+describe("status and a running serve", () => {
+  it("reads the detailed health and the counters from the loopback listener", async () => {
+    const port = await freeLoopbackPort();
+    const url = `http://127.0.0.1:${port}`;
+    const init = await world.run(
+      initArgs(world, "--public-url", url, "--port", String(port), "--no-chat-check"),
+      {},
+      API_KEY,
+    );
+    expect(init.code).toBe(0);
+    serve = spawnCli(["serve"], world.env());
+    const ready = await serve.waitForLog((record) => record.msg === "ready");
+    const secret = world.vast.secretOf(1) ?? "";
+    const event = sampleEvent("low_credit");
+    expect((await postSigned(`${url}/`, secret, event)).status).toBe(200);
+    await serve.waitForLog((r) => r.msg === "delivered" && r.event_id === event.event_id);
+    expect((await postSigned(`${url}/`, "not-the-secret", sampleEvent("outbid"))).status).toBe(401);
+
+    const json = await world.run(["status", "--json"]);
+    expect(json.code).toBe(0);
+    const { adapter } = JSON.parse(json.stdout) as StatusReport;
+    expect(adapter?.origin).toBe(url);
+    expect(adapter?.adminOrigin).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(adapter?.adminOrigin).not.toBe(url);
+    expect(ready.admin_url).toBe(adapter?.adminOrigin);
+    expect(adapter?.health).toMatchObject({
+      ok: true,
+      status: "ok",
+      store: "ok",
+      queue: { pending: 0 },
+      dead: 0,
+    });
+    expect(adapter?.counters).toEqual({
+      received: 1,
+      duplicates: 0,
+      rejected: { invalid_signature: 1 },
+      delivered: 1,
+      retries: 0,
+      dead: 0,
+    });
+    const human = await world.run(["status"]);
+    expect(human.stdout).toContain(
+      "since start     1 received, 0 duplicates, 1 rejected, 1 delivered, 0 retries, 0 dead",
+    );
+    expect(human.stdout).toMatch(/health {10}\{"ok":true,"status":"ok"/);
+    // What the tunnel forwards to says only that it is alive, and which adapter it is.
+    const publicHealth = (await (await fetch(`${url}/health`)).json()) as Record<string, unknown>;
+    expect(Object.keys(publicHealth).sort()).toEqual(["instance", "ok"]);
+    expect((await fetch(`${url}/metrics`)).status).toBe(404);
+
+    // Neither listener nor status shows a secret: not the signing secret, the key, Chat's token.
+    const adminText = await Promise.all(
+      ["/health", "/metrics"].map(async (path) =>
+        (await fetch(`${adapter?.adminOrigin}${path}`)).text(),
+      ),
+    );
+    const everything = [json.stdout, json.stderr, human.stdout, human.stderr, ...adminText].join(
+      "",
+    );
+    for (const value of [secret, API_KEY, "fake-token-456", "fake-key-123"]) {
+      expect(everything).not.toContain(value);
+    }
+  });
+});
