@@ -37,7 +37,7 @@ export function createTunnelProvider(choice: TunnelChoice): TunnelProvider {
           'The command tunnel needs a command: pass --tunnel-command "CMD {port}" (the first https URL it prints is used).',
         );
       }
-      return commandTunnel(command);
+      return commandTunnel(command, choice.env);
     }
     default: {
       const unknown: never = choice.tunnel;

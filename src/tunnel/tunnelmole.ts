@@ -1,4 +1,5 @@
 import { createRequire } from "node:module";
+import { tunnelChildEnv } from "./child-env.js";
 import { type ChildTunnelSpec, openChildTunnel } from "./child-tunnel.js";
 import { TunnelError, type TunnelProvider } from "./types.js";
 
@@ -95,15 +96,18 @@ export function tunnelmoleChildSpec(
     label: "tunnelmole",
     command: process.execPath,
     args: ["--input-type=module", "-e", CHILD_SCRIPT],
-    env: {
-      ...env,
-      TUNNELMOLE_TELEMETRY: "0",
-      // chalk (supports-color) leaves colour off for FORCE_COLOR=0 even if the caller forced it.
-      FORCE_COLOR: "0",
-      VAST_GCHAT_TUNNELMOLE_MODULE: modulePath,
-      VAST_GCHAT_TUNNEL_PORT: String(port),
-      VAST_GCHAT_PARENT_PID: String(process.pid),
-    },
+    env: tunnelChildEnv(
+      env,
+      { names: ["TUNNELMOLE_DEBUG", "TUNNELMOLE_QUIET_MODE"] },
+      {
+        TUNNELMOLE_TELEMETRY: "0",
+        // chalk (supports-color) leaves colour off for FORCE_COLOR=0 even if the caller forced it.
+        FORCE_COLOR: "0",
+        VAST_GCHAT_TUNNELMOLE_MODULE: modulePath,
+        VAST_GCHAT_TUNNEL_PORT: String(port),
+        VAST_GCHAT_PARENT_PID: String(process.pid),
+      },
+    ),
     findUrl: tunnelmoleLineUrl,
     notInstalled: new TunnelError(
       "setup",

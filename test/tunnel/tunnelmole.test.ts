@@ -68,7 +68,8 @@ describe("tunnelmoleTunnel", () => {
     const lines: string[] = [];
     const opened = await tunnelmoleTunnel({
       modulePath: FAKE_MODULE,
-      env: { ...process.env, ...env },
+      // The stand-in's settings must be named to reach it: a tunnel child gets an allow-list.
+      env: { ...process.env, VAST_GCHAT_TUNNEL_ENV: "FAKE_TUNNELMOLE_*", ...env },
     }).open({
       port: await freeLoopbackPort(),
       onOutput: (line) => lines.push(line),
@@ -120,6 +121,7 @@ describe("tunnelmoleTunnel", () => {
   it("leaves when the process that started it is killed outright", async () => {
     const spec = tunnelmoleChildSpec(await freeLoopbackPort(), FAKE_MODULE, {
       ...process.env,
+      VAST_GCHAT_TUNNEL_ENV: "FAKE_TUNNELMOLE_*",
       FAKE_TUNNELMOLE_MODE: "resolve",
       FAKE_TUNNELMOLE_URL: "https://abc123.tunnelmole.net",
     });
