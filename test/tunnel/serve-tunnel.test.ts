@@ -5,6 +5,7 @@ import { afterEach, beforeEach, expect, it } from "vitest";
 import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { type CliProcess, spawnCli } from "../support/cli-process.js";
 import { API_KEY, initWaitingArgs, startWorld, type World } from "../support/world.js";
+import { startService } from "./tunnelmole-service.js";
 
 /**
  * serve with a tunnel: a fake tunnel program (test/support/fake-tunnel.mjs) forwards a loopback
@@ -346,4 +347,40 @@ it("gives the tunnel command none of serve's secrets, only the allow-list and wh
     /^(PATH|HOME|USER|LOGNAME|TMPDIR|TZ|LANG|LANGUAGE|LC_\w+|(HTTPS?|ALL|NO)_PROXY|(https?|all|no)_proxy|SSL_CERT_(FILE|DIR)|NODE_EXTRA_CA_CERTS|PWD|OLDPWD|SHLVL|_|FAKE_TUNNEL_STATE)$/;
   expect(Object.keys(env).filter((name) => !allowed.test(name))).toEqual([]);
   expect(env.FAKE_TUNNEL_STATE).toBe(stateFile);
+});
+
+it("the default tunnel, tunnelmole: our client opens it, events flow, a dropped one is replaced", async () => {
+  const service = await startService(join(world.configDir, "tunnelmole-received.jsonl"));
+  try {
+    serve = spawnCli(
+      ["serve", "--port", "0", "--tunnel", "tunnelmole", "--probe-interval", "0.2"],
+      world.env({
+        VAST_GCHAT_TUNNELMOLE_SERVICE: service.url,
+        VAST_GCHAT_TUNNEL_BACKOFF_MS: "50",
+        VAST_API_KEY: API_KEY,
+      }),
+    );
+    const ready = await serve.waitForLog((r) => r.msg === "ready");
+    const first = String(ready.public_url);
+    expect(first).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(world.vast.webhooks()[0]?.webhook_url).toBe(first);
+    await deliverThroughTunnel("low_credit");
+
+    await service.command("drop");
+    await serve.waitForLog((r) => r.msg === "webhook pointed" && r.url !== first);
+    await deliverThroughTunnel("instance_stopped");
+
+    // What the service was told: one initialise per connection, each with its own id, and the
+    // adapter's answers; nothing about the machine, nothing secret.
+    const sent = service.received();
+    const initialised = sent.filter((m) => m.type === "initialise");
+    expect(initialised.length).toBeGreaterThanOrEqual(2);
+    for (const message of initialised)
+      expect(Object.keys(message).sort()).toEqual(["clientId", "type"]);
+    expect(new Set(initialised.map((m) => m.clientId)).size).toBe(initialised.length);
+    expect(new Set(sent.map((m) => m.type))).toEqual(new Set(["initialise", "forwardedResponse"]));
+    expect(JSON.stringify(sent)).not.toContain(API_KEY);
+  } finally {
+    await service.close();
+  }
 });
