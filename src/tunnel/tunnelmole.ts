@@ -46,8 +46,12 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 /** Vast.ai gives up on a delivery after 10 s; the adapter answers in milliseconds. */
 const LOCAL_TIMEOUT_MS = 30_000;
 const CLOSE_WAIT_MS = 2000;
-/** Connection-level headers: they describe one hop (theirs or ours), not the request. */
+/**
+ * Connection-level headers: they describe one hop (theirs or ours), not the request. And
+ * `expect`: the service has already read the whole body, there is nothing to wait for.
+ */
 const HOP_BY_HOP = new Set([
+  "expect",
   "connection",
   "keep-alive",
   "proxy-connection",
@@ -164,20 +168,21 @@ export function tunnelmoleTunnel(options: TunnelmoleOptions = {}): TunnelProvide
           }),
         );
       };
-      const failLocally = (forwarded: ForwardedRequest, statusCode: number, text: string) =>
-        reply(
-          forwarded,
-          statusCode,
-          { "content-type": "text/plain; charset=utf-8" },
-          Buffer.from(text),
-        );
-
       /** Hands one request to the adapter on loopback and its answer back to the service. */
       const forward = (forwarded: ForwardedRequest) => {
         const body = Buffer.from(
           typeof forwarded.body === "string" ? forwarded.body : "",
           "base64",
         );
+        // One answer per request, whichever comes first: the adapter's, or an error after it.
+        let answered = false;
+        const answer = (statusCode: number, headers: object, text: Buffer) => {
+          if (answered) return;
+          answered = true;
+          reply(forwarded, statusCode, headers, text);
+        };
+        const fail = (statusCode: number, text: string) =>
+          answer(statusCode, { "content-type": "text/plain; charset=utf-8" }, Buffer.from(text));
         let local: ReturnType<typeof request>;
         try {
           local = request({
@@ -190,18 +195,12 @@ export function tunnelmoleTunnel(options: TunnelmoleOptions = {}): TunnelProvide
           });
         } catch {
           // Node refuses a header it cannot send (a control character in a value).
-          return failLocally(
-            forwarded,
-            400,
-            "vast-gchat tunnel: the request could not be passed on",
-          );
+          return fail(400, "vast-gchat tunnel: the request could not be passed on");
         }
         inFlight.add(local);
         local.on("close", () => inFlight.delete(local));
         local.on("timeout", () => local.destroy(new Error("timeout")));
-        local.on("error", () =>
-          failLocally(forwarded, 502, "vast-gchat tunnel: the adapter did not answer"),
-        );
+        local.on("error", () => fail(502, "vast-gchat tunnel: the adapter did not answer"));
         local.on("response", (response) => {
           const chunks: Buffer[] = [];
           let size = 0;
@@ -211,8 +210,7 @@ export function tunnelmoleTunnel(options: TunnelmoleOptions = {}): TunnelProvide
             else chunks.push(chunk);
           });
           response.on("end", () => {
-            reply(
-              forwarded,
+            answer(
               response.statusCode ?? 502,
               responseHeaders(response.headers),
               Buffer.concat(chunks),
