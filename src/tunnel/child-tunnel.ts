@@ -15,7 +15,8 @@ export interface ChildTunnelSpec {
   label: string;
   command: string;
   args: string[];
-  env?: NodeJS.ProcessEnv;
+  /** The child's whole environment (tunnelChildEnv): nothing of serve's is inherited. */
+  env: NodeJS.ProcessEnv;
   /** The URL in one line of the child's output, if that line has it. */
   findUrl?: (line: string) => string | undefined;
   /** Or the URL from somewhere else (cloudflared's metrics server), asked until it answers. */
@@ -131,6 +132,7 @@ function watchForOrphan(child: ChildProcess): () => Promise<void> {
   const watchdog = spawn("/bin/sh", ["-c", WATCHDOG], {
     detached: true,
     stdio: "ignore",
+    // Its two inputs and a PATH for sleep: none of serve's environment.
     env: {
       PATH: process.env.PATH ?? "/usr/bin:/bin",
       VAST_GCHAT_ADAPTER_PID: String(process.pid),
@@ -160,7 +162,7 @@ export async function openChildTunnel(
 ): Promise<OpenTunnel> {
   installExitHook();
   const child = spawn(spec.command, spec.args, {
-    env: spec.env ?? process.env,
+    env: spec.env,
     stdio: ["ignore", "pipe", "pipe"],
     detached: true,
   });

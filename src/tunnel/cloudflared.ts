@@ -1,6 +1,7 @@
 import { accessSync, constants, existsSync, statSync } from "node:fs";
 import { homedir } from "node:os";
 import { delimiter, isAbsolute, join } from "node:path";
+import { tunnelChildEnv } from "./child-env.js";
 import { openChildTunnel } from "./child-tunnel.js";
 import { freeLoopbackPort } from "./free-port.js";
 import { TunnelError, type TunnelProvider } from "./types.js";
@@ -38,6 +39,25 @@ export const SYSTEM_CONFIG_DIRS: readonly string[] = [
   "/usr/local/etc/cloudflared",
 ];
 const METRICS_TIMEOUT_MS = 2000;
+/**
+ * cloudflared's own variables passed on (the environment form of its `tunnel` flags,
+ * cmd/cloudflared/tunnel/cmd.go and cliutil/logger flags): how it reaches Cloudflare's edge
+ * (--protocol http2 where UDP is blocked, --edge-ip-version, --edge-bind-address, --region,
+ * --post-quantum, --retries, --grace-period) and how much it logs. Not the ones that would make
+ * it something other than a quick tunnel (TUNNEL_HOSTNAME, TUNNEL_NAME, TUNNEL_TOKEN) or hand it
+ * account credentials (TUNNEL_ORIGIN_CERT); VAST_GCHAT_TUNNEL_ENV can still name any of them.
+ */
+export const CLOUDFLARED_ENV: readonly string[] = [
+  "TUNNEL_TRANSPORT_PROTOCOL",
+  "TUNNEL_EDGE_IP_VERSION",
+  "TUNNEL_EDGE_BIND_ADDRESS",
+  "TUNNEL_REGION",
+  "TUNNEL_POST_QUANTUM",
+  "TUNNEL_RETRIES",
+  "TUNNEL_GRACE_PERIOD",
+  "TUNNEL_LOGLEVEL",
+  "TUNNEL_TRANSPORT_LOGLEVEL",
+];
 
 /** The config file cloudflared would pick up by itself, in its own search order, if any. */
 export function findCloudflaredConfig(
@@ -123,7 +143,7 @@ export function findExecutable(program: string, env: NodeJS.ProcessEnv): string 
 }
 
 export interface CloudflaredOptions {
-  /** Where to read CLOUDFLARED_PATH and HOME from. */
+  /** serve's environment: CLOUDFLARED_PATH and HOME are read from it, the child's is picked from it. */
   env?: NodeJS.ProcessEnv;
   /** The system-wide config directories to check (tests: none). */
   systemConfigDirs?: readonly string[];
@@ -163,7 +183,7 @@ export function cloudflaredTunnel(options: CloudflaredOptions = {}): TunnelProvi
             "--url",
             `http://127.0.0.1:${openOptions.port}`,
           ],
-          env,
+          env: tunnelChildEnv(env, { names: CLOUDFLARED_ENV }),
           pollUrl: () => readQuickTunnelUrl(metrics),
           findUrl: findTryCloudflareUrl,
           notInstalled,

@@ -4,8 +4,7 @@ import { TunnelError } from "./types.js";
 /**
  * ngrok through `@ngrok/ngrok` (an optional dependency: a native addon shipped in the npm
  * package, so it may be missing where no prebuilt binary fits). It runs in the adapter's own
- * process, because unlike tunnelmole it never exits the process: it reports through promises and
- * callbacks. Facts from its index.d.ts / index.js (1.7.0) and src/ (github.com/ngrok/ngrok-javascript):
+ * process, because it never exits the process: it reports through promises and callbacks. Facts from its index.d.ts / index.js (1.7.0) and src/ (github.com/ngrok/ngrok-javascript):
  * - `forward(config)` connects a session and a listener and forwards to `addr`; it keeps one
  *   session per process (src/connect.rs, SESSION) and `kill()` closes every listener and that
  *   session (connect.rs, disconnect(None)). So open() starts from kill() (a fresh session that

@@ -15,8 +15,8 @@ export interface TunnelChoice {
 
 /**
  * The provider for serve's --tunnel choice. None of these modules imports a provider's package at
- * the top: tunnelmole runs in a child process that imports it, and @ngrok/ngrok is imported inside
- * open(), so choosing a tunnel loads only what that tunnel needs.
+ * the top: @ngrok/ngrok is imported inside open(), so choosing a tunnel loads only what that
+ * tunnel needs (tunnelmole is spoken by our own client, cloudflared and a command are programs).
  */
 export function createTunnelProvider(choice: TunnelChoice): TunnelProvider {
   switch (choice.tunnel) {
@@ -37,7 +37,7 @@ export function createTunnelProvider(choice: TunnelChoice): TunnelProvider {
           'The command tunnel needs a command: pass --tunnel-command "CMD {port}" (the first https URL it prints is used).',
         );
       }
-      return commandTunnel(command);
+      return commandTunnel(command, choice.env);
     }
     default: {
       const unknown: never = choice.tunnel;

@@ -95,7 +95,10 @@ afterEach(async () => {
  */
 async function openWithGrandchild(grandchild: string) {
   let grandchildPid = 0;
-  const opened = await commandTunnel(`${grandchild} & echo "grandchild $!"; wait`).open({
+  const opened = await commandTunnel(
+    `${grandchild} & echo "grandchild $!"; wait`,
+    process.env,
+  ).open({
     port: 9,
     onOutput: (line) => {
       const match = /^grandchild (\d+)$/.exec(line);

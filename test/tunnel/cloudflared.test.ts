@@ -142,7 +142,11 @@ describe("cloudflaredTunnel", () => {
   }
 
   function provider(env: NodeJS.ProcessEnv) {
-    return cloudflaredTunnel({ env: { ...process.env, HOME: dir, ...env }, systemConfigDirs: [] });
+    // The stand-in's settings must be named to reach it: a tunnel child gets an allow-list.
+    return cloudflaredTunnel({
+      env: { ...process.env, HOME: dir, VAST_GCHAT_TUNNEL_ENV: "FAKE_CLOUDFLARED_*", ...env },
+      systemConfigDirs: [],
+    });
   }
 
   it("runs a quick tunnel to the adapter's port and reads its URL from /quicktunnel", async () => {

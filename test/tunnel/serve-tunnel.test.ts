@@ -5,6 +5,7 @@ import { afterEach, beforeEach, expect, it } from "vitest";
 import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { type CliProcess, spawnCli } from "../support/cli-process.js";
 import { API_KEY, initWaitingArgs, startWorld, type World } from "../support/world.js";
+import { startService } from "./tunnelmole-service.js";
 
 /**
  * serve with a tunnel: a fake tunnel program (test/support/fake-tunnel.mjs) forwards a loopback
@@ -65,7 +66,12 @@ async function startServe(extra: string[] = [], env: Record<string, string> = {}
       "0.2",
       ...extra,
     ],
-    world.env({ FAKE_TUNNEL_STATE: stateFile, VAST_GCHAT_TUNNEL_BACKOFF_MS: "50", ...env }),
+    world.env({
+      FAKE_TUNNEL_STATE: stateFile,
+      VAST_GCHAT_TUNNEL_ENV: "FAKE_TUNNEL_STATE",
+      VAST_GCHAT_TUNNEL_BACKOFF_MS: "50",
+      ...env,
+    }),
   );
   const ready = await serve.waitForLog((r) => r.msg === "ready");
   return { serve, ready };
@@ -163,7 +169,7 @@ writeFileSync(${JSON.stringify(listening)}, "");
   ].join("; ");
   serve = spawnCli(
     ["serve", "--port", "0", "--tunnel-command", command],
-    world.env({ FAKE_TUNNEL_STATE: stateFile }),
+    world.env({ FAKE_TUNNEL_STATE: stateFile, VAST_GCHAT_TUNNEL_ENV: "FAKE_TUNNEL_STATE" }),
   );
   await serve.waitForLog((r) => r.msg === "ready");
   // A SIGTERM that came before its handler would not test the grace period.
@@ -297,4 +303,84 @@ it("a tunnel command that is not found is a setup problem: exit 2 at once, no re
     /the tunnel command exited with code 127 before giving a public URL\. It said: .*no-such-tunnel-program.*not found/,
   );
   expect(serve.stdout()).not.toContain("tunnel lost");
+});
+
+it("gives the tunnel command none of serve's secrets, only the allow-list and what the user names", async () => {
+  const dump = join(world.configDir, "tunnel-env.json");
+  const DUMP_ENV = fileURLToPath(new URL("../fixtures/tunnel/dump-env.mjs", import.meta.url));
+  const chatUrl = world.chat.webhookUrl();
+  const secrets = {
+    VAST_API_KEY: API_KEY,
+    GOOGLE_CHAT_URL: chatUrl,
+    VAST_WEBHOOK_SECRET: "whsec-from-the-environment-4f3e2d",
+    NGROK_AUTHTOKEN: "ngroktoken-2b1a0f9e8d7c",
+  };
+  serve = spawnCli(
+    [
+      "serve",
+      "--port",
+      "0",
+      "--tunnel-command",
+      `${process.execPath} ${DUMP_ENV} ${dump} && exec ${process.execPath} ${FAKE_TUNNEL} {port}`,
+    ],
+    world.env({
+      ...secrets,
+      UNLISTED_SETTING: "not-for-tunnels",
+      FAKE_TUNNEL_STATE: stateFile,
+      VAST_GCHAT_TUNNEL_ENV: "FAKE_TUNNEL_STATE",
+    }),
+  );
+  await serve.waitForLog((r) => r.msg === "ready");
+  const env = JSON.parse(readFileSync(dump, "utf8")) as Record<string, string>;
+  const text = JSON.stringify(env);
+  const token = new URL(chatUrl).searchParams;
+  for (const value of [
+    ...Object.values(secrets),
+    token.get("key") ?? "no key",
+    token.get("token") ?? "no token",
+    "not-for-tunnels",
+  ]) {
+    expect(text).not.toContain(value);
+  }
+  // Of serve's environment (the test runner's, VAST_API_URL, the config dir, ...), only these.
+  const allowed =
+    /^(PATH|HOME|USER|LOGNAME|TMPDIR|TZ|LANG|LANGUAGE|LC_\w+|(HTTPS?|ALL|NO)_PROXY|(https?|all|no)_proxy|SSL_CERT_(FILE|DIR)|NODE_EXTRA_CA_CERTS|PWD|OLDPWD|SHLVL|_|FAKE_TUNNEL_STATE)$/;
+  expect(Object.keys(env).filter((name) => !allowed.test(name))).toEqual([]);
+  expect(env.FAKE_TUNNEL_STATE).toBe(stateFile);
+});
+
+it("the default tunnel, tunnelmole: our client opens it, events flow, a dropped one is replaced", async () => {
+  const service = await startService(join(world.configDir, "tunnelmole-received.jsonl"));
+  try {
+    serve = spawnCli(
+      ["serve", "--port", "0", "--tunnel", "tunnelmole", "--probe-interval", "0.2"],
+      world.env({
+        VAST_GCHAT_TUNNELMOLE_SERVICE: service.url,
+        VAST_GCHAT_TUNNEL_BACKOFF_MS: "50",
+        VAST_API_KEY: API_KEY,
+      }),
+    );
+    const ready = await serve.waitForLog((r) => r.msg === "ready");
+    const first = String(ready.public_url);
+    expect(first).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    expect(world.vast.webhooks()[0]?.webhook_url).toBe(first);
+    await deliverThroughTunnel("low_credit");
+
+    await service.command("drop");
+    await serve.waitForLog((r) => r.msg === "webhook pointed" && r.url !== first);
+    await deliverThroughTunnel("instance_stopped");
+
+    // What the service was told: one initialise per connection, each with its own id, and the
+    // adapter's answers; nothing about the machine, nothing secret.
+    const sent = service.received();
+    const initialised = sent.filter((m) => m.type === "initialise");
+    expect(initialised.length).toBeGreaterThanOrEqual(2);
+    for (const message of initialised)
+      expect(Object.keys(message).sort()).toEqual(["clientId", "type"]);
+    expect(new Set(initialised.map((m) => m.clientId)).size).toBe(initialised.length);
+    expect(new Set(sent.map((m) => m.type))).toEqual(new Set(["initialise", "forwardedResponse"]));
+    expect(JSON.stringify(sent)).not.toContain(API_KEY);
+  } finally {
+    await service.close();
+  }
 });

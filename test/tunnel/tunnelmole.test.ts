@@ -1,160 +1,212 @@
-import { spawn } from "node:child_process";
 import { once } from "node:events";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
-import { fileURLToPath } from "node:url";
-import { afterEach, describe, expect, it } from "vitest";
+import { request } from "undici";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import {
-  resolveTunnelmoleModule,
-  TUNNELMOLE_URL_PREFIX,
-  tunnelmoleChildSpec,
-  tunnelmoleLineUrl,
+  TUNNELMOLE_SERVICE,
+  tunnelmoleService,
   tunnelmoleTunnel,
 } from "../../src/tunnel/tunnelmole.js";
 import { type OpenTunnel, TunnelError } from "../../src/tunnel/types.js";
+import { type FakeService, startService } from "./tunnelmole-service.js";
 
-const fixture = (name: string) =>
-  fileURLToPath(new URL(`../fixtures/tunnel/${name}`, import.meta.url));
-const recordedLines = (name: string) => readFileSync(fixture(name), "utf8").split("\n");
-const FAKE_MODULE = fixture("fake-tunnelmole.mjs");
-/** The hostname in the recorded output (what tunnelmole 2.4.0's handler printed for it). */
-const RECORDED_URL = "https://k3xq9p-ip-203-0-113-7.tunnelmole.net";
+/**
+ * Our own tunnelmole client against a stand-in for tunnelmole's service
+ * (test/fixtures/tunnel/fake-tunnelmole-service.mjs, a real process on loopback that speaks the
+ * published protocol): what it sends, how requests go through, how the tunnel ends.
+ */
 
-describe("tunnelmoleLineUrl", () => {
-  it("finds only the https forwarding line in tunnelmole 2.4.0's piped output", () => {
-    const found = recordedLines("tunnelmole-2.4.0.stdout.txt").map(tunnelmoleLineUrl);
-    expect(found.filter(Boolean)).toEqual([RECORDED_URL]);
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** The adapter's stand-in: records each request, answers 201 with a header and a JSON body. */
+async function startAdapter(): Promise<{ server: Server; port: number; seen: Seen[] }> {
+  const seen: Seen[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      seen.push({
+        method: req.method ?? "",
+        url: req.url ?? "",
+        headers: req.headers,
+        body: Buffer.concat(chunks).toString(),
+      });
+      res.writeHead(201, { "content-type": "application/json", "x-adapter": "yes" });
+      res.end(JSON.stringify({ ok: true, instance: "abc" }));
+    });
   });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  return { server, port: (server.address() as { port: number }).port, seen };
+}
 
-  it("reads the coloured output tunnelmole prints on a terminal", () => {
-    const found = recordedLines("tunnelmole-2.4.0-terminal.stdout.txt").map(tunnelmoleLineUrl);
-    expect(found.filter(Boolean)).toEqual([RECORDED_URL]);
-  });
+let dir: string;
+let service: FakeService;
+let tunnel: OpenTunnel | undefined;
+let adapter: Awaited<ReturnType<typeof startAdapter>> | undefined;
 
-  it("reads the 'is forwarding to' form of versions before 2.3.5", () => {
-    const found = recordedLines("tunnelmole-2.3.4.stdout.txt").map(tunnelmoleLineUrl);
-    expect(found.filter(Boolean)).toEqual([RECORDED_URL]);
-  });
+beforeEach(async () => {
+  dir = mkdtempSync(join(tmpdir(), "vast-gchat-tunnelmole-"));
+  service = await startService(join(dir, "received.jsonl"));
+});
+afterEach(async () => {
+  await tunnel?.close();
+  tunnel = undefined;
+  adapter?.server.close();
+  adapter = undefined;
+  await service.close();
+  rmSync(dir, { recursive: true, force: true });
+});
 
-  it("finds nothing in the output of a start that could not reach the service", () => {
-    const found = recordedLines("tunnelmole-offline.stderr.txt").map(tunnelmoleLineUrl);
-    expect(found.filter(Boolean)).toEqual([]);
-  });
+function provider(env: NodeJS.ProcessEnv = {}) {
+  return tunnelmoleTunnel({ env: { VAST_GCHAT_TUNNELMOLE_SERVICE: service.url, ...env } });
+}
 
-  it("reads the child's own line, https only", () => {
-    expect(tunnelmoleLineUrl(`${TUNNELMOLE_URL_PREFIX}${RECORDED_URL}/`)).toBe(RECORDED_URL);
+describe("tunnelmoleService", () => {
+  it("is tunnelmole's own service unless VAST_GCHAT_TUNNELMOLE_SERVICE names another", () => {
+    expect(tunnelmoleService({}).href).toBe(`${TUNNELMOLE_SERVICE}/`);
+    expect(TUNNELMOLE_SERVICE).toBe("wss://service.tunnelmole.com:8083");
     expect(
-      tunnelmoleLineUrl(`${TUNNELMOLE_URL_PREFIX}http://k3xq9p.tunnelmole.net`),
-    ).toBeUndefined();
-    expect(tunnelmoleLineUrl(`${TUNNELMOLE_URL_PREFIX}undefined`)).toBeUndefined();
+      tunnelmoleService({ VAST_GCHAT_TUNNELMOLE_SERVICE: "wss://tm.example.org:8083" }).host,
+    ).toBe("tm.example.org:8083");
+    expect(tunnelmoleService({ VAST_GCHAT_TUNNELMOLE_SERVICE: "ws://127.0.0.1:5000" }).host).toBe(
+      "127.0.0.1:5000",
+    );
+  });
+
+  it("refuses a service that is not wss://, but for loopback", () => {
+    for (const url of ["ws://tm.example.org:8083", "https://tm.example.org", "not a url"]) {
+      let thrown: unknown;
+      try {
+        tunnelmoleService({ VAST_GCHAT_TUNNELMOLE_SERVICE: url });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(TunnelError);
+      expect((thrown as TunnelError).kind).toBe("setup");
+    }
   });
 });
 
 describe("tunnelmoleTunnel", () => {
-  let tunnel: OpenTunnel | undefined;
-  let home: string | undefined;
-  afterEach(async () => {
-    await tunnel?.close();
-    tunnel = undefined;
-    if (home) rmSync(home, { recursive: true, force: true });
-    home = undefined;
-  });
+  it("sends only an initialise with a fresh client id, and takes the hostname it is given", async () => {
+    const output: string[] = [];
+    tunnel = await provider().open({ port: 9, onOutput: (line) => output.push(line) });
+    expect(tunnel.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(output).toContain(`tunnelmole assigned ${tunnel.url}`);
+    await tunnel.close();
+    tunnel = await provider().open({ port: 9 });
 
-  /** Opens with the stand-in module; collects what the child printed. */
-  async function openFake(env: NodeJS.ProcessEnv) {
-    const lines: string[] = [];
-    const opened = await tunnelmoleTunnel({
-      modulePath: FAKE_MODULE,
-      env: { ...process.env, ...env },
-    }).open({
-      port: await freeLoopbackPort(),
-      onOutput: (line) => lines.push(line),
-      timeoutMs: 15_000,
-    });
-    tunnel = opened;
-    const pid = Number(/pid=(\d+)/.exec(lines.join("\n"))?.[1]);
-    return { opened, lines, pid };
-  }
-
-  it("takes the URL the child prints, with telemetry and colour off, and close ends the child", async () => {
-    const { opened, lines, pid } = await openFake({
-      FAKE_TUNNELMOLE_MODE: "resolve",
-      FAKE_TUNNELMOLE_URL: "https://abc123.tunnelmole.net",
-      TUNNELMOLE_TELEMETRY: "1",
-      FORCE_COLOR: "3",
-    });
-    expect(opened.url).toBe("https://abc123.tunnelmole.net");
-    expect(lines.join("\n")).toMatch(/telemetry=0 force_color=0/);
-    await opened.close();
-    expect((await opened.ended).reason).toBe("tunnelmole was stopped by SIGTERM");
-    expect(() => process.kill(pid, 0)).toThrow();
-  });
-
-  it("falls back to tunnelmole's own forwarding line", async () => {
-    const { opened } = await openFake({
-      FAKE_TUNNELMOLE_MODE: "print-only",
-      FAKE_TUNNELMOLE_OUTPUT: fixture("tunnelmole-2.4.0.stdout.txt"),
-    });
-    expect(opened.url).toBe(RECORDED_URL);
-  });
-
-  it("ends by itself when tunnelmole's connection goes (nothing of ours keeps the child up)", async () => {
-    const { opened, pid } = await openFake({
-      FAKE_TUNNELMOLE_MODE: "resolve",
-      FAKE_TUNNELMOLE_URL: "https://abc123.tunnelmole.net",
-    });
-    process.kill(pid, "SIGUSR1");
-    expect((await opened.ended).reason).toBe("tunnelmole exited with code 0");
-  });
-
-  it("turns tunnelmole's process.exit into a failed open, not an exit of the adapter", async () => {
-    const error = await openFake({ FAKE_TUNNELMOLE_MODE: "exit" }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(TunnelError);
-    expect((error as TunnelError).kind).toBe("failed");
-    expect((error as TunnelError).message).toMatch(/exited with code 1 .*anything running on port/);
-  });
-
-  it("leaves when the process that started it is killed outright", async () => {
-    const spec = tunnelmoleChildSpec(await freeLoopbackPort(), FAKE_MODULE, {
-      ...process.env,
-      FAKE_TUNNELMOLE_MODE: "resolve",
-      FAKE_TUNNELMOLE_URL: "https://abc123.tunnelmole.net",
-    });
-    // A shell stands in for the adapter: it starts the child (which watches the shell's pid) and
-    // is then killed with SIGKILL, which no exit hook of its own could survive.
-    const shell = spawn(
-      "/bin/sh",
-      ["-c", 'VAST_GCHAT_PARENT_PID=$$ "$@" & wait', "sh", spec.command, ...spec.args],
-      { env: spec.env, stdio: ["ignore", "pipe", "inherit"] },
-    );
-    const shellExit = once(shell, "exit");
-    const stdout = shell.stdout;
-    const ended = once(stdout, "end");
-    const lines = createInterface({ input: stdout });
-    for await (const line of lines) {
-      if (tunnelmoleLineUrl(line)) break;
+    const sent = service.received();
+    expect(sent).toHaveLength(2);
+    for (const message of sent) {
+      // Nothing about the machine: no connectionInfo (Node version, platform), no api key.
+      expect(Object.keys(message).sort()).toEqual(["clientId", "type"]);
+      expect(message.type).toBe("initialise");
+      expect(message.clientId).toMatch(/^[A-Za-z0-9_-]{22}$/);
     }
-    shell.kill("SIGKILL");
-    // Only the child still holds the pipe: it ends when the child has gone.
-    stdout.resume();
-    await ended;
-    expect((await shellExit)[1]).toBe("SIGKILL");
+    // A new id each time: nothing is kept that ties one connection to the next.
+    expect(sent[0]?.clientId).not.toBe(sent[1]?.clientId);
   });
 
-  it("runs the installed package in the child (which exits when nothing listens on the port)", async () => {
-    const modulePath = resolveTunnelmoleModule();
-    expect(existsSync(modulePath)).toBe(true);
-    home = mkdtempSync(join(tmpdir(), "vast-gchat-tunnelmole-"));
-    const port = await freeLoopbackPort();
-    const error = await tunnelmoleTunnel({ env: { ...process.env, HOME: home } })
-      .open({ port, timeoutMs: 15_000 })
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(TunnelError);
-    expect((error as TunnelError).message).toMatch(
-      new RegExp(`tunnelmole exited with code 1 .*service on port ${port}`),
+  it("passes a request through to the adapter and its answer back", async () => {
+    adapter = await startAdapter();
+    tunnel = await provider().open({ port: adapter.port });
+    const body = JSON.stringify({ event_id: "evt-1", text: "héllo" });
+    const answer = await request(`${tunnel.url}/hook?x=1`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-vast-signature": "sig" },
+      body,
+    });
+    expect(answer.statusCode).toBe(201);
+    expect(answer.headers["x-adapter"]).toBe("yes");
+    expect(await answer.body.json()).toEqual({ ok: true, instance: "abc" });
+    expect(adapter.seen).toHaveLength(1);
+    expect(adapter.seen[0]).toMatchObject({ method: "POST", url: "/hook?x=1", body });
+    expect(adapter.seen[0]?.headers["x-vast-signature"]).toBe("sig");
+    expect(adapter.seen[0]?.headers["content-length"]).toBe(String(Buffer.byteLength(body)));
+  });
+
+  it("answers 502 through the tunnel when nothing listens on the adapter's port", async () => {
+    tunnel = await provider().open({ port: await freeLoopbackPort() });
+    const answer = await request(`${tunnel.url}/health`);
+    expect(answer.statusCode).toBe(502);
+    expect(await answer.body.text()).toMatch(/the adapter did not answer/);
+  });
+
+  it("ends when the service drops the connection, and the old URL is then answered 404", async () => {
+    tunnel = await provider().open({ port: 9 });
+    await service.command("drop");
+    expect((await tunnel.ended).reason).toBe(
+      "the connection to tunnelmole's service closed (code 1006)",
     );
+    const answer = await request(`${tunnel.url}/`);
+    expect(answer.statusCode).toBe(404);
+    expect(await answer.body.text()).toMatch(/^No matching tunnelmole domain/);
+  });
+
+  it("ends when the service asks the client to disconnect, and logs what it says", async () => {
+    const output: string[] = [];
+    tunnel = await provider().open({ port: 9, onOutput: (line) => output.push(line) });
+    await service.command("say Your connection will end \u001b[2Jsoon");
+    await service.command("disconnect");
+    expect((await tunnel.ended).reason).toBe("tunnelmole's service asked the client to disconnect");
+    expect(output).toContain("tunnelmole says: Your connection will end  [2Jsoon");
+  });
+
+  it("ends rather than buffer a message larger than any the service sends", async () => {
+    adapter = await startAdapter();
+    tunnel = await provider().open({ port: adapter.port });
+    // 7 MiB is within the limit (a 5 MB request in base64): not JSON, ignored, the tunnel stays.
+    await service.command(`huge ${7 * 1024 * 1024}`);
+    expect((await request(`${tunnel.url}/health`)).statusCode).toBe(201);
+    // 9 MiB is refused from its frame header on, before it is read.
+    await service.command(`huge ${9 * 1024 * 1024}`);
+    expect((await tunnel.ended).reason).toBe(
+      "the connection to tunnelmole's service closed (code 1006)",
+    );
+  });
+
+  it("close() ends the connection, and `ended` says so", async () => {
+    tunnel = await provider().open({ port: 9 });
+    await tunnel.close();
+    expect((await tunnel.ended).reason).toBe("the tunnelmole tunnel was closed");
+    const answer = await request(`${tunnel.url}/`);
+    expect(answer.statusCode).toBe(404);
+  });
+
+  it("fails to open when the service cannot be reached, or gives no hostname in time", async () => {
+    const unreachable = await tunnelmoleTunnel({
+      env: { VAST_GCHAT_TUNNELMOLE_SERVICE: `ws://127.0.0.1:${await freeLoopbackPort()}` },
+    })
+      .open({ port: 9 })
+      .catch((e: unknown) => e);
+    expect(unreachable).toBeInstanceOf(TunnelError);
+    expect((unreachable as TunnelError).kind).toBe("failed");
+    expect((unreachable as TunnelError).message).toMatch(
+      /could not reach tunnelmole's service at 127\.0\.0\.1:\d+/,
+    );
+
+    await service.command("mute");
+    const silent = await provider()
+      .open({ port: 9, timeoutMs: 500 })
+      .catch((e: unknown) => e);
+    expect((silent as TunnelError).kind).toBe("failed");
+    expect((silent as TunnelError).message).toBe("tunnelmole gave no public URL within 0.5 s.");
+  });
+
+  it("needs no tunnelmole package: nothing of it is installed", async () => {
+    // The package's install script reported the platform to its service, and its client kept an
+    // id in ~/.tmole.sh (docs/supply-chain.md). None of that is in an install any more.
+    await expect(import("tunnelmole" as string)).rejects.toThrow();
   });
 });

@@ -541,12 +541,37 @@ async function askTunnel(
   tunnel ??= await ask.choose("How will Vast.ai reach this machine?", {
     flag: "--tunnel",
     default: stored.tunnel ?? "tunnelmole",
+    // What each choice contacts, said where it is chosen (docs/supply-chain.md): nothing of a
+    // tunnel is installed or contacted before this, and only the chosen one afterwards.
     choices: [
-      { name: "tunnelmole (free, no account; the tutorial's)", value: "tunnelmole" },
-      { name: "cloudflared quick tunnel (needs the cloudflared program)", value: "cloudflared" },
-      { name: "ngrok (needs NGROK_AUTHTOKEN)", value: "ngrok" },
-      { name: "a command of mine that prints a public https URL", value: "command" },
-      { name: "none: my own public https endpoint", value: "none" },
+      {
+        name: "tunnelmole (free, no account; the tutorial's)",
+        value: "tunnelmole",
+        description:
+          "While serve runs it connects to service.tunnelmole.com and sends only a random id made for each connection and the adapter's answers: nothing about this machine, nothing kept on disk.",
+      },
+      {
+        name: "cloudflared quick tunnel (needs the cloudflared program)",
+        value: "cloudflared",
+        description:
+          "serve runs your cloudflared, which connects to Cloudflare (api.trycloudflare.com and its edge). It gets PATH, HOME, locale and proxy settings from serve's environment, never vast-gchat's secrets.",
+      },
+      {
+        name: "ngrok (needs NGROK_AUTHTOKEN)",
+        value: "ngrok",
+        description: "While serve runs it connects to ngrok's service with your NGROK_AUTHTOKEN.",
+      },
+      {
+        name: "a command of mine that prints a public https URL",
+        value: "command",
+        description:
+          "serve runs it with PATH, HOME, locale and proxy settings, and the variables you name in VAST_GCHAT_TUNNEL_ENV; never vast-gchat's secrets.",
+      },
+      {
+        name: "none: my own public https endpoint",
+        value: "none",
+        description: "No tunnel: serve contacts nothing but Vast.ai and Google Chat.",
+      },
     ],
   });
   let tunnelCommand: string | undefined;
