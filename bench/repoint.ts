@@ -1,8 +1,12 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { type CliProcess, spawnCli } from "../test/support/cli-process.js";
 import { API_KEY, startWorld } from "../test/support/world.js";
+
+/** The Vast.ai client's least spacing of two calls of one route (src/vast/api-client.ts). */
+const ROUTE_SPACING_MS = 500;
 
 /**
  * `npx tsx bench/repoint.ts [deaths]`: how long Vast.ai's webhook points at a dead tunnel. serve
@@ -70,7 +74,7 @@ async function main(): Promise<void> {
         "0.2",
         "--verbose",
       ],
-      world.env({ FAKE_TUNNEL_STATE: stateFile }),
+      world.env({ FAKE_TUNNEL_STATE: stateFile, VAST_GCHAT_TUNNEL_ENV: "FAKE_TUNNEL_STATE" }),
     );
     const running = serve;
     await running.waitForLog((r) => r.msg === "ready");
@@ -84,6 +88,10 @@ async function main(): Promise<void> {
     for (let i = 1; i <= deaths; i++) {
       // A healthy probe since the last re-point.
       await running.waitForLog(after("tunnel probe ok", lastPointed + 1));
+      // The client spaces two calls of one Vast.ai route by 0.5 s (its per-route rate limit); a
+      // real tunnel lives far longer than that, so each death comes at least that long after the
+      // last re-point, and the figure is the window a user meets, not the pacing.
+      await sleep(Math.max(0, lastPointed + ROUTE_SPACING_MS + 100 - Date.now()));
       const { pid } = state();
       const killedAt = Date.now();
       process.kill(pid, "SIGKILL");
