@@ -114,7 +114,8 @@ export async function runCrashes(context: PartContext): Promise<PartResult> {
     const drainStart = Date.now();
     const complete = await chat.waitForTokens(acked, plan.drainCapS * 1000);
     const drainS = (Date.now() - drainStart) / 1000;
-    const finalHealth = await health(serve.origin);
+    // The dead letters are in the detailed /health, on the loopback listener.
+    const finalHealth = await health(serve.adminOrigin);
     const stop = await stopGently(serve.proc);
     serve = undefined;
 

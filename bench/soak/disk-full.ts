@@ -149,7 +149,10 @@ export async function runDiskFull(context: PartContext): Promise<PartResult> {
       await sleep(50);
     }
     const aliveWhileFull = serve.proc.isAlive();
-    const healthWhileFull = aliveWhileFull ? await health(serve.origin) : { error: "process gone" };
+    // The detailed /health (store, queue) is the loopback listener's.
+    const healthWhileFull = aliveWhileFull
+      ? await health(serve.adminOrigin)
+      : { error: "process gone" };
     await pool.current.close();
     pool.current = undefined;
 
@@ -193,8 +196,8 @@ export async function runDiskFull(context: PartContext): Promise<PartResult> {
     const refused503 = answers.get(503) ?? 0;
     const healthFigure =
       "status" in healthWhileFull
-        ? `/health ${healthWhileFull.status} ${String(healthWhileFull.body.status ?? healthWhileFull.body.error ?? "")}`
-        : `/health: ${healthWhileFull.error}`;
+        ? `loopback /health ${healthWhileFull.status} ${String(healthWhileFull.body.status ?? healthWhileFull.body.error ?? "")}`
+        : `loopback /health: ${healthWhileFull.error}`;
     return {
       rows: [
         {

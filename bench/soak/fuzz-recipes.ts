@@ -4,8 +4,9 @@ import { signPayload } from "../../src/vast/signature.js";
 /**
  * What the fuzzer sends, as data fast-check can generate and shrink: a recipe for one raw HTTP
  * request. It is turned into bytes only when sent, because a valid signature needs the clock of
- * that moment. For requests that are well-formed HTTP, the recipe also says what SPEC.md promises
- * as the answer (the oracle); for the rest, only "no 5xx but a deliberate 503" is promised.
+ * that moment. For requests that are well-formed HTTP, the recipe also says what README.md ("What
+ * the adapter answers") promises as the answer (the oracle); for the rest, only "no 5xx but a
+ * deliberate 503" is promised.
  */
 export type Framing =
   | "length"
@@ -518,8 +519,8 @@ function framingHeaders(
 export interface Materialised {
   /** The whole request, split into the pieces it is written in. */
   pieces: Buffer[];
-  /** What SPEC.md says the answer must be; undefined when the request is not well-formed HTTP. */
-  expected: number | undefined;
+  /** What README.md says the answer must be; undefined when the request is not well-formed HTTP. */
+  expected: Oracle | undefined;
   bodyLength: number;
 }
 
@@ -545,7 +546,7 @@ export function materialise(
   const whole = Buffer.concat([Buffer.from(head, "latin1"), framed.encode(payload)]);
   return {
     pieces: split(whole, recipe.pieces),
-    expected: expectedStatus(recipe, payload, signed, keys.secret, nowS),
+    expected: oracle(recipe, payload, signed, keys.secret, nowS),
     bodyLength: payload.length,
   };
 }
@@ -582,28 +583,36 @@ function isWellFormed(recipe: Recipe, signed: Array<[string, string]>): boolean 
   );
 }
 
-/** The server's view of a header: node:http trims surrounding spaces and joins repeats with ", ". */
-function seen(signed: Array<[string, string]>, name: string): string | undefined {
-  const values = signed
+/**
+ * The server's view of a header: node:http trims surrounding spaces and joins repeats with ", ".
+ * The signature headers come before the extra ones, which may (rarely) repeat them.
+ */
+function seen(headers: Array<[string, string]>, name: string): string | undefined {
+  const values = headers
     .filter(([key]) => key.toLowerCase() === name)
     .map(([, value]) => value.trim());
   return values.length ? values.join(", ") : undefined;
 }
 
-function signatureHolds(
-  signed: Array<[string, string]>,
-  payload: Buffer,
-  secret: string,
-  nowS: number,
-): boolean {
-  const timestamp = seen(signed, "x-vast-timestamp");
-  const signature = seen(signed, "x-vast-signature-256");
-  if (!timestamp || !signature) return false;
-  if (!/^\d{1,12}$/.test(timestamp)) return false;
-  // Keep clear of the 300 s edge: the server's clock reads a moment later than ours.
-  const age = Math.abs(nowS - Number(timestamp));
-  if (age > 290) return false;
-  return signature === signPayload(secret, timestamp, payload);
+/** The webhook path serve is started with (`serve` without --path). */
+export const WEBHOOK_PATH = "/";
+const HEALTH_PATH = "/health";
+/** What a signature header must look like to be checked at all (src/adapter/signature-headers.ts). */
+const TIMESTAMP_SHAPE = /^\d{1,12}$/;
+const SIGNATURE_SHAPE = /^sha256=[0-9a-f]{64}$/;
+/** Either way from now; older or newer is refused before the body is read. */
+const SIGNATURE_WINDOW_S = 300;
+/** How near the window's edge our clock and the server's may disagree: no promise in there. */
+const CLOCK_MARGIN_S = 10;
+
+export interface Oracle {
+  status: number;
+  /**
+   * The answer comes before the body is read (a refusal from the request line or the headers, or
+   * 413), and the connection then closes: the peer may reset it while we are still writing the
+   * body, and a reset can discard the answer before we read it.
+   */
+  bodyUnread: boolean;
 }
 
 function payloadStatus(payload: Buffer): number {
@@ -616,28 +625,57 @@ function payloadStatus(payload: Buffer): number {
   return typeof value === "object" && value !== null && !Array.isArray(value) ? 200 : 400;
 }
 
-function expectedStatus(
+/**
+ * The answer README.md gives ("What the adapter answers"), in the order the public listener
+ * decides (src/adapter/server.ts, handler.ts, signature-headers.ts): the request line first
+ * (/health: 200 to GET and HEAD, 405 otherwise; any path but the webhook's, /metrics included:
+ * 404; a method but POST: 405), then the signature headers alone (missing, malformed, i.e. a
+ * timestamp not in decimal or a signature not `sha256=` and 64 lower-case hex digits, or outside
+ * the window: 401), then the size (413), and only then the body: a signature that does not match
+ * (401), JSON that is not an object (400), else 200. A rotation in progress (503) never happens
+ * in the soak.
+ */
+export function expectedStatus(
+  recipe: Pick<Recipe, "method" | "target" | "extraHeaders">,
+  payload: Buffer,
+  signed: Array<[string, string]>,
+  secret: string,
+  nowS: number,
+): Oracle | undefined {
+  const unread = (status: number): Oracle => ({ status, bodyUnread: payload.length > 0 });
+  const path = new URL(recipe.target, "http://x").pathname;
+  const method = recipe.method;
+  if (path === HEALTH_PATH) return unread(method === "GET" || method === "HEAD" ? 200 : 405);
+  if (path !== WEBHOOK_PATH) return unread(404);
+  if (method !== "POST") return unread(405);
+
+  const headers = [...signed, ...recipe.extraHeaders];
+  const timestamp = seen(headers, "x-vast-timestamp");
+  const signature = seen(headers, "x-vast-signature-256");
+  if (!timestamp || !signature) return unread(401);
+  if (!TIMESTAMP_SHAPE.test(timestamp) || !SIGNATURE_SHAPE.test(signature)) return unread(401);
+  const age = Math.abs(nowS - Number(timestamp));
+  // Near the edge of the window the server's clock decides: no promise either way.
+  if (Math.abs(age - SIGNATURE_WINDOW_S) < CLOCK_MARGIN_S) return undefined;
+  if (age > SIGNATURE_WINDOW_S) return unread(401);
+
+  if (payload.length > MAX_BODY_BYTES) return { status: 413, bodyUnread: true };
+  if (signature !== signPayload(secret, timestamp, payload)) {
+    return { status: 401, bodyUnread: false };
+  }
+  return { status: payloadStatus(payload), bodyUnread: false };
+}
+
+function oracle(
   recipe: Recipe,
   payload: Buffer,
   signed: Array<[string, string]>,
   secret: string,
   nowS: number,
-): number | undefined {
-  if (!isWellFormed(recipe, signed)) return undefined;
-  if (payload.length > MAX_BODY_BYTES) return 413;
-  const path = new URL(recipe.target, "http://x").pathname;
-  if (path === "/metrics" && (recipe.method === "GET" || recipe.method === "HEAD")) return 200;
-  if (path === "/health") return recipe.method === "GET" || recipe.method === "HEAD" ? 200 : 405;
-  if (path !== "/") return 404;
-  if (recipe.method !== "POST") return 405;
-  const timestamp = seen(signed, "x-vast-timestamp");
-  if (timestamp && /^\d{1,12}$/.test(timestamp)) {
-    const age = Math.abs(nowS - Number(timestamp));
-    // Within a second of the edge the server's clock decides: no promise either way.
-    if (age > 290 && age < 310) return undefined;
-  }
-  if (!signatureHolds(signed, payload, secret, nowS)) return 401;
-  return payloadStatus(payload);
+): Oracle | undefined {
+  return isWellFormed(recipe, signed)
+    ? expectedStatus(recipe, payload, signed, secret, nowS)
+    : undefined;
 }
 
 /** One line about a recipe for the report: no secret in it (signatures are HMACs, not keys). */

@@ -69,7 +69,9 @@ export async function runPressure(context: PartContext): Promise<PartResult> {
     const heldStats = { ...held.stats };
     held.release();
 
+    // The public /health shares the held listener; the loopback one says the store is fine.
     const finalHealth = await health(serve.origin);
+    const adminHealth = await health(serve.adminOrigin);
     const alive = serve.proc.isAlive();
     const stop = await stopGently(serve.proc);
     serve = undefined;
@@ -77,13 +79,18 @@ export async function runPressure(context: PartContext): Promise<PartResult> {
     const base = latencies(baseline);
     const under = latencies(loaded);
     const allAcked = loaded.ok === loaded.sent && loaded.sent > 0;
-    const healthy = "status" in finalHealth && finalHealth.status === 200;
+    const healthy =
+      "status" in finalHealth &&
+      finalHealth.status === 200 &&
+      "status" in adminHealth &&
+      adminHealth.status === 200 &&
+      adminHealth.body.store === "ok";
     return {
       rows: [
         {
           part: "pressure",
           check: `pressure: every event acknowledged with ${plan.idle} idle + ${plan.trickle} trickling connections held`,
-          figure: `${loaded.ok}/${loaded.sent} at ${plan.ratePerS}/s over ${plan.durationS} s (${unanswered(loaded)}); ${alive && healthy ? "alive, /health 200" : "NOT healthy"}, stopped ${stop.signal ?? `exit ${stop.code}`}`,
+          figure: `${loaded.ok}/${loaded.sent} at ${plan.ratePerS}/s over ${plan.durationS} s (${unanswered(loaded)}); ${alive && healthy ? "alive, public and loopback /health 200" : `NOT healthy (public /health ${"status" in finalHealth ? finalHealth.status : finalHealth.error}, loopback ${"status" in adminHealth ? `${adminHealth.status} store ${String(adminHealth.body.store)}` : adminHealth.error})`}, stopped ${stop.signal ?? `exit ${stop.code}`}`,
           target: "all",
           verdict: verdict(allAcked && alive && healthy),
         },

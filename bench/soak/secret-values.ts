@@ -12,6 +12,8 @@ export interface SoakSecrets {
   refusedApiKey: string;
   chatKey: string;
   chatToken: string;
+  /** NGROK_AUTHTOKEN in serve's environment: never printed, never handed to a tunnel child. */
+  ngrokAuthtoken: string;
 }
 
 const hex = () => randomBytes(16).toString("hex");
@@ -23,6 +25,7 @@ export function makeSoakSecrets(): SoakSecrets {
     refusedApiKey: `soakbadkey${hex()}`,
     chatKey: `soakchatkey${hex()}`,
     chatToken: `soakchattoken${hex()}`,
+    ngrokAuthtoken: `soakngrok${hex()}`,
   };
 }
 
@@ -44,6 +47,7 @@ export function needlesOf(secrets: SoakSecrets): Needle[] {
     ["refused Vast API key", secrets.refusedApiKey],
     ["Chat key", secrets.chatKey],
     ["Chat token", secrets.chatToken],
+    ["NGROK_AUTHTOKEN", secrets.ngrokAuthtoken],
   ];
   for (const [name, value] of named) {
     needles.push({ name, value });

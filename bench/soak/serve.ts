@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { SERVE_NODE_OPTIONS } from "../../src/cli/commands/service.js";
 import { eventStorePath } from "../../src/config/paths.js";
+import { runtimeStatePath } from "../../src/config/runtime-state.js";
 import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { cleanEnv } from "../../test/support/cli-process.js";
 import type { Budget } from "./budget.js";
@@ -12,7 +13,8 @@ import type { SoakSecrets } from "./secret-values.js";
 /**
  * `vast-gchat serve` as the suite runs it: a fixed loopback port (a restart after kill -9 must be
  * found where the sender expects it), no tunnel, secrets from the environment only, and its own
- * config directory holding the store.
+ * config directory holding the store. The detailed /health and /metrics are on serve's second,
+ * loopback-only listener (any free port): its address is read from the `ready` line.
  */
 export interface ServeSpec {
   label: string;
@@ -27,6 +29,8 @@ export interface ServeSpec {
   /** More flags (e.g. -v) and environment (e.g. DEBUG) for the secrets scenario. */
   extraArgs?: readonly string[];
   extraEnv?: Readonly<Record<string, string>>;
+  /** Instead of `--tunnel none` (the secrets scenario runs a stand-in tunnel command). */
+  tunnelArgs?: readonly string[];
 }
 
 /**
@@ -55,7 +59,10 @@ export async function partServeSpec(
 
 export interface RunningServe {
   proc: LoggedProcess;
+  /** The public listener: the webhook path and the minimal /health. */
   origin: string;
+  /** The loopback-only listener: the detailed /health and /metrics. */
+  adminOrigin: string;
   path: string;
   storePath: string;
 }
@@ -64,8 +71,10 @@ export function serveEnv(spec: ServeSpec): NodeJS.ProcessEnv {
   return cleanEnv({
     VAST_WEBHOOK_SECRET: spec.secrets.webhookSecret,
     GOOGLE_CHAT_URL: spec.chatUrl,
-    // serve has no use for it: it is there to prove it is never printed.
+    // serve has no use for these: they are there to prove they are never printed (nor handed to
+    // a tunnel child).
     VAST_API_KEY: spec.secrets.apiKey,
+    NGROK_AUTHTOKEN: spec.secrets.ngrokAuthtoken,
     VAST_GCHAT_CONFIG_DIR: spec.configDir,
     // As `vast-gchat service` runs it for good (its heap cap); SOAK_CHILD_NODE_OPTIONS replaces
     // that, to look into a failure (e.g. --trace-gc) or to measure serve uncapped ("").
@@ -79,8 +88,7 @@ export function serveArgs(spec: ServeSpec): string[] {
     "serve",
     "--port",
     String(spec.port),
-    "--tunnel",
-    "none",
+    ...(spec.tunnelArgs ?? ["--tunnel", "none"]),
     "--rate",
     String(spec.budget.serveRate),
     "--max-age",
@@ -133,12 +141,20 @@ export function launchServe(
       const complete = text.slice(0, text.lastIndexOf("\n") + 1);
       for (const line of complete.slice(scanned).split("\n")) {
         if (!line.startsWith("{")) continue;
-        const record = JSON.parse(line) as { msg?: unknown; url?: unknown };
+        const record = JSON.parse(line) as { msg?: unknown; url?: unknown; admin_url?: unknown };
         if (record.msg === "ready" && typeof record.url === "string") {
           const url = new URL(record.url);
+          const adminOrigin = adminOriginOf(record.admin_url, spec.configDir);
+          if (adminOrigin === undefined) {
+            signalGroup(proc, "SIGKILL");
+            throw new Error(
+              `${spec.label} is ready but names no loopback listener (no admin_url in its ready line, no adminOrigin in adapter.json)`,
+            );
+          }
           return {
             proc,
             origin: url.origin,
+            adminOrigin,
             path: url.pathname,
             storePath: eventStorePath(spec.configDir),
           };
@@ -161,11 +177,42 @@ export function launchServe(
   return { proc, ready };
 }
 
+/**
+ * The loopback listener's origin: `admin_url` of the ready line, else `adminOrigin` of the config
+ * directory's adapter.json (written before the ready line). Only a plain-http loopback address is
+ * taken: the suite never asks anything beyond loopback.
+ */
+function adminOriginOf(adminUrl: unknown, configDir: string): string | undefined {
+  const candidates: unknown[] = [adminUrl];
+  try {
+    const state = JSON.parse(readFileSync(runtimeStatePath(configDir), "utf8")) as {
+      adminOrigin?: unknown;
+    };
+    candidates.push(state.adminOrigin);
+  } catch {
+    // No adapter.json: the ready line must do.
+  }
+  for (const candidate of candidates) {
+    if (typeof candidate !== "string") continue;
+    try {
+      const url = new URL(candidate);
+      if (url.protocol === "http:" && url.hostname === "127.0.0.1") return url.origin;
+    } catch {
+      // Not a URL: try the next.
+    }
+  }
+  return undefined;
+}
+
 export async function startServe(spec: ServeSpec): Promise<RunningServe> {
   return launchServe(spec).ready;
 }
 
-/** GET /health: the status and parsed body, or the error that stood in the way. */
+/**
+ * GET /health: the status and parsed body, or the error that stood in the way. The detailed one
+ * (queue, dead letters, Chat) is the loopback listener's: pass `RunningServe.adminOrigin`; the
+ * public origin answers only `{ok, instance}`.
+ */
 export async function health(
   origin: string,
 ): Promise<{ status: number; body: Record<string, unknown> } | { error: string }> {
@@ -173,6 +220,19 @@ export async function health(
     const response = await fetch(`${origin}/health`, { signal: AbortSignal.timeout(5000) });
     const body = (await response.json()) as Record<string, unknown>;
     return { status: response.status, body };
+  } catch (error) {
+    return { error: (error as Error).message };
+  }
+}
+
+/** GET or HEAD of a URL on loopback: status and text, or the error that stood in the way. */
+export async function fetchText(
+  url: string,
+  method: "GET" | "HEAD" = "GET",
+): Promise<{ status: number; text: string } | { error: string }> {
+  try {
+    const response = await fetch(url, { method, signal: AbortSignal.timeout(5000) });
+    return { status: response.status, text: await response.text() };
   } catch (error) {
     return { error: (error as Error).message };
   }
