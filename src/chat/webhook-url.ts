@@ -1,3 +1,4 @@
+import { UserError } from "../user-error.js";
 /**
  * Google Chat incoming-webhook URLs: `https://chat.googleapis.com/v1/spaces/{SPACE}/messages?key=..&token=..`.
  * Anyone holding the URL can post into the space, so it is a secret: only its space id is shown.
@@ -30,7 +31,14 @@ export function checkServiceUrl(url: URL): string | undefined {
   return "it must be an https:// URL";
 }
 
-export class ChatUrlError extends Error {}
+/** A Chat URL the user must fix: a usage error. */
+export class ChatUrlError extends UserError {
+  override name = "ChatUrlError";
+
+  constructor(message: string) {
+    super(message, { kind: "usage" });
+  }
+}
 
 export function parseChatUrl(raw: string): ParsedChatUrl {
   let url: URL;

@@ -307,7 +307,7 @@ async function checkedApiKey(
       );
       return { apiKey, client };
     } catch (error) {
-      const refused = error instanceof VastApiError && error.kind === "unauthorized";
+      const refused = error instanceof VastApiError && error.reason === "unauthorized";
       if (!refused) throw error;
       if (!ask.interactive) {
         throw new CliError(error.message, {
@@ -449,7 +449,7 @@ async function fetchCatalogue(
   try {
     return await out.step("Fetching notification types", () => client.listNotificationTypes());
   } catch (error) {
-    const refused = error instanceof VastApiError && error.kind === "unauthorized";
+    const refused = error instanceof VastApiError && error.reason === "unauthorized";
     if (!refused || options.events === undefined) throw error;
     out.warn(`${error.message} Going on with the --events given; Vast.ai checks them.`);
     return undefined;
