@@ -4,7 +4,7 @@ import { openSecretStore, type SecretStore } from "../config/secret-store.js";
 import { openSettings, type SettingsStore } from "../config/settings.js";
 import { DEFAULT_API_URL, VastClient } from "../vast/api-client.js";
 import { usageError } from "./errors.js";
-import type { GlobalOptions } from "./program.js";
+import type { GlobalOptions } from "./context.js";
 
 /**
  * What the control-plane commands share: the config directory, its settings and secrets, and a

@@ -3,7 +3,7 @@ import { VastApiError, type VastClient } from "../../vast/api-client.js";
 import { WEBHOOK_NAME_MARK, type Webhook } from "../../vast/api-types.js";
 import { openConfig } from "../config-context.js";
 import { createOutput, type OutputStreams } from "../output.js";
-import type { GlobalOptions } from "../program.js";
+import type { GlobalOptions } from "../context.js";
 import { createPrompter } from "../prompter.js";
 
 /**

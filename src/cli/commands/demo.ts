@@ -15,7 +15,7 @@ import { openConfig } from "../config-context.js";
 import { Narrator } from "../demo/narrator.js";
 import { CliError, ExitCode } from "../errors.js";
 import { lineWriter } from "../line-writer.js";
-import type { GlobalOptions } from "../program.js";
+import type { GlobalOptions } from "../context.js";
 import { cleanup } from "./cleanup.js";
 import { init } from "./init.js";
 import { serve } from "./serve.js";

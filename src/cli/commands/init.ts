@@ -22,7 +22,7 @@ import {
 import { type ConfigContext, openConfig } from "../config-context.js";
 import { CliError, usageError } from "../errors.js";
 import { createOutput, type Output, type OutputStreams } from "../output.js";
-import type { GlobalOptions } from "../program.js";
+import type { GlobalOptions } from "../context.js";
 import { createPrompter, type Prompter } from "../prompter.js";
 import { DEFAULT_PATH, parsePort } from "../serve-options.js";
 

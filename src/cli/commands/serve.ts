@@ -9,7 +9,7 @@ import { openConfig } from "../config-context.js";
 import { CliError, ExitCode, usageError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { besideSpinner, startSpinner } from "../output.js";
-import type { GlobalOptions } from "../program.js";
+import type { GlobalOptions } from "../context.js";
 import { startSecretRefresh } from "../secret-refresh.js";
 import {
   DEFAULT_HOST,

@@ -6,7 +6,7 @@ import { sampleEvent } from "../../vast/sample-events.js";
 import { type SentEvent, sendSignedEvent } from "../../vast/send-event.js";
 import { openConfig } from "../config-context.js";
 import { CliError, usageError } from "../errors.js";
-import type { GlobalOptions } from "../program.js";
+import type { GlobalOptions } from "../context.js";
 import { DEFAULT_PATH, parsePort, resolveSecrets } from "../serve-options.js";
 
 export interface TriggerOptions extends GlobalOptions {
