@@ -9,10 +9,10 @@ import {
   type StoredEvent,
   StoreUnavailableError,
 } from "../../delivery/store.js";
+import type { GlobalOptions } from "../context.js";
 import { CliError, ExitCode, usageError } from "../errors.js";
 import { createOutput, type Output, type OutputStreams } from "../output.js";
 import { printable, printableLine } from "../printable.js";
-import type { GlobalOptions } from "../context.js";
 
 /**
  * `events`: what the store holds and how delivery went, straight from the SQLite file, so it works

@@ -5,9 +5,9 @@ import { EventStore, type StoredEvent } from "../../delivery/store.js";
 import { type TestDelivery, VastApiError } from "../../vast/api-client.js";
 import { isPlaceholderUrl, type Webhook } from "../../vast/api-types.js";
 import { openConfig } from "../config-context.js";
+import type { GlobalOptions } from "../context.js";
 import { CliError, usageError } from "../errors.js";
 import { createOutput, type OutputStreams } from "../output.js";
-import type { GlobalOptions } from "../context.js";
 
 /**
  * `test`: asks Vast.ai for its test event and, when an adapter runs here, follows it through the
