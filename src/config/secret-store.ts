@@ -12,12 +12,11 @@ import {
   writePrivateJson,
 } from "./private-file.js";
 
-// Part of this module's API before private-file.ts existed: kept so importers need not change.
-
 /**
  * The secrets: the Vast.ai API key, the webhook signing secret (and the previous one during a
  * rotation), and the Google Chat URL (its key and token let anyone post into the space). They live
- * in the OS keychain where one is usable, else in a file only the user can read (issue 3, Secrets).
+ * in the OS keychain where one is usable, else in a file only the user can read (README, "Where
+ * things live").
  * Environment variables override stored values; that is the caller's business, not this module's.
  */
 export type SecretName = "apiKey" | "webhookSecret" | "previousWebhookSecret" | "chatUrl";
