@@ -1,7 +1,13 @@
+import { readFileSync } from "node:fs";
+
 /**
- * The package's version, for `--version` and the User-Agent of every Vast.ai call. A test keeps it
- * equal to package.json's (reading that file at run time would cost `--help` a file read).
+ * The package's version, for `--version` and the User-Agent of every Vast.ai call, read from
+ * package.json: from src/ (tests) and from dist/ (the build) alike, it is one folder up.
  */
-export const VERSION = "0.1.0";
+export const VERSION = (
+  JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
+    version: string;
+  }
+).version;
 
 export const USER_AGENT = `vast-gchat/${VERSION}`;

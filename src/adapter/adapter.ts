@@ -3,6 +3,7 @@ import { EventEmitter } from "node:events";
 import { createChatPoster } from "../chat/post-message.js";
 import { type MessageFormat, renderMessage } from "../chat/render.js";
 import { renderDigest } from "../chat/render-digest.js";
+import { chatSpaceLabel } from "../chat/webhook-url.js";
 import { startCheckpointer } from "../delivery/checkpointer.js";
 import { EventStore, type StoredEvent } from "../delivery/store.js";
 import { DeliveryWorker } from "../delivery/worker.js";
@@ -11,7 +12,7 @@ import { startAdminServer } from "./admin-server.js";
 import type { HandlerResponse } from "./handler.js";
 import { detailedHealth } from "./health.js";
 import type { HttpListener } from "./http-listener.js";
-import { chatSpaceLabel, createMetrics } from "./metrics.js";
+import { createMetrics } from "./metrics.js";
 import { createRejectionLog, type RejectionLog } from "./rejection-log.js";
 import { startReceiverServer } from "./server.js";
 

@@ -13,7 +13,7 @@ import type { RejectReason } from "./handler.js";
 export interface MetricsOptions {
   events: EventEmitter<AdapterEvents>;
   store: Pick<EventStore, "queue">;
-  /** The Chat space id (never the webhook's key/token): see chatSpaceLabel. */
+  /** The Chat space id (never the webhook's key/token): chatSpaceLabel in chat/webhook-url.ts. */
   space: string;
   /** Clock for the oldest pending event's age (ms since epoch). */
   now?: () => number;
@@ -38,16 +38,6 @@ const REJECT_REASONS: readonly RejectReason[] = [
 export const LATENCY_BUCKETS_SECONDS = [
   0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600,
 ] as const;
-
-/**
- * A metric label for a Chat webhook URL: the space id only (the path segment after /v1/spaces/),
- * never the key/token query. A URL without a space path (a non-Google endpoint) is labelled by its
- * host.
- */
-export function chatSpaceLabel(url: URL): string {
-  const space = /^\/v1\/spaces\/([^/]+)\/messages\/?$/.exec(url.pathname)?.[1];
-  return space ?? url.host;
-}
 
 export function createMetrics(options: MetricsOptions): AdapterMetrics {
   const { events, store, space } = options;

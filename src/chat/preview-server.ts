@@ -1,9 +1,9 @@
 import { EventEmitter, once } from "node:events";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { isLoopbackHost } from "../service-url.js";
 import { PREVIEW_PAGE_HTML } from "./preview-page.js";
 import { type ChatMessage, plainTextOf } from "./render.js";
-import { isLoopbackHost } from "./webhook-url.js";
 
 /**
  * A local stand-in for a Chat space, for the demo: a loopback server that takes what the worker

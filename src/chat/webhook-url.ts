@@ -1,3 +1,5 @@
+import { checkServiceUrl } from "../service-url.js";
+import { UserError } from "../user-error.js";
 /**
  * Google Chat incoming-webhook URLs: `https://chat.googleapis.com/v1/spaces/{SPACE}/messages?key=..&token=..`.
  * Anyone holding the URL can post into the space, so it is a secret: only its space id is shown.
@@ -12,25 +14,27 @@ export interface ParsedChatUrl {
   warning?: string;
 }
 
-const LOOPBACK_HOSTS = new Set(["localhost", "[::1]", "::1"]);
-
-export function isLoopbackHost(hostname: string): boolean {
-  return LOOPBACK_HOSTS.has(hostname) || /^127(\.\d{1,3}){3}$/.test(hostname);
-}
-
 /**
- * The URL rule of SPEC.md: https, or plain http only on a loopback host (for local testing).
- * Returns an error sentence, or undefined when the URL is acceptable.
+ * A label for a Chat webhook URL that is safe to print and to use as a metric label: the space id
+ * (the path segment after /v1/spaces/), never the key/token query; a URL without a space path (a
+ * non-Google endpoint) is labelled by its host.
  */
-export function checkServiceUrl(url: URL): string | undefined {
-  if (url.username || url.password) return "it must not contain a user name or password";
-  if (url.protocol === "https:") return undefined;
-  if (url.protocol === "http:" && isLoopbackHost(url.hostname)) return undefined;
-  if (url.protocol === "http:") return "it must use https:// (plain http is only for 127.0.0.1)";
-  return "it must be an https:// URL";
+export function chatSpaceLabel(url: URL): string {
+  return spaceOf(url) ?? url.host;
 }
 
-export class ChatUrlError extends Error {}
+function spaceOf(url: URL): string | undefined {
+  return /^\/v1\/spaces\/([^/]+)\/messages\/?$/.exec(url.pathname)?.[1];
+}
+
+/** A Chat URL the user must fix: a usage error. */
+export class ChatUrlError extends UserError {
+  override name = "ChatUrlError";
+
+  constructor(message: string) {
+    super(message, { kind: "usage" });
+  }
+}
 
 export function parseChatUrl(raw: string): ParsedChatUrl {
   let url: URL;
@@ -41,7 +45,7 @@ export function parseChatUrl(raw: string): ParsedChatUrl {
   }
   const problem = checkServiceUrl(url);
   if (problem) throw new ChatUrlError(`The Google Chat URL is not usable: ${problem}.`);
-  const space = /^\/v1\/spaces\/([^/]+)\/messages\/?$/.exec(url.pathname)?.[1];
+  const space = spaceOf(url);
   if (url.hostname === CHAT_HOST) {
     if (!space || !url.searchParams.get("key") || !url.searchParams.get("token")) {
       throw new ChatUrlError(

@@ -1,10 +1,10 @@
-import { checkServiceUrl } from "../chat/webhook-url.js";
 import { resolveConfigDir } from "../config/paths.js";
 import { openSecretStore, type SecretStore } from "../config/secret-store.js";
 import { openSettings, type SettingsStore } from "../config/settings.js";
+import { checkServiceUrl } from "../service-url.js";
 import { DEFAULT_API_URL, VastClient } from "../vast/api-client.js";
+import type { GlobalOptions } from "./context.js";
 import { usageError } from "./errors.js";
-import type { GlobalOptions } from "./program.js";
 
 /**
  * What the control-plane commands share: the config directory, its settings and secrets, and a

@@ -1,3 +1,5 @@
+import { type ErrorKind, UserError } from "../user-error.js";
+
 /** Exit codes of SPEC.md. */
 export const ExitCode = {
   Ok: 0,
@@ -9,28 +11,36 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
+const EXIT_CODE_OF: Record<ErrorKind, ExitCode> = {
+  usage: ExitCode.Usage,
+  failure: ExitCode.Failed,
+  interrupted: ExitCode.Interrupted,
+};
+
+/** The one mapping from a kind of trouble to an exit code; nothing below the CLI knows them. */
+export function exitCodeOf(error: UserError): ExitCode {
+  return EXIT_CODE_OF[error.kind];
+}
+
 /**
- * The one error type commands throw for the user to read: a plain sentence, what to do next, and
- * the exit code. main() prints it and exits; nothing else calls process.exit.
+ * A user-facing error thrown by a command, which says its exit code directly. main() prints it and
+ * exits; nothing else calls process.exit.
  */
-export class CliError extends Error {
+export class CliError extends UserError {
   override name = "CliError";
-  readonly hint: string | undefined;
-  readonly exitCode: ExitCode;
 
   constructor(
     message: string,
     options: { hint?: string; exitCode?: ExitCode; cause?: unknown } = {},
   ) {
-    super(message, { cause: options.cause });
-    this.hint = options.hint;
-    this.exitCode = options.exitCode ?? ExitCode.Failed;
+    const exitCode = options.exitCode ?? ExitCode.Failed;
+    const kind = (Object.keys(EXIT_CODE_OF) as ErrorKind[]).find(
+      (candidate) => EXIT_CODE_OF[candidate] === exitCode,
+    );
+    super(message, { kind: kind ?? "failure", hint: options.hint, cause: options.cause });
   }
 }
 
-export function usageError(message: string, hint?: string): CliError {
-  return new CliError(
-    message,
-    hint === undefined ? { exitCode: ExitCode.Usage } : { hint, exitCode: ExitCode.Usage },
-  );
+export function usageError(message: string, hint?: string): UserError {
+  return new UserError(message, { kind: "usage", hint });
 }

@@ -1,9 +1,10 @@
 import { CommanderError } from "commander";
-import { CliError, ExitCode } from "./errors.js";
+import { UserError } from "../user-error.js";
+import { ExitCode, exitCodeOf } from "./errors.js";
 import { createProgram } from "./program.js";
 
 /**
- * The one place that turns errors into exit codes: a CliError prints its sentence and hint, a
+ * The one place that turns errors into exit codes: a UserError prints its sentence and hint, a
  * usage error from commander exits 2, anything unexpected prints one line (the stack only with
  * DEBUG=vast-gchat).
  */
@@ -42,18 +43,13 @@ export function reportError(
     if (error.code === "commander.help") return 0;
     return ExitCode.Usage;
   }
-  if (error instanceof CliError) {
+  if (error instanceof UserError) {
+    // Put into words where it happened (a command, the Vast.ai client, a tunnel, a config file).
     stderr.write(`Error: ${error.message}\n`);
     if (error.hint) stderr.write(`${error.hint}\n`);
     if (env.DEBUG?.includes("vast-gchat") && error.cause)
       stderr.write(`${String((error.cause as Error).stack)}\n`);
-    return error.exitCode;
-  }
-  if (isUserFacing(error)) {
-    // A failure the core already put into words (the Vast.ai API refused, was unreachable, ...).
-    stderr.write(`Error: ${error.message}\n`);
-    if (error.hint) stderr.write(`${error.hint}\n`);
-    return ExitCode.Failed;
+    return exitCodeOf(error);
   }
   const message = error instanceof Error ? error.message : String(error);
   stderr.write(`Error: ${message}\n`);
@@ -63,8 +59,4 @@ export function reportError(
       : "This is a bug in vast-gchat; run again with DEBUG=vast-gchat for details.\n",
   );
   return ExitCode.Failed;
-}
-
-function isUserFacing(error: unknown): error is Error & { hint?: string } {
-  return error instanceof Error && (error as { userFacing?: unknown }).userFacing === true;
 }

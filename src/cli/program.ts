@@ -1,29 +1,12 @@
 import { Command, Option } from "commander";
 import { VERSION } from "../version.js";
+import type { GlobalOptions, ProgramContext } from "./context.js";
 import { DEFAULT_HOST, DEFAULT_PATH } from "./serve-options.js";
 
 /**
  * The commander program. Built by a function so tests can drive it; every command's code is
  * imported only when that command runs, which keeps `--help` fast.
  */
-export interface GlobalOptions {
-  configDir?: string;
-  json?: boolean;
-  color?: boolean;
-  quiet?: boolean;
-  verbose?: boolean;
-}
-
-export interface ProgramContext {
-  env: NodeJS.ProcessEnv;
-  stdin: NodeJS.ReadStream;
-  stdout: NodeJS.WriteStream;
-  stderr: NodeJS.WriteStream;
-  signals: NodeJS.EventEmitter;
-  /** Receives each command's exit code. */
-  setExitCode(code: number): void;
-}
-
 export function createProgram(context: ProgramContext): Command {
   const program = new Command("vast-gchat")
     .description(

@@ -2,10 +2,11 @@ import type { AdapterLog } from "../adapter/adapter.js";
 import type { Settings, TunnelChoice } from "../config/settings.js";
 import { probeThroughTunnel } from "../tunnel/probe.js";
 import { type TunnelStatus, TunnelSupervisor } from "../tunnel/supervisor.js";
-import { TunnelError, type TunnelProvider } from "../tunnel/types.js";
+import type { TunnelProvider } from "../tunnel/types.js";
+import type { UserError } from "../user-error.js";
 import { VastApiError } from "../vast/api-client.js";
 import type { ConfigContext } from "./config-context.js";
-import { CliError, ExitCode, usageError } from "./errors.js";
+import { usageError } from "./errors.js";
 
 /**
  * How `serve` becomes reachable: a supervised tunnel, the user's own public URL, or nothing; and
@@ -25,7 +26,7 @@ export interface Reachability {
   publicUrl: string | undefined;
   status(): TunnelStatus | undefined;
   /** Settles if the tunnel is given up on: the adapter must stop. */
-  failed: Promise<CliError>;
+  failed: Promise<UserError>;
   close(): Promise<void>;
 }
 
@@ -179,8 +180,8 @@ export async function makeReachable(
     else context.log.warn({ provider: name, reason: result.error }, "tunnel probe failed");
     context.onStatus();
   });
-  const failed = new Promise<CliError>((resolve) => {
-    supervisor.on("failed", (error) => resolve(asCliError(error)));
+  const failed = new Promise<UserError>((resolve) => {
+    supervisor.on("failed", (error) => resolve(error));
   });
 
   let url: string;
@@ -188,7 +189,7 @@ export async function makeReachable(
     url = await supervisor.start();
   } catch (error) {
     await supervisor.close();
-    throw error instanceof TunnelError ? asCliError(error) : error;
+    throw error;
   }
   return {
     get publicUrl() {
@@ -206,7 +207,7 @@ async function stayPut(
   pointWebhook: (url: string) => Promise<void>,
   context: ReachabilityContext,
 ): Promise<Reachability> {
-  const never = new Promise<CliError>(() => {});
+  const never = new Promise<UserError>(() => {});
   if (publicUrl) {
     await pointWebhook(publicUrl);
     const probe = await probeThroughTunnel(publicUrl, context.instance);
@@ -237,12 +238,4 @@ async function providerFor(
     ...(flags.tunnelDomain === undefined ? {} : { domain: flags.tunnelDomain }),
     env,
   });
-}
-
-function asCliError(error: TunnelError): CliError {
-  const exitCode = error.kind === "setup" ? ExitCode.Usage : ExitCode.Failed;
-  return new CliError(
-    error.message,
-    error.hint === undefined ? { exitCode } : { hint: error.hint, exitCode },
-  );
 }

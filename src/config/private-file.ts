@@ -16,7 +16,7 @@ import {
   writeFileSync,
 } from "node:fs";
 import { basename, dirname, join } from "node:path";
-import { CliError, ExitCode } from "../cli/errors.js";
+import { UserError } from "../user-error.js";
 import { checkConfigDir, checkOpenFile, linkedFileError, READ_NO_FOLLOW } from "./trust.js";
 
 /**
@@ -50,7 +50,7 @@ export function ensurePrivateDir(dir: string): void {
 /**
  * The file's JSON object (null-prototype, so a `__proto__` key is just a key), or undefined when
  * there is no file. An empty file counts as an empty object. A file readable by others is
- * tightened to 0600 on the way, if it is ours. Throws a CliError naming the file, never its text.
+ * tightened to 0600 on the way, if it is ours. Throws a UserError naming the file, never its text.
  * A symbolic link, a file of another user's or one others can write is refused (trust.ts): its
  * content could be anyone's. The check is on the open file, so nothing can swap it in between.
  */
@@ -67,14 +67,14 @@ export function readPrivateJsonObject(path: string, what: string): PrivateJsonOb
       closeSync(fd);
     }
   } catch (error) {
-    if (error instanceof CliError) throw error;
+    if (error instanceof UserError) throw error;
     const code = errorCode(error);
     // ENOTDIR: the config "directory" is a file, so there is no file of ours in it either.
     if (code === "ENOENT" || code === "ENOTDIR") return undefined;
     if (code === "ELOOP") throw linkedFileError(path, what);
-    throw new CliError(`Cannot read the ${what} ${path} (${code ?? "unknown error"}).`, {
+    throw new UserError(`Cannot read the ${what} ${path} (${code ?? "unknown error"}).`, {
       hint: "It must be a file you own and can read.",
-      exitCode: ExitCode.Usage,
+      kind: "usage",
     });
   }
   if (text.trim() === "") return Object.create(null) as PrivateJsonObject;
@@ -92,10 +92,10 @@ export function readPrivateJsonObject(path: string, what: string): PrivateJsonOb
 }
 
 /** "The <what> <path> is damaged (<why>)." with the advice to fix or delete it. */
-export function damagedFileError(path: string, what: string, why: string): CliError {
-  return new CliError(`The ${what} ${path} is damaged (${why}).`, {
+export function damagedFileError(path: string, what: string, why: string): UserError {
+  return new UserError(`The ${what} ${path} is damaged (${why}).`, {
     hint: DAMAGED_FILE_HINT,
-    exitCode: ExitCode.Usage,
+    kind: "usage",
   });
 }
 
@@ -124,9 +124,9 @@ export function writePrivateJson(path: string, data: PrivateJsonObject, what: st
     } catch {
       // There was no temp file to remove.
     }
-    if (error instanceof CliError) throw error;
+    if (error instanceof UserError) throw error;
     // Only the code: a message could be anything, and the data must not end up in an error.
-    throw new CliError(
+    throw new UserError(
       `Cannot write the ${what} ${path} (${errorCode(error) ?? "unknown error"}).`,
     );
   }
@@ -143,7 +143,7 @@ export function removePrivateFile(path: string, what: string): void {
       if (isTempFileOf(entry, name)) rmSync(join(dir, entry), { force: true });
     }
   } catch (error) {
-    throw new CliError(
+    throw new UserError(
       `Cannot remove the ${what} ${path} (${errorCode(error) ?? "unknown error"}).`,
     );
   }

@@ -2,7 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import type { EntryOptions, Entry as KeyringEntry } from "@napi-rs/keyring";
-import { CliError, ExitCode } from "../cli/errors.js";
+import { UserError } from "../user-error.js";
 import {
   damagedFileError,
   fileExists,
@@ -12,12 +12,11 @@ import {
   writePrivateJson,
 } from "./private-file.js";
 
-// Part of this module's API before private-file.ts existed: kept so importers need not change.
-
 /**
  * The secrets: the Vast.ai API key, the webhook signing secret (and the previous one during a
  * rotation), and the Google Chat URL (its key and token let anyone post into the space). They live
- * in the OS keychain where one is usable, else in a file only the user can read (issue 3, Secrets).
+ * in the OS keychain where one is usable, else in a file only the user can read (README, "Where
+ * things live").
  * Environment variables override stored values; that is the caller's business, not this module's.
  */
 export type SecretName = "apiKey" | "webhookSecret" | "previousWebhookSecret" | "chatUrl";
@@ -102,12 +101,12 @@ export function openSecretStore(
   const probe = probeKeychain(scope, options.keyring);
   if (probe.ok) return new KeychainSecretStore(probe.keyring, scope, filePath);
   if (choice === "keychain") {
-    throw new CliError(`The OS keychain is not usable here: ${probe.reason}.`, {
+    throw new UserError(`The OS keychain is not usable here: ${probe.reason}.`, {
       hint:
         fromEnv === "keychain" && options.prefer === undefined
           ? `Unset ${SECRET_STORE_ENV} (or set it to "file") to keep secrets in ${filePath}, readable only by you.`
           : `Secrets can be kept in ${filePath} instead, readable only by you.`,
-      exitCode: ExitCode.Usage,
+      kind: "usage",
     });
   }
   return new FileSecretStore(
@@ -120,8 +119,8 @@ function preferenceFromEnv(env: NodeJS.ProcessEnv): SecretStorePreference | unde
   const raw = env[SECRET_STORE_ENV]?.trim().toLowerCase();
   if (!raw) return undefined;
   if (raw === "file" || raw === "keychain" || raw === "auto") return raw;
-  throw new CliError(`${SECRET_STORE_ENV} must be "keychain", "file" or "auto".`, {
-    exitCode: ExitCode.Usage,
+  throw new UserError(`${SECRET_STORE_ENV} must be "keychain", "file" or "auto".`, {
+    kind: "usage",
   });
 }
 
@@ -234,10 +233,10 @@ function keychainError(
   name: SecretName,
   error: unknown,
   value?: string,
-): CliError {
+): UserError {
   let reason = describe(error);
   if (value) reason = reason.split(value).join("…");
-  return new CliError(`Could not ${verb} ${LABELS[name]} in the OS keychain: ${reason}.`, {
+  return new UserError(`Could not ${verb} ${LABELS[name]} in the OS keychain: ${reason}.`, {
     hint: `Unlock the keychain, or set ${SECRET_STORE_ENV}=file to keep secrets in a file readable only by you.`,
   });
 }

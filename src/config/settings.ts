@@ -1,6 +1,6 @@
 import { resolve } from "node:path";
 import { z } from "zod";
-import { CliError, ExitCode } from "../cli/errors.js";
+import { UserError } from "../user-error.js";
 import {
   DAMAGED_FILE_HINT,
   type PrivateJsonObject,
@@ -166,11 +166,11 @@ function parseSettings(raw: PrivateJsonObject, path: string): Settings {
   return result.data;
 }
 
-function invalidError(path: string, error: z.ZodError): CliError {
+function invalidError(path: string, error: z.ZodError): UserError {
   const issue = error.issues[0];
   const key = String(issue?.path[0] ?? "?");
-  return new CliError(
+  return new UserError(
     `The settings file ${path} has a bad value for "${key}": ${issue?.message ?? "invalid"}.`,
-    { hint: DAMAGED_FILE_HINT, exitCode: ExitCode.Usage },
+    { hint: DAMAGED_FILE_HINT, kind: "usage" },
   );
 }

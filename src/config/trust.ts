@@ -1,6 +1,6 @@
 import { constants, lstatSync, readlinkSync, type Stats } from "node:fs";
 import { isAbsolute, join, parse, resolve, sep } from "node:path";
-import { CliError, ExitCode } from "../cli/errors.js";
+import { UserError } from "../user-error.js";
 
 /**
  * Whether the config directory can be trusted, as ssh decides for ~/.ssh (StrictModes). What is in
@@ -37,7 +37,7 @@ const MAX_LINKS = 40;
 export const READ_NO_FOLLOW = constants.O_RDONLY | (constants.O_NOFOLLOW ?? 0);
 
 /**
- * Throws a CliError (exit 2) when the config directory, a directory on the way to it, a link on
+ * Throws a UserError of kind "usage" (exit 2) when the config directory, a directory on the way to it, a link on
  * the way, or a file of CONFIG_FILES in it could have been changed by another user. A directory
  * that does not exist yet is fine as long as the one it will be created in is.
  */
@@ -198,15 +198,15 @@ function shellQuote(path: string): string {
 }
 
 /**
- * A refusal of this module's: a CliError (exit 2) of its own class, so a reader that shrugs off a
+ * A refusal of this module's: a UserError of kind "usage" (exit 2) of its own class, so a reader that shrugs off a
  * damaged file (the adapter state file, say) can still let this one through.
  */
-export class UntrustedError extends CliError {
+export class UntrustedError extends UserError {
   override name = "UntrustedError";
 }
 
 function untrusted(message: string, hint: string): UntrustedError {
-  return new UntrustedError(message, { hint, exitCode: ExitCode.Usage });
+  return new UntrustedError(message, { hint, kind: "usage" });
 }
 
 function lstatOrUndefined(path: string): Stats | undefined {

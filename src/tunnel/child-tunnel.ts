@@ -2,7 +2,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { setTimeout as delay } from "node:timers/promises";
-import { isLoopbackHost } from "../chat/webhook-url.js";
+import { isLoopbackHost } from "../service-url.js";
 import { type OpenTunnel, TunnelError, type TunnelExit, type TunnelOpenOptions } from "./types.js";
 
 /**

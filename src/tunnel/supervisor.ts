@@ -105,7 +105,7 @@ export class TunnelSupervisor extends EventEmitter<SupervisorEvents> {
         failures = 0;
       });
       if (this.closing) return;
-      if (reason instanceof TunnelError && reason.kind === "setup") {
+      if (reason instanceof TunnelError && reason.reason === "setup") {
         this.emit("failed", reason);
         return;
       }

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { type IncomingHttpHeaders, type OutgoingHttpHeaders, request } from "node:http";
 import { Agent, WebSocket } from "undici";
-import { isLoopbackHost } from "../chat/webhook-url.js";
+import { isLoopbackHost } from "../service-url.js";
 import type { OpenTunnel, TunnelExit, TunnelProvider } from "./types.js";
 import { TunnelError } from "./types.js";
 

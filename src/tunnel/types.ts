@@ -1,3 +1,4 @@
+import { UserError } from "../user-error.js";
 /**
  * A tunnel gives the local adapter a public HTTPS URL (the tutorial's third terminal). Every
  * provider runs outside the adapter's own process or behind a small interface, so a provider that
@@ -40,16 +41,14 @@ export interface TunnelProvider {
 
 /**
  * Why a tunnel could not open. `setup` means the user must act (install, set a token, remove a
- * config file): serve exits 2 with the sentence; `failed` may pass and is retried.
+ * config file): a usage error, serve exits 2 with the sentence; `failed` may pass and is retried.
  */
-export class TunnelError extends Error {
+export class TunnelError extends UserError {
   override name = "TunnelError";
-  readonly kind: "setup" | "failed";
-  readonly hint: string | undefined;
+  readonly reason: "setup" | "failed";
 
-  constructor(kind: "setup" | "failed", message: string, hint?: string) {
-    super(message);
-    this.kind = kind;
-    this.hint = hint;
+  constructor(reason: "setup" | "failed", message: string, hint?: string) {
+    super(message, { kind: reason === "setup" ? "usage" : "failure", hint });
+    this.reason = reason;
   }
 }

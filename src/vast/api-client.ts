@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { Agent, type Dispatcher, request } from "undici";
 import type { z } from "zod";
+import { UserError } from "../user-error.js";
 import { USER_AGENT } from "../version.js";
 import {
   API_PREFIX,
@@ -41,23 +42,20 @@ export type VastErrorKind =
   | "network"
   | "bad_response";
 
-export class VastApiError extends Error {
+/** A failure of a Vast.ai call, in words for the user; `reason` says which, for callers to act on. */
+export class VastApiError extends UserError {
   override name = "VastApiError";
-  /** Its message is a sentence for the user: the CLI prints it as it is (exit 1). */
-  readonly userFacing = true;
-  readonly kind: VastErrorKind;
+  readonly reason: VastErrorKind;
   readonly status: number | undefined;
-  readonly hint: string | undefined;
 
   constructor(
-    kind: VastErrorKind,
+    reason: VastErrorKind,
     message: string,
     options: { status?: number; hint?: string } = {},
   ) {
-    super(message);
-    this.kind = kind;
+    super(message, { kind: "failure", hint: options.hint });
+    this.reason = reason;
     this.status = options.status;
-    this.hint = options.hint;
   }
 }
 
@@ -200,7 +198,7 @@ export class VastClient {
       await this.deleteWebhook(id);
       return true;
     } catch (error) {
-      if (error instanceof VastApiError && error.kind === "not_found") return false;
+      if (error instanceof VastApiError && error.reason === "not_found") return false;
       throw error;
     }
   }
@@ -354,7 +352,7 @@ export class VastClient {
 
   /** A refused create at the limit: name the limit and the webhooks that take it up. */
   private async explainRefusedCreate(error: unknown): Promise<unknown> {
-    if (!(error instanceof VastApiError) || error.kind !== "invalid") return error;
+    if (!(error instanceof VastApiError) || error.reason !== "invalid") return error;
     let existing: Webhook[];
     try {
       existing = await this.listWebhooks();

@@ -10,7 +10,7 @@ import {
 import { type AddressInfo, BlockList, isIP } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Agent, request } from "undici";
-import { isLoopbackHost } from "../chat/webhook-url.js";
+import { isLoopbackHost } from "../service-url.js";
 import {
   API_PREFIX,
   MAX_WEBHOOK_NAME_LENGTH,

@@ -1,7 +1,8 @@
 import { EventEmitter } from "node:events";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { AdapterEvents } from "../../src/adapter/adapter.js";
-import { chatSpaceLabel, createMetrics } from "../../src/adapter/metrics.js";
+import { createMetrics } from "../../src/adapter/metrics.js";
+import { chatSpaceLabel } from "../../src/chat/webhook-url.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
 import {
   type AdapterFixture,

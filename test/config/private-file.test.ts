@@ -12,13 +12,13 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CliError } from "../../src/cli/errors.js";
 import {
   ensurePrivateDir,
   readPrivateJsonObject,
   removePrivateFile,
   writePrivateJson,
 } from "../../src/config/private-file.js";
+import { UserError } from "../../src/user-error.js";
 
 const posix = process.platform !== "win32";
 const mode = (path: string) => statSync(path).mode & 0o777;
@@ -38,18 +38,18 @@ afterEach(() => {
   rmSync(root, { recursive: true, force: true });
 });
 
-function errorOf(fn: () => unknown): CliError {
+function errorOf(fn: () => unknown): UserError {
   try {
     fn();
   } catch (error) {
-    expect(error).toBeInstanceOf(CliError);
-    return error as CliError;
+    expect(error).toBeInstanceOf(UserError);
+    return error as UserError;
   }
   throw new Error("expected an error");
 }
 
 /** Everything an error could show: message, hint, cause and stack. */
-const allText = (error: CliError) =>
+const allText = (error: UserError) =>
   [error.message, error.hint ?? "", String(error.cause ?? ""), error.stack ?? ""].join("\n");
 
 describe("private files", () => {
@@ -111,7 +111,7 @@ describe("private files", () => {
     writeFileSync(file, CONTENT);
     const error = errorOf(() => readPrivateJsonObject(file, "test file"));
     expect(error.message).toBe(`The test file ${file} is damaged (not valid JSON).`);
-    expect(error.exitCode).toBe(2);
+    expect(error.kind).toBe("usage");
     expect(error.hint).toMatch(/vast-gchat init/);
     expect(allText(error)).not.toContain("s3cr3t");
 
@@ -127,7 +127,7 @@ describe("private files", () => {
     expect(error.message).toMatch(
       new RegExp(`^Cannot read the test file ${file} \\(E[A-Z]+\\)\\.$`),
     );
-    expect(error.exitCode).toBe(2);
+    expect(error.kind).toBe("usage");
   });
 
   it("removes the file and temp files a crash left, but nothing else", () => {

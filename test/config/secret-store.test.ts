@@ -11,8 +11,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CliError } from "../../src/cli/errors.js";
 import { openSecretStore, secretsFilePath } from "../../src/config/secret-store.js";
+import { UserError } from "../../src/user-error.js";
 
 const API_KEY = "a1b2c3d4e5f6a7b8c9d0e1f2a3b4c5d6e7f8a9b0c1d2e3f4a5b6c7d8e9f0a1b2";
 const WEBHOOK_SECRET = "whsec_Q2hhbmdlTWVQbGVhc2VJdHNBU2VjcmV0";
@@ -138,7 +138,7 @@ describe("the file store", () => {
     mkdirSync(dir, { mode: 0o700 });
     writeFileSync(secretsFilePath(dir), `{"apiKey": "${API_KEY}", "chatUrl": `, { mode: 0o600 });
     const store = fileStore();
-    expect(() => store.get("apiKey")).toThrow(CliError);
+    expect(() => store.get("apiKey")).toThrow(UserError);
     const message = messageOf(() => store.get("apiKey"));
     expect(message).toContain(secretsFilePath(dir));
     expect(message).toMatch(/damaged/);
@@ -234,17 +234,17 @@ describe("choosing the store", () => {
       expect(forced().kind).toBe("keychain");
       return;
     }
-    expect(forced).toThrow(CliError);
+    expect(forced).toThrow(UserError);
     expect(forced).toThrow(/^The OS keychain is not usable here: .+\.$/);
     const error = (() => {
       try {
         byEnv();
       } catch (e) {
-        return e as CliError;
+        return e as UserError;
       }
       throw new Error("expected an error");
     })();
-    expect(error.exitCode).toBe(2);
+    expect(error.kind).toBe("usage");
     expect(error.hint).toContain("VAST_GCHAT_SECRET_STORE");
     expect(error.hint).toContain(secretsFilePath(dir));
   });

@@ -12,8 +12,8 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CliError } from "../../src/cli/errors.js";
 import { openSettings, type Settings } from "../../src/config/settings.js";
+import { UserError } from "../../src/user-error.js";
 
 const posix = process.platform !== "win32";
 const mode = (path: string) => statSync(path).mode & 0o777;
@@ -109,7 +109,7 @@ describe("settings", () => {
   it("names the file and the key of a bad hand-edited value", () => {
     const path = writeConfig(JSON.stringify({ webhookId: 12, port: "eighty" }));
     const settings = openSettings(dir);
-    expect(() => settings.read()).toThrow(CliError);
+    expect(() => settings.read()).toThrow(UserError);
     expect(() => settings.read()).toThrow(
       `The settings file ${path} has a bad value for "port": expected a port number.`,
     );
@@ -136,8 +136,8 @@ describe("settings", () => {
     try {
       settings.read();
     } catch (error) {
-      expect((error as CliError).exitCode).toBe(2);
-      expect((error as CliError).hint).toMatch(/vast-gchat init/);
+      expect((error as UserError).kind).toBe("usage");
+      expect((error as UserError).hint).toMatch(/vast-gchat init/);
     }
     expect(settings.clear()).toEqual([]);
     expect(existsSync(path)).toBe(false);
@@ -173,7 +173,7 @@ describe("settings", () => {
     try {
       settings.read();
     } catch (error) {
-      text = `${(error as CliError).message}\n${(error as CliError).hint}`;
+      text = `${(error as UserError).message}\n${(error as UserError).hint}`;
     }
     expect(text).toContain(settings.path);
     expect(text).not.toContain("PRIVATE-LABEL");

@@ -13,11 +13,11 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { CliError } from "../../src/cli/errors.js";
 import { resolveConfigDir } from "../../src/config/paths.js";
 import { ensurePrivateDir, readPrivateJsonObject } from "../../src/config/private-file.js";
 import { readRuntimeState, runtimeStatePath } from "../../src/config/runtime-state.js";
 import { openSettings } from "../../src/config/settings.js";
+import { UserError } from "../../src/user-error.js";
 
 /**
  * Issue 13, item 2: a config directory another local user could have written to is refused, as
@@ -42,16 +42,16 @@ afterEach(() => {
 });
 
 /** The refusal, checked for what every refusal has: exit 2, one line, a hint, no stack. */
-function refusal(fn: () => unknown): CliError {
+function refusal(fn: () => unknown): UserError {
   let caught: unknown;
   try {
     fn();
   } catch (error) {
     caught = error;
   }
-  expect(caught).toBeInstanceOf(CliError);
-  const error = caught as CliError;
-  expect(error.exitCode).toBe(2);
+  expect(caught).toBeInstanceOf(UserError);
+  const error = caught as UserError;
+  expect(error.kind).toBe("usage");
   expect(error.message).not.toContain("\n");
   expect(error.hint).toBeDefined();
   return error;

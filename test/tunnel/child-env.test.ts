@@ -154,7 +154,7 @@ describe("tunnelChildEnv", () => {
         }
       })();
       expect(error).toBeInstanceOf(TunnelError);
-      expect((error as TunnelError).kind).toBe("setup");
+      expect((error as TunnelError).reason).toBe("setup");
       expect((error as TunnelError).message).toContain(name);
     }
   });
@@ -186,7 +186,7 @@ describe("a tunnel's child process", () => {
     )
       .open({ port: 9 })
       .catch((e: unknown) => e);
-    expect((error as TunnelError).kind).toBe("setup");
+    expect((error as TunnelError).reason).toBe("setup");
     expect(existsSync(marker)).toBe(false);
   });
 

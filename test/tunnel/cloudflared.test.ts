@@ -184,7 +184,7 @@ describe("cloudflaredTunnel", () => {
       .open({ port: await freeLoopbackPort(), timeoutMs: 15_000 })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TunnelError);
-    expect((error as TunnelError).kind).toBe("failed");
+    expect((error as TunnelError).reason).toBe("failed");
     expect((error as TunnelError).message).toMatch(
       /^cloudflared exited with code 1 before giving a public URL\. It said: .*failed to request quick Tunnel: .*no such host$/,
     );
@@ -202,7 +202,7 @@ describe("cloudflaredTunnel", () => {
       .open({ port: await freeLoopbackPort() })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TunnelError);
-    expect((error as TunnelError).kind).toBe("setup");
+    expect((error as TunnelError).reason).toBe("setup");
     expect((error as TunnelError).message).toContain(config);
     expect((error as TunnelError).message).toMatch(/rename/);
     expect(existsSync(marker)).toBe(false);
@@ -213,7 +213,7 @@ describe("cloudflaredTunnel", () => {
       .open({ port: await freeLoopbackPort() })
       .catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(TunnelError);
-    expect((missing as TunnelError).kind).toBe("setup");
+    expect((missing as TunnelError).reason).toBe("setup");
     expect((missing as TunnelError).message).toMatch(
       /not installed at .*no-such-cloudflared \(CLOUDFLARED_PATH/,
     );
@@ -221,7 +221,7 @@ describe("cloudflaredTunnel", () => {
     const notOnPath = await provider({ CLOUDFLARED_PATH: "", PATH: dir })
       .open({ port: await freeLoopbackPort() })
       .catch((e: unknown) => e);
-    expect((notOnPath as TunnelError).kind).toBe("setup");
+    expect((notOnPath as TunnelError).reason).toBe("setup");
     expect((notOnPath as TunnelError).message).toMatch(
       /cloudflared is not installed \(not on the PATH\): install it from https:\/\//,
     );

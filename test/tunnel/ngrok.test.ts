@@ -57,7 +57,7 @@ describe("ngrokTunnel", () => {
         .open({ port: 8080 })
         .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TunnelError);
-      expect((error as TunnelError).kind).toBe("setup");
+      expect((error as TunnelError).reason).toBe("setup");
       expect((error as TunnelError).message).toMatch(
         /^ngrok needs an authtoken: copy yours from https:\/\/dashboard\.ngrok\.com\/.* NGROK_AUTHTOKEN\.$/,
       );
@@ -75,7 +75,7 @@ describe("ngrokTunnel", () => {
       .open({ port: 8080 })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TunnelError);
-    expect((error as TunnelError).kind).toBe("setup");
+    expect((error as TunnelError).reason).toBe("setup");
     expect((error as TunnelError).message).toMatch(
       /^ngrok support needs the @ngrok\/ngrok package, which could not be loaded \(Cannot find package/,
     );
@@ -160,7 +160,7 @@ describe("ngrokTunnel", () => {
         .open({ port: 8123 })
         .catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TunnelError);
-      expect((error as TunnelError).kind).toBe(kind);
+      expect((error as TunnelError).reason).toBe(kind);
       expect((error as TunnelError).message).toContain("authentication failed");
       // The session a failed open may have made is closed again.
       expect(fake.calls).toEqual(["kill", "forward", "kill"]);
@@ -180,7 +180,7 @@ describe("ngrokTunnel", () => {
     const error = await ngrokTunnel({ env: TOKEN_ENV, load: async () => fake.module })
       .open({ port: 8123 })
       .catch((e: unknown) => e);
-    expect((error as TunnelError).kind).toBe("setup");
+    expect((error as TunnelError).reason).toBe("setup");
     expect((error as TunnelError).message).toBe(
       "ngrok refused NGROK_AUTHTOKEN (ERR_NGROK_107): authentication failed: Your authtoken: [NGROK_AUTHTOKEN]",
     );
@@ -208,7 +208,7 @@ describe("ngrokTunnel", () => {
     const error = await ngrokTunnel({ env: TOKEN_ENV, load: async () => fake.module })
       .open({ port: 8123, timeoutMs: 50 })
       .catch((e: unknown) => e);
-    expect((error as TunnelError).kind).toBe("failed");
+    expect((error as TunnelError).reason).toBe("failed");
     expect((error as TunnelError).message).toBe("ngrok gave no public URL within 0.05 s.");
     expect(fake.calls).toEqual(["kill", "forward", "kill"]);
     succeed(listener("https://late.ngrok.app"));

@@ -33,7 +33,7 @@ describe("createTunnelProvider", () => {
         thrown = error;
       }
       expect(thrown).toBeInstanceOf(TunnelError);
-      expect((thrown as TunnelError).kind).toBe("setup");
+      expect((thrown as TunnelError).reason).toBe("setup");
       expect((thrown as TunnelError).message).toMatch(/--tunnel-command "CMD \{port\}"/);
     }
   });

@@ -92,7 +92,7 @@ describe("tunnelmoleService", () => {
         thrown = error;
       }
       expect(thrown).toBeInstanceOf(TunnelError);
-      expect((thrown as TunnelError).kind).toBe("setup");
+      expect((thrown as TunnelError).reason).toBe("setup");
     }
   });
 });
@@ -191,7 +191,7 @@ describe("tunnelmoleTunnel", () => {
       .open({ port: 9 })
       .catch((e: unknown) => e);
     expect(unreachable).toBeInstanceOf(TunnelError);
-    expect((unreachable as TunnelError).kind).toBe("failed");
+    expect((unreachable as TunnelError).reason).toBe("failed");
     expect((unreachable as TunnelError).message).toMatch(
       /could not reach tunnelmole's service at 127\.0\.0\.1:\d+/,
     );
@@ -200,7 +200,7 @@ describe("tunnelmoleTunnel", () => {
     const silent = await provider()
       .open({ port: 9, timeoutMs: 500 })
       .catch((e: unknown) => e);
-    expect((silent as TunnelError).kind).toBe("failed");
+    expect((silent as TunnelError).reason).toBe("failed");
     expect((silent as TunnelError).message).toBe("tunnelmole gave no public URL within 0.5 s.");
   });
 

@@ -68,7 +68,7 @@ describe("VastClient", () => {
       event_types: ["client:low_credit"],
     };
     vast.failNext(/webhooks/, 502, 1);
-    expect((await failure(client.createWebhook(input))).kind).toBe("unavailable");
+    expect((await failure(client.createWebhook(input))).reason).toBe("unavailable");
     expect(vast.requests.filter((r) => r.method === "POST")).toHaveLength(1);
     vast.failNext(/webhooks/, 429, 1);
     expect((await client.createWebhook(input)).id).toBeGreaterThan(0);
@@ -77,7 +77,7 @@ describe("VastClient", () => {
   it("gives up after a few retries with a sentence, not a stack", async () => {
     vast.failNext(/webhooks/, 429, 10);
     const error = await failure(client.listWebhooks());
-    expect(error.kind).toBe("rate_limited");
+    expect(error.reason).toBe("rate_limited");
     expect(error.message).toBe(
       'The Vast.ai API is not answering right now (429). Vast.ai said: "API requests too frequent".',
     );
@@ -161,14 +161,14 @@ describe("VastClient", () => {
   it("says a refused key was refused, never showing it", async () => {
     const bad = new VastClient({ apiKey: "secret-wrong-key", baseUrl: vast.url, ...QUICK });
     const error = await failure(bad.listWebhooks());
-    expect(error.kind).toBe("unauthorized");
+    expect(error.reason).toBe("unauthorized");
     expect(error.hint).toContain("https://cloud.vast.ai/manage-keys/");
     expect(`${error.message} ${error.hint}`).not.toContain("secret-wrong-key");
   });
 
   it("says a webhook that is gone is gone", async () => {
     const error = await failure(client.updateWebhook(999, { name: "x" }));
-    expect(error.kind).toBe("not_found");
+    expect(error.reason).toBe("not_found");
     expect(error.message).toBe("The webhook 999 no longer exists on Vast.ai.");
   });
 
@@ -179,7 +179,7 @@ describe("VastClient", () => {
         event_types: ["client:low_credit"],
       }),
     );
-    expect(error.kind).toBe("invalid");
+    expect(error.reason).toBe("invalid");
     expect(error.message).toMatch(
       /^Vast\.ai refused POST \/webhooks\/ \(400\)\. Vast\.ai said: ".+"\.$/,
     );
@@ -192,7 +192,7 @@ describe("VastClient", () => {
       ...QUICK,
     });
     const error = await failure(nowhere.currentUser());
-    expect(error.kind).toBe("network");
+    expect(error.reason).toBe("network");
     expect(error.message).toMatch(
       /Could not reach the Vast\.ai API at http:\/\/127\.0\.0\.1:9 \(ECONNREFUSED\)/,
     );
@@ -239,7 +239,7 @@ describe("the test route", () => {
     const id = await webhook();
     answers = [503, 503, 503, 503];
     const error = await failure(client.testWebhook(id));
-    expect(error.kind).toBe("adapter_unreachable");
+    expect(error.reason).toBe("adapter_unreachable");
     expect(error.message).toBe(
       'Vast.ai could not reach the adapter with its test event (502). Vast.ai said: "Webhook delivery failed".',
     );
@@ -252,7 +252,7 @@ describe("the test route", () => {
     const id = await webhook();
     answers = [401];
     const error = await failure(client.testWebhook(id));
-    expect(error.kind).toBe("adapter_refused");
+    expect(error.reason).toBe("adapter_refused");
     expect(error.hint).toMatch(/signing secret does not match/);
     expect(received).toBe(1);
   });
@@ -298,7 +298,7 @@ describe("answers that do not follow the shapes", () => {
         baseUrl: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
       });
       const error = await failure(odd.listWebhooks());
-      expect(error.kind).toBe("bad_response");
+      expect(error.reason).toBe("bad_response");
       expect(error.message).toBe(
         "The Vast.ai API answered GET /webhooks/ with something unexpected.",
       );

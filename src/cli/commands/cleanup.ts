@@ -2,8 +2,8 @@ import { readRuntimeState } from "../../config/runtime-state.js";
 import { VastApiError, type VastClient } from "../../vast/api-client.js";
 import { WEBHOOK_NAME_MARK, type Webhook } from "../../vast/api-types.js";
 import { openConfig } from "../config-context.js";
+import type { GlobalOptions } from "../context.js";
 import { createOutput, type OutputStreams } from "../output.js";
-import type { GlobalOptions } from "../program.js";
 import { createPrompter } from "../prompter.js";
 
 /**

@@ -9,10 +9,11 @@ import {
   type StoredEvent,
   StoreUnavailableError,
 } from "../../delivery/store.js";
+import { parseEvent, type VastEvent } from "../../vast/event.js";
+import type { GlobalOptions } from "../context.js";
 import { CliError, ExitCode, usageError } from "../errors.js";
 import { createOutput, type Output, type OutputStreams } from "../output.js";
 import { printable, printableLine } from "../printable.js";
-import type { GlobalOptions } from "../program.js";
 
 /**
  * `events`: what the store holds and how delivery went, straight from the SQLite file, so it works
@@ -181,10 +182,10 @@ function deliveryNote(configDir: string): string {
 
 // ---------------------------------------------------------------------------------------------
 
-interface Payload {
-  notif_type?: unknown;
-  subject?: unknown;
-  message?: unknown;
+/** The stored body read as the adapter reads a delivery (src/vast/event.ts), fields typed. */
+function eventOf(stored: StoredEvent): VastEvent {
+  const parsed = parseEvent(Buffer.from(stored.payload, "utf8"));
+  return parsed.ok ? parsed.event : {};
 }
 
 function parsePayload(raw: string): unknown {
@@ -195,13 +196,6 @@ function parsePayload(raw: string): unknown {
   }
 }
 
-function payloadObject(raw: string): Payload {
-  const value = parsePayload(raw);
-  return typeof value === "object" && value !== null && !Array.isArray(value)
-    ? (value as Payload)
-    : {};
-}
-
 /** One line of printable text (nothing from an event may steer the terminal), at most `width`. */
 function cut(text: string, width: number): string {
   const flat = printableLine(text.replace(/\s+/g, " ").trim());
@@ -210,17 +204,13 @@ function cut(text: string, width: number): string {
 }
 
 /** The notification's subject, else the start of its message. */
-function subjectOf(event: StoredEvent): string {
-  const payload = payloadObject(event.payload);
-  if (typeof payload.subject === "string" && payload.subject.trim()) return payload.subject;
-  if (typeof payload.message === "string") return payload.message;
-  return "";
+function subjectOf(stored: StoredEvent): string {
+  const { subject, message } = eventOf(stored);
+  return subject?.trim() ? subject : (message ?? "");
 }
 
-function typeOf(event: StoredEvent): string | null {
-  if (event.notifType) return event.notifType;
-  const payload = payloadObject(event.payload);
-  return typeof payload.notif_type === "string" ? payload.notif_type : null;
+function typeOf(stored: StoredEvent): string | null {
+  return stored.notifType ?? eventOf(stored).notif_type ?? null;
 }
 
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());

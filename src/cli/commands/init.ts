@@ -1,8 +1,9 @@
 import { hostname } from "node:os";
 import { createChatPoster } from "../../chat/post-message.js";
-import { checkServiceUrl, type ParsedChatUrl, parseChatUrl } from "../../chat/webhook-url.js";
+import { type ParsedChatUrl, parseChatUrl } from "../../chat/webhook-url.js";
 import { maskChatUrl } from "../../config/mask.js";
 import type { TunnelChoice } from "../../config/settings.js";
+import { checkServiceUrl } from "../../service-url.js";
 import { DEFAULT_API_URL, VastApiError, type VastClient } from "../../vast/api-client.js";
 import {
   DEFAULT_EVENT_TYPES,
@@ -20,9 +21,9 @@ import {
   subscribedSlugs,
 } from "../../vast/type-selection.js";
 import { type ConfigContext, openConfig } from "../config-context.js";
+import type { GlobalOptions } from "../context.js";
 import { CliError, usageError } from "../errors.js";
 import { createOutput, type Output, type OutputStreams } from "../output.js";
-import type { GlobalOptions } from "../program.js";
 import { createPrompter, type Prompter } from "../prompter.js";
 import { DEFAULT_PATH, parsePort } from "../serve-options.js";
 
@@ -307,7 +308,7 @@ async function checkedApiKey(
       );
       return { apiKey, client };
     } catch (error) {
-      const refused = error instanceof VastApiError && error.kind === "unauthorized";
+      const refused = error instanceof VastApiError && error.reason === "unauthorized";
       if (!refused) throw error;
       if (!ask.interactive) {
         throw new CliError(error.message, {
@@ -449,7 +450,7 @@ async function fetchCatalogue(
   try {
     return await out.step("Fetching notification types", () => client.listNotificationTypes());
   } catch (error) {
-    const refused = error instanceof VastApiError && error.kind === "unauthorized";
+    const refused = error instanceof VastApiError && error.reason === "unauthorized";
     if (!refused || options.events === undefined) throw error;
     out.warn(`${error.message} Going on with the --events given; Vast.ai checks them.`);
     return undefined;

@@ -1,7 +1,7 @@
 import { openConfig } from "../config-context.js";
+import type { GlobalOptions } from "../context.js";
 import { usageError } from "../errors.js";
 import { createOutput, type OutputStreams } from "../output.js";
-import type { GlobalOptions } from "../program.js";
 import { MAX_PREVIOUS_SECRET_MS } from "../serve-options.js";
 
 /**

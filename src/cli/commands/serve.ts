@@ -6,10 +6,10 @@ import { removeRuntimeState, writeRuntimeState } from "../../config/runtime-stat
 import { StoreUnavailableError } from "../../delivery/store.js";
 import type { TunnelProvider } from "../../tunnel/types.js";
 import { openConfig } from "../config-context.js";
+import type { GlobalOptions } from "../context.js";
 import { CliError, ExitCode, usageError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { besideSpinner, startSpinner } from "../output.js";
-import type { GlobalOptions } from "../program.js";
 import { startSecretRefresh } from "../secret-refresh.js";
 import {
   DEFAULT_HOST,

@@ -1,8 +1,8 @@
 import { realpathSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { resolveConfigDir } from "../../config/paths.js";
+import type { GlobalOptions } from "../context.js";
 import { createOutput, type OutputStreams } from "../output.js";
-import type { GlobalOptions } from "../program.js";
 
 /**
  * `service`: a systemd unit that runs `serve` for good with this configuration, restarted when it

@@ -4,8 +4,8 @@ import { readRuntimeState } from "../../config/runtime-state.js";
 import type { SecretName } from "../../config/secret-store.js";
 import { isPlaceholderUrl, type Webhook } from "../../vast/api-types.js";
 import { openConfig } from "../config-context.js";
+import type { GlobalOptions } from "../context.js";
 import { createOutput, type OutputStreams } from "../output.js";
-import type { GlobalOptions } from "../program.js";
 
 /**
  * `status`: everything a user needs to see at a glance, secrets masked: the configuration, where

@@ -5,9 +5,9 @@ import { EventStore, type StoredEvent } from "../../delivery/store.js";
 import { type TestDelivery, VastApiError } from "../../vast/api-client.js";
 import { isPlaceholderUrl, type Webhook } from "../../vast/api-types.js";
 import { openConfig } from "../config-context.js";
+import type { GlobalOptions } from "../context.js";
 import { CliError, usageError } from "../errors.js";
 import { createOutput, type OutputStreams } from "../output.js";
-import type { GlobalOptions } from "../program.js";
 
 /**
  * `test`: asks Vast.ai for its test event and, when an adapter runs here, follows it through the
@@ -57,14 +57,14 @@ export async function test(options: TestOptions, context: TestContext): Promise<
       () => client.testWebhook(id),
     );
   } catch (error) {
-    if (error instanceof VastApiError && error.kind === "adapter_unreachable") {
+    if (error instanceof VastApiError && error.reason === "adapter_unreachable") {
       throw new CliError(`${error.message} ${whereTheAdapterIs(webhook, runtime)}`, {
         hint: runtime
           ? "`vast-gchat status` shows the tunnel and where the webhook points; restarting `vast-gchat serve` opens a new tunnel."
           : "Start `vast-gchat serve`: it opens the tunnel and points the webhook at it.",
       });
     }
-    if (error instanceof VastApiError && error.kind === "adapter_refused") {
+    if (error instanceof VastApiError && error.reason === "adapter_refused") {
       throw new CliError(error.message, error.hint === undefined ? {} : { hint: error.hint });
     }
     throw error;

@@ -1,12 +1,12 @@
-import { checkServiceUrl } from "../../chat/webhook-url.js";
 import { resolveConfigDir } from "../../config/paths.js";
 import { readRuntimeState } from "../../config/runtime-state.js";
+import { checkServiceUrl } from "../../service-url.js";
 import { KNOWN_EVENT_TYPES } from "../../vast/event-types.js";
 import { sampleEvent } from "../../vast/sample-events.js";
 import { type SentEvent, sendSignedEvent } from "../../vast/send-event.js";
 import { openConfig } from "../config-context.js";
+import type { GlobalOptions } from "../context.js";
 import { CliError, usageError } from "../errors.js";
-import type { GlobalOptions } from "../program.js";
 import { DEFAULT_PATH, parsePort, resolveSecrets } from "../serve-options.js";
 
 export interface TriggerOptions extends GlobalOptions {

@@ -3,8 +3,8 @@ import type { NotificationType } from "../../vast/api-types.js";
 import { GROUP_ORDER, groupOfType } from "../../vast/event-types.js";
 import { slugOf, subscribedSlugs } from "../../vast/type-selection.js";
 import { openConfig } from "../config-context.js";
+import type { GlobalOptions } from "../context.js";
 import { createOutput, type OutputStreams } from "../output.js";
-import type { GlobalOptions } from "../program.js";
 
 /** `types`: what the account can subscribe to, by group, marking the configured webhook's. */
 export interface TypesContext extends OutputStreams {
