@@ -8,6 +8,7 @@ import { EventStore, type StoredEvent } from "../delivery/store.js";
 import { DeliveryWorker } from "../delivery/worker.js";
 import { parseEvent } from "../vast/event.js";
 import { startAdminServer } from "./admin-server.js";
+import type { AdapterEvents } from "./events.js";
 import type { HandlerResponse } from "./handler.js";
 import { detailedHealth } from "./health.js";
 import type { HttpListener } from "./http-listener.js";
@@ -56,18 +57,6 @@ export interface AdapterConfig {
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   log?: AdapterLog;
-}
-
-/** What happens to events, as it happens: for the log, the demo, and tests that await a step. */
-export interface AdapterEvents {
-  accepted: [eventId: string, duplicate: boolean];
-  /** A delivery refused: its reason is SPEC.md's error code (invalid_signature, ...). */
-  rejected: [reason: string];
-  delivered: [event: StoredEvent, latencyMs: number];
-  retrying: [event: StoredEvent, reason: string, delayMs: number];
-  dead: [event: StoredEvent, reason: string];
-  /** The store refused the worker (locked, full); it tries again shortly. */
-  storeError: [error: Error];
 }
 
 export interface RunningAdapter {

@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { AdapterEvents } from "../../src/adapter/adapter.js";
+import type { AdapterEvents } from "../../src/adapter/events.js";
 import { chatSpaceLabel, createMetrics } from "../../src/adapter/metrics.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
 import {
