@@ -194,10 +194,12 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
       onResponse: (response, request) => {
         logResponse(log, rejections, response, request.socket.remoteAddress);
         const { outcome } = response;
-        if (outcome.kind === "rejected") events.emit("rejected", outcome.error);
+        if (outcome.kind === "rejected") {
+          events.emit("rejected", outcome.error, response.status, outcome.detail);
+        }
         if (outcome.kind !== "accepted") return;
         if (!outcome.duplicate) worker.notify();
-        events.emit("accepted", outcome.eventId, outcome.duplicate);
+        events.emit("accepted", outcome.eventId, outcome.duplicate, outcome.notifType);
       },
       onError: (error) => log.error({ reason: (error as Error).message }, "internal error"),
     });

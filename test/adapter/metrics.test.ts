@@ -178,8 +178,8 @@ describe("createMetrics", () => {
     const store = { queue: () => ({ pending: 3, dead: 2, oldestPendingAt: 10_000 }) };
     const metrics = createMetrics({ events, store, space: SPACE, now: () => 25_000 });
     const other = createMetrics({ events: new EventEmitter<AdapterEvents>(), store, space: "B" });
-    events.emit("accepted", "a", false);
-    events.emit("rejected", "payload_too_large");
+    events.emit("accepted", "a", false, "low_credit");
+    events.emit("rejected", "payload_too_large", 413, undefined);
 
     const text = await metrics.render();
     expect(sample(text, `${M}oldest_pending_age_seconds`, { space: SPACE })).toBe(15);
