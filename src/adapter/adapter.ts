@@ -9,6 +9,7 @@ import { EventStore, type StoredEvent } from "../delivery/store.js";
 import { DeliveryWorker } from "../delivery/worker.js";
 import { parseEvent } from "../vast/event.js";
 import { startAdminServer } from "./admin-server.js";
+import type { AdapterEvents } from "./events.js";
 import type { HandlerResponse } from "./handler.js";
 import { detailedHealth } from "./health.js";
 import type { HttpListener } from "./http-listener.js";
@@ -57,18 +58,6 @@ export interface AdapterConfig {
   initialBackoffMs?: number;
   maxBackoffMs?: number;
   log?: AdapterLog;
-}
-
-/** What happens to events, as it happens: for the log, the demo, and tests that await a step. */
-export interface AdapterEvents {
-  accepted: [eventId: string, duplicate: boolean];
-  /** A delivery refused: its reason is SPEC.md's error code (invalid_signature, ...). */
-  rejected: [reason: string];
-  delivered: [event: StoredEvent, latencyMs: number];
-  retrying: [event: StoredEvent, reason: string, delayMs: number];
-  dead: [event: StoredEvent, reason: string];
-  /** The store refused the worker (locked, full); it tries again shortly. */
-  storeError: [error: Error];
 }
 
 export interface RunningAdapter {
@@ -206,10 +195,12 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
       onResponse: (response, request) => {
         logResponse(log, rejections, response, request.socket.remoteAddress);
         const { outcome } = response;
-        if (outcome.kind === "rejected") events.emit("rejected", outcome.error);
+        if (outcome.kind === "rejected") {
+          events.emit("rejected", outcome.error, response.status, outcome.detail);
+        }
         if (outcome.kind !== "accepted") return;
         if (!outcome.duplicate) worker.notify();
-        events.emit("accepted", outcome.eventId, outcome.duplicate);
+        events.emit("accepted", outcome.eventId, outcome.duplicate, outcome.notifType);
       },
       onError: (error) => log.error({ reason: (error as Error).message }, "internal error"),
     });

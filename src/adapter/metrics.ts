@@ -1,7 +1,7 @@
 import type { EventEmitter } from "node:events";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { EventStore } from "../delivery/store.js";
-import type { AdapterEvents } from "./adapter.js";
+import type { AdapterEvents } from "./events.js";
 import type { RejectReason } from "./handler.js";
 
 /**

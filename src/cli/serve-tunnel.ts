@@ -1,3 +1,4 @@
+import type { EventEmitter } from "node:events";
 import type { AdapterLog } from "../adapter/adapter.js";
 import type { Settings, TunnelChoice } from "../config/settings.js";
 import { probeThroughTunnel } from "../tunnel/probe.js";
@@ -7,6 +8,7 @@ import type { UserError } from "../user-error.js";
 import { VastApiError } from "../vast/api-client.js";
 import type { ConfigContext } from "./config-context.js";
 import { usageError } from "./errors.js";
+import type { ServeEvents } from "./serve-events.js";
 
 /**
  * How `serve` becomes reachable: a supervised tunnel, the user's own public URL, or nothing; and
@@ -38,6 +40,8 @@ export interface ReachabilityContext {
   config: ConfigContext | undefined;
   env: NodeJS.ProcessEnv;
   log: AdapterLog;
+  /** Where the tunnel's opening and the webhook's moves are told, besides the log. */
+  events: EventEmitter<ServeEvents>;
   onStatus: () => void;
   /** A tunnel chosen by the caller rather than by the flags (the demo's loopback relay). */
   provider?: TunnelProvider;
@@ -128,6 +132,7 @@ function webhookPointer(
     }
     pointed = target;
     log.info({ webhook_id: webhookId, url: target }, "webhook pointed");
+    context.events.emit("webhookPointed", webhookId, target);
   };
 }
 
@@ -169,6 +174,7 @@ export async function makeReachable(
   supervisor.on("output", (line) => context.log.debug({ provider: name, line }, "tunnel output"));
   supervisor.on("ready", (url) => {
     context.log.info({ provider: name, public_url: url }, "tunnel open");
+    context.events.emit("tunnelOpen", url);
     context.onStatus();
   });
   supervisor.on("lost", (reason, delayMs) => {

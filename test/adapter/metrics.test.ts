@@ -1,6 +1,6 @@
 import { EventEmitter } from "node:events";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import type { AdapterEvents } from "../../src/adapter/adapter.js";
+import type { AdapterEvents } from "../../src/adapter/events.js";
 import { createMetrics } from "../../src/adapter/metrics.js";
 import { chatSpaceLabel } from "../../src/chat/webhook-url.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
@@ -179,8 +179,8 @@ describe("createMetrics", () => {
     const store = { queue: () => ({ pending: 3, dead: 2, oldestPendingAt: 10_000 }) };
     const metrics = createMetrics({ events, store, space: SPACE, now: () => 25_000 });
     const other = createMetrics({ events: new EventEmitter<AdapterEvents>(), store, space: "B" });
-    events.emit("accepted", "a", false);
-    events.emit("rejected", "payload_too_large");
+    events.emit("accepted", "a", false, "low_credit");
+    events.emit("rejected", "payload_too_large", 413, undefined);
 
     const text = await metrics.render();
     expect(sample(text, `${M}oldest_pending_age_seconds`, { space: SPACE })).toBe(15);

@@ -2,7 +2,7 @@ import { EventEmitter } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
+import { Readable, Writable } from "node:stream";
 import chalk from "chalk";
 import { type ChatPreview, startChatPreview } from "../../chat/preview-server.js";
 import { type LoopbackRelay, startLoopbackRelay } from "../../tunnel/loopback-relay.js";
@@ -16,6 +16,7 @@ import type { GlobalOptions } from "../context.js";
 import { Narrator } from "../demo/narrator.js";
 import { CliError, ExitCode } from "../errors.js";
 import { lineWriter } from "../line-writer.js";
+import type { ServeEvents, ServeReady } from "../serve-events.js";
 import { cleanup } from "./cleanup.js";
 import { init } from "./init.js";
 import { serve } from "./serve.js";
@@ -49,6 +50,8 @@ interface DemoWorld {
 interface RunningServe {
   served: Promise<number>;
   settled: boolean;
+  /** Serve's "ready"; rejects if serve ends, or takes too long, before it. */
+  ready: Promise<ServeReady>;
   signals: EventEmitter;
 }
 
@@ -92,7 +95,8 @@ export async function demo(options: DemoOptions, context: DemoContext): Promise<
       initialised = true;
       print(chalk.bold("\n2. serve, behind a loopback stand-in for the tunnel"));
       running = startServe(world, narrator, context.stderr);
-      const publicUrl = await readyUrl(running, narrator);
+      const ready = await running.ready;
+      const publicUrl = new URL(ready.publicUrl ?? ready.url);
       print(chalk.bold("\n3. one signed event of each type, sent by the emulator"));
       return runScript(world, narrator, publicUrl, print);
     }, interruption.stopped);
@@ -118,7 +122,7 @@ export async function demo(options: DemoOptions, context: DemoContext): Promise<
     return summary.ok ? ExitCode.Ok : ExitCode.Failed;
   } finally {
     interruption.dispose();
-    await stopServe(running, narrator);
+    await stopServe(running);
     if (initialised) await forget(world, print);
     await closeWorld(world);
     print(chalk.dim(`Removed ${world.dir}; nothing is left running.`));
@@ -226,46 +230,73 @@ async function initialise(world: DemoWorld, print: (line: string) => void): Prom
   if (code !== ExitCode.Ok) throw new CliError(`init against the emulator failed (exit ${code}).`);
 }
 
-/** The real `serve`, its JSON log read by the narrator; the relay replaces the tunnel. */
-function startServe(world: DemoWorld, narrator: Narrator, stderr: NodeJS.WritableStream) {
+/** The real `serve`, followed by the narrator through its events; the relay replaces the tunnel. */
+function startServe(
+  world: DemoWorld,
+  narrator: Narrator,
+  stderr: NodeJS.WritableStream,
+): RunningServe {
+  const events = new EventEmitter<ServeEvents>();
+  narrator.follow(events);
+  const ready = new Promise<ServeReady>((resolve) => events.once("ready", resolve));
   const signals = new EventEmitter();
-  const log = lineWriter((line) => narrator.onLogLine(line));
   const served = serve(
     { configDir: world.dir, port: "0", rate: DEMO_RATE },
-    { env: world.env, stdout: log, stderr, signals, tunnelProvider: world.relay.provider },
-  );
-  const running: RunningServe = { served, settled: false, signals };
-  served.then(
-    () => {
-      running.settled = true;
+    {
+      env: world.env,
+      // Serve's log is for operators; the story comes from its events.
+      stdout: nowhere(),
+      stderr,
+      signals,
+      tunnelProvider: world.relay.provider,
+      events,
     },
-    () => {
-      running.settled = true;
-    },
   );
+  const running: RunningServe = {
+    served,
+    settled: false,
+    ready: readyOrWhyNot(ready, served),
+    signals,
+  };
+  const settle = () => {
+    running.settled = true;
+  };
+  served.then(settle, settle);
   return running;
 }
 
-async function readyUrl(running: RunningServe, narrator: Narrator): Promise<URL> {
-  await Promise.race([
-    narrator.until(() => narrator.ready !== undefined, STEP_TIMEOUT_MS, "serve's ready line"),
-    running.served.then((code) => {
-      throw new CliError(`serve stopped (exit ${code}) before it was ready.`);
-    }),
-  ]);
-  const url = narrator.ready?.public_url ?? narrator.ready?.url;
-  if (!url) throw new CliError("serve said it was ready but gave no URL.");
-  return new URL(url);
+/** Serve's "ready", or an error if serve ends, or takes too long, before it. */
+function readyOrWhyNot(ready: Promise<ServeReady>, served: Promise<number>): Promise<ServeReady> {
+  let timer: NodeJS.Timeout | undefined;
+  const tooLong = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new CliError(`serve was not ready within ${STEP_TIMEOUT_MS / 1000} s.`));
+    }, STEP_TIMEOUT_MS);
+  });
+  const ended = served.then((code): never => {
+    throw new CliError(`serve stopped (exit ${code}) before it was ready.`);
+  });
+  return Promise.race([ready, ended, tooLong]).finally(() => clearTimeout(timer));
+}
+
+/** A stream that drops what is written to it. */
+function nowhere(): Writable {
+  return new Writable({
+    write(_chunk, _encoding, done) {
+      done();
+    },
+  });
 }
 
 /** SIGTERM to serve once it is up, as a user's Ctrl+C would: it finishes what is in flight. */
-async function stopServe(running: RunningServe | undefined, narrator: Narrator): Promise<void> {
+async function stopServe(running: RunningServe | undefined): Promise<void> {
   if (!running || running.settled) return;
   // Before "ready", serve answers a signal by exiting the process: let it get there first.
-  await narrator
-    .until(() => narrator.ready !== undefined || running.settled, STEP_TIMEOUT_MS, "serve start")
-    .catch(() => {});
-  if (running.settled || narrator.ready === undefined) return;
+  const ready = await running.ready.then(
+    () => true,
+    () => false,
+  );
+  if (!ready || running.settled) return;
   running.signals.emit("SIGTERM");
   await running.served.catch(() => {});
 }
@@ -298,7 +329,7 @@ async function runScript(
   const duplicate = (second?.answer as { duplicate?: unknown } | undefined)?.duplicate === true;
   await deliveredIn(repeat.eventId, "the delivery of the repeated event");
   const forged = await sendSignedEvent(publicUrl, IMPOSTOR_SECRET, sampleEvent("billing_failed"));
-  await narrator.until(() => tally.rejected.length > 0, STEP_TIMEOUT_MS, "the forgery's refusal");
+  await narrator.until(() => tally.rejected > 0, STEP_TIMEOUT_MS, "the forgery's refusal");
 
   const summary: DemoSummary = {
     ok: false,

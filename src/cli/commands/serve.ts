@@ -1,3 +1,4 @@
+import { EventEmitter } from "node:events";
 import type { Ora } from "ora";
 import { startAdapter } from "../../adapter/adapter.js";
 import type { MessageFormat } from "../../chat/render.js";
@@ -11,6 +12,7 @@ import { CliError, ExitCode, usageError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { besideSpinner, startSpinner } from "../output.js";
 import { startSecretRefresh } from "../secret-refresh.js";
+import type { ServeEvents, ServeReady } from "../serve-events.js";
 import {
   DEFAULT_HOST,
   DEFAULT_PATH,
@@ -40,10 +42,13 @@ export interface ServeContext {
   signals: NodeJS.EventEmitter;
   /** The demo's tunnel stand-in, used instead of the one the flags choose. */
   tunnelProvider?: TunnelProvider;
+  /** For a caller in this process (the demo): what serve does, as typed events beside its log. */
+  events?: EventEmitter<ServeEvents>;
 }
 
 export async function serve(options: ServeOptions, context: ServeContext): Promise<number> {
   const { env } = context;
+  const events = context.events ?? new EventEmitter<ServeEvents>();
   const configDir = resolveConfigDir(options.configDir, env);
   // The tutorial's environment alone is enough; otherwise what `init` stored fills the gaps.
   const config =
@@ -112,6 +117,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     secrets.close();
     throw startupError(error, port, adminPort, storePath);
   }
+  events.emit("adapterStarted", adapter.events);
 
   const startedAt = Date.now();
   let reachable: Reachability | undefined;
@@ -149,6 +155,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       config,
       env,
       log,
+      events,
       onStatus: saveRuntime,
       ...(context.tunnelProvider ? { provider: context.tunnelProvider } : {}),
     });
@@ -161,18 +168,22 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   spinner?.stop();
   spinner = undefined;
   saveRuntime();
-  const publicUrl = reachable.publicUrl ? `${reachable.publicUrl}${path}` : null;
+  const ready: ServeReady = {
+    url: `${adapter.origin}${path}`,
+    publicUrl: reachable.publicUrl ? `${reachable.publicUrl}${path}` : null,
+  };
   log.info(
     {
-      url: `${adapter.origin}${path}`,
+      url: ready.url,
       admin_url: adapter.adminOrigin,
-      public_url: publicUrl,
+      public_url: ready.publicUrl,
       chat: chat.label,
       format,
       store: storePath,
     },
     "ready",
   );
+  events.emit("ready", ready);
 
   const running = reachable;
   return new Promise<number>((resolve, reject) => {

@@ -1,68 +1,43 @@
+import type { EventEmitter } from "node:events";
 import chalk from "chalk";
+import type { AdapterEvents } from "../../adapter/events.js";
 import { headline, type PreviewMessage } from "../../chat/preview-server.js";
 import { printableLine } from "../printable.js";
+import type { ServeEvents } from "../serve-events.js";
 
 /**
- * Turns what the demo's `serve` logs (its JSON lines) and what reaches the Chat preview into the
- * demo's running commentary, and keeps the tallies its summary needs. It reads serve's real log,
- * so what the user sees is what serve did, not what the demo expected it to do.
+ * Turns what the demo's `serve` does (its typed events and its adapter's) and what reaches the
+ * Chat preview into the demo's running commentary, and keeps the tallies its summary needs. It
+ * listens to the real serve, so what the user sees is what serve did, not what the demo expected
+ * it to do.
  */
-export interface LogRecord {
-  msg?: string;
-  type?: string | null;
-  event_id?: string;
-  status?: number;
-  reason?: string;
-  detail?: string;
-  latency_ms?: number;
-  public_url?: string | null;
-  url?: string;
-  webhook_id?: number;
-  [field: string]: unknown;
-}
-
 export interface Tally {
-  received: Set<string>;
-  duplicates: number;
-  rejected: Array<{ status: number | undefined; reason: string | undefined }>;
+  /** Ids of the events the worker has posted to Chat. */
   delivered: Set<string>;
+  rejected: number;
   chatMessages: number;
 }
 
 export class Narrator {
-  readonly tally: Tally = {
-    received: new Set(),
-    duplicates: 0,
-    rejected: [],
-    delivered: new Set(),
-    chatMessages: 0,
-  };
-  /** Serve's last "ready" record, once it has logged one. */
-  ready: LogRecord | undefined;
+  readonly tally: Tally = { delivered: new Set(), rejected: 0, chatMessages: 0 };
   private readonly listeners = new Set<() => void>();
 
   constructor(private readonly print: (line: string) => void) {}
 
-  /** One line of serve's log. Lines that are not JSON records are passed through as they are. */
-  onLogLine(line: string): void {
-    let record: LogRecord;
-    try {
-      record = JSON.parse(line) as LogRecord;
-    } catch {
-      this.print(chalk.dim(`  serve: ${line}`));
-      return;
-    }
-    this.describe(record);
-    for (const listener of this.listeners) listener();
+  /** Follows one serve from its start: the tunnel, the webhook and readiness, then every event. */
+  follow(serve: EventEmitter<ServeEvents>): void {
+    serve.on("adapterStarted", (events) => this.followAdapter(events));
+    serve.on("tunnelOpen", (url) => this.say(`tunnel      loopback stand-in open at ${url}`));
+    serve.on("webhookPointed", (id, url) => this.say(`webhook     ${id} now delivers to ${url}`));
+    serve.on("ready", (ready) => this.say(`serve       ready: ${ready.publicUrl ?? ready.url}`));
   }
 
   onChatMessage(entry: PreviewMessage): void {
     this.tally.chatMessages++;
-    this.print(`  ${chalk.cyan("in Chat")}     ${headline(entry.message)}`);
-    for (const listener of this.listeners) listener();
+    this.say(`  ${chalk.cyan("in Chat")}     ${headline(entry.message)}`);
   }
 
-  /** Resolves when `done()` holds, checked after every record and message; rejects after `ms`. */
+  /** Resolves when `done()` holds, checked after every line told; rejects after `ms`. */
   until(done: () => boolean, ms: number, what: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const check = () => {
@@ -80,46 +55,41 @@ export class Narrator {
     });
   }
 
-  private describe(record: LogRecord): void {
-    const type = printableLine(record.type ?? "(no type)").padEnd(22);
-    switch (record.msg) {
-      case "received":
-        if (record.event_id) this.tally.received.add(record.event_id);
-        this.print(`${chalk.bold("received")}    ${type} signature ok, kept on disk, answered 200`);
-        break;
-      case "duplicate":
-        this.tally.duplicates++;
-        this.print(
-          `${chalk.yellow("duplicate")}   ${type} already kept: answered 200 duplicate, not posted again`,
-        );
-        break;
-      case "rejected":
-        this.tally.rejected.push({ status: record.status, reason: record.reason });
-        this.print(
-          `${chalk.red("rejected")}    ${String(record.status)} ${record.reason ?? ""}${record.detail ? ` (${record.detail})` : ""}`,
-        );
-        break;
-      case "delivered":
-        if (record.event_id) this.tally.delivered.add(record.event_id);
-        this.print(`  ${chalk.green("delivered")} ${type} in ${record.latency_ms} ms`);
-        break;
-      case "retrying":
-      case "dead":
-        this.print(`  ${chalk.yellow(record.msg)}  ${type} ${record.reason ?? ""}`);
-        break;
-      case "tunnel open":
-        this.print(`tunnel      loopback stand-in open at ${record.public_url}`);
-        break;
-      case "webhook pointed":
-        this.print(`webhook     ${record.webhook_id} now delivers to ${record.url}`);
-        break;
-      case "ready":
-        this.ready = record;
-        this.print(`serve       ready: ${record.public_url ?? record.url}`);
-        break;
-      default:
-        // Start-up chatter (checkpointer, pruning) is serve's business, not the demo's story.
-        break;
-    }
+  private followAdapter(events: EventEmitter<AdapterEvents>): void {
+    events.on("accepted", (_eventId, duplicate, type) => {
+      this.say(
+        duplicate
+          ? `${chalk.yellow("duplicate")}   ${column(type)} already kept: answered 200 duplicate, not posted again`
+          : `${chalk.bold("received")}    ${column(type)} signature ok, kept on disk, answered 200`,
+      );
+    });
+    events.on("rejected", (reason, status, detail) => {
+      this.tally.rejected++;
+      this.say(`${chalk.red("rejected")}    ${status} ${reason}${detail ? ` (${detail})` : ""}`);
+    });
+    events.on("delivered", (event, latencyMs) => {
+      this.tally.delivered.add(event.eventId);
+      this.say(`  ${chalk.green("delivered")} ${column(event.notifType)} in ${latencyMs} ms`);
+    });
+    // Chat's refusals are text from outside: printed as printable() shows it, like event types.
+    events.on("retrying", (event, reason) => {
+      this.say(
+        `  ${chalk.yellow("retrying")}  ${column(event.notifType)} ${printableLine(reason)}`,
+      );
+    });
+    events.on("dead", (event, reason) => {
+      this.say(`  ${chalk.yellow("dead")}  ${column(event.notifType)} ${printableLine(reason)}`);
+    });
   }
+
+  /** Prints one line of the story and wakes whoever waits (tallies are counted before it). */
+  private say(line: string): void {
+    this.print(line);
+    for (const listener of this.listeners) listener();
+  }
+}
+
+/** An event's type (sent by whoever called the webhook) as the story's fixed-width column. */
+function column(type: string | null | undefined): string {
+  return printableLine(type ?? "(no type)").padEnd(22);
 }
