@@ -4,8 +4,8 @@ import { createChatPoster } from "../chat/post-message.js";
 import { type MessageFormat, renderMessage } from "../chat/render.js";
 import { renderDigest } from "../chat/render-digest.js";
 import { chatSpaceLabel } from "../chat/webhook-url.js";
-import { startCheckpointer } from "../delivery/checkpointer.js";
-import { EventStore, type StoredEvent } from "../delivery/store.js";
+import type { EventStore, StoredEvent } from "../delivery/event-store.js";
+import { openEventStore } from "../delivery/open-store.js";
 import { DeliveryWorker } from "../delivery/worker.js";
 import { parseEvent } from "../vast/event.js";
 import { startAdminServer } from "./admin-server.js";
@@ -131,22 +131,17 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   const log = config.log ?? silentLog;
   const events = new EventEmitter<AdapterEvents>();
   const instance = randomUUID();
-  const store = EventStore.open(config.storePath, { backgroundCheckpoints: true });
-  const checkpointer = startCheckpointer(config.storePath, {
-    onFailure: (error) => {
-      log.warn({ reason: error.message }, "checkpointer stopped; SQLite checkpoints inline again");
-      store.checkpointInline();
-    },
-  });
+  // A long-running store: its housekeeping stays off the request path.
+  const store = await openEventStore(config.storePath, { background: true, log });
   // Forgetting old ids is housekeeping: a busy or full store is reported and tried again later.
-  const prune = () => {
+  const prune = async () => {
     try {
-      store.prune(Date.now());
+      await store.prune(Date.now());
     } catch (error) {
       log.warn({ reason: (error as Error).message }, "prune failed");
     }
   };
-  prune();
+  await prune();
   const pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS).unref();
 
   const poster = createChatPoster(
@@ -214,8 +209,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
     await server?.close();
     rejections.close();
     clearInterval(pruneTimer);
-    await checkpointer.stop();
-    store.close();
+    await store.close();
     throw error;
   }
   worker.start();
@@ -233,8 +227,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
         clearInterval(pruneTimer);
         await Promise.all([server.close(), admin.close(), worker.stop(graceMs)]);
         rejections.close();
-        await checkpointer.stop();
-        store.close();
+        await store.close();
       })();
       return closing;
     },

@@ -19,7 +19,8 @@ export const ADMIN_HOST = "127.0.0.1";
 export interface AdminServerOptions {
   /** 0: any free port (the runtime state says which). */
   port: number;
-  health: () => JsonResponse;
+  /** The detailed health, read from the store. */
+  health: () => Promise<JsonResponse>;
   /** Prometheus text, produced asynchronously (prom-client's registry). */
   metrics: () => Promise<{ contentType: string; text: string }>;
   onError?: (error: unknown) => void;
@@ -44,7 +45,8 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Htt
     const path = pathOf(req);
     const reading = req.method === "GET" || req.method === "HEAD";
     if (path === "/health") {
-      send(reading ? options.health() : answer(405, "method_not_allowed", { allow: READ_METHODS }));
+      if (reading) sendHealth(res, options, closeAfter);
+      else send(answer(405, "method_not_allowed", { allow: READ_METHODS }));
     } else if (path === "/metrics") {
       if (reading) sendMetrics(res, options, closeAfter);
       else send(answer(405, "method_not_allowed", { allow: READ_METHODS }));
@@ -55,6 +57,16 @@ export async function startAdminServer(options: AdminServerOptions): Promise<Htt
   const listener = await startHttpListener({ host: ADMIN_HOST, port: options.port }, handle);
   port = listener.port;
   return listener;
+}
+
+function sendHealth(res: ServerResponse, options: AdminServerOptions, closeAfter: boolean): void {
+  options.health().then(
+    (response) => sendJson(res, response, closeAfter),
+    (error: unknown) => {
+      options.onError?.(error);
+      sendJson(res, answer(500, "internal"), closeAfter);
+    },
+  );
 }
 
 function sendMetrics(res: ServerResponse, options: AdminServerOptions, closeAfter: boolean): void {

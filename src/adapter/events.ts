@@ -1,4 +1,4 @@
-import type { StoredEvent } from "../delivery/store.js";
+import type { StoredEvent } from "../delivery/event-store.js";
 import type { RejectReason } from "./handler.js";
 
 /**

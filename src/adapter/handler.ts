@@ -1,4 +1,4 @@
-import { type EventStore, StoreUnavailableError } from "../delivery/store.js";
+import { type EventStore, StoreUnavailableError } from "../delivery/event-store.js";
 import { parseEvent } from "../vast/event.js";
 import { verifySignature } from "../vast/signature.js";
 import type { JsonResponse } from "./http-listener.js";
@@ -7,7 +7,8 @@ import { signatureHeadersProblem } from "./signature-headers.js";
 /**
  * The public receiver as a function of plain data: a request in, a status and JSON body out, with
  * the answers of SPEC.md. Only the webhook path and a minimal /health are answered here: whatever
- * the tunnel exposes, a stranger can reach. The node:http plumbing lives in server.ts.
+ * the tunnel exposes, a stranger can reach. The node:http plumbing lives in server.ts. It is async
+ * only because keeping a delivery is: the answer waits for the store's commit.
  */
 export interface ReceivedRequest {
   method: string;
@@ -82,7 +83,10 @@ function methodNotAllowed(allow: string): HandlerResponse {
   };
 }
 
-export function handleRequest(request: ReceivedRequest, deps: ReceiverDeps): HandlerResponse {
+export async function handleRequest(
+  request: ReceivedRequest,
+  deps: ReceiverDeps,
+): Promise<HandlerResponse> {
   if (request.path === deps.path) {
     return request.method === "POST" ? handleDelivery(request, deps) : methodNotAllowed("POST");
   }
@@ -114,7 +118,10 @@ export function refuseByHeaders(
   return problem ? reject(401, "invalid_signature", problem) : undefined;
 }
 
-function handleDelivery(request: ReceivedRequest, deps: ReceiverDeps): HandlerResponse {
+async function handleDelivery(
+  request: ReceivedRequest,
+  deps: ReceiverDeps,
+): Promise<HandlerResponse> {
   const now = deps.now?.() ?? Date.now();
   const signed = signedHeaders(request.headers);
   const verified = verifySignature(deps.secrets(), signed, request.body, Math.floor(now / 1000));
@@ -130,7 +137,8 @@ function handleDelivery(request: ReceivedRequest, deps: ReceiverDeps): HandlerRe
 
   const notifType = parsed.event.notif_type;
   try {
-    const { duplicate } = deps.store.accept({
+    // Committed before this resolves: the 200 below is never sent for an event not kept.
+    const { duplicate } = await deps.store.accept({
       eventId: parsed.eventId,
       notifType,
       payload: request.body.toString("utf8"),

@@ -1,4 +1,4 @@
-import type { EventStore } from "../delivery/store.js";
+import type { EventStore } from "../delivery/event-store.js";
 import type { DeliveryHealth } from "../delivery/worker.js";
 import type { JsonResponse } from "./http-listener.js";
 
@@ -15,11 +15,11 @@ export interface HealthDeps {
   now?: () => number;
 }
 
-export function detailedHealth(deps: HealthDeps): JsonResponse {
+export async function detailedHealth(deps: HealthDeps): Promise<JsonResponse> {
   const now = deps.now?.() ?? Date.now();
   const instance = deps.instance ? { instance: deps.instance } : {};
   try {
-    const queue = deps.store.queue();
+    const queue = await deps.store.queue();
     const delivery = deps.delivery?.();
     const oldestAge =
       queue.oldestPendingAt === null ? null : Math.max(0, (now - queue.oldestPendingAt) / 1000);

@@ -1,6 +1,6 @@
 import type { EventEmitter } from "node:events";
 import { Counter, Gauge, Histogram, Registry } from "prom-client";
-import type { EventStore } from "../delivery/store.js";
+import type { EventStore } from "../delivery/event-store.js";
 import type { AdapterEvents } from "./events.js";
 import type { RejectReason } from "./handler.js";
 
@@ -113,10 +113,10 @@ export function createMetrics(options: MetricsOptions): AdapterMetrics {
   events.on("dead", () => deadTotal.inc());
 
   /** One store read per scrape; a store that cannot be read leaves the gauges NaN, not a 500. */
-  const readQueue = () => {
+  const readQueue = async () => {
     const labels = { space };
     try {
-      const queue = store.queue();
+      const queue = await store.queue();
       queueDepth.set(labels, queue.pending);
       deadLetters.set(labels, queue.dead);
       const age = queue.oldestPendingAt === null ? 0 : (now() - queue.oldestPendingAt) / 1000;
@@ -130,8 +130,8 @@ export function createMetrics(options: MetricsOptions): AdapterMetrics {
 
   return {
     contentType: register.contentType,
-    render() {
-      readQueue();
+    async render() {
+      await readQueue();
       return register.metrics();
     },
   };

@@ -48,9 +48,12 @@ export async function startReceiverServer(options: ReceiverServerOptions): Promi
       options.onResponse?.(response, req);
       sendJson(res, response, closeAfter);
     };
-    const answer = (compute: () => HandlerResponse, closeAfter = false) => {
+    const answer = async (
+      compute: () => HandlerResponse | Promise<HandlerResponse>,
+      closeAfter = false,
+    ) => {
       try {
-        respond(compute(), closeAfter);
+        respond(await compute(), closeAfter);
       } catch (error) {
         options.onError?.(error);
         respond(
@@ -65,7 +68,7 @@ export async function startReceiverServer(options: ReceiverServerOptions): Promi
     if (path === undefined || path !== options.deps.path || method !== "POST") {
       // Only a delivery has a body worth reading: the rest is answered from the request line, and
       // a body sent along is left unread (the connection closes after the answer).
-      answer(
+      void answer(
         () =>
           path === undefined
             ? notFound()
@@ -106,7 +109,7 @@ export async function startReceiverServer(options: ReceiverServerOptions): Promi
     req.on("end", () => {
       if (tooBig) return;
       const body = Buffer.concat(chunks);
-      answer(() => handleRequest({ method, path, headers: req.headers, body }, options.deps));
+      void answer(() => handleRequest({ method, path, headers: req.headers, body }, options.deps));
     });
     req.on("error", () => req.socket.destroy());
   };

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import type { PostOutcome } from "../chat/post-message.js";
 import type { ChatMessage } from "../chat/render.js";
-import type { EventStore, PostRecord, StoredEvent } from "./store.js";
+import type { EventStore, PostRecord, StoredEvent } from "./event-store.js";
 
 /**
  * The delivery worker: drains the store's outbox to one Chat space, oldest first, at most `rate`
@@ -80,6 +80,8 @@ export class DeliveryWorker {
   private running = false;
   private loop: Promise<void> | undefined;
   private wake: (() => void) | undefined;
+  /** Set by notify(); a loop turn that finds it set does not go idle (see run). */
+  private notified = false;
   /** The post under way, so that shutdown can cancel it once its grace period is over. */
   private currentPost: AbortController | undefined;
   private lastPostAt = Number.NEGATIVE_INFINITY;
@@ -100,6 +102,7 @@ export class DeliveryWorker {
 
   /** Tells the worker that an event was kept, so it need not wait for its timer. */
   notify(): void {
+    this.notified = true;
     this.wake?.();
   }
 
@@ -121,13 +124,18 @@ export class DeliveryWorker {
 
   private async run(): Promise<void> {
     while (this.running) {
+      // The store answers asynchronously: an event kept while this turn reads it must not wait
+      // for the idle poll, so a notify() since the turn began skips going idle.
+      this.notified = false;
       try {
-        const due = this.nextDue();
+        const due = await this.nextDue();
         const wait = due.length
           ? this.lastPostAt + 1000 / (this.options.rate ?? 1) - this.now()
           : 0;
-        if (!due.length) await this.sleep(this.untilHeadIsDue());
-        else if (wait > 0) await this.sleep(wait);
+        if (!due.length) {
+          const idleMs = await this.untilHeadIsDue();
+          if (!this.notified) await this.sleep(idleMs);
+        } else if (wait > 0) await this.sleep(wait);
         else await this.deliver(due);
       } catch (error) {
         // A store that refuses a read, or an event that cannot be rendered: never let the loop die
@@ -139,14 +147,14 @@ export class DeliveryWorker {
   }
 
   /** The events to post now, oldest first; empty when the head of the queue is not due. */
-  private nextDue(): StoredEvent[] {
+  private async nextDue(): Promise<StoredEvent[]> {
     // The oldest event waiting to be retried holds the rest back: order of arrival is kept.
-    const first = this.options.store.nextPending();
+    const first = await this.options.store.nextPending();
     if (!first || first.nextAttemptAt > this.now()) return [];
-    const unfinished = this.unfinishedPost(first);
+    const unfinished = await this.unfinishedPost(first);
     if (unfinished) return unfinished;
     const max = this.options.renderDigest ? (this.options.digestMax ?? 50) : 1;
-    const due = this.options.store.dueBatch(this.now(), max);
+    const due = await this.options.store.dueBatch(this.now(), max);
     const head = due[0];
     if (!head) return [];
     // A head that must go alone, or too few waiting for a digest: one event.
@@ -160,17 +168,17 @@ export class DeliveryWorker {
    * same and Chat can drop it if the first one got through. Only while it still starts at the head
    * of the queue: otherwise order comes first, and it is forgotten.
    */
-  private unfinishedPost(head: StoredEvent): StoredEvent[] | undefined {
+  private async unfinishedPost(head: StoredEvent): Promise<StoredEvent[] | undefined> {
     const { store } = this.options;
-    const events = store.unfinishedPosting();
+    const events = await store.unfinishedPosting();
     if (events === undefined) return undefined;
     if (events[0]?.seq === head.seq) return events;
-    store.clearPosting();
+    await store.clearPosting();
     return undefined;
   }
 
-  private untilHeadIsDue(): number {
-    const head = this.options.store.nextPending();
+  private async untilHeadIsDue(): Promise<number> {
+    const head = await this.options.store.nextPending();
     if (!head) return IDLE_POLL_MS;
     return Math.max(1, Math.min(IDLE_POLL_MS, head.nextAttemptAt - this.now()));
   }
@@ -180,11 +188,11 @@ export class DeliveryWorker {
     try {
       rendered = this.renderDue(due);
     } catch (error) {
-      this.cannotRender(due, error);
+      await this.cannotRender(due, error);
       return;
     }
     const { carried, message } = rendered;
-    this.options.store.notePosting(carried.map((event) => event.seq));
+    await this.options.store.notePosting(carried.map((event) => event.seq));
     const controller = new AbortController();
     this.currentPost = controller;
     let outcome: PostOutcome;
@@ -220,15 +228,20 @@ export class DeliveryWorker {
    * reason, for `events show`) rather than hold every event behind it. A digest that cannot be
    * rendered is split, so only the event at fault is given up on.
    */
-  private cannotRender(due: StoredEvent[], error: unknown): void {
-    this.options.store.clearPosting();
+  private async cannotRender(due: StoredEvent[], error: unknown): Promise<void> {
+    const { store } = this.options;
     if (due.length > 1) {
+      await store.clearPosting();
       for (const event of due) this.alone.add(event.seq);
       return;
     }
     const event = due[0] as StoredEvent;
     const reason = `could not render the message: ${(error as Error).message}`;
-    this.options.store.markDead([event.seq], { at: this.now(), carried: 1 }, reason);
+    await store.recordOutcome({
+      post: { at: this.now(), carried: 1 },
+      dead: { seqs: [event.seq], error: reason },
+      clearPosting: true,
+    });
     this.alone.delete(event.seq);
     this.options.observer?.dead?.(event, reason);
   }
@@ -240,7 +253,7 @@ export class DeliveryWorker {
   private async record(events: StoredEvent[], outcome: PostOutcome): Promise<void> {
     for (;;) {
       try {
-        this.apply(events, outcome);
+        await this.apply(events, outcome);
         return;
       } catch (error) {
         this.options.observer?.storeError?.(error);
@@ -252,17 +265,14 @@ export class DeliveryWorker {
     }
   }
 
-  private apply(events: StoredEvent[], outcome: PostOutcome): void {
+  private async apply(events: StoredEvent[], outcome: PostOutcome): Promise<void> {
     const { store, observer } = this.options;
     const now = this.now();
     const seqs = events.map((event) => event.seq);
     const post: PostRecord = { at: now, status: outcome.status, carried: events.length };
 
     if (outcome.kind === "delivered") {
-      store.atomically(() => {
-        store.markDelivered(seqs, post);
-        store.clearPosting();
-      });
+      await store.recordOutcome({ post, delivered: seqs, clearPosting: true });
       this.health.failingSince = null;
       this.health.lastError = null;
       for (const event of events) {
@@ -273,15 +283,16 @@ export class DeliveryWorker {
     }
     if (outcome.kind === "rejected" && events.length > 1) {
       // Which event made Chat refuse the digest is unknown: send each alone, now.
-      store.clearPosting();
+      await store.clearPosting();
       for (const event of events) this.alone.add(event.seq);
       this.lastPostAt = Number.NEGATIVE_INFINITY;
       return;
     }
     if (outcome.kind === "rejected") {
-      store.atomically(() => {
-        store.markDead(seqs, post, outcome.reason);
-        store.clearPosting();
+      await store.recordOutcome({
+        post,
+        dead: { seqs, error: outcome.reason },
+        clearPosting: true,
       });
       for (const event of events) {
         this.alone.delete(event.seq);
@@ -307,10 +318,13 @@ export class DeliveryWorker {
     const ambiguous = outcome.status === undefined && !expiredSeqs.length;
     // One transaction: were a later write refused, the retry of all must not record the dead
     // letters twice.
-    store.atomically(() => {
-      if (expiredSeqs.length) store.markDead(expiredSeqs, post, deadReason);
-      if (waitingSeqs.length) store.markRetry(waitingSeqs, post, now + delay, outcome.reason);
-      if (!ambiguous) store.clearPosting();
+    await store.recordOutcome({
+      post,
+      ...(expiredSeqs.length ? { dead: { seqs: expiredSeqs, error: deadReason } } : {}),
+      ...(waitingSeqs.length
+        ? { retry: { seqs: waitingSeqs, nextAttemptAt: now + delay, error: outcome.reason } }
+        : {}),
+      clearPosting: !ambiguous,
     });
     for (const event of expired) {
       this.alone.delete(event.seq);
@@ -328,6 +342,8 @@ export class DeliveryWorker {
 
   /** Waits until notified, stopped, or `ms` elapse. */
   private sleep(ms: number): Promise<void> {
+    // Stopped while the store was being read: nothing to wait for.
+    if (!this.running) return Promise.resolve();
     return new Promise((resolve) => {
       // Timers overflow past 2^31-1 ms; a long wait is simply re-checked after an hour.
       const timer = setTimeout(done, Math.min(ms, MAX_SLEEP_MS));

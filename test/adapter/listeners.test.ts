@@ -197,6 +197,6 @@ describe("the loopback listener", () => {
       sampleEvent("low_credit"),
     );
     expect(answer.status).toBe(404);
-    expect(fx.adapter.store.stats()).toMatchObject({ pending: 0, delivered: 0 });
+    expect(await fx.adapter.store.stats()).toMatchObject({ pending: 0, delivered: 0 });
   });
 });

@@ -163,7 +163,7 @@ describe("createMetrics", () => {
       events: new EventEmitter<AdapterEvents>(),
       store: {
         queue() {
-          throw new Error("database is locked");
+          return Promise.reject(new Error("database is locked"));
         },
       },
       space: SPACE,
@@ -176,7 +176,7 @@ describe("createMetrics", () => {
 
   it("measures the oldest pending event's age with its clock, and keeps registries apart", async () => {
     const events = new EventEmitter<AdapterEvents>();
-    const store = { queue: () => ({ pending: 3, dead: 2, oldestPendingAt: 10_000 }) };
+    const store = { queue: async () => ({ pending: 3, dead: 2, oldestPendingAt: 10_000 }) };
     const metrics = createMetrics({ events, store, space: SPACE, now: () => 25_000 });
     const other = createMetrics({ events: new EventEmitter<AdapterEvents>(), store, space: "B" });
     events.emit("accepted", "a", false, "low_credit");

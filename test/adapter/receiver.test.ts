@@ -26,8 +26,8 @@ async function post(body: Buffer | string, headers: Record<string, string>) {
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
 }
 
-function nothingKept() {
-  expect(fx.adapter.store.stats()).toMatchObject({ pending: 0, delivered: 0, dead: 0 });
+async function nothingKept() {
+  expect(await fx.adapter.store.stats()).toMatchObject({ pending: 0, delivered: 0, dead: 0 });
 }
 
 describe("receiving a delivery", () => {
@@ -42,7 +42,7 @@ describe("receiving a delivery", () => {
     await delivered;
     expect(fx.chat.messages).toHaveLength(1);
     expect(JSON.stringify(fx.chat.messages[0]?.body)).toContain(event.subject);
-    expect(fx.adapter.store.get(event.event_id)?.state).toBe("delivered");
+    expect((await fx.adapter.store.get(event.event_id))?.state).toBe("delivered");
   });
 
   it("answers a repeated event_id with duplicate: true and posts it once", async () => {
@@ -79,7 +79,9 @@ describe("receiving a delivery", () => {
     const first = await post(a, vastHeaders(SECRET, a, { eventId: "same-header" }));
     const second = await post(b, vastHeaders(SECRET, b, { eventId: "same-header" }));
     expect([first.body.duplicate, second.body.duplicate]).toEqual([false, false]);
-    expect(fx.adapter.store.stats().pending + fx.adapter.store.stats().delivered).toBe(2);
+    expect(
+      (await fx.adapter.store.stats()).pending + (await fx.adapter.store.stats()).delivered,
+    ).toBe(2);
   });
 
   it("keys an event without event_id by its body, so a byte-identical retry is a duplicate", async () => {
@@ -168,7 +170,7 @@ describe("refusing a delivery changes nothing", () => {
       status: 401,
       body: { ok: false, error: "invalid_signature" },
     });
-    nothingKept();
+    await nothingKept();
   });
 
   it.each([
@@ -184,7 +186,7 @@ describe("refusing a delivery changes nothing", () => {
       status: 400,
       body: { ok: false, error },
     });
-    nothingKept();
+    await nothingKept();
   });
 
   it("413 for a body over the cap, declared up front, without reading it", async () => {
@@ -193,7 +195,7 @@ describe("refusing a delivery changes nothing", () => {
       status: 413,
       body: { ok: false, error: "payload_too_large" },
     });
-    nothingKept();
+    await nothingKept();
   });
 
   it("413 for a chunked body that grows over the cap, without waiting for its end", async () => {
@@ -218,7 +220,7 @@ describe("refusing a delivery changes nothing", () => {
     });
     expect(answer.status).toBe(413);
     expect(JSON.parse(answer.body)).toEqual({ ok: false, error: "payload_too_large" });
-    nothingKept();
+    await nothingKept();
   });
 
   it("503 unavailable when the event cannot be kept, then 200 once it can", async () => {
@@ -281,12 +283,12 @@ describe("other requests", () => {
     });
     expect((await postSigned(fx.url, SECRET, sampleEvent("low_credit"))).status).toBe(200);
     expect(await closed).toMatch(/^HTTP\/1\.1 408/);
-    nothingKeptBeyond(1);
+    await nothingKeptBeyond(1);
   });
 });
 
-function nothingKeptBeyond(count: number) {
-  const stats = fx.adapter.store.stats();
+async function nothingKeptBeyond(count: number) {
+  const stats = await fx.adapter.store.stats();
   expect(stats.pending + stats.delivered + stats.dead).toBe(count);
 }
 
@@ -322,7 +324,7 @@ describe("refusing from the headers alone", () => {
     const answer = await halfSent("/", headers());
     expect(answer).toMatch(/^HTTP\/1\.1 401 /);
     expect(answer.toLowerCase()).toContain("connection: close");
-    nothingKeptBeyond(0);
+    await nothingKeptBeyond(0);
   });
 
   it("answers other paths before the body has arrived", async () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { AdapterEvents } from "../../src/adapter/events.js";
 import { Narrator } from "../../src/cli/demo/narrator.js";
 import type { ServeEvents } from "../../src/cli/serve-events.js";
-import type { StoredEvent } from "../../src/delivery/store.js";
+import type { StoredEvent } from "../../src/delivery/event-store.js";
 
 /**
  * The demo's commentary from serve's typed events, in-process: no serve, no log. The demo's own

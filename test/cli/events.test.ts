@@ -2,7 +2,8 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { EventStore } from "../../src/delivery/store.js";
+import type { EventStore } from "../../src/delivery/event-store.js";
+import { openEventStore } from "../../src/delivery/open-store.js";
 import {
   type AdapterFixture,
   SECRET,
@@ -49,9 +50,9 @@ describe("events against a store on disk", () => {
   const t0 = Date.parse("2025-03-01T10:00:00Z");
   const longSubject = `Instance 4242 stopped: ${"x".repeat(120)}`;
 
-  beforeEach(() => {
+  beforeEach(async () => {
     dir = mkdtempSync(join(tmpdir(), "vast-gchat-events-"));
-    store = EventStore.open(join(dir, "events.db"));
+    store = await openEventStore(join(dir, "events.db"));
     const accept = (id: string, type: string, subject: string, at: number) =>
       store.accept({
         eventId: id,
@@ -59,35 +60,48 @@ describe("events against a store on disk", () => {
         payload: payload(id, type, subject),
         receivedAt: at,
       });
-    accept("ev-delivered", "client:low_credit", "Credit Balance Is Getting Low", t0);
-    accept("ev-dead", "client:instance_stopped", longSubject, t0 + 1000);
-    accept("ev-pending", "client:outbid", "You were outbid", t0 + 2000);
-    const [delivered, dead, pending] = ["ev-delivered", "ev-dead", "ev-pending"].map(
-      (id) => store.get(id)?.seq as number,
-    );
+    await accept("ev-delivered", "client:low_credit", "Credit Balance Is Getting Low", t0);
+    await accept("ev-dead", "client:instance_stopped", longSubject, t0 + 1000);
+    await accept("ev-pending", "client:outbid", "You were outbid", t0 + 2000);
+    const seqOf = async (id: string) => (await store.get(id))?.seq as number;
+    const [delivered, dead, pending] = [
+      await seqOf("ev-delivered"),
+      await seqOf("ev-dead"),
+      await seqOf("ev-pending"),
+    ];
     // ev-delivered: a 429, then delivered in a digest of three.
-    store.markRetry(
-      [delivered as number],
-      { at: t0 + 100, status: 429, carried: 1 },
-      t0 + 600,
-      "Chat answered 429 RESOURCE_EXHAUSTED",
-    );
-    store.markDelivered([delivered as number], { at: t0 + 700, status: 200, carried: 3 });
-    store.markDead(
-      [dead as number],
-      { at: t0 + 1100, status: 400, carried: 1 },
-      "Chat refused it: 400 INVALID_ARGUMENT",
-    );
+    await store.recordOutcome({
+      post: { at: t0 + 100, status: 429, carried: 1 },
+      retry: {
+        seqs: [delivered],
+        nextAttemptAt: t0 + 600,
+        error: "Chat answered 429 RESOURCE_EXHAUSTED",
+      },
+      clearPosting: true,
+    });
+    await store.recordOutcome({
+      post: { at: t0 + 700, status: 200, carried: 3 },
+      delivered: [delivered],
+      clearPosting: true,
+    });
+    await store.recordOutcome({
+      post: { at: t0 + 1100, status: 400, carried: 1 },
+      dead: { seqs: [dead], error: "Chat refused it: 400 INVALID_ARGUMENT" },
+      clearPosting: true,
+    });
     // ev-pending: failed once, next attempt far in the future.
-    store.markRetry(
-      [pending as number],
-      { at: t0 + 2100, carried: 1 },
-      Date.now() + 3_600_000,
-      "could not post: ECONNREFUSED",
-    );
+    await store.recordOutcome({
+      post: { at: t0 + 2100, carried: 1 },
+      retry: {
+        seqs: [pending],
+        nextAttemptAt: Date.now() + 3_600_000,
+        error: "could not post: ECONNREFUSED",
+      },
+      clearPosting: true,
+    });
   });
-  afterEach(() => {
-    store.close();
+  afterEach(async () => {
+    await store.close();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -162,7 +176,7 @@ describe("events against a store on disk", () => {
     // Set the window title, plant an OSC 8 hyperlink, clear the screen, reverse the text.
     const hostile =
       "\u001b]0;pwned\u0007\u001b]8;;https://evil.example\u001b\\click\u001b]8;;\u001b\\\u001b[2J\u009b31m\u202Eevil";
-    store.accept({
+    await store.accept({
       eventId: `ev-\u001b[2Jhostile`,
       notifType: `type\u001b[31m`,
       payload: payload("ev-hostile", "client:outbid", hostile),
@@ -218,7 +232,7 @@ describe("events against a store on disk", () => {
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("Queued event ev-delivered again (it was delivered).");
     expect(result.stdout).toContain("`vast-gchat serve` delivers it");
-    const event = store.get("ev-delivered");
+    const event = await store.get("ev-delivered");
     expect(event?.state).toBe("pending");
     expect(event?.deliveredAt).toBeNull();
     expect(event?.nextAttemptAt).toBeLessThanOrEqual(Date.now());
@@ -228,8 +242,8 @@ describe("events against a store on disk", () => {
     const first = await runCli(["events", "retry-dead", "--json"], envFor(dir));
     expect(first.code).toBe(0);
     expect(JSON.parse(first.stdout)).toEqual({ requeued: 1 });
-    expect(store.get("ev-dead")?.state).toBe("pending");
-    expect(store.stats().dead).toBe(0);
+    expect((await store.get("ev-dead"))?.state).toBe("pending");
+    expect((await store.stats()).dead).toBe(0);
 
     const again = await runCli(["events", "retry-dead"], envFor(dir));
     expect(again.code).toBe(0);

@@ -67,6 +67,6 @@ describe.each(["card", "text"] as MessageFormat[])("hostile events, %s format", 
     }
     await settled(ids);
     expect(fx.chat.refused).toEqual([]);
-    expect(fx.adapter.store.stats()).toMatchObject({ dead: 0 });
+    expect(await fx.adapter.store.stats()).toMatchObject({ dead: 0 });
   });
 });

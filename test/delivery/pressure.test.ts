@@ -43,7 +43,7 @@ describe("a burst into one space", () => {
     const text = textOf(f);
     // Subjects are all of one length, so none is part of another: each appears exactly once.
     for (const event of events) expect(text.split(event.subject)).toHaveLength(2);
-    expect(f.adapter.store.stats()).toMatchObject({ delivered: 200, dead: 0, pending: 0 });
+    expect(await f.adapter.store.stats()).toMatchObject({ delivered: 200, dead: 0, pending: 0 });
     expect(f.chat.messages.length).toBeLessThanOrEqual(10);
     expect(f.chat.throttled).toBeLessThanOrEqual(3);
     // Each post carries a request id, so Google can drop a repeat after a crash.
@@ -61,11 +61,13 @@ describe("giving up", () => {
     const dead = waitForAdapterEvent(f.adapter, "dead", event.event_id);
     await postSigned(f.url, SECRET, event);
     await dead;
-    const stored = f.adapter.store.get(event.event_id);
+    const stored = await f.adapter.store.get(event.event_id);
     expect(stored?.state).toBe("dead");
     expect(stored?.lastError).toMatch(/^gave up after 0 h: Chat answered 503/);
     expect(stored?.attempts).toBeGreaterThanOrEqual(2);
-    expect(f.adapter.store.attemptsOf(stored?.seq ?? -1).every((a) => a.status === 503)).toBe(true);
+    expect(
+      (await f.adapter.store.attemptsOf(stored?.seq ?? -1)).every((a) => a.status === 503),
+    ).toBe(true);
     // Nothing is waiting any more, so nothing is at risk: /health is ok, and still says why.
     expect(await (await fetch(`${f.adapter.adminOrigin}/health`)).json()).toMatchObject({
       status: "ok",
@@ -119,6 +121,6 @@ describe("a digest Chat refuses", () => {
     const lastDelivered = waitForAdapterEvent(f.adapter, "delivered", events[3]?.event_id ?? "");
     await dead;
     await lastDelivered;
-    expect(f.adapter.store.stats()).toMatchObject({ delivered: 3, dead: 1, pending: 0 });
+    expect(await f.adapter.store.stats()).toMatchObject({ delivered: 3, dead: 1, pending: 0 });
   });
 });

@@ -5,7 +5,8 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type ChatMessage, plainTextOf } from "../../src/chat/render.js";
-import { EventStore, type StoredEvent } from "../../src/delivery/store.js";
+import type { EventStore, StoredEvent } from "../../src/delivery/event-store.js";
+import { openEventStore } from "../../src/delivery/open-store.js";
 import { backoffDelay, DeliveryWorker, type PostRequest } from "../../src/delivery/worker.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
 import {
@@ -38,7 +39,7 @@ describe("an event that cannot be rendered", () => {
 
   it("goes to the dead letters with the reason, and the queue goes on", async () => {
     const dir = mkdtempSync(join(tmpdir(), "worker-render-"));
-    const store = EventStore.open(join(dir, "events.db"));
+    const store = await openEventStore(join(dir, "events.db"));
     const posted: string[] = [];
     const dead: string[] = [];
     const delivered = new Promise<void>((resolve) => {
@@ -59,21 +60,28 @@ describe("an event that cannot be rendered", () => {
           },
         },
       });
-      for (const eventId of ["bad", "good"]) {
-        store.accept({ eventId, notifType: "low_credit", payload: "{}", receivedAt: Date.now() });
-      }
-      worker.start();
+      void (async () => {
+        for (const eventId of ["bad", "good"]) {
+          await store.accept({
+            eventId,
+            notifType: "low_credit",
+            payload: "{}",
+            receivedAt: Date.now(),
+          });
+        }
+        worker.start();
+      })();
     });
     try {
       await delivered;
       expect(dead).toEqual(["bad"]);
       expect(posted).toEqual(["good"]);
-      expect(store.get("bad")).toMatchObject({
+      expect(await store.get("bad")).toMatchObject({
         state: "dead",
         lastError: "could not render the message: Maximum call stack size exceeded",
       });
     } finally {
-      store.close();
+      await store.close();
       rmSync(dir, { recursive: true, force: true });
     }
   });
@@ -83,9 +91,9 @@ describe("a post whose outcome was never recorded", () => {
   it("goes again with the same events and the same requestId, before anything newer", async () => {
     const dir = mkdtempSync(join(tmpdir(), "worker-unfinished-"));
     const path = join(dir, "events.db");
-    const accept = (store: EventStore, ids: string[]) => {
+    const accept = async (store: EventStore, ids: string[]) => {
       for (const eventId of ids) {
-        store.accept({ eventId, notifType: "outbid", payload: "{}", receivedAt: Date.now() });
+        await store.accept({ eventId, notifType: "outbid", payload: "{}", receivedAt: Date.now() });
       }
     };
     const render = (event: StoredEvent): ChatMessage => ({ text: event.eventId });
@@ -95,8 +103,8 @@ describe("a post whose outcome was never recorded", () => {
     });
     try {
       // First life: a digest of three is sent, and the process stops before Chat answers.
-      const first = EventStore.open(path);
-      accept(first, ["a", "b", "c"]);
+      const first = await openEventStore(path);
+      await accept(first, ["a", "b", "c"]);
       const sent: PostRequest[] = [];
       const hanging = new DeliveryWorker({
         store: first,
@@ -112,11 +120,11 @@ describe("a post whose outcome was never recorded", () => {
       hanging.start();
       await vi.waitFor(() => expect(sent).toHaveLength(1));
       await hanging.stop(0);
-      accept(first, ["d", "e", "f"]);
-      first.close();
+      await accept(first, ["d", "e", "f"]);
+      await first.close();
 
       // Second life: the same three first, under the same requestId; then the newer three.
-      const second = EventStore.open(path);
+      const second = await openEventStore(path);
       const posted: PostRequest[] = [];
       await new Promise<void>((resolve) => {
         const worker = new DeliveryWorker({
@@ -134,8 +142,8 @@ describe("a post whose outcome was never recorded", () => {
       });
       expect(posted.map((p) => p.message.text)).toEqual(["a,b,c", "d,e,f"]);
       expect(posted[0]?.requestId).toBe(sent[0]?.requestId);
-      expect(second.unfinishedPosting()).toBeUndefined();
-      second.close();
+      expect(await second.unfinishedPosting()).toBeUndefined();
+      await second.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -169,14 +177,14 @@ describe("delivery to Chat", () => {
     await postSigned(f.url, SECRET, event);
     await retried;
     await f.chat.waitFor((c) => c.requests >= 3);
-    expect(f.adapter.store.get(event.event_id)).toMatchObject({
+    expect(await f.adapter.store.get(event.event_id)).toMatchObject({
       state: "pending",
       lastError: expect.stringContaining("500"),
     });
     const delivered = waitForAdapterEvent(f.adapter, "delivered", event.event_id);
     f.chat.behaviour = { kind: "ok" };
     await delivered;
-    expect(f.adapter.store.get(event.event_id)?.state).toBe("delivered");
+    expect((await f.adapter.store.get(event.event_id))?.state).toBe("delivered");
     expect(f.chat.messages).toHaveLength(1);
   });
 
@@ -188,11 +196,11 @@ describe("delivery to Chat", () => {
     const retried = waitForAdapterEvent(f.adapter, "retrying", event.event_id);
     await postSigned(f.url, SECRET, event);
     expect((await retried).lastError).toBeNull();
-    expect(f.adapter.store.get(event.event_id)?.lastError).toBe("Chat timed out");
+    expect((await f.adapter.store.get(event.event_id))?.lastError).toBe("Chat timed out");
     const delivered = waitForAdapterEvent(f.adapter, "delivered", event.event_id);
     f.chat.behaviour = { kind: "ok" };
     await delivered;
-    expect(f.adapter.store.get(event.event_id)?.attempts).toBeGreaterThanOrEqual(2);
+    expect((await f.adapter.store.get(event.event_id))?.attempts).toBeGreaterThanOrEqual(2);
     expect(f.chat.messages).toHaveLength(1);
   });
 
@@ -227,8 +235,8 @@ describe("delivery to Chat", () => {
     const dead = waitForAdapterEvent(f.adapter, "dead", refused.event_id);
     await postSigned(f.url, SECRET, refused);
     await dead;
-    expect(f.adapter.store.get(refused.event_id)?.state).toBe("dead");
-    expect(f.adapter.store.get(refused.event_id)?.lastError).toBe(
+    expect((await f.adapter.store.get(refused.event_id))?.state).toBe("dead");
+    expect((await f.adapter.store.get(refused.event_id))?.lastError).toBe(
       "Chat answered 400 (INVALID_ARGUMENT: fake INVALID_ARGUMENT)",
     );
     f.chat.behaviour = { kind: "ok" };
@@ -247,7 +255,7 @@ describe("delivery to Chat", () => {
     const sentAt = Date.now();
     await postSigned(f.url, SECRET, event);
     await retried;
-    const stored = f.adapter.store.get(event.event_id);
+    const stored = await f.adapter.store.get(event.event_id);
     expect(stored?.lastError).toContain("429 (RESOURCE_EXHAUSTED");
     expect(stored?.nextAttemptAt).toBeGreaterThanOrEqual(sentAt + 30_000);
   });
@@ -260,7 +268,7 @@ describe("delivery to Chat", () => {
     const retried = waitForAdapterEvent(f.adapter, "retrying", event.event_id);
     await postSigned(f.url, SECRET, event);
     await retried;
-    expect(f.adapter.store.get(event.event_id)?.nextAttemptAt).toBeLessThanOrEqual(
+    expect((await f.adapter.store.get(event.event_id))?.nextAttemptAt).toBeLessThanOrEqual(
       Date.now() + 500,
     );
     const delivered = waitForAdapterEvent(f.adapter, "delivered", event.event_id);
@@ -276,7 +284,9 @@ describe("delivery to Chat", () => {
     const dead = waitForAdapterEvent(f.adapter, "dead", event.event_id);
     await postSigned(f.url, SECRET, event);
     expect((await dead).eventId).toBe(event.event_id);
-    expect(f.adapter.store.get(event.event_id)?.lastError).toContain(`Chat answered ${status}`);
+    expect((await f.adapter.store.get(event.event_id))?.lastError).toContain(
+      `Chat answered ${status}`,
+    );
     expect(f.chat.requests).toBe(1);
   });
 
@@ -322,11 +332,11 @@ describe("delivery to Chat", () => {
     await postSigned(f.url, SECRET, event);
     await f.chat.waitFor((c) => c.requests >= 1);
     await f.adapter.close(100);
-    const reopened = EventStore.open(f.storePath);
+    const reopened = await openEventStore(f.storePath);
     try {
-      expect(reopened.get(event.event_id)).toMatchObject({ state: "pending", attempts: 0 });
+      expect(await reopened.get(event.event_id)).toMatchObject({ state: "pending", attempts: 0 });
     } finally {
-      reopened.close();
+      await reopened.close();
     }
   });
 });

@@ -6,7 +6,7 @@ import {
   type RunningAdapter,
   startAdapter,
 } from "../../src/adapter/adapter.js";
-import type { StoredEvent } from "../../src/delivery/store.js";
+import type { StoredEvent } from "../../src/delivery/event-store.js";
 import { FakeChat } from "./fake-chat.js";
 
 export const SECRET = "whsec-test-4f9c2a7e1b";

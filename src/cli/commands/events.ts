@@ -1,14 +1,14 @@
-import { existsSync } from "node:fs";
 import chalk from "chalk";
 import { eventStorePath, resolveConfigDir } from "../../config/paths.js";
 import { readRuntimeState } from "../../config/runtime-state.js";
 import {
   type Attempt,
   type EventState,
-  EventStore,
+  type EventStore,
   type StoredEvent,
   StoreUnavailableError,
-} from "../../delivery/store.js";
+} from "../../delivery/event-store.js";
+import { eventStoreExists, openEventStore } from "../../delivery/open-store.js";
 import { parseEvent, type VastEvent } from "../../vast/event.js";
 import type { GlobalOptions } from "../context.js";
 import { CliError, ExitCode, usageError } from "../errors.js";
@@ -16,9 +16,9 @@ import { createOutput, type Output, type OutputStreams } from "../output.js";
 import { printable, printableLine } from "../printable.js";
 
 /**
- * `events`: what the store holds and how delivery went, straight from the SQLite file, so it works
- * whether `serve` runs or not. Each action is one short statement (SQLite's busy timeout covers a
- * moment of contention with a running adapter); a running adapter's worker picks requeued events
+ * `events`: what the store holds and how delivery went, straight from the store, so it works
+ * whether `serve` runs or not. Each action is one short statement (the store's busy timeout covers
+ * a moment of contention with a running adapter); a running adapter's worker picks requeued events
  * up from the store by itself.
  */
 export interface EventsContext extends OutputStreams {
@@ -53,7 +53,7 @@ export async function events(
   const configDir = resolveConfigDir(options.configDir, context.env);
   const path = eventStorePath(configDir);
   // Listing must not create a store; the other actions have nothing to act on without one.
-  const exists = existsSync(path);
+  const exists = eventStoreExists(path);
 
   switch (verb) {
     case "list": {
@@ -63,9 +63,9 @@ export async function events(
         out.line("No events yet.");
         return ExitCode.Ok;
       }
-      const { rows, counts } = withStore(path, (store) => ({
-        rows: store.list({ state: options.state, limit }),
-        counts: store.stats(),
+      const { rows, counts } = await withStore(path, async (store) => ({
+        rows: await store.list({ state: options.state, limit }),
+        counts: await store.stats(),
       }));
       listEvents(out, rows, counts, options.state);
       return ExitCode.Ok;
@@ -73,9 +73,9 @@ export async function events(
     case "show": {
       const eventId = id as string;
       if (!exists) throw unknownEvent(eventId, "No events have been received yet.");
-      const found = withStore(path, (store) => {
-        const event = store.get(eventId);
-        return event && { event, attempts: store.attemptsOf(event.seq) };
+      const found = await withStore(path, async (store) => {
+        const event = await store.get(eventId);
+        return event && { event, attempts: await store.attemptsOf(event.seq) };
       });
       if (!found) throw unknownEvent(eventId);
       showEvent(out, found.event, found.attempts);
@@ -84,9 +84,9 @@ export async function events(
     case "replay": {
       const eventId = id as string;
       if (!exists) throw noEventsYet();
-      const before = withStore(path, (store) => {
-        const event = store.get(eventId);
-        if (event && !store.replay(eventId, Date.now())) return undefined;
+      const before = await withStore(path, async (store) => {
+        const event = await store.get(eventId);
+        if (event && !(await store.replay(eventId, Date.now()))) return undefined;
         return event;
       });
       if (!before) throw unknownEvent(eventId);
@@ -97,7 +97,7 @@ export async function events(
     }
     case "retry-dead": {
       if (!exists) throw noEventsYet();
-      const requeued = withStore(path, (store) => store.retryDead(Date.now()));
+      const requeued = await withStore(path, (store) => store.retryDead(Date.now()));
       out.result({ requeued });
       if (requeued === 0) {
         out.line("No dead letters to retry.");
@@ -144,23 +144,23 @@ function parseLimit(value: string | undefined): number {
 }
 
 /** Opens the store for one short piece of work and always closes it. */
-function withStore<T>(path: string, work: (store: EventStore) => T): T {
+async function withStore<T>(path: string, work: (store: EventStore) => Promise<T>): Promise<T> {
   let store: EventStore | undefined;
   try {
-    store = EventStore.open(path, { busyTimeoutMs: BUSY_TIMEOUT_MS });
-    return work(store);
+    store = await openEventStore(path, { busyTimeoutMs: BUSY_TIMEOUT_MS });
+    return await work(store);
   } catch (error) {
     if (error instanceof CliError) throw error;
     const reason =
       error instanceof StoreUnavailableError
         ? error.message
-        : `event store error (${(error as { code?: string }).code ?? (error as Error).message})`;
+        : `event store error (${(error as Error).message})`;
     throw new CliError(`Could not read the event store ${path}: ${reason}.`, {
       hint: "If the adapter is busy, try again in a moment; DEBUG=vast-gchat shows the details.",
       cause: error,
     });
   } finally {
-    store?.close();
+    await store?.close();
   }
 }
 

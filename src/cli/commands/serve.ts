@@ -4,7 +4,7 @@ import { startAdapter } from "../../adapter/adapter.js";
 import type { MessageFormat } from "../../chat/render.js";
 import { eventStorePath, resolveConfigDir } from "../../config/paths.js";
 import { removeRuntimeState, writeRuntimeState } from "../../config/runtime-state.js";
-import { StoreUnavailableError } from "../../delivery/store.js";
+import { StoreUnavailableError } from "../../delivery/event-store.js";
 import type { TunnelProvider } from "../../tunnel/types.js";
 import { openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";

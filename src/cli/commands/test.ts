@@ -1,7 +1,7 @@
-import { existsSync } from "node:fs";
 import { eventStorePath } from "../../config/paths.js";
 import { type AdapterRuntime, readRuntimeState } from "../../config/runtime-state.js";
-import { EventStore, type StoredEvent } from "../../delivery/store.js";
+import type { EventStore, StoredEvent } from "../../delivery/event-store.js";
+import { eventStoreExists, openEventStore } from "../../delivery/open-store.js";
 import { type TestDelivery, VastApiError } from "../../vast/api-client.js";
 import { isPlaceholderUrl, type Webhook } from "../../vast/api-types.js";
 import { openConfig } from "../config-context.js";
@@ -71,14 +71,14 @@ export async function test(options: TestOptions, context: TestContext): Promise<
   }
 
   const storePath = eventStorePath(config.configDir);
-  if (!runtime || !existsSync(storePath)) {
+  if (!runtime || !eventStoreExists(storePath)) {
     out.warn("No adapter is running here, so whether the event reached Chat cannot be checked.");
     out.result({ ok: true, requested: true, adapter_running: false });
     out.line("Vast.ai accepted the test request. Start `vast-gchat serve` to follow it into Chat.");
     return 0;
   }
 
-  const store = EventStore.open(storePath);
+  const store = await openEventStore(storePath);
   try {
     const event = await out.step(
       `Waiting up to ${waitSeconds} s for the event to reach Google Chat`,
@@ -117,7 +117,7 @@ export async function test(options: TestOptions, context: TestContext): Promise<
       hint: `Vast.ai sends to ${webhook.webhook_url}; check that the tunnel forwards to ${runtime.origin}${runtime.path} (\`vast-gchat status\`).`,
     });
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -136,10 +136,10 @@ async function followTestEvent(
     eventId === undefined ? store.latestOfType("webhook_test", since - 1000) : store.get(eventId);
   // The adapter runs in another process: its store is the only thing to watch, so poll it.
   const deadline = Date.now() + timeoutMs;
-  let event = find();
+  let event = await find();
   while (event?.state !== "delivered" && event?.state !== "dead" && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    event = find();
+    event = await find();
   }
   return event;
 }

@@ -1,9 +1,12 @@
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterEach, beforeEach, expect, it } from "vitest";
-import { type CheckpointResult, startCheckpointer } from "../../src/delivery/checkpointer.js";
-import { EventStore } from "../../src/delivery/store.js";
+import { afterEach, beforeEach, expect, it, vi } from "vitest";
+import {
+  type CheckpointResult,
+  startCheckpointer,
+} from "../../../src/delivery/sqlite/checkpointer.js";
+import { openSqliteStore } from "../../../src/delivery/sqlite/sqlite-store.js";
 
 let dir: string;
 beforeEach(() => {
@@ -15,10 +18,16 @@ afterEach(() => {
 
 it("checkpoints the WAL from another thread while the main connection never does", async () => {
   const path = join(dir, "events.db");
-  const store = EventStore.open(path, { backgroundCheckpoints: true });
+  // The main connection never checkpoints; the one this test starts does.
+  const store = await openSqliteStore(path, { checkpoints: "external" });
   const receivedAt = Date.now();
   for (let i = 0; i < 3000; i++) {
-    store.accept({ eventId: `e${i}`, notifType: "low_credit", payload: `{"i":${i}}`, receivedAt });
+    await store.accept({
+      eventId: `e${i}`,
+      notifType: "low_credit",
+      payload: `{"i":${i}}`,
+      receivedAt,
+    });
   }
   // Without a checkpoint everything is still in the WAL, past SQLite's usual 1,000-page threshold.
   expect(statSync(`${path}-wal`).size).toBeGreaterThan(1000 * 4096);
@@ -36,8 +45,8 @@ it("checkpoints the WAL from another thread while the main connection never does
   await checkpointer?.stop();
   expect(result.busy).toBe(0);
   expect(statSync(path).size).toBeGreaterThan(databaseBefore);
-  expect(store.stats().pending).toBe(3000);
-  store.close();
+  expect((await store.stats()).pending).toBe(3000);
+  await store.close();
 });
 
 it("reports a thread that cannot work, and still stops", async () => {
@@ -49,4 +58,18 @@ it("reports a thread that cannot work, and still stops", async () => {
   });
   expect(failure.message).toMatch(/directory does not exist|unable to open/);
   await checkpointer?.stop();
+});
+
+it("with `background`, the store runs its own checkpointer and stops it on close", async () => {
+  const path = join(dir, "events.db");
+  const results: CheckpointResult[] = [];
+  const store = await openSqliteStore(path, {
+    background: true,
+    checkpointer: { intervalMs: 10, onCheckpoint: (result) => results.push(result) },
+  });
+  await store.accept({ eventId: "a", notifType: "low_credit", payload: "{}", receivedAt: 1 });
+  await vi.waitFor(() =>
+    expect(results.some((r) => r.log > 0 && r.checkpointed === r.log)).toBe(true),
+  );
+  await store.close();
 });

@@ -1,0 +1,95 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type EventStore, StoreUnavailableError } from "../../../src/delivery/event-store.js";
+import { SCHEMA_VERSION } from "../../../src/delivery/sqlite/schema.js";
+import {
+  openSqliteStore,
+  type SqliteStoreOptions,
+} from "../../../src/delivery/sqlite/sqlite-store.js";
+
+/** What is SQLite's own: the file format and its versions, another process's lock. */
+let dir: string;
+let path: string;
+const opened: EventStore[] = [];
+
+async function open(options: SqliteStoreOptions = {}): Promise<EventStore> {
+  const store = await openSqliteStore(path, options);
+  opened.push(store);
+  return store;
+}
+
+function accept(store: EventStore, eventId: string) {
+  return store.accept({ eventId, notifType: "low_credit", payload: "{}", receivedAt: 1000 });
+}
+
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), "vast-gchat-sqlite-"));
+  path = join(dir, "nested", "events.db");
+});
+
+afterEach(async () => {
+  for (const store of opened.splice(0)) await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe("the SQLite event store", () => {
+  it("opens a version 1 file: adds what is new and keeps every event", async () => {
+    mkdirSync(join(dir, "nested"), { recursive: true });
+    const old = new Database(path);
+    old.exec(`CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, notif_type TEXT,
+      payload TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+      received_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL, last_error TEXT, delivered_at INTEGER);
+      INSERT INTO events (event_id, payload, received_at, next_attempt_at) VALUES ('kept', '{}', 1234, 1234);
+      PRAGMA user_version = 1;`);
+    old.close();
+    const store = await open();
+    const kept = await store.get("kept");
+    expect(kept).toMatchObject({ state: "pending", receivedAt: 1234, queuedAt: 1234 });
+    const seq = kept?.seq ?? -1;
+    await store.recordOutcome({
+      post: { at: 2000, status: 400, carried: 1 },
+      dead: { seqs: [seq], error: "refused" },
+      clearPosting: false,
+    });
+    expect(await store.attemptsOf(seq)).toHaveLength(1);
+    expect(await store.retryDead(5000)).toBe(1);
+    expect((await store.get("kept"))?.queuedAt).toBe(5000);
+    // Version 3's note of the post under way is there too.
+    await store.notePosting([seq]);
+    expect((await store.unfinishedPosting())?.map((event) => event.eventId)).toEqual(["kept"]);
+  });
+
+  it("refuses a file written by a newer vast-gchat", async () => {
+    mkdirSync(join(dir, "nested"), { recursive: true });
+    const newer = new Database(path);
+    newer.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    newer.close();
+    await expect(openSqliteStore(path)).rejects.toThrow(/written by a newer vast-gchat/);
+  });
+
+  it("rejects with StoreUnavailableError when another process holds the write lock", async () => {
+    const store = await open({ busyTimeoutMs: 50 });
+    const other = new Database(path);
+    try {
+      other.exec("BEGIN EXCLUSIVE");
+      await expect(accept(store, "a")).rejects.toThrow(StoreUnavailableError);
+      await expect(accept(store, "a")).rejects.toThrow("event store unavailable (SQLITE_BUSY)");
+      other.exec("ROLLBACK");
+      expect(await accept(store, "a")).toEqual({ duplicate: false });
+    } finally {
+      other.close();
+    }
+  });
+
+  it("refuses to open a file that is not a database", async () => {
+    mkdirSync(join(dir, "nested"), { recursive: true });
+    writeFileSync(
+      path,
+      "this is not sqlite, it is a text file that is long enough to have a header".repeat(20),
+    );
+    await expect(openSqliteStore(path)).rejects.toThrow(StoreUnavailableError);
+  });
+});
