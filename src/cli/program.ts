@@ -1,6 +1,9 @@
 import { Command, Option } from "commander";
+import { TUNNEL_CHOICES } from "../config/tunnel-choices.js";
 import { VERSION } from "../version.js";
+import type { EventsAction } from "./commands/events.js";
 import type { GlobalOptions, ProgramContext } from "./context.js";
+import { countArgument, portArgument, positiveNumberArgument } from "./option-parsers.js";
 import { DEFAULT_HOST, DEFAULT_PATH } from "./serve-options.js";
 
 /**
@@ -51,17 +54,11 @@ export function createProgram(context: ProgramContext): Command {
     )
     .option("--name <name>", "the webhook's name")
     .addOption(
-      new Option("--tunnel <provider>", "how Vast.ai reaches this machine").choices([
-        "tunnelmole",
-        "cloudflared",
-        "ngrok",
-        "command",
-        "none",
-      ]),
+      new Option("--tunnel <provider>", "how Vast.ai reaches this machine").choices(TUNNEL_CHOICES),
     )
     .option("--tunnel-command <cmd>", "a program that prints the public URL; {port} is replaced")
     .option("--public-url <url>", "your own stable https address for the adapter (no tunnel)")
-    .option("--port <n>", "the adapter's port (default 8787)")
+    .option("--port <n>", "the adapter's port (default 8787)", portArgument)
     .addOption(
       new Option("--existing <action>", "when a webhook is already set up").choices([
         "keep",
@@ -86,10 +83,11 @@ export function createProgram(context: ProgramContext): Command {
     .description(
       "Run the adapter: receive Vast.ai notifications, verify their signature, keep them on disk and deliver them to Google Chat.\n\nReads VAST_WEBHOOK_SECRET (and VAST_WEBHOOK_SECRET_PREVIOUS during a rotation), GOOGLE_CHAT_URL and PORT.",
     )
-    .option("--port <n>", "port to listen on (PORT, default 8787)")
+    .option("--port <n>", "port to listen on (PORT, default 8787)", portArgument)
     .option(
       "--admin-port <n>",
       "loopback-only port for /metrics and the detailed /health (default: any free port)",
+      portArgument,
     )
     .option("--host <addr>", "address to listen on", DEFAULT_HOST)
     .option("--path <p>", `the webhook path (default: "${DEFAULT_PATH}")`)
@@ -97,18 +95,29 @@ export function createProgram(context: ProgramContext): Command {
       new Option(
         "--tunnel <provider>",
         "open a tunnel (default: what init chose, else none)",
-      ).choices(["tunnelmole", "cloudflared", "ngrok", "command", "none"]),
+      ).choices(TUNNEL_CHOICES),
     )
     .option("--tunnel-command <cmd>", "a program that prints the public URL; {port} is replaced")
     .option("--tunnel-domain <domain>", "ngrok: your reserved domain, so the URL survives restarts")
     .option("--public-url <url>", "your own stable https address for this adapter (no tunnel)")
     .option("--no-update-webhook", "do not point the Vast.ai webhook at the public URL")
-    .option("--probe-interval <seconds>", "how often to check the tunnel end to end", "30")
-    .option("--rate <n>", "messages a second to the Chat space (Chat allows about 1)", "1")
+    .option(
+      "--probe-interval <seconds>",
+      "how often to check the tunnel end to end",
+      positiveNumberArgument("seconds"),
+      30,
+    )
+    .option(
+      "--rate <n>",
+      "messages a second to the Chat space (Chat allows about 1)",
+      positiveNumberArgument("messages a second"),
+      1,
+    )
     .option(
       "--max-age <hours>",
       "give an undelivered event up (to the dead letters) after this long",
-      "72",
+      positiveNumberArgument("hours"),
+      72,
     )
     .addOption(
       new Option("--format <format>", "how messages look in Chat")
@@ -152,7 +161,12 @@ export function createProgram(context: ProgramContext): Command {
     .description(
       "Ask Vast.ai to send its test event to the webhook; with an adapter running here, follow it until Google Chat has it and say how long the round trip took.",
     )
-    .option("--wait <seconds>", "how long to wait for the event to reach Chat", "30")
+    .option(
+      "--wait <seconds>",
+      "how long to wait for the event to reach Chat",
+      positiveNumberArgument("seconds"),
+      30,
+    )
     .addHelpText("after", "\nExamples:\n  vast-gchat test\n  vast-gchat test --wait 60 --json")
     .action(async (_options, command: Command) => {
       const { test } = await import("./commands/test.js");
@@ -199,14 +213,27 @@ export function createProgram(context: ProgramContext): Command {
       context.setExitCode(await status(command.optsWithGlobals(), context));
     });
 
-  program
+  const events = program
     .command("events")
     .summary("received events and their delivery state; replay one, retry the dead ones")
     .description(
       "List the events the adapter received, newest first, with their delivery state; show one with its payload and every delivery attempt; queue one again, or every dead letter. Reads the event store directly, so it works whether `serve` runs or not.",
     )
-    .argument("[action]", "list (the default), show ID, replay ID or retry-dead")
-    .argument("[id]", "the event id, for show and replay")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  vast-gchat events\n  vast-gchat events list --state dead --json\n  vast-gchat events show 5f3c9a0e...\n  vast-gchat events replay 5f3c9a0e...\n  vast-gchat events retry-dead",
+    );
+  const runEvents = async (
+    action: EventsAction,
+    id: string | undefined,
+    command: Command,
+  ): Promise<void> => {
+    const { events: run } = await import("./commands/events.js");
+    context.setExitCode(await run(action, id, command.optsWithGlobals(), context));
+  };
+  events
+    .command("list", { isDefault: true })
+    .description("the events received, newest first, with their delivery state (the default)")
     .addOption(
       new Option("--state <state>", "list only events in this state").choices([
         "pending",
@@ -214,17 +241,22 @@ export function createProgram(context: ProgramContext): Command {
         "dead",
       ]),
     )
-    .option("--limit <n>", "how many events to list, newest first (default 20)")
-    .addHelpText(
-      "after",
-      "\nExamples:\n  vast-gchat events\n  vast-gchat events --state dead --json\n  vast-gchat events show 5f3c9a0e...\n  vast-gchat events replay 5f3c9a0e...\n  vast-gchat events retry-dead",
-    )
-    .action(
-      async (action: string | undefined, id: string | undefined, _options, command: Command) => {
-        const { events } = await import("./commands/events.js");
-        context.setExitCode(await events(action, id, command.optsWithGlobals(), context));
-      },
-    );
+    .option("--limit <n>", "how many events to list, newest first (default 20)", countArgument)
+    .action((_options, command: Command) => runEvents("list", undefined, command));
+  events
+    .command("show")
+    .description("one event with its payload and every delivery attempt")
+    .argument("<id>", "the event id")
+    .action((id: string, _options, command: Command) => runEvents("show", id, command));
+  events
+    .command("replay")
+    .description("queue one event again; a running serve delivers it")
+    .argument("<id>", "the event id")
+    .action((id: string, _options, command: Command) => runEvents("replay", id, command));
+  events
+    .command("retry-dead")
+    .description("queue every dead letter again")
+    .action((_options, command: Command) => runEvents("retry-dead", undefined, command));
 
   program
     .command("rotate-secret")

@@ -20,7 +20,8 @@ export interface TunnelFlags {
   tunnelDomain?: string;
   publicUrl?: string;
   updateWebhook?: boolean;
-  probeInterval?: string;
+  /** Seconds, checked where commander parses it. */
+  probeInterval?: number;
 }
 
 export interface Reachability {
@@ -147,12 +148,8 @@ export async function makeReachable(
     (choice === "none" ? undefined : await providerFor(choice, command, flags, context.env));
   if (!provider) return stayPut(publicUrl, pointWebhook, context);
   const name = provider.name;
-  const probeSeconds = Number(flags.probeInterval ?? 30);
-  if (!Number.isFinite(probeSeconds) || probeSeconds <= 0) {
-    throw usageError(
-      `--probe-interval must be a number of seconds above 0, not "${flags.probeInterval}".`,
-    );
-  }
+  const probeSeconds = flags.probeInterval ?? 30;
+
   // Operators (and tests) may want retries sooner than the default: a lost tunnel is reopened at
   // once, a failure after that waits 1 s, doubling to 1 min.
   const backoffMs = Number(context.env.VAST_GCHAT_TUNNEL_BACKOFF_MS);

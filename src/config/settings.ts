@@ -8,21 +8,14 @@ import {
   removePrivateFile,
   writePrivateJson,
 } from "./private-file.js";
+import { TUNNEL_CHOICES, type TunnelChoice } from "./tunnel-choices.js";
 
 /**
  * The non-secret settings `init` stores for later commands: `<configDir>/config.json`, a flat JSON
  * object validated with zod, 0600 in a 0700 directory and replaced atomically (private-file.ts).
  * Secrets never go here: see secret-store.ts.
  */
-export type TunnelChoice = "tunnelmole" | "cloudflared" | "ngrok" | "command" | "none";
-
-export const TUNNEL_CHOICES: readonly TunnelChoice[] = [
-  "tunnelmole",
-  "cloudflared",
-  "ngrok",
-  "command",
-  "none",
-];
+export type { TunnelChoice } from "./tunnel-choices.js";
 
 export interface Settings {
   /** The Vast.ai API base URL used at init (non-default only). */

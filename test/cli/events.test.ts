@@ -261,22 +261,35 @@ describe("events against a store on disk", () => {
     }
   });
 
-  it("a bad --state, a missing id or an unknown action exits 2", async () => {
+  it("a bad --state, a missing id, an unknown action or a bad --limit exits 2", async () => {
     const badState = await runCli(["events", "--state", "lost"], envFor(dir));
     expect(badState.code).toBe(2);
     expect(badState.stderr).toContain("Allowed choices are pending, delivered, dead");
 
     const noId = await runCli(["events", "show"], envFor(dir));
     expect(noId.code).toBe(2);
-    expect(noId.stderr).toContain("events show needs an event id.");
+    expect(noId.stderr).toContain("missing required argument 'id'");
 
     const unknown = await runCli(["events", "forget"], envFor(dir));
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('Unknown events action "forget"');
+    expect(unknown.stderr).toMatch(/too many arguments|unknown command 'forget'/);
 
-    const badLimit = await runCli(["events", "--limit", "0"], envFor(dir));
-    expect(badLimit.code).toBe(2);
-    expect(badLimit.stderr).toContain("--limit must be a whole number");
+    const idForList = await runCli(["events", "retry-dead", "ev-dead"], envFor(dir));
+    expect(idForList.code).toBe(2);
+
+    const stateForShow = await runCli(
+      ["events", "show", "ev-dead", "--state", "dead"],
+      envFor(dir),
+    );
+    expect(stateForShow.code).toBe(2);
+
+    for (const limit of ["0", "2.5", "many"]) {
+      const badLimit = await runCli(["events", "--limit", limit], envFor(dir));
+      expect(badLimit.code).toBe(2);
+      expect(badLimit.stderr).toContain(
+        `option '--limit <n>' argument '${limit}' is invalid. It must be a whole number of at least 1.`,
+      );
+    }
   });
 });
 

@@ -69,7 +69,7 @@ export interface DemoSummary {
 const EMULATOR_API_KEY = "emulator-key";
 const WEBHOOK_NAME = "vast-gchat demo";
 /** The preview is not Chat: the demo need not wait a second between messages. */
-const DEMO_RATE = "20";
+const DEMO_RATE = 20;
 const STEP_TIMEOUT_MS = 20_000;
 /** What someone who found the webhook URL, but not its secret, would sign with. */
 const IMPOSTOR_SECRET = "a-guess-by-someone-who-found-the-url";
@@ -241,7 +241,7 @@ function startServe(
   const ready = new Promise<ServeReady>((resolve) => events.once("ready", resolve));
   const signals = new EventEmitter();
   const served = serve(
-    { configDir: world.dir, port: "0", rate: DEMO_RATE },
+    { configDir: world.dir, port: 0, rate: DEMO_RATE },
     {
       env: world.env,
       // Serve's log is for operators; the story comes from its events.

@@ -11,7 +11,7 @@ import {
 import { eventStoreExists, openEventStore } from "../../delivery/open-store.js";
 import { parseEvent, type VastEvent } from "../../vast/event.js";
 import type { GlobalOptions } from "../context.js";
-import { CliError, ExitCode, usageError } from "../errors.js";
+import { CliError, ExitCode } from "../errors.js";
 import { createOutput, type Output, type OutputStreams } from "../output.js";
 import { printable, printableLine } from "../printable.js";
 
@@ -27,7 +27,8 @@ export interface EventsContext extends OutputStreams {
 
 export interface EventsOptions extends GlobalOptions {
   state?: EventState;
-  limit?: string;
+  /** Checked where commander parses it. */
+  limit?: number;
 }
 
 export const EVENTS_ACTIONS = ["list", "show", "replay", "retry-dead"] as const;
@@ -41,15 +42,17 @@ const ERROR_WIDTH = 60;
 const BUSY_TIMEOUT_MS = 5000;
 const LIST_HINT = "Run `vast-gchat events` to see the recent ones.";
 
+/**
+ * One of the `events` subcommands; commander has checked the arguments (an id for show and replay,
+ * --state and --limit only for list).
+ */
 export async function events(
-  action: string | undefined,
+  verb: EventsAction,
   id: string | undefined,
   options: EventsOptions,
   context: EventsContext,
 ): Promise<number> {
   const out = createOutput(context, options);
-  const verb = parseAction(action);
-  checkArguments(verb, id, options);
   const configDir = resolveConfigDir(options.configDir, context.env);
   const path = eventStorePath(configDir);
   // Listing must not create a store; the other actions have nothing to act on without one.
@@ -57,7 +60,7 @@ export async function events(
 
   switch (verb) {
     case "list": {
-      const limit = parseLimit(options.limit);
+      const limit = Math.min(options.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
       if (!exists) {
         out.result({ events: [], counts: { pending: 0, delivered: 0, dead: 0 } });
         out.line("No events yet.");
@@ -108,39 +111,6 @@ export async function events(
       return ExitCode.Ok;
     }
   }
-}
-
-function parseAction(action: string | undefined): EventsAction {
-  if (action === undefined) return "list";
-  if ((EVENTS_ACTIONS as readonly string[]).includes(action)) return action as EventsAction;
-  throw usageError(
-    `Unknown events action "${action}".`,
-    `Use one of: ${EVENTS_ACTIONS.join(", ")} (see vast-gchat events --help).`,
-  );
-}
-
-function checkArguments(verb: EventsAction, id: string | undefined, options: EventsOptions): void {
-  if ((verb === "show" || verb === "replay") && !id) {
-    throw usageError(`events ${verb} needs an event id.`, LIST_HINT);
-  }
-  if ((verb === "list" || verb === "retry-dead") && id !== undefined) {
-    throw usageError(
-      `events ${verb} takes no event id (got "${id}").`,
-      "Use `vast-gchat events show ID` or `vast-gchat events replay ID` for one event.",
-    );
-  }
-  if (verb !== "list" && (options.state !== undefined || options.limit !== undefined)) {
-    throw usageError(`--state and --limit apply to events list, not events ${verb}.`);
-  }
-}
-
-function parseLimit(value: string | undefined): number {
-  if (value === undefined) return DEFAULT_LIMIT;
-  const limit = Number(value);
-  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(limit) || limit < 1) {
-    throw usageError(`--limit must be a whole number of at least 1, not "${value}".`);
-  }
-  return Math.min(limit, MAX_LIMIT);
 }
 
 /** Opens the store for one short piece of work and always closes it. */

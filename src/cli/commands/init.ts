@@ -25,7 +25,7 @@ import type { GlobalOptions } from "../context.js";
 import { CliError, usageError } from "../errors.js";
 import { createOutput, type Output, type OutputStreams } from "../output.js";
 import { createPrompter, type Prompter } from "../prompter.js";
-import { DEFAULT_PATH, parsePort } from "../serve-options.js";
+import { DEFAULT_PATH, DEFAULT_PORT } from "../serve-options.js";
 
 /**
  * `init`: the tutorial's control terminal as a wizard. Every question is asked before anything is
@@ -41,7 +41,8 @@ export interface InitOptions extends GlobalOptions {
   tunnel?: TunnelChoice;
   tunnelCommand?: string;
   publicUrl?: string;
-  port?: string;
+  /** Checked where commander parses it. */
+  port?: number;
   existing?: "keep" | "update" | "replace";
   chatCheck?: boolean;
   yes?: boolean;
@@ -91,10 +92,7 @@ export async function init(options: InitOptions, context: InitContext): Promise<
       : await askEventTypes(options, ask, catalogue, existing),
     name: keep ? (existing.name ?? "") : await askName(options, ask, existing),
     ...(await askTunnel(options, ask, stored)),
-    port: parsePort(
-      options.port ?? (stored.port === undefined ? undefined : String(stored.port)),
-      "--port",
-    ),
+    port: options.port ?? stored.port ?? DEFAULT_PORT,
   };
   const webhookUrl = answers.publicUrl
     ? joinUrl(answers.publicUrl, stored.path ?? DEFAULT_PATH)

@@ -25,10 +25,11 @@ import {
 import { makeReachable, type Reachability, type TunnelFlags } from "../serve-tunnel.js";
 
 export interface ServeOptions extends GlobalOptions, TunnelFlags {
-  rate?: string;
-  maxAge?: string;
-  port?: string;
-  adminPort?: string;
+  /** Numbers checked where commander parses them (option-parsers.ts). */
+  rate?: number;
+  maxAge?: number;
+  port?: number;
+  adminPort?: number;
   host?: string;
   path?: string;
   format?: string;
@@ -66,11 +67,11 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     };
   };
 
-  const portSource = options.port ? "--port" : env.PORT ? "PORT" : "the stored port";
-  const port = parsePort(options.port ?? env.PORT ?? settings.port?.toString(), portSource);
+  const port =
+    options.port ??
+    parsePort(env.PORT ?? settings.port?.toString(), env.PORT ? "PORT" : "the stored port");
   // Unset: any free port, found through the runtime state; a fixed one is for a Prometheus scrape.
-  const adminPort =
-    options.adminPort === undefined ? 0 : parsePort(options.adminPort, "--admin-port");
+  const adminPort = options.adminPort ?? 0;
   if (adminPort !== 0 && adminPort === port) {
     throw usageError(`--admin-port must differ from the adapter's port (${port}).`);
   }
@@ -81,8 +82,8 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   resolveSecrets(env, stored);
   const chat = resolveChatUrl(env, stored);
   const storePath = eventStorePath(configDir);
-  const rate = positiveNumber(options.rate ?? "1", "--rate", "messages a second");
-  const maxAgeHours = positiveNumber(options.maxAge ?? "72", "--max-age", "hours");
+  const rate = options.rate ?? 1;
+  const maxAgeHours = options.maxAge ?? 72;
 
   // While the tunnel opens, a terminal shows a spinner; log lines go around it.
   let spinner: Ora | undefined;
@@ -217,14 +218,6 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       void shutDown().then(() => reject(error));
     });
   });
-}
-
-function positiveNumber(value: string, flag: string, unit: string): number {
-  const number = Number(value);
-  if (!Number.isFinite(number) || number <= 0) {
-    throw usageError(`${flag} must be a number of ${unit} above 0, not "${value}".`);
-  }
-  return number;
 }
 
 function startupError(

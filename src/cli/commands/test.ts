@@ -6,7 +6,7 @@ import { type TestDelivery, VastApiError } from "../../vast/api-client.js";
 import { isPlaceholderUrl, type Webhook } from "../../vast/api-types.js";
 import { openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
-import { CliError, usageError } from "../errors.js";
+import { CliError } from "../errors.js";
 import { createOutput, type OutputStreams } from "../output.js";
 
 /**
@@ -15,7 +15,8 @@ import { createOutput, type OutputStreams } from "../output.js";
  * its delivery is over, so a failure there is about the adapter, and is reported as such.
  */
 export interface TestOptions extends GlobalOptions {
-  wait?: string;
+  /** Seconds, checked where commander parses it. */
+  wait?: number;
 }
 
 export interface TestContext extends OutputStreams {
@@ -26,10 +27,7 @@ const POLL_MS = 100;
 
 export async function test(options: TestOptions, context: TestContext): Promise<number> {
   const out = createOutput(context, options);
-  const waitSeconds = Number(options.wait ?? 30);
-  if (!Number.isFinite(waitSeconds) || waitSeconds <= 0) {
-    throw usageError(`--wait must be a number of seconds above 0, not "${options.wait}".`);
-  }
+  const waitSeconds = options.wait ?? 30;
   const config = openConfig(options, context.env);
   const id = config.webhookId();
   const client = config.client();
