@@ -1,7 +1,7 @@
-import { Command, Option } from "commander";
+import { Command, Option } from "@commander-js/extra-typings";
 import { TUNNEL_CHOICES } from "../config/tunnel-choices.js";
 import { VERSION } from "../version.js";
-import type { EventsAction } from "./commands/events.js";
+import type { EventsAction, EventsOptions } from "./commands/events.js";
 import type { GlobalOptions, ProgramContext } from "./context.js";
 import { countArgument, portArgument, positiveNumberArgument } from "./option-parsers.js";
 import { DEFAULT_HOST, DEFAULT_PATH } from "./serve-options.js";
@@ -72,7 +72,7 @@ export function createProgram(context: ProgramContext): Command {
       "after",
       '\nExamples:\n  npx vast-gchat init\n  printf \'%s\\n%s\\n\' "$VAST_API_KEY" "$GOOGLE_CHAT_URL" | vast-gchat init --api-key-stdin --chat-url-stdin --tunnel cloudflared --yes\n  (printf is built into the shell: neither secret reaches the process list)',
     )
-    .action(async (_options, command: Command) => {
+    .action(async (_options, command) => {
       const { init } = await import("./commands/init.js");
       context.setExitCode(await init(command.optsWithGlobals(), context));
     });
@@ -128,7 +128,7 @@ export function createProgram(context: ProgramContext): Command {
       "after",
       "\nExamples:\n  vast-gchat serve                      # after init: tunnel, webhook, Chat\n  vast-gchat serve --tunnel cloudflared\n  vast-gchat serve --public-url https://hooks.example.org\n  vast-gchat serve --port 9000          # with GOOGLE_CHAT_URL and VAST_WEBHOOK_SECRET exported",
     )
-    .action(async (_options, command: Command) => {
+    .action(async (_options, command) => {
       const { serve } = await import("./commands/serve.js");
       context.setExitCode(await serve(command.optsWithGlobals(), context));
     });
@@ -150,7 +150,7 @@ export function createProgram(context: ProgramContext): Command {
       "after",
       "\nExamples:\n  vast-gchat trigger low_credit\n  vast-gchat trigger instance_stopped --message 'Instance 42 stopped'",
     )
-    .action(async (type: string, _options, command: Command) => {
+    .action(async (type, _options, command) => {
       const { trigger } = await import("./commands/trigger.js");
       context.setExitCode(await trigger(type, command.optsWithGlobals(), context));
     });
@@ -168,7 +168,7 @@ export function createProgram(context: ProgramContext): Command {
       30,
     )
     .addHelpText("after", "\nExamples:\n  vast-gchat test\n  vast-gchat test --wait 60 --json")
-    .action(async (_options, command: Command) => {
+    .action(async (_options, command) => {
       const { test } = await import("./commands/test.js");
       context.setExitCode(await test(command.optsWithGlobals(), context));
     });
@@ -180,7 +180,7 @@ export function createProgram(context: ProgramContext): Command {
       "List the notification types the account can subscribe to, by group, with their default channels; ✓ marks the ones the webhook subscribes to.",
     )
     .addHelpText("after", "\nExamples:\n  vast-gchat types\n  vast-gchat types --json")
-    .action(async (_options, command: Command) => {
+    .action(async (_options, command) => {
       const { types } = await import("./commands/types.js");
       context.setExitCode(await types(command.optsWithGlobals(), context));
     });
@@ -194,7 +194,7 @@ export function createProgram(context: ProgramContext): Command {
     .option("--all", "also delete other webhooks whose name marks them as vast-gchat's")
     .option("-y, --yes", "no confirmations")
     .addHelpText("after", "\nExamples:\n  vast-gchat cleanup\n  vast-gchat cleanup --all --yes")
-    .action(async (_options, command: Command) => {
+    .action(async (_options, command) => {
       const { cleanup } = await import("./commands/cleanup.js");
       context.setExitCode(await cleanup(command.optsWithGlobals(), context));
     });
@@ -208,7 +208,7 @@ export function createProgram(context: ProgramContext): Command {
       "Show the configuration with secrets masked, where secrets are kept, the webhook as Vast.ai has it, and the running adapter's health and queue.",
     )
     .addHelpText("after", "\nExamples:\n  vast-gchat status\n  vast-gchat status --json")
-    .action(async (_options, command: Command) => {
+    .action(async (_options, command) => {
       const { status } = await import("./commands/status.js");
       context.setExitCode(await status(command.optsWithGlobals(), context));
     });
@@ -226,10 +226,10 @@ export function createProgram(context: ProgramContext): Command {
   const runEvents = async (
     action: EventsAction,
     id: string | undefined,
-    command: Command,
+    options: EventsOptions,
   ): Promise<void> => {
     const { events: run } = await import("./commands/events.js");
-    context.setExitCode(await run(action, id, command.optsWithGlobals(), context));
+    context.setExitCode(await run(action, id, options, context));
   };
   events
     .command("list", { isDefault: true })
@@ -242,21 +242,21 @@ export function createProgram(context: ProgramContext): Command {
       ]),
     )
     .option("--limit <n>", "how many events to list, newest first (default 20)", countArgument)
-    .action((_options, command: Command) => runEvents("list", undefined, command));
+    .action((_options, command) => runEvents("list", undefined, command.optsWithGlobals()));
   events
     .command("show")
     .description("one event with its payload and every delivery attempt")
     .argument("<id>", "the event id")
-    .action((id: string, _options, command: Command) => runEvents("show", id, command));
+    .action((id, _options, command) => runEvents("show", id, command.optsWithGlobals()));
   events
     .command("replay")
     .description("queue one event again; a running serve delivers it")
     .argument("<id>", "the event id")
-    .action((id: string, _options, command: Command) => runEvents("replay", id, command));
+    .action((id, _options, command) => runEvents("replay", id, command.optsWithGlobals()));
   events
     .command("retry-dead")
     .description("queue every dead letter again")
-    .action((_options, command: Command) => runEvents("retry-dead", undefined, command));
+    .action((_options, command) => runEvents("retry-dead", undefined, command.optsWithGlobals()));
 
   program
     .command("rotate-secret")
@@ -272,7 +272,7 @@ export function createProgram(context: ProgramContext): Command {
       "after",
       "\nExamples:\n  vast-gchat rotate-secret\n  vast-gchat rotate-secret --grace 0    # the old secret leaked: refuse it now",
     )
-    .action(async (_options, command: Command) => {
+    .action(async (_options, command) => {
       const { rotateSecret } = await import("./commands/rotate-secret.js");
       context.setExitCode(await rotateSecret(command.optsWithGlobals(), context));
     });
@@ -287,7 +287,7 @@ export function createProgram(context: ProgramContext): Command {
       "after",
       "\nExamples:\n  vast-gchat service > ~/.config/systemd/user/vast-gchat.service\n  systemctl --user enable --now vast-gchat",
     )
-    .action(async (_options, command: Command) => {
+    .action(async (_options, command) => {
       const { service } = await import("./commands/service.js");
       context.setExitCode(await service(command.optsWithGlobals(), context));
     });
@@ -303,14 +303,14 @@ export function createProgram(context: ProgramContext): Command {
       "after",
       "\nExamples:\n  vast-gchat demo\n  vast-gchat demo --keep\n  vast-gchat demo --json",
     )
-    .action(async (_options, command: Command) => {
+    .action(async (_options, command) => {
       const { demo } = await import("./commands/demo.js");
       context.setExitCode(await demo(command.optsWithGlobals(), context));
     });
 
   // --no-color must win over chalk's own detection; NO_COLOR and FORCE_COLOR chalk reads itself.
   program.hook("preAction", async (_program, command) => {
-    if (command.optsWithGlobals<GlobalOptions>().color === false) {
+    if ((command.optsWithGlobals() as GlobalOptions).color === false) {
       const { default: chalk } = await import("chalk");
       chalk.level = 0;
     }
