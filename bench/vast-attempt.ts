@@ -1,4 +1,5 @@
 import type { Pool } from "undici";
+import { deliveryOutcome } from "../src/vast/delivery-outcome.js";
 import { vastHeaders } from "../test/support/sign.js";
 
 /**
@@ -33,7 +34,7 @@ export async function attemptDelivery(
     });
     await response.body.text();
     const status = response.statusCode;
-    return status >= 200 && status < 300 ? { kind: "acked" } : { kind: "answered", status };
+    return deliveryOutcome(status) === "success" ? { kind: "acked" } : { kind: "answered", status };
   } catch (error) {
     const { code, name } = error as { code?: string; name?: string };
     return { kind: "no answer", code: code ?? name ?? "error" };

@@ -19,6 +19,7 @@ import {
   type NotificationType,
   type Webhook,
 } from "./api-types.js";
+import { type DeliveryOutcome, deliveryOutcome } from "./delivery-outcome.js";
 import { defaultNotificationTypes } from "./emulator-types.js";
 import { sampleEvent } from "./sample-events.js";
 import { signPayload } from "./signature.js";
@@ -122,7 +123,7 @@ export interface DeliveryReport {
   /** Some attempt got a 2xx. */
   delivered: boolean;
   /** How the last attempt ended: a failure Vast.ai would retry, or one it gives up on. */
-  outcome: "success" | "retry" | "permanent";
+  outcome: DeliveryOutcome;
 }
 
 const DEFAULT_API_KEYS: NonNullable<EmulatorOptions["apiKeys"]> = {
@@ -459,7 +460,7 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
     attempt: number,
     event: { eventId: string; raw: Buffer },
     timeoutMs: number,
-  ): Promise<{ result: DeliveryAttempt; outcome: Outcome }> => {
+  ): Promise<{ result: DeliveryAttempt; outcome: DeliveryOutcome }> => {
     // URL and secret are read at each attempt: a rotation or an edit applies at once.
     const webhook = store.get(webhookId);
     if (!webhook) return { result: { attempt, error: "webhook deleted" }, outcome: "permanent" };
@@ -468,7 +469,7 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
     if (!isLoopbackHost(new URL(webhook.webhook_url).hostname)) {
       // Tests and the demo never leave the machine: any other host is out of reach from here.
       const error = `cannot reach ${new URL(webhook.webhook_url).host} from the emulator (loopback only)`;
-      return { result: { attempt, error }, outcome: "retry" };
+      return { result: { attempt, error }, outcome: deliveryOutcome("no answer") };
     }
     if (closed()) return { result: { attempt, error: "emulator closed" }, outcome: "permanent" };
     const controller = new AbortController();
@@ -497,12 +498,13 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
       });
       const answer = parseAnswer(await response.body.text());
       const status = response.statusCode;
-      return { result: { attempt, status, answer }, outcome: classify(status) };
+      return { result: { attempt, status, answer }, outcome: deliveryOutcome(status) };
     } catch (error) {
       // An abort's own reason (timeout or close) says more than undici's generic abort error.
       const reason = errorText(controller.signal.aborted ? controller.signal.reason : error);
-      // A timeout and a connection error are retried (docs/vast-api.md, "Delivery semantics").
-      return { result: { attempt, error: reason }, outcome: closed() ? "permanent" : "retry" };
+      // Once the emulator closes, nothing is retried; before, a timeout or a cut connection is.
+      const outcome = closed() ? "permanent" : deliveryOutcome("no answer");
+      return { result: { attempt, error: reason }, outcome };
     } finally {
       clearTimeout(timer);
       inFlight.delete(controller);
@@ -537,7 +539,7 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
     let retriesLeft = Math.max(0, options.maxRetries ?? 0);
     const attempts: DeliveryAttempt[] = [];
     let delivered = false;
-    let last: Outcome = "permanent";
+    let last: DeliveryOutcome = "permanent";
     while (copiesLeft > 0) {
       const { result, outcome } = await attemptOnce(
         webhookId,
@@ -587,15 +589,6 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
       return closing;
     },
   };
-}
-
-type Outcome = "success" | "retry" | "permanent";
-
-/** docs/vast-api.md, "Delivery semantics": 2xx done; 408, 429, 5xx retried; the rest final. */
-function classify(status: number): Outcome {
-  if (status >= 200 && status < 300) return "success";
-  if (status === 408 || status === 429 || status >= 500) return "retry";
-  return "permanent";
 }
 
 function publicView(webhook: StoredWebhook, named: (keys: readonly string[]) => string[]): Webhook {
