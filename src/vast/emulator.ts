@@ -19,10 +19,10 @@ import {
   type NotificationType,
   type Webhook,
 } from "./api-types.js";
+import { deliveryHeaders } from "./delivery-headers.js";
 import { type DeliveryOutcome, deliveryOutcome } from "./delivery-outcome.js";
 import { defaultNotificationTypes } from "./emulator-types.js";
 import { sampleEvent } from "./sample-events.js";
-import { signPayload } from "./signature.js";
 import { slugOf } from "./type-selection.js";
 
 /**
@@ -479,7 +479,6 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
       timeoutMs,
     );
     try {
-      const timestamp = String(Math.floor(now() / 1000));
       const response = await request(webhook.webhook_url, {
         method: "POST",
         dispatcher: agent,
@@ -487,13 +486,13 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
         // A fresh connection per attempt, as a separate delivery would; also keeps a receiver's
         // keep-alive timeout from failing an attempt that never reached it.
         reset: true,
-        headers: {
-          "content-type": "application/json",
-          "x-vast-event-id": event.eventId,
-          "x-vast-delivery-attempt": String(attempt),
-          "x-vast-timestamp": timestamp,
-          "x-vast-signature-256": signPayload(webhook.secret, timestamp, event.raw),
-        },
+        headers: deliveryHeaders({
+          secret: webhook.secret,
+          body: event.raw,
+          eventId: event.eventId,
+          attempt,
+          timestampSeconds: Math.floor(now() / 1000),
+        }),
         body: event.raw,
       });
       const answer = parseAnswer(await response.body.text());
