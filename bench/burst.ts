@@ -1,6 +1,7 @@
 import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Pool } from "undici";
+import { deliveryOutcome } from "../src/vast/delivery-outcome.js";
 import { sampleEvent } from "../src/vast/sample-events.js";
 import type { FakeChat } from "../test/support/fake-chat.js";
 import type { LoadTarget } from "./load.js";
@@ -34,11 +35,6 @@ export interface RetryPolicy {
 export function retryDelayMs(attempt: number, policy: RetryPolicy, random: () => number): number {
   const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(base / 2 + (random() * base) / 2);
-}
-
-/** What a webhook sender retries: timeouts, throttling and server errors. Other 4xx are final. */
-export function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
 }
 
 /** A small seeded PRNG (mulberry32): both adapters get the same jitter sequence, run after run. */
@@ -164,7 +160,7 @@ export async function sendBurst(
       return "retry";
     }
     count(stats.statuses, result.status);
-    return isRetryableStatus(result.status) ? "retry" : "refused";
+    return deliveryOutcome(result.status) === "retry" ? "retry" : "refused";
   };
 
   const deliver = async (event: BurstEvent): Promise<void> => {

@@ -1,5 +1,6 @@
 import type { Pool } from "undici";
-import { vastHeaders } from "../test/support/sign.js";
+import { deliveryHeaders } from "../src/vast/delivery-headers.js";
+import { deliveryOutcome } from "../src/vast/delivery-outcome.js";
 
 /**
  * One delivery attempt as Vast.ai makes it, shared by the bench's burst sender and the soak's:
@@ -27,13 +28,19 @@ export async function attemptDelivery(
     const response = await pool.request({
       path: target.path,
       method: "POST",
-      headers: vastHeaders(target.secret, event.body, { eventId: event.eventId, attempt }),
+      headers: deliveryHeaders({
+        secret: target.secret,
+        body: event.body,
+        eventId: event.eventId,
+        attempt,
+        timestampSeconds: Math.floor(Date.now() / 1000),
+      }),
       body: event.body,
       signal,
     });
     await response.body.text();
     const status = response.statusCode;
-    return status >= 200 && status < 300 ? { kind: "acked" } : { kind: "answered", status };
+    return deliveryOutcome(status) === "success" ? { kind: "acked" } : { kind: "answered", status };
   } catch (error) {
     const { code, name } = error as { code?: string; name?: string };
     return { kind: "no answer", code: code ?? name ?? "error" };

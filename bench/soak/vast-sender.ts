@@ -1,7 +1,8 @@
 import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Pool } from "undici";
-import { isRetryableStatus, type RetryPolicy, retryDelayMs } from "../burst.js";
+import { deliveryOutcome } from "../../src/vast/delivery-outcome.js";
+import { type RetryPolicy, retryDelayMs } from "../burst.js";
 import { Slots } from "../slots.js";
 import { attemptDelivery } from "../vast-attempt.js";
 import { countInto } from "./results.js";
@@ -90,7 +91,7 @@ export async function sendLikeVast(
       return { kind: "retry" };
     }
     countInto(report.statuses, result.status);
-    return isRetryableStatus(result.status)
+    return deliveryOutcome(result.status) === "retry"
       ? { kind: "retry" }
       : { kind: "refused", status: result.status };
   };

@@ -1,5 +1,5 @@
 import { request } from "undici";
-import { signPayload } from "./signature.js";
+import { deliveryHeaders } from "./delivery-headers.js";
 
 /**
  * Sends one notification the way Vast.ai delivers it (docs/vast-api.md): JSON body, the
@@ -18,17 +18,16 @@ export async function sendSignedEvent(
   options: { attempt?: number; timeoutMs?: number; now?: () => number } = {},
 ): Promise<SentEvent> {
   const body = Buffer.from(JSON.stringify(event), "utf8");
-  const timestamp = String(Math.floor((options.now?.() ?? Date.now()) / 1000));
   const timeoutMs = options.timeoutMs ?? 10_000;
   const response = await request(url, {
     method: "POST",
-    headers: {
-      "content-type": "application/json",
-      "x-vast-event-id": event.event_id,
-      "x-vast-delivery-attempt": String(options.attempt ?? 1),
-      "x-vast-timestamp": timestamp,
-      "x-vast-signature-256": signPayload(secret, timestamp, body),
-    },
+    headers: deliveryHeaders({
+      secret,
+      body,
+      eventId: event.event_id,
+      attempt: options.attempt ?? 1,
+      timestampSeconds: Math.floor((options.now?.() ?? Date.now()) / 1000),
+    }),
     body,
     headersTimeout: timeoutMs,
     bodyTimeout: timeoutMs,

@@ -1,19 +1,21 @@
-import { signPayload } from "../../src/vast/signature.js";
+import { deliveryHeaders } from "../../src/vast/delivery-headers.js";
 
-/** Headers exactly as Vast.ai sends them with a delivery (docs/vast-api.md). */
+/**
+ * Headers exactly as Vast.ai sends them with a delivery, from the one builder the emulator uses;
+ * a first attempt signed now unless told otherwise (`timestamp` in Unix seconds).
+ */
 export function vastHeaders(
   secret: string,
   body: Buffer,
   options: { timestamp?: number; eventId?: string; attempt?: number } = {},
 ): Record<string, string> {
-  const timestamp = String(options.timestamp ?? Math.floor(Date.now() / 1000));
-  return {
-    "content-type": "application/json",
-    "x-vast-event-id": options.eventId ?? "header-id",
-    "x-vast-delivery-attempt": String(options.attempt ?? 1),
-    "x-vast-timestamp": timestamp,
-    "x-vast-signature-256": signPayload(secret, timestamp, body),
-  };
+  return deliveryHeaders({
+    secret,
+    body,
+    eventId: options.eventId ?? "header-id",
+    attempt: options.attempt ?? 1,
+    timestampSeconds: options.timestamp ?? Math.floor(Date.now() / 1000),
+  });
 }
 
 export async function postSigned(
