@@ -202,7 +202,11 @@ export class TunnelSupervisor extends EventEmitter<SupervisorEvents> {
         continue;
       }
       failedInARow++;
-      const refusing = result.status !== undefined && result.status >= 300 && result.status < 500;
+      // Vast.ai's rule (vast/delivery-outcome.ts): it gives up on a 3xx or a 4xx other than 408 and
+      // 429, and retries those two, so only the answers it gives up on call for a restart at once.
+      const status = result.status;
+      const refusing =
+        status !== undefined && status >= 300 && status < 500 && status !== 408 && status !== 429;
       if (failedInARow >= needed || refusing)
         return `the tunnel stopped forwarding (${result.error ?? "probe failed"})`;
     }

@@ -135,28 +135,35 @@ it("replaces a tunnel after one probe answered 404 by the provider, not two", as
   expect(tunnels[0]?.closed).toBe(true);
 });
 
-it("gives a probe that timed out a second chance (it may be a blip)", async () => {
-  const { provider } = fakeProvider();
-  const answers: ProbeResult[] = [{ ok: false, error: "no answer through the tunnel" }];
-  const results: ProbeResult[] = [];
-  supervisor = new TunnelSupervisor({
-    provider,
-    port: 1,
-    pointWebhook: async () => {},
-    probe: async () => answers.shift() ?? { ok: true },
-    probeIntervalMs: 20,
-  });
-  let lost = false;
-  supervisor.on("lost", () => {
-    lost = true;
-  });
-  await supervisor.start();
-  await new Promise<void>((resolve) =>
-    supervisor?.on("probe", (result) => {
-      results.push(result);
-      if (results.length === 2) resolve();
-    }),
-  );
-  expect(results.map((r) => r.ok)).toEqual([false, true]);
-  expect(lost).toBe(false);
-});
+it.each([
+  ["timed out", { ok: false, error: "no answer through the tunnel" }],
+  ["was answered 429", { ok: false, error: "the tunnel answered 429", status: 429 }],
+  ["was answered 408", { ok: false, error: "the tunnel answered 408", status: 408 }],
+] as Array<[string, ProbeResult]>)(
+  "gives a probe that %s a second chance: Vast.ai retries those too",
+  async (_label, failure) => {
+    const { provider } = fakeProvider();
+    const answers: ProbeResult[] = [failure];
+    const results: ProbeResult[] = [];
+    supervisor = new TunnelSupervisor({
+      provider,
+      port: 1,
+      pointWebhook: async () => {},
+      probe: async () => answers.shift() ?? { ok: true },
+      probeIntervalMs: 20,
+    });
+    let lost = false;
+    supervisor.on("lost", () => {
+      lost = true;
+    });
+    await supervisor.start();
+    await new Promise<void>((resolve) =>
+      supervisor?.on("probe", (result) => {
+        results.push(result);
+        if (results.length === 2) resolve();
+      }),
+    );
+    expect(results.map((r) => r.ok)).toEqual([false, true]);
+    expect(lost).toBe(false);
+  },
+);
