@@ -6,8 +6,8 @@ import {
   DeliveryEngine,
   type DeliveryReport,
 } from "./emulator/delivery-engine.js";
+import { defaultNotificationTypes } from "./emulator/notification-catalogue.js";
 import { WebhookRegistry } from "./emulator/webhook-registry.js";
-import { defaultNotificationTypes } from "./emulator-types.js";
 
 export type { ApiCallRecord } from "./emulator/api-server.js";
 export type {

@@ -1,4 +1,4 @@
-import type { NotificationType } from "./api-types.js";
+import type { NotificationType } from "../api-types.js";
 
 /**
  * The emulator's default catalogue for GET /notification-types/: every key docs/vast-api.md has
