@@ -91,7 +91,7 @@ export async function demo(options: DemoOptions, context: DemoContext): Promise<
     printIntro(world, print);
     const summary = await unlessInterrupted(async () => {
       print(chalk.bold("\n1. init, unattended, against the emulator"));
-      await initialise(world, print);
+      await initialise(world, print, context.signals);
       initialised = true;
       print(chalk.bold("\n2. serve, behind a loopback stand-in for the tunnel"));
       running = startServe(world, narrator, context.stderr);
@@ -198,7 +198,11 @@ function printIntro(world: DemoWorld, print: (line: string) => void): void {
 }
 
 /** The real `init`, answered by flags: every type subscribed, the preview as the Chat space. */
-async function initialise(world: DemoWorld, print: (line: string) => void): Promise<void> {
+async function initialise(
+  world: DemoWorld,
+  print: (line: string) => void,
+  signals: NodeJS.EventEmitter,
+): Promise<void> {
   const out = Object.assign(
     lineWriter((line) => print(chalk.dim(`  init: ${line}`))),
     { isTTY: false },
@@ -225,6 +229,7 @@ async function initialise(world: DemoWorld, print: (line: string) => void): Prom
       ),
       stdout: out,
       stderr: out,
+      signals,
     },
   );
   if (code !== ExitCode.Ok) throw new CliError(`init against the emulator failed (exit ${code}).`);

@@ -4,12 +4,11 @@ import { type ParsedChatUrl, parseChatUrl } from "../../chat/webhook-url.js";
 import { maskChatUrl } from "../../config/mask.js";
 import type { TunnelChoice } from "../../config/settings.js";
 import { checkServiceUrl } from "../../service-url.js";
-import { DEFAULT_API_URL, VastApiError, type VastClient } from "../../vast/api-client.js";
+import { VastApiError, type VastClient } from "../../vast/api-client.js";
 import {
   DEFAULT_EVENT_TYPES,
   MAX_WEBHOOK_NAME_LENGTH,
   type NotificationType,
-  newPlaceholderUrl,
   WEBHOOK_NAME_MARK,
   type Webhook,
 } from "../../vast/api-types.js";
@@ -23,14 +22,16 @@ import {
 import { type ConfigContext, openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
 import { CliError, usageError } from "../errors.js";
+import { applySetup, type SetupAnswers, type SetupPlan } from "../init/apply-setup.js";
 import { createOutput, type Output, type OutputStreams } from "../output.js";
 import { createPrompter, type Prompter } from "../prompter.js";
 import { DEFAULT_PATH, DEFAULT_PORT } from "../serve-options.js";
 
 /**
  * `init`: the tutorial's control terminal as a wizard. Every question is asked before anything is
- * created on Vast.ai, so an interrupted wizard leaves nothing behind; after the create, only local
- * writes remain, and if one fails the new webhook is deleted again.
+ * created on Vast.ai, so an interrupted wizard leaves nothing behind; then `applySetup`
+ * (init/apply-setup.ts) changes the account and stores the configuration, deleting a new webhook
+ * again if nothing could be stored. This module keeps the questions and the report.
  */
 export interface InitOptions extends GlobalOptions {
   apiKeyStdin?: boolean;
@@ -51,17 +52,8 @@ export interface InitOptions extends GlobalOptions {
 export interface InitContext extends OutputStreams {
   env: NodeJS.ProcessEnv;
   stdin: NodeJS.ReadableStream & { isTTY?: boolean };
-}
-
-interface Answers {
-  apiKey: string;
-  chat: ParsedChatUrl;
-  eventTypes: string[];
-  name: string;
-  tunnel: TunnelChoice;
-  tunnelCommand: string | undefined;
-  publicUrl: string | undefined;
-  port: number;
+  /** Where SIGINT and SIGTERM arrive: the process by default, or a test's emitter. */
+  signals?: NodeJS.EventEmitter;
 }
 
 export async function init(options: InitOptions, context: InitContext): Promise<number> {
@@ -84,7 +76,7 @@ export async function init(options: InitOptions, context: InitContext): Promise<
   const action = existing ? await askExisting(options, ask, existing) : "create";
   const keep = action === "keep" && existing;
   const catalogue = keep ? [] : await fetchCatalogue(client, options, out);
-  const answers: Answers = {
+  const answers: SetupAnswers = {
     apiKey,
     chat,
     eventTypes: keep
@@ -99,82 +91,34 @@ export async function init(options: InitOptions, context: InitContext): Promise<
     : undefined;
   if (webhookUrl && !keep) refuseUrlHeldByAnother(webhooks, webhookUrl, existing);
 
-  // Read before anything changes: if the store cannot even be read, stop while nothing is made.
-  const snapshot = snapshotSecrets(config);
-
   // Every question is answered; from here the account changes, so finish even on Ctrl+C rather
   // than leave a webhook without its stored secret.
-  return finishing(out, async () => {
-    let webhook: Webhook;
-    let secret: string | undefined;
-    if (action === "create" || action === "replace" || !existing) {
-      // A replaced webhook still holds its URL, and Vast.ai refuses a URL already registered: the
-      // new one waits at a placeholder of its own until the old one is gone.
-      const heldByOld = action === "replace" && existing?.webhook_url === webhookUrl;
-      const created = await out.step(
-        "Creating the Vast.ai webhook",
-        () =>
-          client.createWebhook({
-            name: answers.name,
-            webhook_url: webhookUrl && !heldByOld ? webhookUrl : newPlaceholderUrl(),
-            event_types: answers.eventTypes,
-          }),
-        (w) => `Created webhook ${w.id} "${w.name ?? answers.name}"`,
-      );
-      webhook = created;
-      secret = created.webhook_secret;
-    } else {
-      webhook =
-        action === "keep"
-          ? existing
-          : await out.step(
-              `Updating webhook ${existing.id}`,
-              () =>
-                client.updateWebhook(existing.id, {
-                  name: answers.name,
-                  event_types: answers.eventTypes,
-                  // Only a new URL: the one it holds could be refused as "already registered".
-                  ...(webhookUrl && webhookUrl !== existing.webhook_url
-                    ? { webhook_url: webhookUrl }
-                    : {}),
-                }),
-              (w) => `Updated webhook ${w.id}`,
-            );
-      secret = await secretIfMissing(config, client, webhook.id, out);
-    }
-
-    try {
-      saveConfiguration(config, answers, webhook, secret);
-    } catch (error) {
-      if (webhook.id !== existing?.id) await undoCreate(client, webhook.id, out);
-      restoreSecrets(config, snapshot);
-      throw new CliError(`Could not store the configuration: ${(error as Error).message}`, {
-        hint: `Check that ${config.configDir} is writable, then run init again.`,
-      });
-    }
-    if (action === "replace" && existing) {
-      const deleted = await deleteReplaced(client, existing.id, out);
-      if (deleted && webhookUrl && webhook.webhook_url !== webhookUrl) {
-        webhook = await pointAtUrl(client, webhook, webhookUrl, out);
-      }
-    }
-
-    if (config.secrets.notice) out.warn(config.secrets.notice);
-    report(out, config, answers, webhook, action);
-    return 0;
-  });
+  const plan: SetupPlan =
+    existing && action !== "create"
+      ? { action, existing, answers, webhookUrl }
+      : { action: "create", answers, webhookUrl };
+  const { webhook } = await finishing(out, context.signals ?? process, () =>
+    applySetup(plan, { client, config, out }),
+  );
+  if (config.secrets.notice) out.warn(config.secrets.notice);
+  report(out, config, answers, webhook, action);
+  return 0;
 }
 
 /** Runs the part that must not be cut short: a Ctrl+C waits for it instead of killing it. */
-async function finishing<T>(out: Output, work: () => Promise<T>): Promise<T> {
+async function finishing<T>(
+  out: Output,
+  signals: NodeJS.EventEmitter,
+  work: () => Promise<T>,
+): Promise<T> {
   const hold = () => out.warn("Finishing the set-up first, so that nothing is left half-made…");
-  process.on("SIGINT", hold);
-  process.on("SIGTERM", hold);
+  signals.on("SIGINT", hold);
+  signals.on("SIGTERM", hold);
   try {
     return await work();
   } finally {
-    process.off("SIGINT", hold);
-    process.off("SIGTERM", hold);
+    signals.off("SIGINT", hold);
+    signals.off("SIGTERM", hold);
   }
 }
 
@@ -191,50 +135,6 @@ function findExisting(
 }
 
 /**
- * A kept or updated webhook whose secret is not stored here (another machine set it up, or the
- * keychain was lost) cannot be verified: rotate it, since Vast.ai shows a secret only then.
- */
-async function secretIfMissing(
-  config: ConfigContext,
-  client: VastClient,
-  id: number,
-  out: Output,
-): Promise<string | undefined> {
-  if (config.secrets.get("webhookSecret") || config.env.VAST_WEBHOOK_SECRET) return undefined;
-  const rotated = await out.step(`Getting a new signing secret for webhook ${id}`, () =>
-    client.rotateSecret(id),
-  );
-  out.warn(
-    `No signing secret of webhook ${id} was kept here, so it was rotated; the new one is stored.`,
-  );
-  return rotated.webhook_secret;
-}
-
-type SecretsSnapshot = Partial<Record<"webhookSecret" | "previousWebhookSecret", string>>;
-
-function snapshotSecrets(config: ConfigContext): SecretsSnapshot {
-  const snapshot: SecretsSnapshot = {};
-  for (const name of ["webhookSecret", "previousWebhookSecret"] as const) {
-    const value = config.secrets.get(name);
-    if (value !== undefined) snapshot[name] = value;
-  }
-  return snapshot;
-}
-
-/** Puts the secrets back as they were, so a failed init leaves the working set-up working. */
-function restoreSecrets(config: ConfigContext, snapshot: SecretsSnapshot): void {
-  for (const name of ["webhookSecret", "previousWebhookSecret"] as const) {
-    try {
-      const value = snapshot[name];
-      if (value === undefined) config.secrets.delete(name);
-      else config.secrets.set(name, value);
-    } catch {
-      // The store refuses writes; nothing more can be done here.
-    }
-  }
-}
-
-/**
  * Vast.ai delivers each notification to every webhook subscribed to it, so two webhooks pointing at
  * one adapter would post everything twice; and it refuses a URL already registered. Say which
  * webhook holds the URL before anything is created.
@@ -246,42 +146,6 @@ function refuseUrlHeldByAnother(webhooks: Webhook[], url: string, existing: Webh
     `Webhook ${holder.id} "${holder.name ?? ""}" already points at ${url}, and Vast.ai allows one webhook per URL.`,
     `Run init with --existing (or --name "${holder.name ?? ""}") to reuse it, or delete it first (\`vast-gchat cleanup --all\`).`,
   );
-}
-
-/** True when the old webhook is gone (or was already). */
-async function deleteReplaced(client: VastClient, id: number, out: Output): Promise<boolean> {
-  try {
-    await out.step(`Deleting the old webhook ${id}`, () => client.deleteWebhookIfPresent(id));
-    return true;
-  } catch (error) {
-    out.warn(
-      `The old webhook ${id} could not be deleted (${(error as Error).message}). Delete it with \`vast-gchat cleanup --all\` or:\n  ${deleteCommand(client, id)}`,
-    );
-    return false;
-  }
-}
-
-/** The replacement takes the old webhook's URL once that is free; `serve` does it otherwise. */
-async function pointAtUrl(
-  client: VastClient,
-  webhook: Webhook,
-  url: string,
-  out: Output,
-): Promise<Webhook> {
-  try {
-    return await out.step(`Pointing webhook ${webhook.id} at ${url}`, () =>
-      client.updateWebhook(webhook.id, { webhook_url: url }),
-    );
-  } catch (error) {
-    out.warn(
-      `Webhook ${webhook.id} still points at a placeholder (${(error as Error).message}); \`vast-gchat serve\` points it at ${url} when it starts.`,
-    );
-    return webhook;
-  }
-}
-
-function deleteCommand(client: VastClient, id: number): string {
-  return `curl -X DELETE ${client.baseUrl}/api/v0/webhooks/${id}/ -H "Authorization: Bearer $VAST_API_KEY"`;
 }
 
 function defaultWebhookName(): string {
@@ -525,7 +389,7 @@ async function askTunnel(
   options: InitOptions,
   ask: Prompter,
   stored: { tunnel?: TunnelChoice; tunnelCommand?: string; publicUrl?: string },
-): Promise<Pick<Answers, "tunnel" | "tunnelCommand" | "publicUrl">> {
+): Promise<Pick<SetupAnswers, "tunnel" | "tunnelCommand" | "publicUrl">> {
   const validateUrl = (value: string): string | true => {
     try {
       const problem = checkServiceUrl(new URL(value));
@@ -617,45 +481,6 @@ async function askExisting(
   );
 }
 
-function saveConfiguration(
-  config: ConfigContext,
-  answers: Answers,
-  webhook: Webhook,
-  secret: string | undefined,
-): void {
-  if (secret !== undefined) {
-    config.secrets.set("webhookSecret", secret);
-    config.secrets.delete("previousWebhookSecret");
-  }
-  config.secrets.set("apiKey", answers.apiKey);
-  config.secrets.set("chatUrl", answers.chat.url.href);
-  const apiUrl = config.apiUrl();
-  config.settings.update({
-    apiUrl: apiUrl === DEFAULT_API_URL ? undefined : apiUrl,
-    webhookId: webhook.id,
-    webhookName: webhook.name ?? answers.name,
-    eventTypes: webhook.event_types,
-    tunnel: answers.tunnel,
-    tunnelCommand: answers.tunnelCommand,
-    publicUrl: answers.publicUrl,
-    port: answers.port,
-    chatSpace: answers.chat.label,
-    ...(secret !== undefined ? { previousSecretExpiresAt: undefined } : {}),
-  });
-}
-
-/** The create succeeded but nothing could be stored: take the webhook away again, or say how. */
-async function undoCreate(client: VastClient, id: number, out: Output): Promise<void> {
-  try {
-    await client.deleteWebhookIfPresent(id);
-    out.warn(`Deleted the new webhook ${id} again, so nothing is left half set up.`);
-  } catch {
-    out.warn(
-      `The new webhook ${id} could not be deleted. Delete it with:\n  ${deleteCommand(client, id)}`,
-    );
-  }
-}
-
 function joinUrl(base: string, path: string): string {
   return `${base.replace(/\/+$/, "")}${path}`;
 }
@@ -663,7 +488,7 @@ function joinUrl(base: string, path: string): string {
 function report(
   out: Output,
   config: ConfigContext,
-  answers: Answers,
+  answers: SetupAnswers,
   webhook: Webhook,
   action: string,
 ): void {
