@@ -67,7 +67,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   tunnel: ["foundation"],
   chat: ["vast", "foundation"],
   delivery: ["chat", "vast", "foundation"],
-  adapter: ["delivery", "chat", "vast", "config", "foundation"],
+  adapter: ["delivery", "chat", "vast", "foundation"],
   cli: ["adapter", "delivery", "chat", "tunnel", "config", "vast", "foundation"],
 };
 
