@@ -4,9 +4,10 @@ import type { ReportInput } from "./report-input.js";
 
 /** How each figure was taken, for the report: a number without its method cannot be checked. */
 
-function startupMethod(config: BenchConfig): string[] {
+function startupMethod(input: ReportInput): string[] {
+  const { config } = input;
   return [
-    `- Start-up: \`node bin/vast-gchat.js --help\` and a bare \`node -e 0\` (the floor for any Node CLI), each spawned by the bench with the same environment and output to /dev/null, wall time from spawn to exit; ${config.startupWarmupRuns} untimed run(s) of each first, then ${config.startupRuns} timed runs of each taking turns, the order swapped every round. The ratio is median ÷ median. The adapters' own start-up: \`vast-gchat serve\` and \`python3 vast_google_chat_adapter.py\`, from spawn until GET /health answers 200, polled every 5 ms.`,
+    `- Start-up: \`node bin/vast-gchat.js --help\` and a bare \`node -e 0\` (the floor for any Node CLI), with the same environment and output to /dev/null, wall time from spawn to exit; ${input.startup?.cli.tool === "bench loop" ? `timed by the bench's own loop (hyperfine was not installed): ${config.startupWarmupRuns} untimed run(s) of each first, then ${config.startupRuns} timed runs of each taking turns, the order swapped every round` : `timed by hyperfine (\`--shell=none\`, ${config.startupWarmupRuns} warm-up run(s), then ${config.startupRuns} timed runs of each)`}. The ratio is median ÷ median. The adapters' own start-up: \`vast-gchat serve\` and \`python3 vast_google_chat_adapter.py\`, from spawn until GET /health answers 200, polled every 5 ms.`,
   ];
 }
 
@@ -35,7 +36,7 @@ function burstMethod(config: BenchConfig): string[] {
 
 export function method(input: ReportInput): string[] {
   return [
-    ...(input.startup ? startupMethod(input.config) : []),
+    ...(input.startup ? startupMethod(input) : []),
     ...(input.load ? loadMethod(input) : []),
     ...(input.burst ? burstMethod(input.config) : []),
   ];

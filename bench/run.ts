@@ -23,7 +23,7 @@ import {
   type SessionPlan,
   type SessionResult,
 } from "./sessions.js";
-import { measureServeStarts, measureStartup } from "./startup.js";
+import { HYPERFINE_MISSING, hasHyperfine, measureServeStarts, measureStartup } from "./startup.js";
 import {
   killAllChildren,
   REPO_ROOT,
@@ -56,6 +56,7 @@ async function benchStartup(
   progress(
     `start-up: ${config.startupWarmupRuns} warm-up + ${config.startupRuns} timed runs each of --help and node -e 0`,
   );
+  if (!hasHyperfine()) progress(HYPERFINE_MISSING);
   const configDir = join(workdir, "startup-config");
   const cli = measureStartup({
     runs: config.startupRuns,
