@@ -39,7 +39,9 @@ export interface StartupOptions {
 export const HYPERFINE_MISSING =
   "hyperfine not found (install it with `apt-get install hyperfine`); timing start-up with the bench's own loop";
 
+/** BENCH_HYPERFINE=0 forces the fallback loop. */
 export function hasHyperfine(): boolean {
+  if (process.env.BENCH_HYPERFINE === "0") return false;
   return spawnSync("hyperfine", ["--version"], { stdio: "ignore" }).status === 0;
 }
 
