@@ -313,6 +313,8 @@ export async function closedLoop(
   } finally {
     options.signal?.removeEventListener("abort", stop);
   }
+  // Requests still in flight when autocannon stopped were dropped: not counted as sent.
+  stats.sent = stats.latenciesMs.length;
   stats.windowS = stoppedAt === undefined ? options.durationS : nsToMs(stoppedAt - start) / 1000;
   stats.elapsedS = nsToMs(nowNs() - start) / 1000;
   stats.generatorCpuS = cpuSecondsSince(cpuStart);

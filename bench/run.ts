@@ -15,6 +15,7 @@ import type {
   Skipped,
   StartupReport,
 } from "./report-input.js";
+import { RESULTS_FILE, saveResults } from "./results-file.js";
 import {
   adapterSession,
   type CeilingResult,
@@ -209,6 +210,8 @@ async function main(): Promise<number> {
       load,
       burst,
     };
+    saveResults(input);
+    progress(`results saved to ${RESULTS_FILE} (re-render with tsx bench/render.ts)`);
     const report = renderReport(input);
     console.log(report);
     if (config.write) {
