@@ -1,10 +1,11 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import autocannon from "autocannon";
 import { Pool } from "undici";
 import { sampleEvent } from "../src/vast/sample-events.js";
 import { vastHeaders } from "../test/support/sign.js";
 
 /**
- * The load generator: an open-loop fixed-rate run and a closed-loop saturation run, both sending
+ * The load generator: our open-loop fixed-rate run and autocannon's closed-loop saturation run, both sending
  * signed deliveries with a fresh timestamp and a unique event id, the way Vast.ai would.
  *
  * It shares the machine (2 cores) with the adapter under test, so it is kept lean: undici pools
@@ -238,41 +239,82 @@ export interface ClosedLoopOptions {
   concurrency: number;
   durationS: number;
   timeoutMs: number;
-  /** Hard cap on requests, so the loop is bounded even if the clock misbehaves. */
-  maxRequests?: number;
-  /** Set to stop early (the kill -9 check). Each worker finishes its current request. */
-  stop?: { requested: boolean };
+  /** Aborted to stop early (the kill -9 check). */
+  signal?: AbortSignal;
 }
 
 /**
- * Closed loop: `concurrency` workers, each sending its next delivery as soon as the last one is
- * answered. With enough in flight this finds the adapter's sustained accept rate.
+ * Closed loop, driven by autocannon: `concurrency` connections, each sending its next delivery
+ * (signed in autocannon's setupRequest) as soon as the last one is answered. With enough in
+ * flight this finds the adapter's sustained accept rate. Latencies come from autocannon's own
+ * per-response timing; answers still in flight when the window closes are dropped.
  */
 export async function closedLoop(
   target: LoadTarget,
   options: ClosedLoopOptions,
 ): Promise<RunStats> {
   const stats = emptyStats();
-  const pool = createPool(target.origin, options.concurrency, options.timeoutMs);
-  const maxRequests = options.maxRequests ?? 1_000_000;
   const cpuStart = process.cpuUsage();
   const start = nowNs();
-  const deadline = start + BigInt(Math.round(options.durationS * 1e9));
   let stoppedAt: bigint | undefined;
-  const worker = async () => {
-    while (nowNs() < deadline && stats.sent < maxRequests) {
-      if (options.stop?.requested) {
-        stoppedAt ??= nowNs();
-        break;
-      }
-      await sendOne(pool, target, stats, undefined, deadline);
+  let finished: (error: Error | null) => void = () => {};
+  const done = new Promise<void>((resolve, reject) => {
+    finished = (error) => (error ? reject(error) : resolve());
+  });
+  const instance = autocannon(
+    {
+      url: target.origin,
+      connections: options.concurrency,
+      pipelining: 1,
+      duration: options.durationS,
+      timeout: Math.max(1, Math.round(options.timeoutMs / 1000)),
+      requests: [
+        {
+          method: "POST",
+          path: target.path,
+          setupRequest: (request, context) => {
+            const delivery = makeDelivery(target.secret);
+            (context as { eventId?: string }).eventId = delivery.eventId;
+            stats.sent++;
+            return { ...request, headers: delivery.headers, body: delivery.body };
+          },
+          onResponse: (status, _body, context) => {
+            const { eventId } = context as { eventId?: string };
+            if (status >= 200 && status < 300 && eventId) stats.ackedIds.push(eventId);
+          },
+        },
+      ],
+    },
+    (error) => finished(error),
+  );
+  instance.on("response", (_client, status, _bytes, ms) => {
+    stats.latenciesMs.push(ms);
+    if (status >= 200 && status < 300) {
+      stats.ok++;
+      if (stoppedAt === undefined) stats.okInWindow++;
+    } else {
+      count(stats.statuses, status);
     }
+  });
+  instance.on("reqError", (error: Error & { code?: string }) => {
+    count(
+      stats.errors,
+      error.code ?? (error.message === "request timed out" ? "timeout" : "error"),
+    );
+    stats.latenciesMs.push(Number.POSITIVE_INFINITY);
+  });
+  const stop = () => {
+    stoppedAt ??= nowNs();
+    instance.stop();
   };
+  options.signal?.addEventListener("abort", stop, { once: true });
   try {
-    await Promise.all(Array.from({ length: options.concurrency }, worker));
+    await done;
   } finally {
-    await pool.destroy();
+    options.signal?.removeEventListener("abort", stop);
   }
+  // Requests still in flight when autocannon stopped were dropped: not counted as sent.
+  stats.sent = stats.latenciesMs.length;
   stats.windowS = stoppedAt === undefined ? options.durationS : nsToMs(stoppedAt - start) / 1000;
   stats.elapsedS = nsToMs(nowNs() - start) / 1000;
   stats.generatorCpuS = cpuSecondsSince(cpuStart);

@@ -15,6 +15,7 @@ import type {
   Skipped,
   StartupReport,
 } from "./report-input.js";
+import { RESULTS_FILE, saveResults } from "./results-file.js";
 import {
   adapterSession,
   type CeilingResult,
@@ -23,7 +24,7 @@ import {
   type SessionPlan,
   type SessionResult,
 } from "./sessions.js";
-import { measureServeStarts, measureStartup } from "./startup.js";
+import { HYPERFINE_MISSING, hasHyperfine, measureServeStarts, measureStartup } from "./startup.js";
 import {
   killAllChildren,
   REPO_ROOT,
@@ -56,6 +57,7 @@ async function benchStartup(
   progress(
     `start-up: ${config.startupWarmupRuns} warm-up + ${config.startupRuns} timed runs each of --help and node -e 0`,
   );
+  if (!hasHyperfine()) progress(HYPERFINE_MISSING);
   const configDir = join(workdir, "startup-config");
   const cli = measureStartup({
     runs: config.startupRuns,
@@ -208,6 +210,8 @@ async function main(): Promise<number> {
       load,
       burst,
     };
+    saveResults(input);
+    progress(`results saved to ${RESULTS_FILE} (re-render with tsx bench/render.ts)`);
     const report = renderReport(input);
     console.log(report);
     if (config.write) {

@@ -250,17 +250,17 @@ async function killUnderLoad(
   ackedBefore: readonly string[],
   config: BenchConfig,
 ): Promise<KillResult> {
-  const stop = { requested: false };
+  const stop = new AbortController();
   const running = closedLoop(load, {
     concurrency: config.concurrency,
     // Bounded even if the kill went wrong; the stop ends it right after the kill.
     durationS: config.killAfterSeconds + 10,
     timeoutMs: config.requestTimeoutMs,
-    stop,
+    signal: stop.signal,
   });
   await sleep(config.killAfterSeconds * 1000);
   target.child.kill("SIGKILL");
-  stop.requested = true;
+  stop.abort();
   await target.exited;
   const stats = await running;
   const durability = checkAcknowledged(storePath, [...ackedBefore, ...stats.ackedIds]);

@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
-import { mkdirSync } from "node:fs";
+import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
+import { execaSync } from "execa";
 import { BIN, cleanEnv } from "../test/support/cli-process.js";
 import { FakeChat } from "../test/support/fake-chat.js";
 import {
@@ -14,11 +15,14 @@ import {
 
 /**
  * Start-up time: `node bin/vast-gchat.js --help` (what a user waits for on every command) against
- * a bare `node -e 0` (what no Node CLI can beat). Both are spawned the same way, untimed warm-up
- * runs first so both read from a warm page cache, then timed runs taking turns, the order
- * swapped each round, so a busy moment on the shared machine hits both alike.
+ * a bare `node -e 0` (what no Node CLI can beat), timed by hyperfine (`apt-get install hyperfine`)
+ * without a shell, warm-up runs first so both read from a warm page cache. Without hyperfine the
+ * bench falls back to its own loop: the same warm-up, then timed runs taking turns, the order
+ * swapped each round.
  */
 export interface StartupResult {
+  /** What timed the runs. */
+  tool: "hyperfine" | "bench loop";
   /** Wall time of each timed `--help`, ms. */
   helpMs: number[];
   /** Wall time of each timed `node -e 0`, ms. */
@@ -32,35 +36,56 @@ export interface StartupOptions {
   configDir: string;
 }
 
+export const HYPERFINE_MISSING =
+  "hyperfine not found (install it with `apt-get install hyperfine`); timing start-up with the bench's own loop";
+
+/** BENCH_HYPERFINE=0 forces the fallback loop. */
+export function hasHyperfine(): boolean {
+  if (process.env.BENCH_HYPERFINE === "0") return false;
+  return spawnSync("hyperfine", ["--version"], { stdio: "ignore" }).status === 0;
+}
+
+function withHyperfine(options: StartupOptions, env: NodeJS.ProcessEnv): StartupResult {
+  const exported = join(options.configDir, "..", "hyperfine.json");
+  const node = JSON.stringify(process.execPath);
+  execaSync(
+    "hyperfine",
+    [
+      "--shell=none",
+      "--style=none",
+      `--warmup=${options.warmupRuns}`,
+      `--runs=${options.runs}`,
+    ].concat(["--export-json", exported, `${node} ${JSON.stringify(BIN)} --help`, `${node} -e 0`]),
+    { env, extendEnv: false, timeout: 300_000 },
+  );
+  const { results } = JSON.parse(readFileSync(exported, "utf8")) as {
+    results: { times: number[] }[];
+  };
+  const toMs = (i: number) => (results[i]?.times ?? []).map((s) => s * 1000);
+  return { tool: "hyperfine", helpMs: toMs(0), bareNodeMs: toMs(1) };
+}
+
 /** Runs a command to completion and returns its wall time in ms; throws if it fails. */
 function timeRun(args: string[], env: NodeJS.ProcessEnv): number {
   const start = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, args, { env, stdio: "ignore", timeout: 30_000 });
-  const elapsedMs = Number(process.hrtime.bigint() - start) / 1e6;
-  if (result.error) throw result.error;
-  if (result.status !== 0) {
-    throw new Error(`node ${args.join(" ")} exited with ${result.status ?? result.signal}`);
-  }
-  return elapsedMs;
+  execaSync(process.execPath, args, { env, extendEnv: false, stdio: "ignore", timeout: 30_000 });
+  return Number(process.hrtime.bigint() - start) / 1e6;
 }
 
 export function measureStartup(options: StartupOptions): StartupResult {
+  mkdirSync(options.configDir, { recursive: true });
   const env = cleanEnv({ VAST_GCHAT_CONFIG_DIR: options.configDir });
+  if (hasHyperfine()) return withHyperfine(options, env);
   const help = () => timeRun([BIN, "--help"], env);
   const bareNode = () => timeRun(["-e", "0"], env);
   for (let i = 0; i < options.warmupRuns; i++) {
     help();
     bareNode();
   }
-  const result: StartupResult = { helpMs: [], bareNodeMs: [] };
+  const result: StartupResult = { tool: "bench loop", helpMs: [], bareNodeMs: [] };
   for (let i = 0; i < options.runs; i++) {
-    if (i % 2 === 0) {
-      result.helpMs.push(help());
-      result.bareNodeMs.push(bareNode());
-    } else {
-      result.bareNodeMs.push(bareNode());
-      result.helpMs.push(help());
-    }
+    const pair = i % 2 === 0 ? [help, bareNode] : [bareNode, help];
+    for (const run of pair) (run === help ? result.helpMs : result.bareNodeMs).push(run());
   }
   return result;
 }

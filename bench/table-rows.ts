@@ -61,7 +61,7 @@ export function startupRows(
   const { cli, serve } = startup;
   const help = helpRatio(input);
   rows.add(
-    `start-up: \`vast-gchat --help\` (ms; ${cli.helpMs.length} runs, interleaved with \`node -e 0\`)`,
+    `start-up: \`vast-gchat --help\` (ms; ${cli.helpMs.length} runs, ${cli.tool === "hyperfine" ? "timed by hyperfine, as" : "interleaved with"} \`node -e 0\`)`,
     spread(cli.helpMs, ms),
     "no `--help` (n/a)",
     "–",

@@ -1,7 +1,7 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { closeSync, openSync } from "node:fs";
+import type { ChildProcess } from "node:child_process";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { execa } from "execa";
 import { BIN } from "../../test/support/cli-process.js";
 import { REPO_ROOT } from "../targets.js";
 
@@ -51,38 +51,26 @@ export function spawnCli(
 ): LoggedProcess {
   const stdoutPath = join(logDir, `${stem}.stdout.log`);
   const stderrPath = join(logDir, `${stem}.stderr.log`);
-  const out = openSync(stdoutPath, "a");
-  const err = openSync(stderrPath, "a");
-  let child: ChildProcess;
-  try {
-    child = spawn(process.execPath, [BIN, ...args], {
-      cwd: REPO_ROOT,
-      env,
-      stdio: ["ignore", out, err],
-      detached: true,
-    });
-  } finally {
-    // The child has its own copies.
-    closeSync(out);
-    closeSync(err);
-  }
+  const child = execa(process.execPath, [BIN, ...args], {
+    cwd: REPO_ROOT,
+    env,
+    extendEnv: false,
+    stdin: "ignore",
+    stdout: { file: stdoutPath, append: true },
+    stderr: { file: stderrPath, append: true },
+    detached: true,
+    reject: false,
+  });
   logFiles.add(stdoutPath);
   logFiles.add(stderrPath);
   spawned++;
   const pid = child.pid;
   if (pid === undefined) throw new Error(`${label} did not start`);
   let alive = true;
-  const exited = new Promise<ChildExit>((resolve) => {
-    child.once("exit", (code, signal) => {
-      alive = false;
-      running.delete(handle);
-      resolve({ code, signal });
-    });
-    child.once("error", () => {
-      alive = false;
-      running.delete(handle);
-      resolve({ code: null, signal: null });
-    });
+  const exited = child.then((result): ChildExit => {
+    alive = false;
+    running.delete(handle);
+    return { code: result.exitCode ?? null, signal: (result.signal as NodeJS.Signals) ?? null };
   });
   const handle: LoggedProcess = {
     label,
