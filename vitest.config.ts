@@ -7,5 +7,7 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 30_000,
     reporters: ["default", "./test/support/summary-reporter.ts"],
+    // `npx vitest bench`: micro-benchmarks of the hot path, not part of `npm test`.
+    benchmark: { include: ["test/**/*.bench.ts"] },
   },
 });

@@ -11,11 +11,16 @@ export interface GlobalOptions {
   verbose?: boolean;
 }
 
+/** Where text goes, and whether it is a terminal (of how many columns). */
+export type TextStream = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
+
 export interface ProgramContext {
   env: NodeJS.ProcessEnv;
-  stdin: NodeJS.ReadStream;
-  stdout: NodeJS.WriteStream;
-  stderr: NodeJS.WriteStream;
+  /** Read whole (--api-key-stdin), or asked on when it is a terminal. */
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean };
+  /** A spinner and the help's width only on a terminal of known width. */
+  stdout: TextStream;
+  stderr: TextStream;
   signals: NodeJS.EventEmitter;
   /** Receives each command's exit code. */
   setExitCode(code: number): void;

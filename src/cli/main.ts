@@ -1,25 +1,38 @@
 import { CommanderError } from "commander";
 import { UserError } from "../user-error.js";
+import type { ProgramContext } from "./context.js";
 import { ExitCode, exitCodeOf } from "./errors.js";
 import { createProgram } from "./program.js";
 
-/**
- * The one place that turns errors into exit codes: a UserError prints its sentence and hint, a
- * usage error from commander exits 2, anything unexpected prints one line (the stack only with
- * DEBUG=vast-gchat).
- */
+/** The process's command line, run with the process's streams; bin/ exits with the answer. */
 export async function main(argv: string[] = process.argv): Promise<number> {
   // Everything the tool creates is the user's alone, whoever creates it: SQLite makes the event
   // store and its WAL with the umask's mode (0644 under the usual 022), and so would any file a
   // dependency writes. The private files are 0600 regardless (private-file.ts).
   if (process.platform !== "win32") process.umask(0o077);
-  let exitCode: number = ExitCode.Ok;
-  const program = createProgram({
+  return runProgram(argv, {
     env: process.env,
     stdin: process.stdin,
     stdout: process.stdout,
     stderr: process.stderr,
     signals: process,
+  });
+}
+
+/**
+ * Runs one command line against the given streams, environment and signals, and answers its exit
+ * code: main() passes the process's, the tests in-memory ones. Together with reportError, the one
+ * place that turns errors into exit codes: a UserError prints its sentence and hint, a usage error
+ * from commander exits 2, anything unexpected prints one line (the stack only with
+ * DEBUG=vast-gchat).
+ */
+export async function runProgram(
+  argv: string[],
+  context: Omit<ProgramContext, "setExitCode">,
+): Promise<number> {
+  let exitCode: number = ExitCode.Ok;
+  const program = createProgram({
+    ...context,
     setExitCode: (code) => {
       exitCode = code;
     },
@@ -28,7 +41,7 @@ export async function main(argv: string[] = process.argv): Promise<number> {
     await program.parseAsync(argv);
     return exitCode;
   } catch (error) {
-    return reportError(error, process.stderr, process.env);
+    return reportError(error, context.stderr, context.env);
   }
 }
 

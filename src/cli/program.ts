@@ -28,6 +28,10 @@ export function createProgram(context: ProgramContext): Command {
     .configureOutput({
       writeOut: (text) => context.stdout.write(text),
       writeErr: (text) => context.stderr.write(text),
+      // The help wraps to the terminal it is written to (commander would ask process.stdout), and
+      // to commander's own 80 columns anywhere else.
+      getOutHelpWidth: () => (context.stdout.isTTY && context.stdout.columns) || 80,
+      getErrHelpWidth: () => (context.stderr.isTTY && context.stderr.columns) || 80,
     })
     .exitOverride();
 

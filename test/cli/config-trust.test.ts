@@ -16,11 +16,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { systemdUnit } from "../../src/cli/commands/service.js";
-import { type CliProcess, cleanEnv, runCli, spawnCli } from "../support/cli-process.js";
+import { type CliProcess, cleanEnv, spawnCli } from "../support/cli-process.js";
 import { FakeChat } from "../support/fake-chat.js";
+import { runInProcess } from "../support/run-program.js";
 
 /**
- * Issue 13, item 2, as a user meets it: the CLI (dist/, so `npm run build` first) refuses a config
+ * Issue 13, item 2, as a user meets it: the CLI refuses a config
  * directory another local user could have written, before anything planted in it is run, sent to
  * or believed; and what it creates is the user's alone. The ownership cases need root: only root
  * can give a file to another uid. Root is not stopped by permissions, but these checks look at
@@ -106,20 +107,20 @@ describe.runIf(posix)("a config directory another user could write is refused", 
 
   it("status refuses it too, with the same one line and the chmod", async () => {
     chmodSync(dir, 0o777);
-    const result = await runCli(["status"], env({ VAST_API_KEY: "k" }));
+    const result = await runInProcess(["status"], env({ VAST_API_KEY: "k" }));
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(
       `Error: The config directory ${dir} is writable by other users`,
     );
     expect(result.stderr).toContain(`chmod go-w ${dir}\n`);
-    expect(result.stderr).not.toMatch(/\bat .*\.js:\d+/); // no stack trace
+    expect(result.stderr).not.toMatch(/\bat .*\.[jt]s:\d+/); // no stack trace
   });
 
   it("refuses a linked settings file, even one leading to a file of the user's own", async () => {
     const real = join(base, "settings-elsewhere.json");
     writeFileSync(real, "{}", { mode: 0o600 });
     symlinkSync(real, join(dir, "config.json"));
-    const result = await runCli(["status"], env({ VAST_API_KEY: "k" }));
+    const result = await runInProcess(["status"], env({ VAST_API_KEY: "k" }));
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(
       `Error: The settings file ${join(dir, "config.json")} is a symbolic link, so it cannot be trusted.`,
@@ -166,7 +167,10 @@ describe.runIf(root)("a file another user planted in a private config directory 
       );
       chownSync(path, OTHER_UID, OTHER_UID);
 
-      const result = await runCli(["trigger", "low_credit"], env({ VAST_WEBHOOK_SECRET: SECRET }));
+      const result = await runInProcess(
+        ["trigger", "low_credit"],
+        env({ VAST_WEBHOOK_SECRET: SECRET }),
+      );
       expect(result.stderr).toContain(
         `Error: The adapter state file ${path} belongs to another user (uid ${OTHER_UID}), so it cannot be trusted.`,
       );

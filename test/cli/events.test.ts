@@ -11,11 +11,13 @@ import {
   waitForAdapterEvent,
 } from "../support/adapter-fixture.js";
 import { cleanEnv, runCli } from "../support/cli-process.js";
+import { runInProcess } from "../support/run-program.js";
 import { postSigned } from "../support/sign.js";
 
 /**
  * `events` against a real SQLite file: a store filled directly (every state, attempts, digests),
- * and an in-process adapter whose worker delivers what the CLI, another process, queues again.
+ * and an adapter whose worker delivers what the CLI queues again on its own connection to the
+ * store (once from another process, as `events replay` beside a running serve is).
  */
 
 const envFor = (dir: string) => cleanEnv({ VAST_GCHAT_CONFIG_DIR: dir });
@@ -106,7 +108,7 @@ describe("events against a store on disk", () => {
   });
 
   it("lists events newest first as a table with state, attempts, next attempt and last error", async () => {
-    const result = await runCli(["events"], envFor(dir));
+    const result = await runInProcess(["events"], envFor(dir));
     expect(result.code).toBe(0);
     expect(result.stderr).toBe("");
     const lines = result.stdout.split("\n");
@@ -135,7 +137,7 @@ describe("events against a store on disk", () => {
   });
 
   it("--json prints one document with ISO times", async () => {
-    const result = await runCli(["events", "--json"], envFor(dir));
+    const result = await runInProcess(["events", "--json"], envFor(dir));
     expect(result.code).toBe(0);
     const doc = JSON.parse(result.stdout) as { events: ListedEvent[]; counts: object };
     expect(doc.events.map((event) => event.event_id)).toEqual([
@@ -159,12 +161,12 @@ describe("events against a store on disk", () => {
   });
 
   it("--state filters, --limit bounds the list", async () => {
-    const dead = await runCli(["events", "--state", "dead", "--json"], envFor(dir));
+    const dead = await runInProcess(["events", "--state", "dead", "--json"], envFor(dir));
     expect(dead.code).toBe(0);
     const doc = JSON.parse(dead.stdout) as { events: ListedEvent[] };
     expect(doc.events.map((event) => [event.event_id, event.state])).toEqual([["ev-dead", "dead"]]);
 
-    const limited = await runCli(["events", "list", "--limit", "2"], envFor(dir));
+    const limited = await runInProcess(["events", "list", "--limit", "2"], envFor(dir));
     expect(limited.code).toBe(0);
     expect(limited.stdout).toContain("ev-pending");
     expect(limited.stdout).toContain("ev-dead");
@@ -182,8 +184,8 @@ describe("events against a store on disk", () => {
       payload: payload("ev-hostile", "client:outbid", hostile),
       receivedAt: t0 + 3000,
     });
-    const list = await runCli(["events"], envFor(dir));
-    const show = await runCli(["events", "show", "ev-\u001b[2Jhostile"], envFor(dir));
+    const list = await runInProcess(["events"], envFor(dir));
+    const show = await runInProcess(["events", "show", "ev-\u001b[2Jhostile"], envFor(dir));
     expect(show.code).toBe(0);
     for (const output of [list.stdout, show.stdout]) {
       // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what it looks for
@@ -193,7 +195,7 @@ describe("events against a store on disk", () => {
   });
 
   it("shows one event with its payload and every attempt", async () => {
-    const result = await runCli(["events", "show", "ev-delivered"], envFor(dir));
+    const result = await runInProcess(["events", "show", "ev-delivered"], envFor(dir));
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(/^Event\s+ev-delivered$/m);
     expect(result.stdout).toMatch(/^State\s+delivered$/m);
@@ -203,7 +205,7 @@ describe("events against a store on disk", () => {
     expect(result.stdout).toMatch(/retry\s+429\s+1 event\s+Chat answered 429 RESOURCE_EXHAUSTED/);
     expect(result.stdout).toMatch(/delivered\s+200\s+digest of 3/);
 
-    const json = await runCli(["events", "show", "ev-delivered", "--json"], envFor(dir));
+    const json = await runInProcess(["events", "show", "ev-delivered", "--json"], envFor(dir));
     expect(json.code).toBe(0);
     const doc = JSON.parse(json.stdout) as {
       event: ListedEvent & { payload: Record<string, unknown>; attempts: unknown[] };
@@ -228,7 +230,7 @@ describe("events against a store on disk", () => {
   });
 
   it("replays a delivered event: it is pending again", async () => {
-    const result = await runCli(["events", "replay", "ev-delivered"], envFor(dir));
+    const result = await runInProcess(["events", "replay", "ev-delivered"], envFor(dir));
     expect(result.code).toBe(0);
     expect(result.stdout).toContain("Queued event ev-delivered again (it was delivered).");
     expect(result.stdout).toContain("`vast-gchat serve` delivers it");
@@ -239,20 +241,20 @@ describe("events against a store on disk", () => {
   });
 
   it("retry-dead queues every dead letter again and says how many; 0 is fine", async () => {
-    const first = await runCli(["events", "retry-dead", "--json"], envFor(dir));
+    const first = await runInProcess(["events", "retry-dead", "--json"], envFor(dir));
     expect(first.code).toBe(0);
     expect(JSON.parse(first.stdout)).toEqual({ requeued: 1 });
     expect((await store.get("ev-dead"))?.state).toBe("pending");
     expect((await store.stats()).dead).toBe(0);
 
-    const again = await runCli(["events", "retry-dead"], envFor(dir));
+    const again = await runInProcess(["events", "retry-dead"], envFor(dir));
     expect(again.code).toBe(0);
     expect(again.stdout).toContain("No dead letters to retry.");
   });
 
   it("an unknown id exits 1 with a hint to list the events", async () => {
     for (const action of ["show", "replay"]) {
-      const result = await runCli(["events", action, "no-such-event"], envFor(dir));
+      const result = await runInProcess(["events", action, "no-such-event"], envFor(dir));
       expect(result.code).toBe(1);
       expect(result.stdout).toBe("");
       expect(result.stderr).toBe(
@@ -262,29 +264,29 @@ describe("events against a store on disk", () => {
   });
 
   it("a bad --state, a missing id, an unknown action or a bad --limit exits 2", async () => {
-    const badState = await runCli(["events", "--state", "lost"], envFor(dir));
+    const badState = await runInProcess(["events", "--state", "lost"], envFor(dir));
     expect(badState.code).toBe(2);
     expect(badState.stderr).toContain("Allowed choices are pending, delivered, dead");
 
-    const noId = await runCli(["events", "show"], envFor(dir));
+    const noId = await runInProcess(["events", "show"], envFor(dir));
     expect(noId.code).toBe(2);
     expect(noId.stderr).toContain("missing required argument 'id'");
 
-    const unknown = await runCli(["events", "forget"], envFor(dir));
+    const unknown = await runInProcess(["events", "forget"], envFor(dir));
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/too many arguments|unknown command 'forget'/);
 
-    const idForList = await runCli(["events", "retry-dead", "ev-dead"], envFor(dir));
+    const idForList = await runInProcess(["events", "retry-dead", "ev-dead"], envFor(dir));
     expect(idForList.code).toBe(2);
 
-    const stateForShow = await runCli(
+    const stateForShow = await runInProcess(
       ["events", "show", "ev-dead", "--state", "dead"],
       envFor(dir),
     );
     expect(stateForShow.code).toBe(2);
 
     for (const limit of ["0", "2.5", "many"]) {
-      const badLimit = await runCli(["events", "--limit", limit], envFor(dir));
+      const badLimit = await runInProcess(["events", "--limit", limit], envFor(dir));
       expect(badLimit.code).toBe(2);
       expect(badLimit.stderr).toContain(
         `option '--limit <n>' argument '${limit}' is invalid. It must be a whole number of at least 1.`,
@@ -303,21 +305,21 @@ describe("events with an empty config directory", () => {
   });
 
   it("lists nothing without creating a store; replay and retry-dead exit 1", async () => {
-    const list = await runCli(["events"], envFor(dir));
+    const list = await runInProcess(["events"], envFor(dir));
     expect(list.code).toBe(0);
     expect(list.stdout).toBe("No events yet.\n");
-    const json = await runCli(["events", "--json"], envFor(dir));
+    const json = await runInProcess(["events", "--json"], envFor(dir));
     expect(json.code).toBe(0);
     expect(JSON.parse(json.stdout)).toMatchObject({ events: [] });
     expect(existsSync(join(dir, "events.db"))).toBe(false);
 
-    const replay = await runCli(["events", "replay", "abc"], envFor(dir));
+    const replay = await runInProcess(["events", "replay", "abc"], envFor(dir));
     expect(replay.code).toBe(1);
     expect(replay.stderr).toMatch(/^Error: No events yet\.\n/);
-    const retry = await runCli(["events", "retry-dead"], envFor(dir));
+    const retry = await runInProcess(["events", "retry-dead"], envFor(dir));
     expect(retry.code).toBe(1);
     expect(retry.stderr).toMatch(/^Error: No events yet\.\n/);
-    const show = await runCli(["events", "show", "abc"], envFor(dir));
+    const show = await runInProcess(["events", "show", "abc"], envFor(dir));
     expect(show.code).toBe(1);
     expect(show.stderr).toMatch(/^Error: No event with id abc\.\n/);
     expect(existsSync(join(dir, "events.db"))).toBe(false);
@@ -348,19 +350,20 @@ describe("events while the adapter runs on the same store", () => {
     await delivered;
     await fx.chat.waitForMessages(1);
 
-    const listed = await runCli(["events", "--json"], envFor(fx.dir));
+    const listed = await runInProcess(["events", "--json"], envFor(fx.dir));
     expect(listed.code).toBe(0);
     const doc = JSON.parse(listed.stdout) as { events: ListedEvent[] };
     expect(doc.events).toMatchObject([{ event_id: "ev-live-1", state: "delivered", attempts: 1 }]);
 
     const again = waitForAdapterEvent(fx.adapter, "delivered", "ev-live-1", 20_000);
+    // From another process: the worker learns of it only from the store.
     const replay = await runCli(["events", "replay", "ev-live-1"], envFor(fx.dir));
     expect(replay.code).toBe(0);
     expect(replay.stdout).toContain("Queued event ev-live-1 again (it was delivered).");
     await fx.chat.waitForMessages(2, 20_000);
     expect(JSON.stringify(fx.chat.messages[1]?.body)).toContain("First delivery");
     await again;
-    const shown = await runCli(["events", "show", "ev-live-1", "--json"], envFor(fx.dir));
+    const shown = await runInProcess(["events", "show", "ev-live-1", "--json"], envFor(fx.dir));
     const record = JSON.parse(shown.stdout) as {
       event: { state: string; attempts: Array<{ outcome: string }> };
     };
@@ -377,14 +380,14 @@ describe("events while the adapter runs on the same store", () => {
     await send("ev-live-dead", "Refused at first");
     await dead;
 
-    const listed = await runCli(["events", "--state", "dead"], envFor(fx.dir));
+    const listed = await runInProcess(["events", "--state", "dead"], envFor(fx.dir));
     expect(listed.code).toBe(0);
     expect(listed.stdout).toMatch(/^ev-live-dead\s+.*\s+dead\s+1\s+-\s+\S.*400/m);
     expect(fx.chat.messages).toHaveLength(0);
 
     fx.chat.behaviour = { kind: "ok" };
     const delivered = waitForAdapterEvent(fx.adapter, "delivered", "ev-live-dead", 20_000);
-    const retry = await runCli(["events", "retry-dead"], envFor(fx.dir));
+    const retry = await runInProcess(["events", "retry-dead"], envFor(fx.dir));
     expect(retry.code).toBe(0);
     expect(retry.stdout).toContain("Queued 1 dead letter again.");
     await fx.chat.waitForMessages(1, 20_000);
@@ -392,7 +395,7 @@ describe("events while the adapter runs on the same store", () => {
 
     await delivered;
 
-    const show = await runCli(["events", "show", "ev-live-dead", "--json"], envFor(fx.dir));
+    const show = await runInProcess(["events", "show", "ev-live-dead", "--json"], envFor(fx.dir));
     const doc = JSON.parse(show.stdout) as {
       event: { state: string; attempts: Array<{ outcome: string; status: number | null }> };
     };

@@ -4,6 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { cleanEnv, runCli } from "../support/cli-process.js";
+import { runInProcess } from "../support/run-program.js";
 
 const COMMANDS = [
   "init",
@@ -21,7 +22,7 @@ const COMMANDS = [
 
 describe("--help", () => {
   it("lists every command with a one-line purpose", async () => {
-    const result = await runCli(["--help"], cleanEnv({}));
+    const result = await runInProcess(["--help"], cleanEnv({}));
     expect(result.code).toBe(0);
     for (const command of COMMANDS)
       expect(result.stdout).toMatch(new RegExp(`\\n  ${command}\\b.*\\S`));
@@ -29,7 +30,7 @@ describe("--help", () => {
   });
 
   it.each(COMMANDS)("%s --help: purpose, options and examples", async (command) => {
-    const result = await runCli([command, "--help"], cleanEnv({ COLUMNS: "100" }));
+    const result = await runInProcess([command, "--help"], cleanEnv({ COLUMNS: "100" }));
     expect(result.code).toBe(0);
     expect(result.stdout).toContain(`Usage: vast-gchat ${command}`);
     expect(result.stdout).toContain("Examples:");
@@ -38,6 +39,7 @@ describe("--help", () => {
   });
 });
 
+// chalk decides on colour once, when a process loads it: these need processes of their own.
 describe("output", () => {
   it("has no colour when piped, even for a command that colours its output", async () => {
     const result = await runCli(["demo"], {
@@ -62,7 +64,7 @@ describe("service", () => {
       test.skip(true, "needs systemd-analyze");
     const dir = mkdtempSync(join(tmpdir(), "vast-gchat-unit-"));
     try {
-      const result = await runCli(
+      const result = await runInProcess(
         ["service", "--config-dir", dir],
         cleanEnv({ VAST_WEBHOOK_SECRET: "whsec-unit-test" }),
       );

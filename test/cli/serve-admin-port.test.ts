@@ -5,8 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
-import { type CliProcess, cleanEnv, runCli, spawnCli } from "../support/cli-process.js";
+import { type CliProcess, cleanEnv, spawnCli } from "../support/cli-process.js";
 import { FakeChat } from "../support/fake-chat.js";
+import { runInProcess } from "../support/run-program.js";
 
 /** serve's loopback listener as a process: where it is, and --admin-port for a fixed scrape. */
 const SECRET = "whsec-admin-port-5e4d3c2b1a";
@@ -61,7 +62,10 @@ describe("serve --admin-port", () => {
     blocker = createServer().listen(0, "127.0.0.1");
     await once(blocker, "listening");
     const taken = (blocker.address() as { port: number }).port;
-    const result = await runCli(["serve", "--port", "0", "--admin-port", String(taken)], env());
+    const result = await runInProcess(
+      ["serve", "--port", "0", "--admin-port", String(taken)],
+      env(),
+    );
     expect(result.code).toBe(2);
     expect(result.stderr).toContain(`Port ${taken} is already in use`);
     expect(result.stderr).toContain("--admin-port");
@@ -69,7 +73,7 @@ describe("serve --admin-port", () => {
   });
 
   it("the adapter's own port is refused with one line, exit 2", async () => {
-    const result = await runCli(["serve", "--port", "9123", "--admin-port", "9123"], env());
+    const result = await runInProcess(["serve", "--port", "9123", "--admin-port", "9123"], env());
     expect(result.code).toBe(2);
     expect(result.stderr).toContain("--admin-port must differ from the adapter's port (9123)");
     expect(result.stderr.trim().split("\n").length).toBeLessThanOrEqual(2);

@@ -3,8 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { sampleEvent } from "../../src/vast/sample-events.js";
-import { type CliProcess, cleanEnv, runCli, spawnCli } from "../support/cli-process.js";
+import { type CliProcess, cleanEnv, spawnCli } from "../support/cli-process.js";
 import { FakeChat } from "../support/fake-chat.js";
+import { runInProcess } from "../support/run-program.js";
 import { postSigned } from "../support/sign.js";
 
 const SECRET = "whsec-process-9d8c7b6a5f";
@@ -177,22 +178,22 @@ describe("serve refuses bad configuration with one clear line and exit 2", () =>
     ],
     ["a bad PORT", { PORT: "eighty" }, /PORT must be a port number/],
   ])("%s", async (_name, extra, message) => {
-    const result = await runCli(["serve"], env(extra));
+    const result = await runInProcess(["serve"], env(extra));
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
     expect(result.stderr.trim().split("\n").length).toBeLessThanOrEqual(2);
-    expect(result.stderr).not.toMatch(/\bat .*\.js:\d+/);
+    expect(result.stderr).not.toMatch(/\bat .*\.[jt]s:\d+/);
     expect(result.stdout).toBe("");
   });
 
   it("a wrong flag", async () => {
-    const result = await runCli(["serve", "--prot", "1"], env());
+    const result = await runInProcess(["serve", "--prot", "1"], env());
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/unknown option '--prot'/);
   });
 
   it("a mistyped command gets a suggestion", async () => {
-    const result = await runCli(["serv"], env());
+    const result = await runInProcess(["serv"], env());
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(/Did you mean serve\?/);
   });
@@ -200,7 +201,7 @@ describe("serve refuses bad configuration with one clear line and exit 2", () =>
   it("a port already in use", async () => {
     const { url } = await startServe();
     const port = new URL(url).port;
-    const result = await runCli(["serve", "--port", port], env());
+    const result = await runInProcess(["serve", "--port", port], env());
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(`Port ${port} is already in use`);
   });

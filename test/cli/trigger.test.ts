@@ -5,7 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { writeRuntimeState } from "../../src/config/runtime-state.js";
 import { openSecretStore } from "../../src/config/secret-store.js";
 import { type AdapterFixture, SECRET, startAdapterFixture } from "../support/adapter-fixture.js";
-import { cleanEnv, runCli } from "../support/cli-process.js";
+import { cleanEnv } from "../support/cli-process.js";
+import { runInProcess } from "../support/run-program.js";
 
 let fx: AdapterFixture;
 beforeEach(async () => {
@@ -20,7 +21,7 @@ const env = (extra: Record<string, string> = {}) =>
 
 describe("trigger", () => {
   it("signs a sample event that the adapter accepts and delivers to Chat", async () => {
-    const result = await runCli(["trigger", "client:low_credit", "--url", fx.url], env());
+    const result = await runInProcess(["trigger", "client:low_credit", "--url", fx.url], env());
     expect(result.code).toBe(0);
     expect(result.stdout).toMatch(
       /^Sent: low_credit event [0-9a-f]{32} -> http:\/\/127\.0\.0\.1:\d+\/: 200 /,
@@ -42,7 +43,7 @@ describe("trigger", () => {
       "details",
       "--json",
     ];
-    const result = await runCli(args, env());
+    const result = await runInProcess(args, env());
     expect(result.code).toBe(0);
     const report = JSON.parse(result.stdout) as {
       ok: boolean;
@@ -56,19 +57,22 @@ describe("trigger", () => {
   });
 
   it("targets 127.0.0.1:$PORT by default", async () => {
-    const result = await runCli(["trigger", "outbid"], env({ PORT: String(fx.adapter.port) }));
+    const result = await runInProcess(
+      ["trigger", "outbid"],
+      env({ PORT: String(fx.adapter.port) }),
+    );
     expect(result.code).toBe(0);
     await fx.chat.waitForMessages(1);
   });
 
   it("sends an unknown type anyway, with a note", async () => {
-    const result = await runCli(["trigger", "gpu_on_fire", "--url", fx.url], env());
+    const result = await runInProcess(["trigger", "gpu_on_fire", "--url", fx.url], env());
     expect(result.code).toBe(0);
     expect(result.stderr).toContain("gpu_on_fire is not a type vast-gchat knows");
   });
 
   it("exits 1 when the adapter refuses it (wrong secret)", async () => {
-    const result = await runCli(
+    const result = await runInProcess(
       ["trigger", "low_credit", "--url", fx.url],
       env({ VAST_WEBHOOK_SECRET: "not-the-secret" }),
     );
@@ -77,7 +81,10 @@ describe("trigger", () => {
   });
 
   it("exits 1 with a hint when nothing listens", async () => {
-    const result = await runCli(["trigger", "low_credit", "--url", "http://127.0.0.1:9/"], env());
+    const result = await runInProcess(
+      ["trigger", "low_credit", "--url", "http://127.0.0.1:9/"],
+      env(),
+    );
     expect(result.code).toBe(1);
     expect(result.stderr).toContain("Could not reach the adapter at http://127.0.0.1:9");
     expect(result.stderr).toContain("vast-gchat serve");
@@ -87,7 +94,7 @@ describe("trigger", () => {
     [["trigger", "Low Credit!"], /is not an event type/],
     [["trigger", "low_credit", "--url", "http://example.com/"], /--url is not usable/],
   ])("exits 2 for bad input: %j", async (args, message) => {
-    const result = await runCli(args, env());
+    const result = await runInProcess(args, env());
     expect(result.code).toBe(2);
     expect(result.stderr).toMatch(message);
   });
@@ -100,7 +107,7 @@ describe("trigger", () => {
       const { origin, pathname } = new URL(fx.url);
       writeRuntimeState(configDir, { pid: process.pid, origin, path: pathname, startedAt: 0 });
 
-      const result = await runCli(
+      const result = await runInProcess(
         ["trigger", "instance_stopped", "--config-dir", configDir],
         cleanEnv(fileStore),
       );
@@ -114,7 +121,7 @@ describe("trigger", () => {
 
   it("exits 2 without a secret", async () => {
     const empty = mkdtempSync(join(tmpdir(), "trigger-empty-"));
-    const result = await runCli(
+    const result = await runInProcess(
       ["trigger", "low_credit", "--url", fx.url],
       cleanEnv({ VAST_GCHAT_CONFIG_DIR: empty, VAST_GCHAT_SECRET_STORE: "file" }),
     );

@@ -8,6 +8,7 @@ import {
 } from "../../src/vast/emulator.js";
 import { cleanEnv, runCli } from "./cli-process.js";
 import { FakeChat } from "./fake-chat.js";
+import { type ProgramRun, runInProcess } from "./run-program.js";
 
 /**
  * A whole outside world on loopback for command tests: the product's Vast.ai emulator (allowing
@@ -21,7 +22,14 @@ export interface World {
   configDir: string;
   /** The environment a CLI process gets: emulator URL, config dir, file secrets, no colour. */
   env(extra?: Record<string, string>): NodeJS.ProcessEnv;
-  run(args: string[], extra?: Record<string, string>, input?: string): ReturnType<typeof runCli>;
+  /** A command run in this process (run-program.ts), with that environment. */
+  run(args: string[], extra?: Record<string, string>, input?: string): Promise<ProgramRun>;
+  /** The same command line run by the built binary, for what only a process shows. */
+  runProcess(
+    args: string[],
+    extra?: Record<string, string>,
+    input?: string,
+  ): ReturnType<typeof runCli>;
   close(): Promise<void>;
 }
 
@@ -41,7 +49,8 @@ export async function startWorld(options: EmulatorOptions = {}): Promise<World> 
     chat,
     configDir,
     env,
-    run: (args, extra, input) => runCli(args, env(extra), input),
+    run: (args, extra, input) => runInProcess(args, env(extra), { input }),
+    runProcess: (args, extra, input) => runCli(args, env(extra), input),
     async close() {
       await world.vast.close();
       await chat.close();
