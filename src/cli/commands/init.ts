@@ -142,9 +142,12 @@ function findExisting(
 function refuseUrlHeldByAnother(webhooks: Webhook[], url: string, existing: Webhook | undefined) {
   const holder = webhooks.find((w) => w.webhook_url === url && w.id !== existing?.id);
   if (!holder) return;
+  const named = holder.name ? ` "${holder.name}"` : "";
   throw usageError(
-    `Webhook ${holder.id} "${holder.name ?? ""}" already points at ${url}, and Vast.ai allows one webhook per URL.`,
-    `Run init with --existing (or --name "${holder.name ?? ""}") to reuse it, or delete it first (\`vast-gchat cleanup --all\`).`,
+    `Webhook ${holder.id}${named} already points at ${url}, and Vast.ai allows one webhook per URL.`,
+    holder.name
+      ? `Run init with --name "${holder.name}" to reuse it, or delete it first (in the Vast.ai console, or \`vast-gchat cleanup --all\` if vast-gchat made it).`
+      : "Delete it first in the Vast.ai console, or give another --public-url.",
   );
 }
 
