@@ -125,8 +125,10 @@ function physicalDir(target: string, me: number): string | undefined {
     if (!stats.isDirectory()) return undefined;
     current = next;
     if (pending.length > 0) checkAncestor(stats, current, target, me);
-    else checkDirectory(stats, current, me);
   }
+  // Whatever the walk ended on is the config directory, however it was reached (a link whose
+  // target ends in "." or ".." too): it gets the strict check, where a sticky bit is no excuse.
+  checkDirectory(lstatSync(current), current, me);
   return current;
 }
 

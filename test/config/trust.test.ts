@@ -99,6 +99,19 @@ describe.runIf(posix)("the config directory is trusted only if nobody else could
     );
   });
 
+  it("refuses a sticky shared directory reached as the config directory through a link ending in . or ..", () => {
+    const shared = join(base, "shared");
+    mkdirSync(join(shared, "x"), { recursive: true });
+    chmodSync(shared, 0o1777);
+    for (const target of [`${shared}/.`, `${shared}/x/..`]) {
+      const link = join(base, `link-${target.endsWith("..") ? "up" : "dot"}`);
+      symlinkSync(target, link);
+      expect(refusal(() => check(link)).message).toContain(
+        `The config directory ${shared} is writable by other users`,
+      );
+    }
+  });
+
   it("refuses a directory above it that others can write, unless it is sticky like /tmp", () => {
     chmodSync(base, 0o777);
     const error = refusal(() => check());

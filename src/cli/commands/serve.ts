@@ -204,10 +204,12 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       }
       stopping = true;
       log.info({ signal }, "stopping");
-      void shutDown().then(() => {
+      // A failure while stopping (the store, the runtime file) ends serve with its sentence,
+      // never as an unhandled rejection.
+      shutDown().then(() => {
         log.info({}, "stopped");
         resolve(ExitCode.Ok);
-      });
+      }, reject);
     };
     onSignal = stop;
     // The tunnel was given up on: stop with its reason, so a process manager restarts us.
@@ -215,7 +217,8 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       if (stopping) return;
       stopping = true;
       log.error({ reason: error.message }, "tunnel failed");
-      void shutDown().then(() => reject(error));
+      const failWithTunnelError = () => reject(error);
+      shutDown().then(failWithTunnelError, failWithTunnelError);
     });
   });
 }
