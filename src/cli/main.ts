@@ -2,6 +2,7 @@ import { CommanderError } from "commander";
 import { UserError } from "../user-error.js";
 import type { ProgramContext } from "./context.js";
 import { ExitCode, exitCodeOf } from "./errors.js";
+import { printable } from "./printable.js";
 import { createProgram } from "./program.js";
 
 /** The process's command line, run with the process's streams; bin/ exits with the answer. */
@@ -58,13 +59,14 @@ export function reportError(
   }
   if (error instanceof UserError) {
     // Put into words where it happened (a command, the Vast.ai client, a tunnel, a config file).
-    stderr.write(`Error: ${error.message}\n`);
-    if (error.hint) stderr.write(`${error.hint}\n`);
+    // It may quote outside text (Vast.ai's answer, a webhook's name, Chat's error): printable.
+    stderr.write(`Error: ${printable(error.message)}\n`);
+    if (error.hint) stderr.write(`${printable(error.hint)}\n`);
     if (env.DEBUG?.includes("vast-gchat") && error.cause)
       stderr.write(`${String((error.cause as Error).stack)}\n`);
     return exitCodeOf(error);
   }
-  const message = error instanceof Error ? error.message : String(error);
+  const message = printable(error instanceof Error ? error.message : String(error));
   stderr.write(`Error: ${message}\n`);
   stderr.write(
     env.DEBUG?.includes("vast-gchat")

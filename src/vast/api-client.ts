@@ -93,18 +93,21 @@ const SCOPED_ROUTES: Array<[RegExp, string]> = [
 ];
 const KEYS_PAGE = "https://cloud.vast.ai/manage-keys/";
 
-/** Vast.ai's error bodies: `{msg}`, `{message}`, `{error}`, or plain text (docs/vast-api.md). */
+/**
+ * Vast.ai's error bodies: `{msg}`, `{message}`, `{error}`, or plain text (docs/vast-api.md), as
+ * one line of at most 300 characters, whatever a proxy in between sent.
+ */
 export function apiMessage(body: string): string | undefined {
+  const oneLine = (text: string) => text.replace(/\s+/g, " ").trim().slice(0, 300) || undefined;
   try {
     const parsed = JSON.parse(body) as Record<string, unknown>;
     for (const field of ["msg", "message", "error"]) {
       const value = parsed[field];
-      if (typeof value === "string" && value.trim()) return value.trim();
+      if (typeof value === "string" && value.trim()) return oneLine(value);
     }
     return undefined;
   } catch {
-    const text = body.replace(/\s+/g, " ").trim();
-    return text ? text.slice(0, 300) : undefined;
+    return oneLine(body);
   }
 }
 

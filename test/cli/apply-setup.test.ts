@@ -226,6 +226,29 @@ describe("applySetup", () => {
     expect(printed).toContain("Deleted the new webhook 1 again");
   });
 
+  it("when the settings cannot be stored, puts the previous API key and Chat URL back too", async () => {
+    config.secrets.set("apiKey", "the-working-key");
+    config.secrets.set(
+      "chatUrl",
+      "https://chat.googleapis.com/v1/spaces/OLD/messages?key=k&token=t",
+    );
+    const failing = {
+      ...config,
+      settings: {
+        ...config.settings,
+        update: () => {
+          throw new Error("EROFS: read-only file system");
+        },
+      },
+    };
+    await expect(
+      apply({ action: "create", answers: answers(), webhookUrl: TARGET }, failing),
+    ).rejects.toThrow(/Could not store the configuration: EROFS/);
+    expect(config.secrets.get("apiKey")).toBe("the-working-key");
+    expect(config.secrets.get("chatUrl")).toContain("/spaces/OLD/");
+    expect(emulator.webhooks()).toEqual([]);
+  });
+
   it("when a rotated secret cannot be stored, leaves the kept webhook and the stored secrets alone", async () => {
     const existing = await madeElsewhere();
     const failing = { ...config, settings: { ...config.settings, update: () => fail() } };

@@ -1,19 +1,14 @@
 import chalk from "chalk";
 import { eventStorePath, resolveConfigDir } from "../../config/paths.js";
 import { readRuntimeState } from "../../config/runtime-state.js";
-import {
-  type Attempt,
-  type EventState,
-  type EventStore,
-  type StoredEvent,
-  StoreUnavailableError,
-} from "../../delivery/event-store.js";
-import { eventStoreExists, openEventStore } from "../../delivery/open-store.js";
+import type { Attempt, EventState, StoredEvent } from "../../delivery/event-store.js";
+import { eventStoreExists } from "../../delivery/open-store.js";
 import { parseEvent, type VastEvent } from "../../vast/event.js";
 import type { GlobalOptions } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 import { createOutput, type Output, type OutputStreams } from "../output.js";
 import { printable, printableLine } from "../printable.js";
+import { withStore } from "../store-access.js";
 
 /**
  * `events`: what the store holds and how delivery went, straight from the store, so it works
@@ -38,8 +33,6 @@ const DEFAULT_LIMIT = 20;
 const MAX_LIMIT = 10_000;
 const SUBJECT_WIDTH = 60;
 const ERROR_WIDTH = 60;
-/** A user-facing command may wait for the adapter's write lock longer than a webhook request. */
-const BUSY_TIMEOUT_MS = 5000;
 const LIST_HINT = "Run `vast-gchat events` to see the recent ones.";
 
 /**
@@ -110,27 +103,6 @@ export async function events(
       }
       return ExitCode.Ok;
     }
-  }
-}
-
-/** Opens the store for one short piece of work and always closes it. */
-async function withStore<T>(path: string, work: (store: EventStore) => Promise<T>): Promise<T> {
-  let store: EventStore | undefined;
-  try {
-    store = await openEventStore(path, { busyTimeoutMs: BUSY_TIMEOUT_MS });
-    return await work(store);
-  } catch (error) {
-    if (error instanceof CliError) throw error;
-    const reason =
-      error instanceof StoreUnavailableError
-        ? error.message
-        : `event store error (${(error as Error).message})`;
-    throw new CliError(`Could not read the event store ${path}: ${reason}.`, {
-      hint: "If the adapter is busy, try again in a moment; DEBUG=vast-gchat shows the details.",
-      cause: error,
-    });
-  } finally {
-    await store?.close();
   }
 }
 

@@ -1,13 +1,14 @@
 import { eventStorePath } from "../../config/paths.js";
 import { type AdapterRuntime, readRuntimeState } from "../../config/runtime-state.js";
 import type { EventStore, StoredEvent } from "../../delivery/event-store.js";
-import { eventStoreExists, openEventStore } from "../../delivery/open-store.js";
+import { eventStoreExists } from "../../delivery/open-store.js";
 import { type TestDelivery, VastApiError } from "../../vast/api-client.js";
 import { isPlaceholderUrl, type Webhook } from "../../vast/api-types.js";
 import { openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
 import { CliError } from "../errors.js";
 import { createOutput, type OutputStreams } from "../output.js";
+import { withStore } from "../store-access.js";
 
 /**
  * `test`: asks Vast.ai for its test event and, when an adapter runs here, follows it through the
@@ -76,47 +77,45 @@ export async function test(options: TestOptions, context: TestContext): Promise<
     return 0;
   }
 
-  const store = await openEventStore(storePath);
-  try {
-    const event = await out.step(
+  // A busy or broken store is a sentence for the user (withStore), never "a bug".
+  const event = await withStore(storePath, (store) =>
+    out.step(
       `Waiting up to ${waitSeconds} s for the event to reach Google Chat`,
       () => followTestEvent(store, delivery.eventId, askedAt, waitSeconds * 1000),
       (found) =>
         found?.state === "delivered"
           ? "The event reached Google Chat"
           : { failed: "The event has not reached Google Chat" },
-    );
-    if (event?.state === "delivered" && event.deliveredAt !== null) {
-      const seconds = (event.deliveredAt - askedAt) / 1000;
-      out.result({ ok: true, delivered: true, event_id: event.eventId, seconds });
-      out.line(`Vast.ai -> adapter -> Google Chat in ${seconds.toFixed(1)} s.`);
-      return 0;
-    }
-    out.result({
-      ok: false,
-      received: event !== undefined,
-      delivered: false,
-      reason: event?.lastError ?? null,
-    });
-    if (event) {
-      const why = event.lastError ? `: ${event.lastError}` : "";
-      const hint =
-        event.state === "dead"
-          ? "Chat refused it for good: check the Chat URL (`vast-gchat status`)."
-          : "Check the Chat URL (`vast-gchat status`); the adapter keeps retrying.";
-      throw new CliError(
-        `The adapter received the test event but Google Chat has not taken it${why}.`,
-        {
-          hint,
-        },
-      );
-    }
-    throw new CliError(`The test event did not reach the adapter within ${waitSeconds} s.`, {
-      hint: `Vast.ai sends to ${webhook.webhook_url}; check that the tunnel forwards to ${runtime.origin}${runtime.path} (\`vast-gchat status\`).`,
-    });
-  } finally {
-    await store.close();
+    ),
+  );
+  if (event?.state === "delivered" && event.deliveredAt !== null) {
+    const seconds = (event.deliveredAt - askedAt) / 1000;
+    out.result({ ok: true, delivered: true, event_id: event.eventId, seconds });
+    out.line(`Vast.ai -> adapter -> Google Chat in ${seconds.toFixed(1)} s.`);
+    return 0;
   }
+  out.result({
+    ok: false,
+    received: event !== undefined,
+    delivered: false,
+    reason: event?.lastError ?? null,
+  });
+  if (event) {
+    const why = event.lastError ? `: ${event.lastError}` : "";
+    const hint =
+      event.state === "dead"
+        ? "Chat refused it for good: check the Chat URL (`vast-gchat status`)."
+        : "Check the Chat URL (`vast-gchat status`); the adapter keeps retrying.";
+    throw new CliError(
+      `The adapter received the test event but Google Chat has not taken it${why}.`,
+      {
+        hint,
+      },
+    );
+  }
+  throw new CliError(`The test event did not reach the adapter within ${waitSeconds} s.`, {
+    hint: `Vast.ai sends to ${webhook.webhook_url}; check that the tunnel forwards to ${runtime.origin}${runtime.path} (\`vast-gchat status\`).`,
+  });
 }
 
 /**

@@ -44,7 +44,9 @@ export interface SetupResult {
   oldDeleted?: boolean;
 }
 
-type SecretsSnapshot = Partial<Record<"webhookSecret" | "previousWebhookSecret", string>>;
+/** Every secret a save may write: a failed save puts each back as it was. */
+const SAVED_SECRETS = ["webhookSecret", "previousWebhookSecret", "apiKey", "chatUrl"] as const;
+type SecretsSnapshot = Partial<Record<(typeof SAVED_SECRETS)[number], string>>;
 
 export async function applySetup(
   plan: SetupPlan,
@@ -140,7 +142,7 @@ async function secretIfMissing(
 
 function snapshotSecrets(config: ConfigContext): SecretsSnapshot {
   const snapshot: SecretsSnapshot = {};
-  for (const name of ["webhookSecret", "previousWebhookSecret"] as const) {
+  for (const name of SAVED_SECRETS) {
     const value = config.secrets.get(name);
     if (value !== undefined) snapshot[name] = value;
   }
@@ -149,7 +151,7 @@ function snapshotSecrets(config: ConfigContext): SecretsSnapshot {
 
 /** Puts the secrets back as they were, so a failed init leaves the working set-up working. */
 function restoreSecrets(config: ConfigContext, snapshot: SecretsSnapshot): void {
-  for (const name of ["webhookSecret", "previousWebhookSecret"] as const) {
+  for (const name of SAVED_SECRETS) {
     try {
       const value = snapshot[name];
       if (value === undefined) config.secrets.delete(name);

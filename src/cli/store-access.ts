@@ -1,0 +1,33 @@
+import { type EventStore, StoreUnavailableError } from "../delivery/event-store.js";
+import { openEventStore } from "../delivery/open-store.js";
+import { CliError } from "./errors.js";
+
+/** A user-facing command may wait for the adapter's write lock longer than a webhook request. */
+const BUSY_TIMEOUT_MS = 5000;
+
+/**
+ * Opens the event store for one piece of a command's work and always closes it. A store that is
+ * busy or broken is a sentence for the user (exit 1), never "a bug in vast-gchat".
+ */
+export async function withStore<T>(
+  path: string,
+  work: (store: EventStore) => Promise<T>,
+): Promise<T> {
+  let store: EventStore | undefined;
+  try {
+    store = await openEventStore(path, { busyTimeoutMs: BUSY_TIMEOUT_MS });
+    return await work(store);
+  } catch (error) {
+    if (error instanceof CliError) throw error;
+    const reason =
+      error instanceof StoreUnavailableError
+        ? error.message
+        : `event store error (${(error as Error).message})`;
+    throw new CliError(`Could not read the event store ${path}: ${reason}.`, {
+      hint: "If the adapter is busy, try again in a moment; DEBUG=vast-gchat shows the details.",
+      cause: error,
+    });
+  } finally {
+    await store?.close();
+  }
+}
