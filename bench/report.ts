@@ -47,7 +47,7 @@ export function loadResults(file = RESULTS_FILE): ReportInput {
   return { ...input, startedAt: new Date(input.startedAt) };
 }
 
-// ---- BENCHMARKS.md: the bench replaces only the text between its markers (the soak owns another section).
+// ---- BENCHMARKS.md: each script (the bench, the soak) replaces only the text between its own markers.
 
 export const BENCH_BEGIN = "<!-- bench:begin -->";
 export const BENCH_END = "<!-- bench:end -->";
@@ -66,9 +66,14 @@ export function replaceSection(text: string, begin: string, end: string, content
 }
 
 /** Read, replace and rename back to back: a reader never sees a half-written file. */
-export function writeBenchSection(path: string, content: string): void {
-  const updated = replaceSection(readFileSync(path, "utf8"), BENCH_BEGIN, BENCH_END, content);
-  const temporary = `${path}.bench-${process.pid}.tmp`;
+export function writeSection(
+  path: string,
+  content: string,
+  begin = BENCH_BEGIN,
+  end = BENCH_END,
+): void {
+  const updated = replaceSection(readFileSync(path, "utf8"), begin, end, content);
+  const temporary = `${path}.section-${process.pid}.tmp`;
   writeFileSync(temporary, updated);
   renameSync(temporary, path);
 }
@@ -665,7 +670,7 @@ export function renderDocument(file = RESULTS_FILE, write = false): boolean {
   const input = loadResults(file);
   const report = renderReport(input);
   console.log(report);
-  if (write) writeBenchSection(join(REPO_ROOT, "BENCHMARKS.md"), report);
+  if (write) writeSection(join(REPO_ROOT, "BENCHMARKS.md"), report);
   return correct(verdicts(input));
 }
 
