@@ -1,6 +1,6 @@
 import type { Pool } from "undici";
-import { deliveryHeaders } from "../src/vast/delivery-headers.js";
 import { deliveryOutcome } from "../src/vast/delivery-outcome.js";
+import { vastHeaders } from "../test/support/sign.js";
 
 /**
  * One delivery attempt as Vast.ai makes it, shared by the bench's burst sender and the soak's:
@@ -28,13 +28,7 @@ export async function attemptDelivery(
     const response = await pool.request({
       path: target.path,
       method: "POST",
-      headers: deliveryHeaders({
-        secret: target.secret,
-        body: event.body,
-        eventId: event.eventId,
-        attempt,
-        timestampSeconds: Math.floor(Date.now() / 1000),
-      }),
+      headers: vastHeaders(target.secret, event.body, { eventId: event.eventId, attempt }),
       body: event.body,
       signal,
     });

@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkBuild } from "../build-check.js";
+import { loadAverage, machineInfo } from "../machine.js";
 import { REPO_ROOT } from "../targets.js";
 import { budgetFor } from "./budget.js";
 import { runCrashes } from "./crashes.js";
@@ -10,7 +11,7 @@ import { runFuzz } from "./fuzz.js";
 import { parseSoakOptions, type SoakOptions, type SoakPart, USAGE, UsageError } from "./options.js";
 import { runPressure } from "./pressure.js";
 import { childrenStillRunning, killEveryChildNow } from "./processes.js";
-import { describeMachine, loadAverage, renderReport, writeSoakSection } from "./report.js";
+import { renderReport, writeSoakSection } from "./report.js";
 import { brokenPart, type CheckRow, type PartContext, type PartResult } from "./results.js";
 import { makeSoakSecrets, redactor } from "./secret-values.js";
 import { runSecrets } from "./secrets.js";
@@ -112,7 +113,7 @@ async function main(argv: string[]): Promise<number> {
       command: commandLine(options),
       startedAt,
       durationS: (Date.now() - startedAt.getTime()) / 1000,
-      machine: describeMachine(REPO_ROOT),
+      machine: machineInfo(),
       loadAtStart,
       loadAtEnd: loadAverage(),
       seed: options.seed,
