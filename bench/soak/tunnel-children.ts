@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
+import { processTable } from "../../src/tunnel/process-table.js";
 import type { Needle } from "./secret-values.js";
 
 /**
@@ -32,29 +33,10 @@ export interface ChildScan {
   leaks: EnvLeak[];
 }
 
-/** pid → ppid for every process now, from /proc/<pid>/stat. */
-function parentIds(): Map<number, number> {
-  const parents = new Map<number, number>();
-  for (const entry of readdirSync("/proc")) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue; // ended while we looked
-    }
-    // After the command name, which may hold spaces and parentheses: state, ppid, ...
-    const [, ppid] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    parents.set(Number(entry), Number(ppid));
-  }
-  return parents;
-}
-
 /** Every process below `root` (children, grandchildren, ...), not `root` itself. */
 export function descendantsOf(root: number): Array<{ pid: number; ppid: number }> {
-  const parents = parentIds();
   const children = new Map<number, number[]>();
-  for (const [pid, ppid] of parents) {
+  for (const { pid, ppid } of processTable() ?? []) {
     const list = children.get(ppid) ?? [];
     list.push(pid);
     children.set(ppid, list);

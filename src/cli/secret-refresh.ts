@@ -2,7 +2,12 @@ import { type FSWatcher, statSync, watch } from "node:fs";
 import { basename } from "node:path";
 import { type SecretStore, secretsFilePath } from "../config/secret-store.js";
 import type { SettingsStore } from "../config/settings.js";
-import { MAX_PREVIOUS_SECRET_MS, resolveSecrets, type StoredServeValues } from "./serve-options.js";
+import {
+  MAX_PREVIOUS_SECRET_MS,
+  readStoredServeValues,
+  resolveSecrets,
+  type StoredServeValues,
+} from "./serve-options.js";
 
 /**
  * The signing secrets a running `serve` accepts, kept in step with what `rotate-secret` stores
@@ -91,16 +96,7 @@ export function startSecretRefresh(options: SecretRefreshOptions): SecretRefresh
       })
       .join("|");
 
-  const read = (): StoredServeValues => {
-    if (!config) return {};
-    const { previousSecretExpiresAt, rotationStartedAt } = config.settings.read();
-    return {
-      webhookSecret: config.secrets.get("webhookSecret"),
-      previousWebhookSecret: config.secrets.get("previousWebhookSecret"),
-      previousSecretExpiresAt,
-      rotationStartedAt,
-    };
-  };
+  const read = () => readStoredServeValues(config);
 
   // The files are looked at before they are read, so a change made meanwhile is seen next time.
   let seen = fingerprint();

@@ -1,5 +1,6 @@
 import { ChatUrlError, type ParsedChatUrl, parseChatUrl } from "../chat/webhook-url.js";
 import { MAX_SIGNATURE_AGE_SECONDS } from "../vast/signature.js";
+import type { ConfigContext } from "./config-context.js";
 import { usageError } from "./errors.js";
 
 /**
@@ -62,6 +63,21 @@ export interface StoredServeValues {
   /** Set while rotate-secret runs (see settings.ts). */
   rotationStartedAt?: number | undefined;
   chatUrl?: string | undefined;
+}
+
+/** What `init` stored that serve needs, read afresh; nothing when serve runs on the environment. */
+export function readStoredServeValues(
+  config: Pick<ConfigContext, "settings" | "secrets"> | undefined,
+): StoredServeValues {
+  if (!config) return {};
+  const { previousSecretExpiresAt, rotationStartedAt } = config.settings.read();
+  return {
+    webhookSecret: config.secrets.get("webhookSecret"),
+    previousWebhookSecret: config.secrets.get("previousWebhookSecret"),
+    previousSecretExpiresAt,
+    rotationStartedAt,
+    chatUrl: config.secrets.get("chatUrl"),
+  };
 }
 
 /** The Chat URL is a secret, so it comes from the environment or the secret store, never a flag (flags show in `ps`). */

@@ -1,8 +1,8 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { setTimeout as delay } from "node:timers/promises";
 import { isLoopbackHost } from "../service-url.js";
+import { processTable } from "./process-table.js";
 import { type OpenTunnel, TunnelError, type TunnelExit, type TunnelOpenOptions } from "./types.js";
 
 /**
@@ -75,25 +75,9 @@ export function groupAlive(pgid: number): boolean {
     // EPERM: a member exists that we may not signal; it is alive all the same.
     return (error as NodeJS.ErrnoException).code === "EPERM";
   }
-  let entries: string[];
-  try {
-    entries = readdirSync("/proc");
-  } catch {
-    return true;
-  }
-  for (const entry of entries) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
-    } catch {
-      continue; // ended while we looked
-    }
-    // After the command name, which may hold spaces and parentheses: state, ppid, pgrp, ...
-    const [state, , pgrp] = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    if (Number(pgrp) === pgid && state !== "Z") return true;
-  }
-  return false;
+  const table = processTable();
+  if (!table) return true;
+  return table.some((entry) => entry.pgrp === pgid && entry.state !== "Z");
 }
 
 /** Resolves true once group `pgid` has no running process, false if it still has after `ms`. */

@@ -1,4 +1,5 @@
 import { EventEmitter } from "node:events";
+import { deliveryOutcome } from "../vast/delivery-outcome.js";
 import { type OpenTunnel, TunnelError, type TunnelProvider } from "./types.js";
 
 /**
@@ -202,11 +203,10 @@ export class TunnelSupervisor extends EventEmitter<SupervisorEvents> {
         continue;
       }
       failedInARow++;
-      // Vast.ai's rule (vast/delivery-outcome.ts): it gives up on a 3xx or a 4xx other than 408 and
-      // 429, and retries those two, so only the answers it gives up on call for a restart at once.
-      const status = result.status;
+      // An answer Vast.ai would give up on (a 3xx, a 4xx but 408 and 429) loses every delivery
+      // until the webhook moves: restart at once. One it retries may be a blip, like a timeout.
       const refusing =
-        status !== undefined && status >= 300 && status < 500 && status !== 408 && status !== 429;
+        result.status !== undefined && deliveryOutcome(result.status) === "permanent";
       if (failedInARow >= needed || refusing)
         return `the tunnel stopped forwarding (${result.error ?? "probe failed"})`;
     }

@@ -2,8 +2,8 @@
  * Which answers end a Vast.ai delivery and which bring it back, as Vast.ai states it (the table at
  * the top of docs/tunnels.md): a 2xx is a success; 408, 429, any 5xx, and no answer at all (no
  * answer within 10 s, a refused or cut connection) are retried later; a 3xx (redirects are not
- * followed) or any other 4xx is final, and the event is lost. The emulator and the bench's senders
- * apply this one rule, so they cannot drift apart from each other or from the table.
+ * followed) or any other 4xx is final, and the event is lost. The emulator, the bench's senders and
+ * the tunnel supervisor (how fast a dead tunnel is replaced) apply this one rule.
  */
 export type DeliveryOutcome = "success" | "retry" | "permanent";
 

@@ -64,7 +64,7 @@ const MAY_IMPORT: Record<string, string[]> = {
   foundation: [],
   vast: ["foundation"],
   config: ["foundation"],
-  tunnel: ["foundation"],
+  tunnel: ["vast", "foundation"],
   chat: ["vast", "foundation"],
   delivery: ["chat", "vast", "foundation"],
   adapter: ["delivery", "chat", "vast", "foundation"],

@@ -18,9 +18,9 @@ import {
   DEFAULT_PATH,
   parsePort,
   parseWebhookPath,
+  readStoredServeValues,
   resolveChatUrl,
   resolveSecrets,
-  type StoredServeValues,
 } from "../serve-options.js";
 import { makeReachable, type Reachability, type TunnelFlags } from "../serve-tunnel.js";
 
@@ -55,17 +55,6 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   const config =
     env.VAST_WEBHOOK_SECRET && env.GOOGLE_CHAT_URL ? undefined : openConfig(options, env);
   const settings = config?.settings.read() ?? {};
-  const readStored = (): StoredServeValues => {
-    if (!config) return {};
-    const { previousSecretExpiresAt, rotationStartedAt } = config.settings.read();
-    return {
-      webhookSecret: config.secrets.get("webhookSecret"),
-      previousWebhookSecret: config.secrets.get("previousWebhookSecret"),
-      previousSecretExpiresAt,
-      rotationStartedAt,
-      chatUrl: config.secrets.get("chatUrl"),
-    };
-  };
 
   const port =
     options.port ??
@@ -78,7 +67,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   const path = parseWebhookPath(options.path ?? settings.path ?? DEFAULT_PATH);
   // commander has already checked --format against its choices.
   const format = (options.format ?? "card") as MessageFormat;
-  const stored = readStored();
+  const stored = readStoredServeValues(config);
   resolveSecrets(env, stored);
   const chat = resolveChatUrl(env, stored);
   const storePath = eventStorePath(configDir);
