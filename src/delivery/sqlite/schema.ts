@@ -1,5 +1,5 @@
-import type Database from "better-sqlite3";
 import { StoreUnavailableError } from "../event-store.js";
+import type { SqliteConnection } from "./sqlite-driver.js";
 
 /**
  * The SQLite file's tables, and how an older file is brought up to date. The version is SQLite's
@@ -51,8 +51,11 @@ CREATE TABLE IF NOT EXISTS posting (
  * Creates the tables of a new file and adds what an older one lacks. Only a new or older file is
  * written to: opening a current one (to read, for `events list`) takes no lock.
  */
-export function migrate(db: Database.Database, path: string): void {
-  const version = db.pragma("user_version", { simple: true }) as number;
+export function migrate(db: SqliteConnection, path: string): void {
+  const version = db
+    .prepare<[], { user_version: number }>("PRAGMA user_version")
+    .get()?.user_version;
+  if (version === undefined) throw new Error("PRAGMA user_version returned no row");
   if (version > SCHEMA_VERSION) {
     throw new StoreUnavailableError(
       `the event store ${path} was written by a newer vast-gchat (schema ${version}); upgrade vast-gchat`,
@@ -61,10 +64,10 @@ export function migrate(db: Database.Database, path: string): void {
   if (version === SCHEMA_VERSION) return;
   db.exec(SCHEMA);
   // A version 1 file has the events table without queued_at: add it, from received_at.
-  const columns = db.pragma("table_info(events)") as { name: string }[];
+  const columns = db.prepare<[], { name: string }>("PRAGMA table_info(events)").all();
   if (!columns.some((column) => column.name === "queued_at")) {
     db.exec(`ALTER TABLE events ADD COLUMN queued_at INTEGER NOT NULL DEFAULT 0;
              UPDATE events SET queued_at = received_at;`);
   }
-  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
 }

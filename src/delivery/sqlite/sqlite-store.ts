@@ -1,6 +1,5 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import Database from "better-sqlite3";
 import {
   type AcceptInput,
   type Attempt,
@@ -15,18 +14,25 @@ import {
 } from "../event-store.js";
 import { type Checkpointer, type CheckpointerOptions, startCheckpointer } from "./checkpointer.js";
 import { migrate } from "./schema.js";
+import {
+  chooseSqliteDriver,
+  type SqliteConnection,
+  type SqliteDriverName,
+  sqliteErrorCode,
+} from "./sqlite-driver.js";
 import { prepareStatements, type Statements, toStoredEvent } from "./statements.js";
 
 /**
- * The event store in one SQLite file (better-sqlite3): a unique `event_id` is the dedupe memory,
- * the pending rows are the outbox. An event is committed here before Vast.ai gets its 2xx.
+ * The event store in one SQLite file: a unique `event_id` is the dedupe memory, the pending rows
+ * are the outbox. An event is committed here before Vast.ai gets its 2xx. It runs on node:sqlite
+ * or better-sqlite3, whichever sqlite-driver.ts chooses, with the same SQL.
  *
  * Durability: WAL with synchronous=NORMAL. A commit is in the WAL file (the OS's page cache) before
  * `accept` resolves, so a killed process (kill -9, crash) loses nothing it acknowledged. Only a
  * power cut or kernel crash could lose the last commits; `durability: "full"` fsyncs every commit to
  * close that gap too, at the cost of a disk flush per event.
  *
- * better-sqlite3 is synchronous: each method does its work at once and returns a settled promise.
+ * Both drivers are synchronous: each method does its work at once and returns a settled promise.
  * A write waits for another process's lock at most `busyTimeoutMs` (100 ms), blocking the event
  * loop meanwhile, so keep it short: a 503 makes Vast.ai retry anyway.
  */
@@ -38,17 +44,19 @@ export interface SqliteStoreOptions extends StoreOptions {
    */
   checkpoints?: "inline" | "thread" | "external";
   /** The checkpointer thread's timing and reports (tests). */
-  checkpointer?: Omit<CheckpointerOptions, "onFailure">;
+  checkpointer?: Omit<CheckpointerOptions, "onFailure" | "driver">;
+  /** This driver rather than the automatic choice (and VAST_GCHAT_SQLITE_DRIVER): tests. */
+  driver?: SqliteDriverName;
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** SQLite's own default: checkpoint once the WAL holds this many pages. */
 const AUTOCHECKPOINT_PAGES = 1000;
 
-/** better-sqlite3 errors carry SQLite's code (SQLITE_BUSY, SQLITE_FULL, SQLITE_READONLY...). */
+/** Named by SQLite's code (SQLITE_BUSY, SQLITE_FULL, SQLITE_READONLY...), whichever the driver. */
 function unavailable(error: unknown): StoreUnavailableError {
   if (error instanceof StoreUnavailableError) return error;
-  const code = (error as { code?: string }).code ?? "unknown";
+  const code = sqliteErrorCode(error) ?? "unknown";
   return new StoreUnavailableError(`event store unavailable (${code})`, { cause: error });
 }
 
@@ -58,16 +66,17 @@ export async function openSqliteStore(
   options: SqliteStoreOptions = {},
 ): Promise<EventStore> {
   const checkpoints = options.checkpoints ?? (options.background ? "thread" : "inline");
-  let db: Database.Database | undefined;
+  const driver = await chooseSqliteDriver(options.driver);
+  let db: SqliteConnection | undefined;
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    db = new Database(path, { timeout: options.busyTimeoutMs ?? 100 });
-    db.pragma("journal_mode = WAL");
+    db = driver.open(path, { timeoutMs: options.busyTimeoutMs ?? 100 });
+    db.exec("PRAGMA journal_mode = WAL");
     // Attempts go with their event when it is pruned (ON DELETE CASCADE).
-    db.pragma("foreign_keys = ON");
-    db.pragma(`synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
+    db.exec("PRAGMA foreign_keys = ON");
+    db.exec(`PRAGMA synchronous = ${options.durability === "full" ? "FULL" : "NORMAL"}`);
     // Checkpoints run in another thread (checkpointer.ts), never inside an acknowledged commit.
-    if (checkpoints !== "inline") db.pragma("wal_autocheckpoint = 0");
+    if (checkpoints !== "inline") db.exec("PRAGMA wal_autocheckpoint = 0");
     migrate(db, path);
     return new SqliteEventStore(db, options, checkpoints === "thread" ? path : undefined);
   } catch (error) {
@@ -77,24 +86,23 @@ export async function openSqliteStore(
 }
 
 class SqliteEventStore implements EventStore {
-  private readonly db: Database.Database;
+  private readonly db: SqliteConnection;
   private readonly statements: Statements;
   private readonly retentionMs: number;
   private readonly maxDelivered: number;
   private readonly checkpointer: Checkpointer | undefined;
-  private readonly recordInTransaction: (record: OutcomeRecord) => void;
   private closing: Promise<void> | undefined;
 
   /** `checkpointPath`: start the checkpointer thread on this file. */
-  constructor(db: Database.Database, options: SqliteStoreOptions, checkpointPath?: string) {
+  constructor(db: SqliteConnection, options: SqliteStoreOptions, checkpointPath?: string) {
     this.db = db;
     this.statements = prepareStatements(db);
     this.retentionMs = options.retentionMs ?? 7 * DAY_MS;
     this.maxDelivered = options.maxDelivered ?? 100_000;
-    this.recordInTransaction = db.transaction((record: OutcomeRecord) => this.write(record));
     if (checkpointPath !== undefined) {
       this.checkpointer = startCheckpointer(checkpointPath, {
         ...options.checkpointer,
+        driver: db.driver,
         onFailure: (error) => {
           // Back to SQLite's own checkpoints: slower acknowledgements now and then, but a WAL
           // that no longer grows without bound.
@@ -102,7 +110,7 @@ class SqliteEventStore implements EventStore {
             { reason: error.message },
             "checkpointer stopped; SQLite checkpoints inline again",
           );
-          if (this.db.open) this.db.pragma(`wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
+          if (this.db.open) this.db.exec(`PRAGMA wal_autocheckpoint = ${AUTOCHECKPOINT_PAGES}`);
         },
       });
     }
@@ -119,7 +127,13 @@ class SqliteEventStore implements EventStore {
 
   accept(input: AcceptInput): Promise<{ duplicate: boolean }> {
     return this.run(() => {
-      const result = this.statements.insert.run({ ...input, notifType: input.notifType ?? null });
+      // Exactly the statement's parameters: node:sqlite refuses a name the SQL does not have.
+      const result = this.statements.insert.run({
+        eventId: input.eventId,
+        notifType: input.notifType ?? null,
+        payload: input.payload,
+        receivedAt: input.receivedAt,
+      });
       return { duplicate: result.changes === 0 };
     });
   }
@@ -156,7 +170,7 @@ class SqliteEventStore implements EventStore {
   }
 
   recordOutcome(record: OutcomeRecord): Promise<void> {
-    return this.run(() => this.recordInTransaction(record));
+    return this.run(() => this.db.transaction(() => this.write(record)));
   }
 
   /** The writes of recordOutcome; run inside one transaction. */
@@ -216,7 +230,8 @@ class SqliteEventStore implements EventStore {
   }
 
   attemptsOf(seq: number): Promise<Attempt[]> {
-    return this.run(() => this.statements.attemptsOf.all(seq));
+    // Plain objects: node:sqlite's rows have no prototype.
+    return this.run(() => this.statements.attemptsOf.all(seq).map((row) => ({ ...row })));
   }
 
   replay(eventId: string, now: number): Promise<boolean> {
@@ -255,9 +270,7 @@ class SqliteEventStore implements EventStore {
   }
 
   close(): Promise<void> {
-    const closeConnection = () => {
-      if (this.db.open) this.db.close();
-    };
+    const closeConnection = () => this.db.close();
     // The checkpointer's last checkpoint first, then the connection; without one, at once.
     this.closing ??= this.checkpointer
       ? this.checkpointer.stop().then(closeConnection)

@@ -1,9 +1,9 @@
-import type Database from "better-sqlite3";
 import type { Attempt, EventState, StoredEvent } from "../event-store.js";
+import type { SqliteConnection } from "./sqlite-driver.js";
 
 /**
  * Every statement the SQLite store runs, prepared once per connection and typed: the parameters
- * each takes and the rows it returns, so no call site casts a row.
+ * each takes and the rows it returns, so no call site casts a row. The same SQL on either driver.
  */
 export interface EventRow {
   seq: number;
@@ -51,7 +51,7 @@ interface AttemptParams {
   carried: number;
 }
 
-export function prepareStatements(db: Database.Database) {
+export function prepareStatements(db: SqliteConnection) {
   return {
     insert: db.prepare<InsertParams>(
       `INSERT INTO events (event_id, notif_type, payload, received_at, queued_at, next_attempt_at)

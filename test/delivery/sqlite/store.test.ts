@@ -1,7 +1,6 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { type EventStore, StoreUnavailableError } from "../../../src/delivery/event-store.js";
 import { SCHEMA_VERSION } from "../../../src/delivery/sqlite/schema.js";
@@ -9,17 +8,12 @@ import {
   openSqliteStore,
   type SqliteStoreOptions,
 } from "../../../src/delivery/sqlite/sqlite-store.js";
+import { otherConnection, SQLITE_DRIVERS_HERE } from "./drivers.js";
 
-/** What is SQLite's own: the file format and its versions, another process's lock. */
+/** What is SQLite's own: the file format and its versions, another process's lock; on each driver. */
 let dir: string;
 let path: string;
 const opened: EventStore[] = [];
-
-async function open(options: SqliteStoreOptions = {}): Promise<EventStore> {
-  const store = await openSqliteStore(path, options);
-  opened.push(store);
-  return store;
-}
 
 function accept(store: EventStore, eventId: string) {
   return store.accept({ eventId, notifType: "low_credit", payload: "{}", receivedAt: 1000 });
@@ -35,10 +29,16 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe("the SQLite event store", () => {
+describe.each(SQLITE_DRIVERS_HERE)("the SQLite event store on %s", (driver) => {
+  async function open(options: SqliteStoreOptions = {}): Promise<EventStore> {
+    const store = await openSqliteStore(path, { driver, ...options });
+    opened.push(store);
+    return store;
+  }
+
   it("opens a version 1 file: adds what is new and keeps every event", async () => {
     mkdirSync(join(dir, "nested"), { recursive: true });
-    const old = new Database(path);
+    const old = await otherConnection(path, driver);
     old.exec(`CREATE TABLE events (seq INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, notif_type TEXT,
       payload TEXT NOT NULL, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
       received_at INTEGER NOT NULL, next_attempt_at INTEGER NOT NULL, last_error TEXT, delivered_at INTEGER);
@@ -64,15 +64,17 @@ describe("the SQLite event store", () => {
 
   it("refuses a file written by a newer vast-gchat", async () => {
     mkdirSync(join(dir, "nested"), { recursive: true });
-    const newer = new Database(path);
-    newer.pragma(`user_version = ${SCHEMA_VERSION + 1}`);
+    const newer = await otherConnection(path, driver);
+    newer.exec(`PRAGMA user_version = ${SCHEMA_VERSION + 1}`);
     newer.close();
-    await expect(openSqliteStore(path)).rejects.toThrow(/written by a newer vast-gchat/);
+    await expect(openSqliteStore(path, { driver })).rejects.toThrow(
+      /written by a newer vast-gchat/,
+    );
   });
 
   it("rejects with StoreUnavailableError when another process holds the write lock", async () => {
     const store = await open({ busyTimeoutMs: 50 });
-    const other = new Database(path);
+    const other = await otherConnection(path, driver);
     try {
       other.exec("BEGIN EXCLUSIVE");
       await expect(accept(store, "a")).rejects.toThrow(StoreUnavailableError);
@@ -90,6 +92,33 @@ describe("the SQLite event store", () => {
       path,
       "this is not sqlite, it is a text file that is long enough to have a header".repeat(20),
     );
-    await expect(openSqliteStore(path)).rejects.toThrow(StoreUnavailableError);
+    await expect(openSqliteStore(path, { driver })).rejects.toThrow(
+      "event store unavailable (SQLITE_NOTADB)",
+    );
+  });
+
+  it("rolls back the whole outcome when one of its writes fails", async () => {
+    const store = await open();
+    await accept(store, "a");
+    const seq = (await store.get("a"))?.seq ?? -1;
+    // The second event's attempt names an event that does not exist: a foreign key failure.
+    await expect(
+      store.recordOutcome({
+        post: { at: 2000, status: 200, carried: 2 },
+        delivered: [seq, 999],
+        clearPosting: false,
+      }),
+    ).rejects.toThrow("event store unavailable (SQLITE_CONSTRAINT_FOREIGNKEY)");
+    expect(await store.get("a")).toMatchObject({ state: "pending", attempts: 0 });
+    expect(await store.attemptsOf(seq)).toEqual([]);
+    // And the connection is usable: no transaction was left open.
+    await store.recordOutcome({
+      post: { at: 2000, status: 200, carried: 1 },
+      delivered: [seq],
+      clearPosting: false,
+    });
+    expect(await store.attemptsOf(seq)).toEqual([
+      { at: 2000, outcome: "delivered", status: 200, error: null, carried: 1 },
+    ]);
   });
 });
