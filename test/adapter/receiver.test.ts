@@ -1,9 +1,13 @@
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
-import Database from "better-sqlite3";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { AdapterConfig } from "../../src/adapter/adapter.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
+import {
+  otherConnection,
+  SQLITE_DRIVERS_HERE,
+  useSqliteDriver,
+} from "../delivery/sqlite/drivers.js";
 import {
   type AdapterFixture,
   SECRET,
@@ -30,7 +34,9 @@ async function nothingKept() {
   expect(await fx.adapter.store.stats()).toMatchObject({ pending: 0, delivered: 0, dead: 0 });
 }
 
-describe("receiving a delivery", () => {
+describe.each(SQLITE_DRIVERS_HERE)("receiving a delivery (store on %s)", (driver) => {
+  useSqliteDriver(driver);
+
   it("keeps a signed event, answers 200 and delivers it to Chat", async () => {
     const event = sampleEvent("low_credit");
     const delivered = waitForAdapterEvent(fx.adapter, "delivered", event.event_id);
@@ -222,9 +228,13 @@ describe("refusing a delivery changes nothing", () => {
     expect(JSON.parse(answer.body)).toEqual({ ok: false, error: "payload_too_large" });
     await nothingKept();
   });
+});
+
+describe.each(SQLITE_DRIVERS_HERE)("a store that cannot keep the event (%s)", (driver) => {
+  useSqliteDriver(driver);
 
   it("503 unavailable when the event cannot be kept, then 200 once it can", async () => {
-    const other = new Database(fx.storePath);
+    const other = await otherConnection(fx.storePath, driver);
     try {
       other.exec("BEGIN EXCLUSIVE");
       const event = sampleEvent("low_credit");

@@ -2,8 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import type { SqliteDriverName } from "../../src/delivery/sqlite/sqlite-driver.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
-import { type CliProcess, cleanEnv, spawnCli } from "../support/cli-process.js";
+import { SQLITE_DRIVERS_HERE } from "../delivery/sqlite/drivers.js";
+import { type CliProcess, cleanEnv, runCli, spawnCli } from "../support/cli-process.js";
 import { FakeChat } from "../support/fake-chat.js";
 import { runInProcess } from "../support/run-program.js";
 import { postSigned } from "../support/sign.js";
@@ -36,8 +38,12 @@ function env(extra: Record<string, string> = {}) {
   });
 }
 
-async function startServe(args: string[] = []) {
-  const cli = spawnCli(["serve", "--port", "0", ...args], env());
+/** A serve process, its store on `driver` (VAST_GCHAT_SQLITE_DRIVER) or on the automatic choice. */
+async function startServeOn(args: string[] = [], driver?: SqliteDriverName) {
+  const cli = spawnCli(
+    ["serve", "--port", "0", ...args],
+    env(driver ? { VAST_GCHAT_SQLITE_DRIVER: driver } : {}),
+  );
   running.push(cli);
   const ready = await cli.waitForLog((r) => r.msg === "ready");
   return { cli, url: String(ready.url) };
@@ -49,7 +55,10 @@ function expectNoSecrets(text: string) {
   expect(text).not.toContain("fake-key-123");
 }
 
-describe("serve as a process", () => {
+/** The kill -9 tests run on every SQLite driver this Node has, the driver passed as a user would. */
+describe.each(SQLITE_DRIVERS_HERE)("serve as a process, its store on %s", (driver) => {
+  const startServe = (args: string[] = []) => startServeOn(args, driver);
+
   it("logs JSON lines without secrets, names the Chat space, and stops cleanly on SIGTERM", async () => {
     const { cli, url } = await startServe();
     const event = sampleEvent("low_credit");
@@ -62,6 +71,8 @@ describe("serve as a process", () => {
     expect(cli.stdout()).toContain('"chat":"spaces/AAAAfakeSpace at 127.0.0.1');
     expect(cli.stdout()).toContain('"msg":"stopped"');
     expectNoSecrets(cli.stdout() + cli.stderr());
+    // Nothing alarming either: Node 22 warns that node:sqlite is experimental unless kept quiet.
+    expect(cli.stderr()).not.toMatch(/ExperimentalWarning|experimental feature/);
   });
 
   it("loses nothing it acknowledged when killed with SIGKILL, and delivers each event exactly once after a restart", async () => {
@@ -149,6 +160,20 @@ describe("serve as a process", () => {
   });
 });
 
+describe("the store's driver", () => {
+  it("follows VAST_GCHAT_SQLITE_DRIVER, and a name it does not know is one clear sentence", async () => {
+    const result = await runCli(
+      ["serve", "--port", "0"],
+      env({ VAST_GCHAT_SQLITE_DRIVER: "postgres" }),
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(
+      'VAST_GCHAT_SQLITE_DRIVER must be node or better-sqlite3, not "postgres"',
+    );
+    expect(result.stderr).not.toMatch(/\bat .*\.[jt]s:\d+/);
+  });
+});
+
 describe("serve refuses bad configuration with one clear line and exit 2", () => {
   it.each([
     [
@@ -199,7 +224,7 @@ describe("serve refuses bad configuration with one clear line and exit 2", () =>
   });
 
   it("a port already in use", async () => {
-    const { url } = await startServe();
+    const { url } = await startServeOn();
     const port = new URL(url).port;
     const result = await runInProcess(["serve", "--port", port], env());
     expect(result.code).toBe(2);

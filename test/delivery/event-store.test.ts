@@ -4,10 +4,12 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { EventStore, PostRecord, StoreOptions } from "../../src/delivery/event-store.js";
 import { openEventStore } from "../../src/delivery/open-store.js";
+import { SQLITE_DRIVERS_HERE, useSqliteDriver } from "./sqlite/drivers.js";
 
 /**
  * The EventStore contract, through the interface only: what any database behind it must do.
- * (SQLite's own matters, its file format, locks and checkpoints, are in sqlite/.)
+ * (SQLite's own matters, its file format, locks and checkpoints, are in sqlite/.) Once on each
+ * SQLite driver this Node has, chosen as VAST_GCHAT_SQLITE_DRIVER would.
  */
 let dir: string;
 let path: string;
@@ -49,7 +51,9 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe("EventStore", () => {
+describe.each(SQLITE_DRIVERS_HERE)("EventStore on %s", (driver) => {
+  useSqliteDriver(driver);
+
   it("keeps an event once and recognises its id again, also after reopening", async () => {
     const store = await open();
     expect(await accept(store, "a")).toEqual({ duplicate: false });

@@ -2,7 +2,6 @@ import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type ChatMessage, plainTextOf } from "../../src/chat/render.js";
 import type { EventStore, StoredEvent } from "../../src/delivery/event-store.js";
@@ -16,6 +15,7 @@ import {
   waitForAdapterEvent,
 } from "../support/adapter-fixture.js";
 import { postSigned } from "../support/sign.js";
+import { otherConnection, SQLITE_DRIVERS_HERE, useSqliteDriver } from "./sqlite/drivers.js";
 
 let fx: AdapterFixture | undefined;
 afterEach(async () => {
@@ -87,7 +87,9 @@ describe("an event that cannot be rendered", () => {
   });
 });
 
-describe("a post whose outcome was never recorded", () => {
+describe.each(SQLITE_DRIVERS_HERE)("a post whose outcome was never recorded (%s)", (driver) => {
+  useSqliteDriver(driver);
+
   it("goes again with the same events and the same requestId, before anything newer", async () => {
     const dir = mkdtempSync(join(tmpdir(), "worker-unfinished-"));
     const path = join(dir, "events.db");
@@ -290,27 +292,6 @@ describe("delivery to Chat", () => {
     expect(f.chat.requests).toBe(1);
   });
 
-  it("posts once when the store refuses to record a delivery: it retries the write, not the post", async () => {
-    fx = await startAdapterFixture();
-    const f = fx;
-    f.chat.behaviour = { kind: "ok", delayMs: 300 };
-    const event = sampleEvent("low_credit");
-    await postSigned(f.url, SECRET, event);
-    await f.chat.waitFor((c) => c.requests >= 1);
-    const other = new Database(f.storePath);
-    try {
-      other.exec("BEGIN EXCLUSIVE");
-      await once(f.adapter.events, "storeError");
-    } finally {
-      other.exec("ROLLBACK");
-      other.close();
-    }
-    const delivered = waitForAdapterEvent(f.adapter, "delivered", event.event_id);
-    await delivered;
-    expect(f.chat.requests).toBe(1);
-    expect(f.chat.messages).toHaveLength(1);
-  });
-
   it("threads events about the same instance", async () => {
     fx = await startAdapterFixture();
     const f = fx;
@@ -338,6 +319,31 @@ describe("delivery to Chat", () => {
     } finally {
       await reopened.close();
     }
+  });
+});
+
+describe.each(SQLITE_DRIVERS_HERE)("a store that refuses to record (%s)", (driver) => {
+  useSqliteDriver(driver);
+
+  it("posts once when the store refuses to record a delivery: it retries the write, not the post", async () => {
+    fx = await startAdapterFixture();
+    const f = fx;
+    f.chat.behaviour = { kind: "ok", delayMs: 300 };
+    const event = sampleEvent("low_credit");
+    await postSigned(f.url, SECRET, event);
+    await f.chat.waitFor((c) => c.requests >= 1);
+    const other = await otherConnection(f.storePath, driver);
+    try {
+      other.exec("BEGIN EXCLUSIVE");
+      await once(f.adapter.events, "storeError");
+    } finally {
+      other.exec("ROLLBACK");
+      other.close();
+    }
+    const delivered = waitForAdapterEvent(f.adapter, "delivered", event.event_id);
+    await delivered;
+    expect(f.chat.requests).toBe(1);
+    expect(f.chat.messages).toHaveLength(1);
   });
 });
 
