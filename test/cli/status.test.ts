@@ -1,9 +1,17 @@
 import { once } from "node:events";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
+import { afterEach, beforeEach, describe, expect, it, onTestFinished } from "vitest";
+import { eventStorePath } from "../../src/config/paths.js";
+import { hasUnflaggedNodeSqlite } from "../../src/delivery/sqlite/sqlite-driver.js";
+import { openSqliteStore } from "../../src/delivery/sqlite/sqlite-store.js";
 import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
+import { SQLITE_DRIVERS_HERE } from "../delivery/sqlite/drivers.js";
 import { type CliProcess, spawnCli } from "../support/cli-process.js";
 import { postSigned } from "../support/sign.js";
 import { API_KEY, initArgs, startWorld, type World } from "../support/world.js";
@@ -167,6 +175,88 @@ describe("status and a running serve", () => {
     );
     for (const value of [secret, API_KEY, "fake-token-456", "fake-key-123"]) {
       expect(everything).not.toContain(value);
+    }
+  });
+});
+
+interface StoreReport {
+  store: { kind: string; driver: string | null; path: string; exists: boolean };
+  warnings: string[];
+}
+
+/** The driver this Node chooses by itself: node:sqlite from 22.13 on, else better-sqlite3. */
+const AUTOMATIC = hasUnflaggedNodeSqlite() ? "node:sqlite" : "better-sqlite3";
+
+describe("status names the event store and the driver it runs on here", () => {
+  it("by itself, the automatic choice", async () => {
+    const path = eventStorePath(world.configDir);
+    const json = await world.run(["status", "--json"]);
+    expect(json.code).toBe(0);
+    const report = JSON.parse(json.stdout) as StoreReport;
+    expect(report.store).toEqual({ kind: "sqlite", driver: AUTOMATIC, path, exists: false });
+    const human = await world.run(["status"]);
+    expect(human.stdout).toContain(
+      `Store             sqlite (${AUTOMATIC}) ${path} (not created yet)`,
+    );
+  });
+
+  it.each(SQLITE_DRIVERS_HERE)("%s, when VAST_GCHAT_SQLITE_DRIVER names it", async (driver) => {
+    const path = eventStorePath(world.configDir);
+    await (await openSqliteStore(path, { driver })).close();
+    const extra = { VAST_GCHAT_SQLITE_DRIVER: driver };
+    const json = await world.run(["status", "--json"], extra);
+    expect((JSON.parse(json.stdout) as StoreReport).store).toEqual({
+      kind: "sqlite",
+      driver,
+      path,
+      exists: true,
+    });
+    const human = await world.run(["status"], extra);
+    expect(human.stdout).toContain(`Store             sqlite (${driver}) ${path}\n`);
+  });
+
+  it("a driver that cannot be had is a warning that says what to do", async () => {
+    const json = await world.run(["status", "--json"], { VAST_GCHAT_SQLITE_DRIVER: "postgres" });
+    expect(json.code).toBe(0);
+    const report = JSON.parse(json.stdout) as StoreReport;
+    expect(report.store.driver).toBeNull();
+    expect(report.warnings).toContain(
+      'Event store: VAST_GCHAT_SQLITE_DRIVER must be node or better-sqlite3, not "postgres".',
+    );
+    const human = await world.run(["status"], { VAST_GCHAT_SQLITE_DRIVER: "postgres" });
+    expect(human.stdout).toContain("Store             sqlite (no driver) ");
+  });
+
+  it("without better-sqlite3 (an install without its build): node:sqlite, or one sentence on older Node", async () => {
+    // A loader hook that makes better-sqlite3 not found, as when it was never built or installed.
+    const hooks = mkdtempSync(join(tmpdir(), "vast-gchat-hook-"));
+    onTestFinished(() => rmSync(hooks, { recursive: true, force: true }));
+    const hook = join(hooks, "hide-better-sqlite3.mjs");
+    const resolver = `export async function resolve(specifier, context, next) {
+      if (specifier === "better-sqlite3") {
+        throw Object.assign(new Error("Cannot find package 'better-sqlite3'"), { code: "ERR_MODULE_NOT_FOUND" });
+      }
+      return next(specifier, context);
+    }`;
+    writeFileSync(
+      hook,
+      `import { register } from "node:module";\nregister(${JSON.stringify(`data:text/javascript,${encodeURIComponent(resolver)}`)});\n`,
+    );
+    const extra = { NODE_OPTIONS: `--import=${pathToFileURL(hook).href}` };
+    const result = await world.runProcess(["status", "--json"], extra);
+    expect(result.code).toBe(0);
+    const report = JSON.parse(result.stdout) as StoreReport;
+    if (hasUnflaggedNodeSqlite()) {
+      expect(report.store.driver).toBe("node:sqlite");
+      expect(report.warnings).toEqual([]);
+      expect(result.stderr).toBe("");
+    } else {
+      expect(report.store.driver).toBeNull();
+      expect(report.warnings).toEqual([
+        expect.stringMatching(
+          /^Event store: no SQLite driver: Node\.js v[\d.]+ has no built-in SQLite and better-sqlite3 could not be loaded \(Cannot find package 'better-sqlite3'\); run vast-gchat on Node\.js 22\.13 or later, or install better-sqlite3 beside it \(npm install better-sqlite3\)\.$/,
+        ),
+      ]);
     }
   });
 });

@@ -1,7 +1,9 @@
 import { type AdapterCounters, readAdmin } from "../../adapter/admin-client.js";
 import { maskChatUrl, maskSecret } from "../../config/mask.js";
+import { eventStorePath } from "../../config/paths.js";
 import { readRuntimeState } from "../../config/runtime-state.js";
 import type { SecretName } from "../../config/secret-store.js";
+import { describeEventStore, type EventStoreInfo } from "../../delivery/open-store.js";
 import { isPlaceholderUrl, type Webhook } from "../../vast/api-types.js";
 import { openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
@@ -9,7 +11,8 @@ import { createOutput, type OutputStreams } from "../output.js";
 
 /**
  * `status`: everything a user needs to see at a glance, secrets masked: the configuration, where
- * secrets live, the webhook as Vast.ai has it, and the running adapter's health and queue. Parts
+ * secrets live, the event store and the driver it runs on here, the webhook as Vast.ai has it, and
+ * the running adapter's health and queue. Parts
  * that cannot be read are reported as such; status itself fails only on bad usage.
  */
 export interface StatusContext extends OutputStreams {
@@ -51,6 +54,8 @@ export async function status(options: GlobalOptions, context: StatusContext): Pr
     }
   }
 
+  const store = await describeEventStore(eventStorePath(config.configDir), context.env);
+
   const runtime = readRuntimeState(config.configDir);
   // The detailed health and the counters are on the adapter's loopback listener; a serve older
   // than that listener had the detailed health on its only one.
@@ -70,11 +75,18 @@ export async function status(options: GlobalOptions, context: StatusContext): Pr
     );
   }
   if (webhookError) warnings.push(`Webhook: ${webhookError}`);
+  if (store.problem) warnings.push(`Event store: ${store.problem}.`);
 
   out.result({
     config_dir: config.configDir,
     settings,
     secrets: { store: config.secrets.kind, location: config.secrets.location, ...secrets },
+    store: {
+      kind: store.kind,
+      driver: store.driver,
+      path: store.location,
+      exists: store.exists,
+    },
     webhook: webhook ? pickWebhook(webhook) : null,
     adapter: runtime
       ? { ...runtime, health: health ?? null, counters: admin?.counters ?? null }
@@ -87,6 +99,7 @@ export async function status(options: GlobalOptions, context: StatusContext): Pr
   for (const [name, { value, source }] of Object.entries(secrets)) {
     out.line(`  ${name.padEnd(15)} ${value ?? "(not set)"}${source ? `  [${source}]` : ""}`);
   }
+  out.line(`Store             ${describeStore(store)}`);
   out.line(
     `Tunnel            ${settings.tunnel ?? "(not set)"}${settings.publicUrl ? ` (${settings.publicUrl})` : ""}`,
   );
@@ -129,6 +142,12 @@ function pickWebhook(webhook: Webhook) {
     url: webhook.webhook_url,
     event_types: webhook.event_types,
   };
+}
+
+/** "sqlite (node:sqlite) /path/events.db", and whether it is there yet. */
+function describeStore(store: EventStoreInfo): string {
+  const driver = store.driver ?? "no driver";
+  return `${store.kind} (${driver}) ${store.location}${store.exists ? "" : " (not created yet)"}`;
 }
 
 function describeCounters(counters: AdapterCounters): string {
