@@ -254,7 +254,7 @@ describe("status names the event store and the driver it runs on here", () => {
       expect(report.store.driver).toBeNull();
       expect(report.warnings).toEqual([
         expect.stringMatching(
-          /^Event store: no SQLite driver: Node\.js v[\d.]+ has no built-in SQLite and better-sqlite3 could not be loaded \(Cannot find package 'better-sqlite3'\); run vast-gchat on Node\.js 22\.13 or later, or install better-sqlite3 beside it \(npm install better-sqlite3\)\.$/,
+          /^Event store: no SQLite driver: Node\.js v[\d.]+ has no built-in SQLite and better-sqlite3 is not installed; run vast-gchat on Node\.js 22\.13 or later \(SQLite built in\), or run `npm install better-sqlite3` where vast-gchat is installed\.$/,
         ),
       ]);
     }

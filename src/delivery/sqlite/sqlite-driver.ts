@@ -259,10 +259,29 @@ export async function availableSqliteDrivers(): Promise<SqliteDriverName[]> {
   return loaded.filter((name) => name !== undefined);
 }
 
-/** The first line of why a driver would not load (a failed dlopen says a paragraph). */
+/** Why a driver would not load, in a few words (a failed dlopen says a paragraph). */
 function reason(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  return (message.split("\n")[0] ?? "").trim();
+  return (message.split("\n")[0] ?? "").replace(/\s*Tried:$/, "").trim();
+}
+
+/** What is wrong with better-sqlite3 here, and the command that mends it. */
+export function betterSqlite3Problem(error: unknown): { what: string; fix: string } {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  const message = error instanceof Error ? error.message : String(error);
+  if (
+    code === "ERR_MODULE_NOT_FOUND" ||
+    /Cannot find (package|module) 'better-sqlite3'/.test(message)
+  ) {
+    return { what: "is not installed", fix: "npm install better-sqlite3" };
+  }
+  if (message.includes("NODE_MODULE_VERSION")) {
+    return { what: "was built for another Node.js version", fix: "npm rebuild better-sqlite3" };
+  }
+  if (message.includes("Could not locate the bindings file")) {
+    return { what: "was installed without its build", fix: "npm rebuild better-sqlite3" };
+  }
+  return { what: `could not be loaded (${reason(error)})`, fix: "npm rebuild better-sqlite3" };
 }
 
 /** `node`, `node:sqlite` or `better-sqlite3`; undefined for the automatic choice. */
@@ -289,10 +308,14 @@ export async function chooseSqliteDriver(
     try {
       return await loadSqliteDriver(forced);
     } catch (error) {
-      throw new StoreUnavailableError(
-        `${SQLITE_DRIVER_ENV} asks for ${forced}, which cannot be loaded here (${reason(error)})`,
-        { cause: error },
-      );
+      let problem = `cannot be loaded here (${reason(error)})`;
+      if (forced === "better-sqlite3") {
+        const { what, fix } = betterSqlite3Problem(error);
+        problem = `${what} (${fix})`;
+      }
+      throw new StoreUnavailableError(`${SQLITE_DRIVER_ENV} asks for ${forced}, which ${problem}`, {
+        cause: error,
+      });
     }
   }
   if (hasUnflaggedNodeSqlite()) {
@@ -305,10 +328,11 @@ export async function chooseSqliteDriver(
   try {
     return await loadSqliteDriver("better-sqlite3");
   } catch (error) {
+    const { what, fix } = betterSqlite3Problem(error);
     throw new StoreUnavailableError(
       `no SQLite driver: Node.js ${process.version} has no built-in SQLite and better-sqlite3 ` +
-        `could not be loaded (${reason(error)}); run vast-gchat on Node.js 22.13 or later, ` +
-        "or install better-sqlite3 beside it (npm install better-sqlite3)",
+        `${what}; run vast-gchat on Node.js 22.13 or later (SQLite built in), or run \`${fix}\` ` +
+        "where vast-gchat is installed",
       { cause: error },
     );
   }

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { StoreUnavailableError } from "../../../src/delivery/event-store.js";
 import {
+  betterSqlite3Problem,
   chooseSqliteDriver,
   hasUnflaggedNodeSqlite,
   loadSqliteDriver,
@@ -167,15 +168,44 @@ describe("choosing the driver", () => {
   it("refuses a forced driver that does not load here, and a name it does not know", async () => {
     for (const name of SQLITE_DRIVERS.filter((driver) => !SQLITE_DRIVERS_HERE.includes(driver))) {
       await expect(chooseSqliteDriver(name)).rejects.toThrow(
-        new RegExp(
-          `^VAST_GCHAT_SQLITE_DRIVER asks for ${name}, which cannot be loaded here \\(.+\\)$`,
-        ),
+        new RegExp(`^VAST_GCHAT_SQLITE_DRIVER asks for ${name}, which .+ \\(.+\\)$`),
       );
     }
     await expect(chooseSqliteDriver("postgres")).rejects.toThrow(StoreUnavailableError);
     await expect(chooseSqliteDriver("postgres")).rejects.toThrow(
       'VAST_GCHAT_SQLITE_DRIVER must be node or better-sqlite3, not "postgres"',
     );
+  });
+
+  it("says what mends better-sqlite3: missing, built for another Node, or never built", () => {
+    const missing = Object.assign(
+      new Error("Cannot find package 'better-sqlite3' imported from x"),
+      {
+        code: "ERR_MODULE_NOT_FOUND",
+      },
+    );
+    expect(betterSqlite3Problem(missing)).toEqual({
+      what: "is not installed",
+      fix: "npm install better-sqlite3",
+    });
+    // Node 26 loading an addon built for Node 20 (the message as it comes, cut short).
+    const otherAbi = Object.assign(
+      new Error(
+        "The module '/x/better_sqlite3.node'\nwas compiled against a different Node.js version using\nNODE_MODULE_VERSION 115. This version of Node.js requires\nNODE_MODULE_VERSION 147.",
+      ),
+      { code: "ERR_DLOPEN_FAILED" },
+    );
+    expect(betterSqlite3Problem(otherAbi)).toEqual({
+      what: "was built for another Node.js version",
+      fix: "npm rebuild better-sqlite3",
+    });
+    // Installed with --ignore-scripts: no addon at all.
+    const unbuilt = new Error("Could not locate the bindings file. Tried:\n → /x/build/a.node");
+    expect(betterSqlite3Problem(unbuilt)).toEqual({
+      what: "was installed without its build",
+      fix: "npm rebuild better-sqlite3",
+    });
+    expect(betterSqlite3Problem(new Error("odd\nmore")).what).toBe("could not be loaded (odd)");
   });
 
   it("reads either driver's error shape", () => {
