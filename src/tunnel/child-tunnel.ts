@@ -55,6 +55,11 @@ let exitHookInstalled = false;
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined) return;
+  // Windows has no process groups (kill(-pid) fails there): stop at least the program itself.
+  if (process.platform === "win32") {
+    child.kill(signal);
+    return;
+  }
   try {
     process.kill(-child.pid, signal);
   } catch {
