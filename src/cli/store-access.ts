@@ -1,4 +1,8 @@
-import { type EventStore, StoreUnavailableError } from "../delivery/event-store.js";
+import {
+  type EventStore,
+  NoStoreDriverError,
+  StoreUnavailableError,
+} from "../delivery/event-store.js";
 import { openEventStore } from "../delivery/open-store.js";
 import { CliError } from "./errors.js";
 
@@ -24,7 +28,12 @@ export async function withStore<T>(
         ? error.message
         : `event store error (${(error as Error).message})`;
     throw new CliError(`Could not read the event store ${path}: ${reason}.`, {
-      hint: "If the adapter is busy, try again in a moment; DEBUG=vast-gchat shows the details.",
+      // No driver: the message already says what to install; trying again would not help.
+      ...(error instanceof NoStoreDriverError
+        ? {}
+        : {
+            hint: "If the adapter is busy, try again in a moment; DEBUG=vast-gchat shows the details.",
+          }),
       cause: error,
     });
   } finally {

@@ -171,3 +171,11 @@ export interface StoreOptions {
 export class StoreUnavailableError extends Error {
   override name = "StoreUnavailableError";
 }
+
+/**
+ * No SQLite driver loads on this Node (nor the one asked for): retrying will not help, the message
+ * says what to install or which Node to run.
+ */
+export class NoStoreDriverError extends StoreUnavailableError {
+  override name = "NoStoreDriverError";
+}

@@ -171,6 +171,8 @@ describe("the store's driver", () => {
       'VAST_GCHAT_SQLITE_DRIVER must be node or better-sqlite3, not "postgres"',
     );
     expect(result.stderr).not.toMatch(/\bat .*\.[jt]s:\d+/);
+    // Not a hint about the directory: the sentence itself says what to change.
+    expect(result.stderr).not.toContain("writable");
   });
 });
 

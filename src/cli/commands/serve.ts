@@ -4,7 +4,7 @@ import { startAdapter } from "../../adapter/adapter.js";
 import type { MessageFormat } from "../../chat/render.js";
 import { eventStorePath, resolveConfigDir } from "../../config/paths.js";
 import { removeRuntimeState, writeRuntimeState } from "../../config/runtime-state.js";
-import { StoreUnavailableError } from "../../delivery/event-store.js";
+import { NoStoreDriverError, StoreUnavailableError } from "../../delivery/event-store.js";
 import type { TunnelProvider } from "../../tunnel/types.js";
 import { openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
@@ -235,6 +235,9 @@ function startupError(
       hint: admin ? "Choose another --admin-port." : "Choose another --port or --host.",
       exitCode: ExitCode.Usage,
     });
+  }
+  if (error instanceof NoStoreDriverError) {
+    return new CliError(`Cannot open the event store ${storePath}: ${error.message}.`);
   }
   if (error instanceof StoreUnavailableError) {
     return new CliError(`Cannot open the event store ${storePath}: ${error.message}.`, {

@@ -1,5 +1,5 @@
 import type BetterSqlite3 from "better-sqlite3";
-import { StoreUnavailableError } from "../event-store.js";
+import { NoStoreDriverError, StoreUnavailableError } from "../event-store.js";
 import { SQLITE_CODE_NAMES } from "./sqlite-codes.js";
 
 /**
@@ -290,7 +290,7 @@ function requestedDriver(requested: string | undefined): SqliteDriverName | unde
   if (value === "") return undefined;
   if (value === "node" || value === "node:sqlite") return "node:sqlite";
   if (value === "better-sqlite3") return "better-sqlite3";
-  throw new StoreUnavailableError(
+  throw new NoStoreDriverError(
     `${SQLITE_DRIVER_ENV} must be node or better-sqlite3, not ${JSON.stringify(value)}`,
   );
 }
@@ -313,7 +313,7 @@ export async function chooseSqliteDriver(
         const { what, fix } = betterSqlite3Problem(error);
         problem = `${what} (${fix})`;
       }
-      throw new StoreUnavailableError(`${SQLITE_DRIVER_ENV} asks for ${forced}, which ${problem}`, {
+      throw new NoStoreDriverError(`${SQLITE_DRIVER_ENV} asks for ${forced}, which ${problem}`, {
         cause: error,
       });
     }
@@ -329,7 +329,7 @@ export async function chooseSqliteDriver(
     return await loadSqliteDriver("better-sqlite3");
   } catch (error) {
     const { what, fix } = betterSqlite3Problem(error);
-    throw new StoreUnavailableError(
+    throw new NoStoreDriverError(
       `no SQLite driver: Node.js ${process.version} has no built-in SQLite and better-sqlite3 ` +
         `${what}; run vast-gchat on Node.js 22.13 or later (SQLite built in), or run \`${fix}\` ` +
         "where vast-gchat is installed",
