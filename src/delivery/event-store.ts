@@ -86,6 +86,9 @@ export interface QueueStats {
 }
 
 export interface EventStore {
+  /** What stands behind it, for logs and `status`: e.g. "sqlite (node:sqlite)". */
+  readonly kind: string;
+
   // --- the receiver ---
 
   /** Keeps an event unless its id is already known; resolves once committed. */

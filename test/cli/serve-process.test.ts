@@ -69,6 +69,8 @@ describe.each(SQLITE_DRIVERS_HERE)("serve as a process, its store on %s", (drive
     cli.child.kill("SIGTERM");
     expect((await cli.exited).code).toBe(0);
     expect(cli.stdout()).toContain('"chat":"spaces/AAAAfakeSpace at 127.0.0.1');
+    // The ready line names the store's driver, so a user can tell which one a running serve uses.
+    expect(cli.stdout()).toContain(`"store_kind":"sqlite (${driver})"`);
     expect(cli.stdout()).toContain('"msg":"stopped"');
     expectNoSecrets(cli.stdout() + cli.stderr());
     // Nothing alarming either: Node 22 warns that node:sqlite is experimental unless kept quiet.

@@ -170,6 +170,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       chat: chat.label,
       format,
       store: storePath,
+      store_kind: adapter.store.kind,
     },
     "ready",
   );

@@ -86,6 +86,7 @@ export async function openSqliteStore(
 }
 
 class SqliteEventStore implements EventStore {
+  readonly kind: string;
   private readonly db: SqliteConnection;
   private readonly statements: Statements;
   private readonly retentionMs: number;
@@ -96,6 +97,7 @@ class SqliteEventStore implements EventStore {
   /** `checkpointPath`: start the checkpointer thread on this file. */
   constructor(db: SqliteConnection, options: SqliteStoreOptions, checkpointPath?: string) {
     this.db = db;
+    this.kind = `sqlite (${db.driver})`;
     this.statements = prepareStatements(db);
     this.retentionMs = options.retentionMs ?? 7 * DAY_MS;
     this.maxDelivered = options.maxDelivered ?? 100_000;
