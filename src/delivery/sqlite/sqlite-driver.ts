@@ -1,5 +1,5 @@
 import type BetterSqlite3 from "better-sqlite3";
-import { NoStoreDriverError, StoreUnavailableError } from "../event-store.js";
+import { NoStoreDriverError } from "../event-store.js";
 import { SQLITE_CODE_NAMES } from "./sqlite-codes.js";
 
 /**
