@@ -1,10 +1,9 @@
 import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Pool } from "undici";
 import { deliveryOutcome } from "../src/vast/delivery-outcome.js";
 import { sampleEvent } from "../src/vast/sample-events.js";
 import type { FakeChat } from "../test/support/fake-chat.js";
-import type { LoadTarget } from "./load.js";
+import { createPool, type LoadTarget } from "./load.js";
 import { Slots } from "./slots.js";
 import { attemptDelivery } from "./vast-attempt.js";
 
@@ -133,13 +132,7 @@ export async function sendBurst(
     errors: new Map(),
     lastAckMs: undefined,
   };
-  const pool = new Pool(target.origin, {
-    connections: options.concurrency,
-    pipelining: 1,
-    connectTimeout: policy.timeoutMs,
-    headersTimeout: policy.timeoutMs,
-    bodyTimeout: policy.timeoutMs,
-  });
+  const pool = createPool(target.origin, options.concurrency, policy.timeoutMs);
   const slots = new Slots(options.concurrency);
   const onStop = () => slots.releaseAll();
   stop.addEventListener("abort", onStop, { once: true });

@@ -119,10 +119,7 @@ async function main(): Promise<void> {
     console.log(row("the new tunnel's URL", (d) => d.reopenedMs));
     console.log(row('"webhook pointed": the window', (d) => d.pointedMs));
   } finally {
-    if (serve && serve.child.exitCode === null) {
-      serve.child.kill("SIGTERM");
-      await serve.exited;
-    }
+    await serve?.stop();
     await world.close();
   }
 }

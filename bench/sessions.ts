@@ -1,26 +1,35 @@
 import { mkdirSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { FakeChat } from "../test/support/fake-chat.js";
+import { type BurstResult, makeBurst, runBurst } from "./burst.js";
 import type { BenchConfig } from "./config.js";
 import { checkAcknowledged, type DurabilityResult } from "./durability.js";
-import { closedLoop, type LoadTarget, openLoop, type RunStats } from "./load.js";
-import { cpuSeconds, peakRssMiB } from "./proc.js";
-import { describeRun, type RunSummary, summarize } from "./run-summary.js";
 import {
+  closedLoop,
+  describeRun,
+  openLoop,
+  type RunStats,
+  type RunSummary,
+  summarize,
+} from "./load.js";
+import {
+  cpuSeconds,
   newSecret,
-  type OursOptions,
+  peakRssMiB,
+  type StartTarget,
   startBareServer,
   startOurs,
   startTutorial,
-  stopTarget,
   type Target,
   tailOf,
 } from "./targets.js";
 
 /**
- * One load session: a fresh adapter (or the bare server) against a fresh fake Chat, measured
- * idle, then under a warm-up, a fixed-rate run and a saturation run, and for ours killed with
- * SIGKILL under load at the end. The bench repeats sessions and reports medians.
+ * The sessions the bench repeats and reports medians of. A load session: a fresh adapter (or the
+ * bare server) against a fresh fake Chat, measured idle, then under a warm-up, a fixed-rate run
+ * and a saturation run, and for ours killed with SIGKILL under load at the end. A burst session:
+ * a fresh adapter and a fresh fake Chat limited to burstChatRate messages a second in its one
+ * space, so Chat's limit starts fresh: nothing was posted before the burst.
  */
 export type Progress = (message: string) => void;
 
@@ -29,11 +38,6 @@ export interface SessionPlan {
   fixedRate: boolean;
   /** Our adapter is killed under load at the end and its store checked (left out by `--only rss`). */
   kill: boolean;
-}
-
-export interface KillResult {
-  run: RunSummary;
-  durability: DurabilityResult;
 }
 
 export interface SessionResult {
@@ -48,7 +52,7 @@ export interface SessionResult {
   adapterCpuShare: number | undefined;
   /** Posts the fake Chat received during the session (before any kill). */
   chatPosts: number;
-  kill: KillResult | undefined;
+  kill: { run: RunSummary; durability: DurabilityResult } | undefined;
 }
 
 export interface CeilingResult {
@@ -83,24 +87,46 @@ async function settle(chat: FakeChat): Promise<number> {
   return performance.now() - start;
 }
 
-const loadTarget = (target: Target, secret: string): LoadTarget => ({
-  origin: target.origin,
-  path: target.path,
-  secret,
+/**
+ * A fresh fake Chat answering after `chatDelayMs` (and taking `ratePerSecond` posts a second per
+ * space, when given) and a fresh target posting to it, for `body`; both are gone afterwards, and
+ * the target's log tail is printed when the session fails.
+ */
+async function withTarget<T>(
+  start: StartTarget,
+  workdir: string,
+  chatSetup: { delayMs: number; ratePerSecond?: number },
+  progress: Progress,
+  body: (target: Target, chat: FakeChat) => Promise<T>,
+): Promise<T> {
+  mkdirSync(workdir, { recursive: true });
+  const chat = await FakeChat.start();
+  chat.behaviour = { kind: "ok", delayMs: chatSetup.delayMs };
+  chat.ratePerSecond = chatSetup.ratePerSecond;
+  let target: Target | undefined;
+  try {
+    target = await start({ workdir, chatUrl: chat.webhookUrl(), secret: newSecret() });
+    return await body(target, chat);
+  } catch (error) {
+    if (target) progress(`${target.name} log tail:\n${tailOf(target.proc)}`);
+    throw error;
+  } finally {
+    await target?.proc.stop();
+    await chat.close();
+  }
+}
+
+const closedRun = (config: BenchConfig, durationS: number, signal?: AbortSignal) => ({
+  concurrency: config.concurrency,
+  durationS,
+  timeoutMs: config.requestTimeoutMs,
+  ...(signal ? { signal } : {}),
 });
 
-/** A closed-loop run with the target's CPU time measured around it. */
-async function saturate(
-  target: Target,
-  load: LoadTarget,
-  config: BenchConfig,
-): Promise<{ stats: RunStats; cpuShare: number | undefined }> {
+/** A closed-loop run with the target's CPU time measured around it, as a share of one core. */
+async function saturate(target: Target, config: BenchConfig) {
   const cpuBefore = cpuSeconds(target.pid);
-  const stats = await closedLoop(load, {
-    concurrency: config.concurrency,
-    durationS: config.saturationSeconds,
-    timeoutMs: config.requestTimeoutMs,
-  });
+  const stats = await closedLoop(target, closedRun(config, config.saturationSeconds));
   const cpuAfter = cpuSeconds(target.pid);
   const cpuShare =
     cpuBefore === undefined || cpuAfter === undefined || stats.elapsedS <= 0
@@ -118,26 +144,19 @@ export async function ceilingSession(
   mkdirSync(workdir, { recursive: true });
   const target = await startBareServer(workdir);
   try {
-    const load = loadTarget(target, "unused");
-    await closedLoop(load, {
-      concurrency: config.concurrency,
-      durationS: config.warmupSeconds,
-      timeoutMs: config.requestTimeoutMs,
-    });
+    await closedLoop(target, closedRun(config, config.warmupSeconds));
     await sleep(BETWEEN_RUNS_MS);
-    const { stats, cpuShare } = await saturate(target, load, config);
+    const { stats, cpuShare } = await saturate(target, config);
     const saturation = summarize(stats);
     progress(describeRun("  bare node:http saturation", saturation));
     return { saturation, serverCpuShare: cpuShare };
   } finally {
-    await stopTarget(target);
+    await target.proc.stop();
   }
 }
 
-export type AdapterKind = "ours" | "tutorial";
-
 export interface SessionOptions {
-  kind: AdapterKind;
+  kind: "ours" | "tutorial";
   chatDelayMs: number;
   plan: SessionPlan;
   workdir: string;
@@ -145,124 +164,138 @@ export interface SessionOptions {
 
 export async function adapterSession(
   config: BenchConfig,
-  options: SessionOptions,
+  { kind, chatDelayMs, plan, workdir }: SessionOptions,
   progress: Progress,
 ): Promise<SessionResult> {
-  const { kind, chatDelayMs, plan, workdir } = options;
   const label = `  ${kind === "ours" ? "vast-gchat" : "tutorial"}, Chat ${chatDelayMs} ms`;
-  mkdirSync(workdir, { recursive: true });
-  const secret = newSecret();
-  const chat = await FakeChat.start();
-  chat.behaviour = { kind: "ok", delayMs: chatDelayMs };
-  const startOptions: OursOptions = { workdir, chatUrl: chat.webhookUrl(), secret };
-  const settleAndSay = async () => {
-    const waitedMs = await settle(chat);
-    if (waitedMs > 2 * QUIET_WINDOW_MS) {
-      progress(
-        `${label}: waited ${(waitedMs / 1000).toFixed(1)} s for its posts to Chat to die down`,
-      );
-    }
-  };
-  let target: Target | undefined;
-  // Only ours has a store to check after the kill.
-  let storePath: string | undefined;
-  try {
-    let started: Target;
-    if (kind === "ours") {
-      const ours = await startOurs(startOptions);
-      storePath = ours.storePath;
-      started = ours;
-    } else {
-      started = await startTutorial(startOptions);
-    }
-    target = started;
+  const start = kind === "ours" ? startOurs : startTutorial;
+  return withTarget(start, workdir, { delayMs: chatDelayMs }, progress, async (target, chat) => {
+    const settleAndSay = async () => {
+      const waitedMs = await settle(chat);
+      if (waitedMs > 2 * QUIET_WINDOW_MS) {
+        progress(
+          `${label}: waited ${(waitedMs / 1000).toFixed(1)} s for its posts to Chat to die down`,
+        );
+      }
+    };
     await sleep(IDLE_SETTLE_MS);
-    const idleRssMiB = peakRssMiB(started.pid);
-    const load = loadTarget(started, secret);
+    const idleRssMiB = peakRssMiB(target.pid);
     const acked: string[] = [];
+    const keep = (stats: RunStats) => {
+      acked.push(...stats.ackedIds);
+      return summarize(stats);
+    };
 
-    const warmup = await closedLoop(load, {
-      concurrency: config.concurrency,
-      durationS: config.warmupSeconds,
-      timeoutMs: config.requestTimeoutMs,
-    });
-    acked.push(...warmup.ackedIds);
+    keep(await closedLoop(target, closedRun(config, config.warmupSeconds)));
     await settleAndSay();
 
     let fixed: RunSummary | undefined;
     if (plan.fixedRate) {
-      const stats = await openLoop(load, {
-        rate: config.rate,
-        durationS: config.rateSeconds,
-        connections: config.openConnections,
-        maxInFlight: config.maxInFlight,
-        timeoutMs: config.requestTimeoutMs,
-      });
-      acked.push(...stats.ackedIds);
-      fixed = summarize(stats);
+      fixed = keep(
+        await openLoop(target, {
+          rate: config.rate,
+          durationS: config.rateSeconds,
+          connections: config.openConnections,
+          maxInFlight: config.maxInFlight,
+          timeoutMs: config.requestTimeoutMs,
+        }),
+      );
       progress(describeRun(`${label}, fixed ${config.rate}/s`, fixed));
       await settleAndSay();
     }
 
-    const { stats, cpuShare } = await saturate(started, load, config);
-    acked.push(...stats.ackedIds);
-    const saturation = summarize(stats);
+    const { stats, cpuShare } = await saturate(target, config);
+    const saturation = keep(stats);
     progress(describeRun(`${label}, saturation`, saturation));
-    const loadRssMiB = peakRssMiB(started.pid);
+    const loadRssMiB = peakRssMiB(target.pid);
     const chatPosts = chat.requests;
 
-    let kill: KillResult | undefined;
+    let kill: SessionResult["kill"];
+    // Only ours has a store to check after the kill.
+    const { storePath } = target;
     if (plan.kill && storePath !== undefined) {
+      // A saturated run the adapter does not survive; then every event id acknowledged during
+      // the whole session must be in its store.
       await sleep(BETWEEN_RUNS_MS);
-      kill = await killUnderLoad(started, storePath, load, acked, config);
+      const stop = new AbortController();
+      // Bounded even if the kill went wrong; the stop ends it right after the kill.
+      const running = closedLoop(
+        target,
+        closedRun(config, config.killAfterSeconds + 10, stop.signal),
+      );
+      await sleep(config.killAfterSeconds * 1000);
+      target.proc.child.kill("SIGKILL");
+      stop.abort();
+      await target.proc.exited;
+      const run = keep(await running);
+      const durability = checkAcknowledged(storePath, acked);
+      kill = { run, durability };
       progress(
-        `${label}, kill -9: acknowledged ${kill.durability.acknowledged}, missing ${kill.durability.missing}` +
-          ` (${kill.durability.rows} rows in the store)`,
+        `${label}, kill -9: acknowledged ${durability.acknowledged}, missing ${durability.missing}` +
+          ` (${durability.rows} rows in the store)`,
       );
     }
+    const adapterCpuShare = cpuShare;
     return {
       chatDelayMs,
       idleRssMiB,
       loadRssMiB,
       fixed,
       saturation,
-      adapterCpuShare: cpuShare,
+      adapterCpuShare,
       chatPosts,
       kill,
     };
-  } catch (error) {
-    if (target) progress(`${label} log tail:\n${tailOf(target)}`);
-    throw error;
-  } finally {
-    if (target) await stopTarget(target);
-    await chat.close();
-  }
+  });
 }
 
-/**
- * The kill -9 check: a saturated run that the adapter does not survive, then every event id
- * acknowledged during the whole session must be in its store.
- */
-async function killUnderLoad(
-  target: Target,
-  storePath: string,
-  load: LoadTarget,
-  ackedBefore: readonly string[],
+/** The same seed for every run: the senders draw the same jitter sequence. */
+const BURST_SEED = 0x5eed_b0b5;
+
+export interface BurstSessionOptions {
+  label: string;
+  workdir: string;
+  start: StartTarget;
+  /** Ours queues and delivers after its 2xx; the tutorial posts inside the request. */
+  deliversAfterAck: boolean;
+  capS: number;
+}
+
+export async function burstSession(
   config: BenchConfig,
-): Promise<KillResult> {
-  const stop = new AbortController();
-  const running = closedLoop(load, {
-    concurrency: config.concurrency,
-    // Bounded even if the kill went wrong; the stop ends it right after the kill.
-    durationS: config.killAfterSeconds + 10,
-    timeoutMs: config.requestTimeoutMs,
-    signal: stop.signal,
+  { label, workdir, start, deliversAfterAck, capS }: BurstSessionOptions,
+  progress: Progress,
+): Promise<BurstResult> {
+  const chatSetup = { delayMs: config.burstChatDelayMs, ratePerSecond: config.burstChatRate };
+  return withTarget(start, workdir, chatSetup, progress, async (target, chat) => {
+    const events = makeBurst(config.burstEvents);
+    progress(
+      `  ${label}: burst of ${events.length} events, ${config.burstConcurrency} in flight, Chat at ${config.burstChatRate}/s, cap ${capS} s`,
+    );
+    const result = await runBurst({
+      chat,
+      target,
+      events,
+      concurrency: config.burstConcurrency,
+      policy: {
+        initialDelayMs: config.burstInitialDelayMs,
+        maxDelayMs: config.burstMaxDelayMs,
+        maxAttempts: config.burstMaxAttempts,
+        timeoutMs: config.requestTimeoutMs,
+      },
+      seed: BURST_SEED,
+      capS,
+      deliversAfterAck,
+      progress,
+    });
+    progress(
+      `  ${label}: ${result.visible} of ${result.events} visible` +
+        (result.allVisibleS === undefined
+          ? ` when the run ended after ${result.endedS.toFixed(1)} s`
+          : ` after ${result.allVisibleS.toFixed(1)} s`) +
+        `; ${result.posts} posts, ${result.throttled} 429s, ${result.accepted} messages;` +
+        ` sender: ${result.sender.attempts} deliveries, ${result.sender.gaveUp} given up`,
+    );
+    return result;
   });
-  await sleep(config.killAfterSeconds * 1000);
-  target.child.kill("SIGKILL");
-  stop.abort();
-  await target.exited;
-  const stats = await running;
-  const durability = checkAcknowledged(storePath, [...ackedBefore, ...stats.ackedIds]);
-  return { run: summarize(stats), durability };
 }
