@@ -18,59 +18,40 @@ export interface LoadTarget {
   secret: string;
 }
 
-export interface RunStats {
-  /** Requests handed to the connection pool. */
-  sent: number;
-  /** 2xx answers: events the adapter acknowledged. */
-  ok: number;
+/** What one run saw; summarize() keeps the figures the report needs. */
+export class RunStats {
+  /** Requests handed to the connection pool, and 2xx answers (events the adapter acknowledged). */
+  sent = 0;
+  ok = 0;
   /**
    * Closed loop: 2xx answers that arrived within the measured window (answers still in flight at
    * its end may take up to the request timeout and must not stretch the window), and the window.
    */
-  okInWindow: number;
-  windowS: number;
+  okInWindow = 0;
+  windowS = 0;
   /** Non-2xx answers by status; requests without an answer by error code. */
-  statuses: Map<number, number>;
-  errors: Map<string, number>;
+  statuses = new Map<number, number>();
+  errors = new Map<string, number>();
   /**
    * Ack latency of every sent request, from handing it to the connection to the end of the
    * answer; Infinity when it never got one, so lost requests push the percentiles up.
    */
-  latenciesMs: number[];
+  latenciesMs: number[] = [];
   /** Open loop: the same from the scheduled send time, and how late each send left. */
-  fromScheduleMs: number[];
-  sendLagMs: number[];
+  fromScheduleMs: number[] = [];
+  sendLagMs: number[] = [];
   /** Open loop: sends skipped because maxInFlight requests were already outstanding. */
-  skipped: number;
+  skipped = 0;
   /** Event ids that got a 2xx, for the durability check. */
-  ackedIds: string[];
+  ackedIds: string[] = [];
   /** Wall time of the run, first send to last answer; open loop: first to last send. */
-  elapsedS: number;
-  sendSpanS: number;
+  elapsedS = 0;
+  sendSpanS = 0;
   /**
    * CPU seconds the bench process used during the run: the generator's own cost (plus the fake
    * Chat's, which lives in the same process and is idle unless the adapter posts per request).
    */
-  generatorCpuS: number;
-}
-
-function emptyStats(): RunStats {
-  return {
-    sent: 0,
-    ok: 0,
-    okInWindow: 0,
-    windowS: 0,
-    statuses: new Map(),
-    errors: new Map(),
-    latenciesMs: [],
-    fromScheduleMs: [],
-    sendLagMs: [],
-    skipped: 0,
-    ackedIds: [],
-    elapsedS: 0,
-    sendSpanS: 0,
-    generatorCpuS: 0,
-  };
+  generatorCpuS = 0;
 }
 
 function count<K>(map: Map<K, number>, key: K): void {
@@ -158,7 +139,7 @@ export interface OpenLoopOptions {
  * Bounded by count (rate x duration); the drain afterwards is bounded by the request timeout.
  */
 export async function openLoop(target: LoadTarget, options: OpenLoopOptions): Promise<RunStats> {
-  const stats = emptyStats();
+  const stats = new RunStats();
   const pool = createPool(target.origin, options.connections, options.timeoutMs);
   const sends = Math.round(options.rate * options.durationS);
   const intervalNs = BigInt(Math.round(1e9 / options.rate));
@@ -228,7 +209,7 @@ export async function closedLoop(
   target: LoadTarget,
   options: ClosedLoopOptions,
 ): Promise<RunStats> {
-  const stats = emptyStats();
+  const stats = new RunStats();
   const cpuStart = process.cpuUsage();
   const start = nowNs();
   let stoppedAt: bigint | undefined;

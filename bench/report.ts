@@ -102,10 +102,14 @@ export function writeSection(
   renameSync(temporary, path);
 }
 
-// ---- Numbers as the report shows them.
+// ---- Numbers as the report shows them; "–" for a missing one.
 
 type Maybe = number | undefined;
 type Format = (value: Maybe) => string;
+const orDash =
+  (format: (value: number) => string): Format =>
+  (value) =>
+    value === undefined ? "–" : format(value);
 
 /** Median of the defined values; Infinity (a request with no answer) sorts last. */
 function median(values: readonly Maybe[]): Maybe {
@@ -118,36 +122,26 @@ function median(values: readonly Maybe[]): Maybe {
 
 const sum = (values: readonly number[]) => values.reduce((total, v) => total + v, 0);
 const int = (value: number) => Math.round(value).toLocaleString("en-US");
-const count: Format = (value) => (value === undefined ? "–" : int(value));
-const oneDecimal: Format = (value) => (value === undefined ? "–" : value.toFixed(1));
-
+const count = orDash(int);
+const oneDecimal = orDash((v) => v.toFixed(1));
 /** Milliseconds with sensible precision; "no answer" for a percentile that fell on one. */
-const ms: Format = (value) => {
-  if (value === undefined) return "–";
-  if (!Number.isFinite(value)) return "no answer";
-  return value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : int(value);
-};
-
+const ms = orDash((v) =>
+  !Number.isFinite(v) ? "no answer" : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : int(v),
+);
 /** Seconds for the burst; "not all" when the sender never had every 2xx. */
-const seconds: Format = (value) => {
-  if (value === undefined) return "–";
-  if (!Number.isFinite(value)) return "not all";
-  return value < 10 ? value.toFixed(2) : value.toFixed(1);
-};
-
+const seconds = orDash((v) => (!Number.isFinite(v) ? "not all" : v.toFixed(v < 10 ? 2 : 1)));
 /** 0.163 → "16.3 %". */
-const percent: Format = (share) => {
-  if (share === undefined || !Number.isFinite(share)) return "–";
-  return `${(share * 100).toFixed(share < 0.1 ? 2 : 1)} %`;
-};
-
+const percent = orDash((v) =>
+  Number.isFinite(v) ? `${(v * 100).toFixed(v < 0.1 ? 2 : 1)} %` : "–",
+);
 const times = (r: number) =>
   r === 0 ? "0×" : `${r < 0.1 ? r.toPrecision(2) : r < 10 ? r.toFixed(2) : int(r)}×`;
 
 /** A ratio as "4.16×"; "–" when either side is missing, infinite or zero below. */
 function ratio(a: Maybe, b: Maybe): string {
-  if (a === undefined || b === undefined) return "–";
-  if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return "–";
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) {
+    return "–";
+  }
   return times(a / b);
 }
 
@@ -156,21 +150,19 @@ function spread(values: readonly Maybe[], format: Format): string {
   const defined = values.filter((v): v is number => v !== undefined);
   if (defined.length === 0) return "–";
   const middle = format(median(defined));
-  if (defined.length === 1) return middle;
-  const low = format(Math.min(...defined));
-  const high = format(Math.max(...defined));
-  return low === high ? middle : `${middle} (${low}–${high})`;
+  const [low, high] = [format(Math.min(...defined)), format(Math.max(...defined))];
+  return defined.length === 1 || low === high ? middle : `${middle} (${low}–${high})`;
 }
 
 // ---- Targets: a latency or rate target is judged on the median of the repeats; a correctness
-// target (nothing acknowledged lost, no burst event lost) must hold in every run and sets the exit code.
+// target (nothing acknowledged lost, no burst event lost) must hold in every run and sets the
+// exit code. Each is judged while its row is built: the verdict is kept, the row gets its cell.
 
 const TARGETS = {
   /** `vast-gchat --help` at most this many times a bare `node -e 0`. */
   helpVsBareNode: 2.5,
-  /** Ack latency p99 at the fixed rate, for every Chat latency. */
+  /** Ack latency p99 at the fixed rate, and accepted events/s at saturation, per Chat latency. */
   ackP99Ms: 10,
-  /** Accepted events/s at saturation, for every Chat latency. */
   acceptedPerS: 2000,
   missingAfterKill: 0,
   burstLost: 0,
@@ -183,73 +175,65 @@ interface Verdict {
   correctness: boolean;
 }
 
-/** Judges a target while its row is built: records the verdict, returns the row's target cell. */
 type Judge = (name: string, pass: boolean, cell: string, correctness?: boolean) => string;
 
 // ---- The table: a metric per row, ours and the tutorial's side by side.
 
-const HEADER = [
-  "metric",
-  "vast-gchat",
-  "tutorial adapter",
-  "vast-gchat ÷ tutorial",
-  "baseline (same run)",
-  "target",
-];
+/** One row; a cell left out shows "–". */
+type Row = Partial<Record<keyof typeof COLUMNS, string>> & { metric: string };
 
-type Row = string[];
+const COLUMNS = {
+  metric: "metric",
+  ours: "vast-gchat",
+  tutorial: "tutorial adapter",
+  ratio: "vast-gchat ÷ tutorial",
+  baseline: "baseline (same run)",
+  target: "target",
+};
 
-const row = (
-  metric: string,
-  ours: string,
-  tutorial: string,
-  r = "–",
-  baseline = "–",
-  target = "–",
-) => [metric, ours, tutorial, r, baseline, target];
+function markdownTable(rows: readonly Row[]): string {
+  const keys = Object.keys(COLUMNS) as (keyof typeof COLUMNS)[];
+  const cells = rows.map((row) => keys.map((key) => row[key] ?? "–"));
+  return [Object.values(COLUMNS), keys.map(() => "---"), ...cells]
+    .map((line) => `| ${line.map((c) => c.replaceAll("|", "\\|")).join(" | ")} |`)
+    .join("\n");
+}
 
-/** Ours and the tutorial's figures (undefined when it was skipped), with the ratio of their medians unless `ratio` is off. */
+/** Ours and the tutorial's figures (undefined: it was skipped), with the ratio of their medians. */
 function sides(
   metric: string,
   ours: readonly Maybe[],
   tutorial: readonly Maybe[] | undefined,
   format: Format,
-  options: { baseline?: string; target?: string; ratio?: boolean } = {},
+  { noRatio = false, ...cells }: { baseline?: string; target?: string; noRatio?: boolean } = {},
 ): Row {
-  return row(
+  return {
     metric,
-    spread(ours, format),
-    tutorial ? spread(tutorial, format) : "skipped",
-    tutorial && options.ratio !== false ? ratio(median(ours), median(tutorial)) : "–",
-    options.baseline,
-    options.target,
-  );
-}
-
-function markdownTable(rows: readonly Row[]): string {
-  return [HEADER, HEADER.map(() => "---"), ...rows]
-    .map((cells) => `| ${cells.map((c) => c.replaceAll("|", "\\|")).join(" | ")} |`)
-    .join("\n");
+    ours: spread(ours, format),
+    tutorial: tutorial ? spread(tutorial, format) : "skipped",
+    ratio: tutorial && !noRatio ? ratio(median(ours), median(tutorial)) : "–",
+    ...cells,
+  };
 }
 
 function startupRows({ startup }: ReportInput, judge: Judge): Row[] {
   if (!startup) return [];
   const { cli, serve } = startup;
-  const help = median(cli.helpMs);
-  const bare = median(cli.bareNodeMs);
-  const helpRatio =
-    help === undefined || bare === undefined || bare === 0 ? undefined : help / bare;
-  const limit = TARGETS.helpVsBareNode;
-  const cell = `≤ ${limit}× \`node -e 0\``;
+  const [help, bare] = [median(cli.helpMs), median(cli.bareNodeMs)];
+  const helpRatio = help === undefined || !bare ? undefined : help / bare;
+  const cell = `≤ ${TARGETS.helpVsBareNode}× \`node -e 0\``;
+  const timedBy = cli.tool === "hyperfine" ? "timed by hyperfine, as" : "interleaved with";
   return [
-    row(
-      `start-up: \`vast-gchat --help\` (ms; ${cli.helpMs.length} runs, ${cli.tool === "hyperfine" ? "timed by hyperfine, as" : "interleaved with"} \`node -e 0\`)`,
-      spread(cli.helpMs, ms),
-      "no `--help` (n/a)",
-      "–",
-      `bare \`node -e 0\`: ${spread(cli.bareNodeMs, ms)} ms; \`--help\` ÷ it = ${helpRatio === undefined ? "–" : times(helpRatio)}`,
-      helpRatio === undefined ? cell : judge(`\`--help\` ${cell}`, helpRatio <= limit, cell),
-    ),
+    {
+      metric: `start-up: \`vast-gchat --help\` (ms; ${cli.helpMs.length} runs, ${timedBy} \`node -e 0\`)`,
+      ours: spread(cli.helpMs, ms),
+      tutorial: "no `--help` (n/a)",
+      baseline: `bare \`node -e 0\`: ${spread(cli.bareNodeMs, ms)} ms; \`--help\` ÷ it = ${helpRatio === undefined ? "–" : times(helpRatio)}`,
+      target:
+        helpRatio === undefined
+          ? cell
+          : judge(`\`--help\` ${cell}`, helpRatio <= TARGETS.helpVsBareNode, cell),
+    },
     sides(
       `start-up: from spawn until the adapter answers /health (ms; ${serve.oursMs.length} starts each)`,
       serve.oursMs,
@@ -260,7 +244,8 @@ function startupRows({ startup }: ReportInput, judge: Judge): Row[] {
 }
 
 /** "2xx / non-2xx / no answer", summed over the repeats. */
-function answers(runs: readonly (RunSummary | undefined)[]): string {
+function answers(runs: readonly (RunSummary | undefined)[] | undefined): string {
+  if (!runs) return "skipped";
   const present = runs.filter((r): r is RunSummary => r !== undefined);
   if (present.length === 0) return "–";
   const total = (pick: (r: RunSummary) => number) => int(sum(present.map(pick)));
@@ -274,71 +259,62 @@ function answers(runs: readonly (RunSummary | undefined)[]): string {
 function loadRows({ config, load }: ReportInput, judge: Judge): Row[] {
   if (!load) return [];
   const rows: Row[] = [];
-  const tutorialSessions = isSkipped(load.tutorial) ? undefined : load.tutorial;
   const ceilingRuns = load.ceilings.map((c) => c.saturation);
   const ceilings = ceilingRuns.map((r) => r.acceptedPerS);
   const ceiling = median(ceilings);
   const hasCeiling = ceilings.length > 0;
   const serverCpu = percent(median(load.ceilings.map((c) => c.serverCpuShare)));
   const generatorCpu = percent(median(ceilingRuns.map((r) => r.generatorCpuShare)));
-  const oursAt = (delay: number) => load.ours.filter((s) => s.chatDelayMs === delay);
+  const at = (delay: number) => (s: SessionResult) => s.chatDelayMs === delay;
   if (hasCeiling) {
     const cpuPerRequest = median(ceilingRuns.map((r) => r.generatorCpuPerRequestUs));
     rows.push(
-      row(
-        "load generator alone: CPU per signed request, and the most it could send on one core",
-        "–",
-        "–",
-        "–",
-        cpuPerRequest === undefined
-          ? "–"
-          : `${cpuPerRequest.toFixed(0)} µs → ${int(1e6 / cpuPerRequest)} requests/s`,
-      ),
-      row(
-        "bare node:http server (the ceiling for any Node receiver): accepted events/s at saturation",
-        "–",
-        "–",
-        "–",
-        `${spread(ceilings, count)}/s; generator at ${generatorCpu} of a core, server at ${serverCpu}`,
-      ),
-      ...config.chatDelaysMs.map((delay) =>
-        row(
-          `Chat ${delay} ms · the ceiling ÷ our saturated rate (how far the generator can go beyond ours)`,
-          ratio(ceiling, median(oursAt(delay).map((s) => s.saturation.acceptedPerS))),
-          "–",
+      {
+        metric:
+          "load generator alone: CPU per signed request, and the most it could send on one core",
+        baseline:
+          cpuPerRequest === undefined
+            ? "–"
+            : `${cpuPerRequest.toFixed(0)} µs → ${int(1e6 / cpuPerRequest)} requests/s`,
+      },
+      {
+        metric:
+          "bare node:http server (the ceiling for any Node receiver): accepted events/s at saturation",
+        baseline: `${spread(ceilings, count)}/s; generator at ${generatorCpu} of a core, server at ${serverCpu}`,
+      },
+      ...config.chatDelaysMs.map((delay) => ({
+        metric: `Chat ${delay} ms · the ceiling ÷ our saturated rate (how far the generator can go beyond ours)`,
+        ours: ratio(
+          ceiling,
+          median(load.ours.filter(at(delay)).map((s) => s.saturation.acceptedPerS)),
         ),
-      ),
+      })),
     );
   }
   for (const delay of config.chatDelaysMs) {
-    const ours = oursAt(delay);
-    const tutorial = tutorialSessions?.filter((s) => s.chatDelayMs === delay);
+    const ours = load.ours.filter(at(delay));
+    const tutorial = isSkipped(load.tutorial) ? undefined : load.tutorial.filter(at(delay));
+    type Cells = Parameters<typeof sides>[4];
     const pair = (
       metric: string,
       pick: (s: SessionResult) => Maybe,
       format: Format,
-      options?: { baseline?: string; target?: string; ratio?: boolean },
-    ) => rows.push(sides(metric, ours.map(pick), tutorial?.map(pick), format, options));
+      cells?: Cells,
+    ) => rows.push(sides(metric, ours.map(pick), tutorial?.map(pick), format, cells));
     const answersRow = (metric: string, pick: (s: SessionResult) => RunSummary | undefined) =>
-      rows.push(
-        row(
-          `${metric}: answers 2xx / non-2xx / none (all runs)`,
-          answers(ours.map(pick)),
-          tutorial ? answers(tutorial.map(pick)) : "skipped",
-        ),
-      );
-    const noRatio = { ratio: false };
+      rows.push({
+        metric: `${metric}: answers 2xx / non-2xx / none (all runs)`,
+        ours: answers(ours.map(pick)),
+        tutorial: answers(tutorial?.map(pick)),
+      });
     if (load.plan.fixedRate) {
       const fixed = `Chat ${delay} ms · fixed ${int(config.rate)}/s × ${config.rateSeconds} s`;
       const p99 = median(ours.map((s) => s.fixed?.p99Ms));
-      const { ackP99Ms } = TARGETS;
+      const name = `ack p99 < ${TARGETS.ackP99Ms} ms at ${config.rate}/s, Chat ${delay} ms`;
+      const met = p99 !== undefined && p99 < TARGETS.ackP99Ms;
       pair(`${fixed}: ack latency p50 (ms)`, (s) => s.fixed?.p50Ms, ms);
       pair(`${fixed}: **ack latency p99 (ms)**`, (s) => s.fixed?.p99Ms, ms, {
-        target: judge(
-          `ack p99 < ${ackP99Ms} ms at ${config.rate}/s, Chat ${delay} ms`,
-          p99 !== undefined && p99 < ackP99Ms,
-          `< ${ackP99Ms} ms`,
-        ),
+        target: judge(name, met, `< ${TARGETS.ackP99Ms} ms`),
       });
       pair(
         `${fixed}: ack latency p99 from the scheduled send (ms)`,
@@ -349,31 +325,26 @@ function loadRows({ config, load }: ReportInput, judge: Judge): Row[] {
         `${fixed}: rate the generator achieved (events/s)`,
         (s) => s.fixed?.achievedRate,
         oneDecimal,
-        noRatio,
+        {
+          noRatio: true,
+        },
       );
-      pair(`${fixed}: generator send lag p99 (ms)`, (s) => s.fixed?.sendLagP99Ms, ms, noRatio);
+      pair(`${fixed}: generator send lag p99 (ms)`, (s) => s.fixed?.sendLagP99Ms, ms, {
+        noRatio: true,
+      });
       answersRow(fixed, (s) => s.fixed);
     }
     const sat = `Chat ${delay} ms · saturation, ${config.concurrency} in flight × ${config.saturationSeconds} s`;
     const accepted = median(ours.map((s) => s.saturation.acceptedPerS));
-    const { acceptedPerS } = TARGETS;
+    const name = `≥ ${TARGETS.acceptedPerS} accepted events/s, Chat ${delay} ms`;
+    const met = accepted !== undefined && accepted >= TARGETS.acceptedPerS;
     pair(`${sat}: **accepted events/s**`, (s) => s.saturation.acceptedPerS, count, {
       baseline: hasCeiling ? `bare node:http: ${spread(ceilings, count)}` : "–",
-      target: judge(
-        `≥ ${acceptedPerS} accepted events/s, Chat ${delay} ms`,
-        accepted !== undefined && accepted >= acceptedPerS,
-        `≥ ${int(acceptedPerS)}/s`,
-      ),
+      target: judge(name, met, `≥ ${int(TARGETS.acceptedPerS)}/s`),
     });
     if (ceiling !== undefined && ceiling > 0) {
-      pair(
-        `${sat}: share of the bare node:http ceiling`,
-        (s) => s.saturation.acceptedPerS / ceiling,
-        percent,
-        {
-          baseline: "100 %",
-        },
-      );
+      const share = (s: SessionResult) => s.saturation.acceptedPerS / ceiling;
+      pair(`${sat}: share of the bare node:http ceiling`, share, percent, { baseline: "100 %" });
     }
     pair(`${sat}: ack latency p50 (ms)`, (s) => s.saturation.p50Ms, ms);
     pair(`${sat}: ack latency p99 (ms)`, (s) => s.saturation.p99Ms, ms);
@@ -386,7 +357,7 @@ function loadRows({ config, load }: ReportInput, judge: Judge): Row[] {
       (s) => s.saturation.generatorCpuShare,
       percent,
       {
-        ratio: false,
+        noRatio: true,
         baseline: hasCeiling ? `driving bare node:http: ${generatorCpu}` : "–",
       },
     );
@@ -404,22 +375,19 @@ function loadRows({ config, load }: ReportInput, judge: Judge): Row[] {
     const durable = kills.every(
       (k) => k.missing === TARGETS.missingAfterKill && k.acknowledged > 0,
     );
-    rows.push(
-      row(
-        `kill -9 under saturated load after ${config.killAfterSeconds} s, once per session (${kills.length} kills)`,
-        `acknowledged ${int(sum(kills.map((k) => k.acknowledged)))}, missing ${int(sum(kills.map((k) => k.missing)))}`,
-        "keeps nothing (n/a)",
-        "–",
-        "–",
-        judge("nothing acknowledged lost to kill -9", durable, "0 missing", true),
-      ),
-    );
+    rows.push({
+      metric: `kill -9 under saturated load after ${config.killAfterSeconds} s, once per session (${kills.length} kills)`,
+      ours: `acknowledged ${int(sum(kills.map((k) => k.acknowledged)))}, missing ${int(sum(kills.map((k) => k.missing)))}`,
+      tutorial: "keeps nothing (n/a)",
+      target: judge("nothing acknowledged lost to kill -9", durable, "0 missing", true),
+    });
   }
   return rows;
 }
 
 /** "12.3", or "not all visible after 300 s (287 of 500)" per run. */
-function visibleTimes(results: readonly BurstResult[]): string {
+function visibleTimes(results: readonly BurstResult[] | undefined): string {
+  if (!results) return "skipped";
   if (results.every((r) => r.allVisibleS !== undefined)) {
     return spread(
       results.map((r) => r.allVisibleS),
@@ -435,21 +403,21 @@ function visibleTimes(results: readonly BurstResult[]): string {
     .join("; ");
 }
 
-const senderOutcome = (results: readonly BurstResult[]) =>
+const senderOutcome = (results: readonly BurstResult[] | undefined) =>
   results
-    .map(
+    ?.map(
       ({ sender: s }) =>
         `${int(s.acked)} / ${int(s.refused)} / ${int(s.gaveUp)} / ${int(s.cutOff)}`,
     )
-    .join("; ");
+    .join("; ") ?? "skipped";
 
 function burstRows({ config, burst }: ReportInput, judge: Judge): Row[] {
   if (!burst) return [];
   const ours = burst.ours;
   const tutorial = isSkipped(burst.tutorial) ? undefined : burst.tutorial;
   const b = `burst of ${int(config.burstEvents)} → 1 space at ${config.burstChatRate} msg/s (runs: ${ours.length} / ${tutorial?.length ?? 0})`;
-  const both = (metric: string, pick: (result: BurstResult) => Maybe, targetText = "–") =>
-    sides(`${b}: ${metric}`, ours.map(pick), tutorial?.map(pick), count, { target: targetText });
+  const both = (metric: string, pick: (result: BurstResult) => Maybe, target = "–") =>
+    sides(`${b}: ${metric}`, ours.map(pick), tutorial?.map(pick), count, { target });
   // A tutorial run that did not show everything ran longer than this, so ours ÷ it is below it.
   let timeRatio = "–";
   const oursTime = median(ours.map((r) => r.allVisibleS));
@@ -462,12 +430,12 @@ function burstRows({ config, burst }: ReportInput, judge: Judge): Row[] {
     r.sender.acked === r.events ? (r.sender.lastAckMs ?? 0) / 1000 : Number.POSITIVE_INFINITY;
   const noneLost = ours.every((r) => r.lost === TARGETS.burstLost && r.allVisibleS !== undefined);
   return [
-    row(
-      `${b}: **time until every event is visible in Chat (s)**`,
-      visibleTimes(ours),
-      tutorial ? visibleTimes(tutorial) : "skipped",
-      timeRatio,
-    ),
+    {
+      metric: `${b}: **time until every event is visible in Chat (s)**`,
+      ours: visibleTimes(ours),
+      tutorial: visibleTimes(tutorial),
+      ratio: timeRatio,
+    },
     both(
       "**events lost** (not visible in Chat when the run ended)",
       (r) => r.lost,
@@ -479,17 +447,19 @@ function burstRows({ config, burst }: ReportInput, judge: Judge): Row[] {
     both("most events in one message", (r) => r.maxPerMessage),
     both("events shown twice or more (duplicates)", (r) => r.duplicates),
     both("deliveries the Vast.ai-like sender made (retries included)", (r) => r.sender.attempts),
-    row(
-      `${b}: sender's events: 2xx / refused / gave up after ${config.burstMaxAttempts} attempts / still retrying at the end (per run)`,
-      senderOutcome(ours),
-      tutorial ? senderOutcome(tutorial) : "skipped",
-    ),
+    {
+      metric: `${b}: sender's events: 2xx / refused / gave up after ${config.burstMaxAttempts} attempts / still retrying at the end (per run)`,
+      ours: senderOutcome(ours),
+      tutorial: senderOutcome(tutorial),
+    },
     sides(
       `${b}: time until the sender had a 2xx for every event (s)`,
       ours.map(acksIn),
       tutorial?.map(acksIn),
       seconds,
-      { ratio: false },
+      {
+        noRatio: true,
+      },
     ),
   ];
 }

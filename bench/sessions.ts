@@ -1,7 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { setTimeout as sleep } from "node:timers/promises";
 import { FakeChat } from "../test/support/fake-chat.js";
-import { type BurstResult, makeBurst, runBurst } from "./burst.js";
+import { type BurstOptions, type BurstResult, runBurst } from "./burst.js";
 import type { BenchConfig } from "./config.js";
 import { checkAcknowledged, type DurabilityResult } from "./durability.js";
 import {
@@ -249,53 +249,14 @@ export async function adapterSession(
   });
 }
 
-/** The same seed for every run: the senders draw the same jitter sequence. */
-const BURST_SEED = 0x5eed_b0b5;
-
-export interface BurstSessionOptions {
-  label: string;
-  workdir: string;
-  start: StartTarget;
-  /** Ours queues and delivers after its 2xx; the tutorial posts inside the request. */
-  deliversAfterAck: boolean;
-  capS: number;
-}
-
-export async function burstSession(
+/** A burst into a fresh Chat space taking burstChatRate messages a second (burst.ts). */
+export function burstSession(
   config: BenchConfig,
-  { label, workdir, start, deliversAfterAck, capS }: BurstSessionOptions,
+  options: BurstOptions & { workdir: string; start: StartTarget },
   progress: Progress,
 ): Promise<BurstResult> {
   const chatSetup = { delayMs: config.burstChatDelayMs, ratePerSecond: config.burstChatRate };
-  return withTarget(start, workdir, chatSetup, progress, async (target, chat) => {
-    const events = makeBurst(config.burstEvents);
-    progress(
-      `  ${label}: burst of ${events.length} events, ${config.burstConcurrency} in flight, Chat at ${config.burstChatRate}/s, cap ${capS} s`,
-    );
-    const result = await runBurst({
-      chat,
-      target,
-      events,
-      concurrency: config.burstConcurrency,
-      policy: {
-        initialDelayMs: config.burstInitialDelayMs,
-        maxDelayMs: config.burstMaxDelayMs,
-        maxAttempts: config.burstMaxAttempts,
-        timeoutMs: config.requestTimeoutMs,
-      },
-      seed: BURST_SEED,
-      capS,
-      deliversAfterAck,
-      progress,
-    });
-    progress(
-      `  ${label}: ${result.visible} of ${result.events} visible` +
-        (result.allVisibleS === undefined
-          ? ` when the run ended after ${result.endedS.toFixed(1)} s`
-          : ` after ${result.allVisibleS.toFixed(1)} s`) +
-        `; ${result.posts} posts, ${result.throttled} 429s, ${result.accepted} messages;` +
-        ` sender: ${result.sender.attempts} deliveries, ${result.sender.gaveUp} given up`,
-    );
-    return result;
-  });
+  return withTarget(options.start, options.workdir, chatSetup, progress, (target, chat) =>
+    runBurst(config, chat, target, options, progress),
+  );
 }
