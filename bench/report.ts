@@ -467,93 +467,68 @@ function burstRows({ config, burst }: ReportInput, judge: Judge): Row[] {
 // ---- The report around the table.
 
 function header(input: ReportInput): string[] {
-  const { machine, config } = input;
+  const { machine, config, burst } = input;
   // The command as typed, so anyone can run the same thing.
   const env = config.envSettings.length ? `${config.envSettings.join(" ")} ` : "";
   const args = config.argv.length ? ` -- ${config.argv.join(" ")}` : "";
   const only = config.only === "all" ? "" : ` (only the ${config.only} part)`;
   const quick = config.quick ? " (`--quick`: short runs, not for comparison)" : "";
-  const repeats: string[] = [];
-  if (input.load) {
-    repeats.push(
+  const repeats = [
+    input.load &&
       `every load figure ${config.repeats} time(s) per Chat latency (the median, with the range across runs in brackets)`,
-    );
-  }
-  if (input.startup) {
-    repeats.push(
+    input.startup &&
       `start-up ${config.startupRuns} timed runs each after ${config.startupWarmupRuns} warm-up, ${config.serveStarts} starts of each adapter`,
-    );
-  }
-  if (input.burst) {
-    const tutorialRuns = isSkipped(input.burst.tutorial) ? 0 : input.burst.tutorial.length;
-    repeats.push(
-      `burst ${input.burst.ours.length} run(s) of vast-gchat, ${tutorialRuns} of the tutorial's`,
-    );
-  }
+    burst &&
+      `burst ${burst.ours.length} run(s) of vast-gchat, ${isSkipped(burst.tutorial) ? 0 : burst.tutorial.length} of the tutorial's`,
+  ];
   return [
     `- Command: \`npm run build && ${env}npm run bench${args}\`${only}${quick}`,
     `- Run: ${input.startedAt.toISOString()}, took ${(input.durationS / 60).toFixed(1)} min; commit ${machine.commit ?? "unknown"}${machine.dirty ? " with uncommitted changes" : ""}`,
     `- Machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB.toFixed(1)} GiB RAM, node ${machine.node}${machine.python ? `, ${machine.python}` : ""}; shared with other work, and the generator, the fake Chat and the adapter under test share its cores`,
     `- Load average (1, 5, 15 min): ${input.loadAverageAtStart} at the start, ${input.loadAverageAtEnd} at the end`,
-    `- Repeats: ${repeats.join("; ")}`,
+    `- Repeats: ${repeats.filter(Boolean).join("; ")}`,
   ];
 }
+
+/** Each adapter's results, the tutorial's unless it was skipped. */
+const bothSides = <T>(part: { ours: T[]; tutorial: T[] | Skipped }): [string, T[]][] =>
+  isSkipped(part.tutorial)
+    ? [["vast-gchat", part.ours]]
+    : [
+        ["vast-gchat", part.ours],
+        ["tutorial", part.tutorial],
+      ];
 
 /** Non-2xx answers and requests without one, summed over the repeats, per adapter and run. */
 function problems({ config, load, burst }: ReportInput): string[] {
   const lines: string[] = [];
-  const note = (
-    label: string,
-    counts: Array<Iterable<[string, number]> | undefined>,
-    expected = "",
-  ) => {
+  type Counts = Iterable<[string, number]> | undefined;
+  const note = <T>(label: string, items: T[], pick: (item: T) => Counts, expected = "") => {
     const totals = new Map<string, number>();
-    for (const [what, n] of counts.flatMap((entries) => [...(entries ?? [])])) {
+    for (const [what, n] of items.flatMap((item) => [...(pick(item) ?? [])])) {
       totals.set(what, (totals.get(what) ?? 0) + n);
     }
     const list = [...totals].map(([what, n]) => `${what} ×${int(n)}`).join(", ");
     if (totals.size > 0) lines.push(`- ${label}: ${list}${expected}`);
   };
   if (load) {
-    note(
-      "bare node:http",
-      load.ceilings.map((c) => c.saturation.problems),
-    );
-    const sessions: Array<[string, SessionResult[]]> = [["vast-gchat", load.ours]];
-    if (!isSkipped(load.tutorial)) sessions.push(["tutorial", load.tutorial]);
-    for (const [name, all] of sessions) {
+    note("bare node:http", load.ceilings, (c) => c.saturation.problems);
+    for (const [name, sessions] of bothSides(load)) {
       for (const delay of config.chatDelaysMs) {
-        const mine = all.filter((s) => s.chatDelayMs === delay);
+        const mine = sessions.filter((s) => s.chatDelayMs === delay);
         const label = `${name}, Chat ${delay} ms`;
-        note(
-          `${label}, fixed rate`,
-          mine.map((s) => s.fixed?.problems),
-        );
-        note(
-          `${label}, saturation`,
-          mine.map((s) => s.saturation.problems),
-        );
-        const expected = " (expected: the connections the kill cut)";
-        note(
-          `${label}, kill run`,
-          mine.map((s) => s.kill?.run.problems),
-          expected,
-        );
+        const cut = " (expected: the connections the kill cut)";
+        note(`${label}, fixed rate`, mine, (s) => s.fixed?.problems);
+        note(`${label}, saturation`, mine, (s) => s.saturation.problems);
+        note(`${label}, kill run`, mine, (s) => s.kill?.run.problems, cut);
       }
     }
   }
-  if (burst) {
-    const runs: Array<[string, BurstResult[]]> = [["vast-gchat", burst.ours]];
-    if (!isSkipped(burst.tutorial)) runs.push(["tutorial", burst.tutorial]);
-    for (const [name, results] of runs) {
-      note(
-        `${name}, burst (each retried or final, see the method)`,
-        results.flatMap(({ sender }) => [
-          [...sender.statuses].map(([status, n]): [string, number] => [`HTTP ${status}`, n]),
-          sender.errors,
-        ]),
-      );
-    }
+  for (const [name, results] of burst ? bothSides(burst) : []) {
+    note(`${name}, burst (each retried or final, see the method)`, results, ({ sender }) => [
+      ...[...sender.statuses].map(([status, n]): [string, number] => [`HTTP ${status}`, n]),
+      ...sender.errors,
+    ]);
   }
   return lines.length
     ? ["", "Answers other than 2xx, and requests without an answer (all runs):", "", ...lines]
