@@ -293,18 +293,17 @@ export function summarize(stats: RunStats) {
   const problems = new Map<string, number>();
   for (const [status, n] of stats.statuses) problems.set(`HTTP ${status}`, n);
   for (const [code, n] of stats.errors) problems.set(code, (problems.get(code) ?? 0) + n);
-  const p = (values: number[], rank: number) => percentile(values, rank);
   return {
     sent: stats.sent,
     ok: stats.ok,
     non2xx: total(stats.statuses),
     noAnswer: total(stats.errors),
     skipped: stats.skipped,
-    p50Ms: p(stats.latenciesMs, 50),
-    p99Ms: p(stats.latenciesMs, 99),
-    maxMs: p(stats.latenciesMs, 100),
-    fromScheduleP99Ms: p(stats.fromScheduleMs, 99),
-    sendLagP99Ms: p(stats.sendLagMs, 99),
+    p50Ms: percentile(stats.latenciesMs, 50),
+    p99Ms: percentile(stats.latenciesMs, 99),
+    maxMs: percentile(stats.latenciesMs, 100),
+    fromScheduleP99Ms: percentile(stats.fromScheduleMs, 99),
+    sendLagP99Ms: percentile(stats.sendLagMs, 99),
     /** Open loop: the rate the generator really sent at (n sends span n - 1 intervals). */
     achievedRate: stats.sendSpanS > 0 ? (stats.sent - 1) / stats.sendSpanS : undefined,
     /** Closed loop: the sustained accept rate, 2xx answers per second of the measured window. */

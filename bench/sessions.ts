@@ -88,9 +88,9 @@ async function settle(chat: FakeChat): Promise<number> {
 }
 
 /**
- * A fresh fake Chat answering after `chatDelayMs` (and taking `ratePerSecond` posts a second per
- * space, when given) and a fresh target posting to it, for `body`; both are gone afterwards, and
- * the target's log tail is printed when the session fails.
+ * A fresh fake Chat answering after `delayMs` (and taking `ratePerSecond` posts a second per
+ * space, when given) and a fresh target posting to it (the bare server posts nowhere), for
+ * `body`; both are gone afterwards, and the target's log tail is printed when the session fails.
  */
 async function withTarget<T>(
   start: StartTarget,
@@ -136,23 +136,20 @@ async function saturate(target: Target, config: BenchConfig) {
 }
 
 /** The ceiling: the same warm-up and saturation run against a bare node:http server. */
-export async function ceilingSession(
+export function ceilingSession(
   config: BenchConfig,
   workdir: string,
   progress: Progress,
 ): Promise<CeilingResult> {
-  mkdirSync(workdir, { recursive: true });
-  const target = await startBareServer(workdir);
-  try {
+  const start: StartTarget = () => startBareServer(workdir);
+  return withTarget(start, workdir, { delayMs: 0 }, progress, async (target) => {
     await closedLoop(target, closedRun(config, config.warmupSeconds));
     await sleep(BETWEEN_RUNS_MS);
     const { stats, cpuShare } = await saturate(target, config);
     const saturation = summarize(stats);
     progress(describeRun("  bare node:http saturation", saturation));
     return { saturation, serverCpuShare: cpuShare };
-  } finally {
-    await target.proc.stop();
-  }
+  });
 }
 
 export interface SessionOptions {
