@@ -89,8 +89,9 @@ export function spawnProcess(
       signal: (result.signal as NodeJS.Signals | undefined) ?? null,
     }),
   );
-  const stdout = () => (logFile === undefined ? out : readLog(logFile));
-  const stderr = () => (logFile === undefined ? err : readLog(logFile));
+  // The file was made before the spawn.
+  const stdout = () => (logFile === undefined ? out : readFileSync(logFile, "utf8"));
+  const stderr = () => (logFile === undefined ? err : readFileSync(logFile, "utf8"));
 
   function findLog(predicate: (record: Record<string, unknown>) => boolean) {
     for (const line of stdout().split("\n")) {
@@ -144,14 +145,6 @@ export function spawnProcess(
       });
     },
   };
-}
-
-function readLog(file: string): string {
-  try {
-    return readFileSync(file, "utf8");
-  } catch {
-    return "";
-  }
 }
 
 /** `node bin/vast-gchat.js args`, its output in pipes. */
