@@ -206,7 +206,7 @@ function visibleText(body: Record<string, unknown>): string {
 /** The same seed for every run: the senders draw the same jitter sequence. */
 const BURST_SEED = 0x5eed_b0b5;
 
-export interface BurstOptions {
+interface BurstOptions {
   label: string;
   capS: number;
   /**

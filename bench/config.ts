@@ -78,6 +78,9 @@ const BURST = {
 const NUMBERS = { ...LOAD, ...STARTUP, ...BURST } satisfies Record<string, Knob>;
 type NumberKey = keyof typeof NUMBERS;
 
+/** Where the bench says what it is doing (stderr, so stdout is only the report). */
+export type Progress = (message: string) => void;
+
 export const BENCH_PARTS = ["all", "load", "burst", "startup", "rss"] as const;
 export type BenchPart = (typeof BENCH_PARTS)[number];
 

@@ -2,20 +2,12 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { checkBuild } from "./build-check.js";
-import type { BurstResult } from "./burst.js";
-import { type BenchConfig, readConfig, runs, USAGE } from "./config.js";
+import { type BenchConfig, type Progress, readConfig, runs, USAGE } from "./config.js";
 import { loadAverage, machineInfo } from "./machine.js";
-import {
-  type BurstReport,
-  type LoadReport,
-  RESULTS_FILE,
-  type ReportInput,
-  renderDocument,
-  saveResults,
-} from "./report.js";
-import { adapterSession, burstSession, ceilingSession, type Progress } from "./sessions.js";
-import { HYPERFINE_MISSING, hasHyperfine, measureServeStarts, measureStartup } from "./startup.js";
-import { type StartTarget, startOurs, startTutorial, tutorialUnavailable } from "./targets.js";
+import { RESULTS_FILE, type ReportInput, renderDocument, saveResults } from "./report.js";
+import { benchBurst, benchLoad } from "./sessions.js";
+import { benchStartup } from "./startup.js";
+import { tutorialUnavailable } from "./targets.js";
 
 /**
  * `npm run bench`: start-up time, the same signed load against vast-gchat, the tutorial's Python
@@ -24,89 +16,6 @@ import { type StartTarget, startOurs, startTutorial, tutorialUnavailable } from 
  * section of BENCHMARKS.md. Progress goes to stderr so stdout is only the report.
  */
 const progress: Progress = (message) => console.error(`[bench] ${message}`);
-
-async function benchStartup(config: BenchConfig, workdir: string, withTutorial: boolean) {
-  progress(
-    `start-up: ${config.startupWarmupRuns} warm-up + ${config.startupRuns} timed runs each of --help and node -e 0`,
-  );
-  if (!hasHyperfine()) progress(HYPERFINE_MISSING);
-  const configDir = join(workdir, "startup-config");
-  const cli = measureStartup(config.startupRuns, config.startupWarmupRuns, configDir);
-  progress(`start-up: ${config.serveStarts} starts of each adapter, timed until /health answers`);
-  const serve = await measureServeStarts(
-    config.serveStarts,
-    join(workdir, "serve-starts"),
-    withTutorial,
-  );
-  return { cli, serve };
-}
-
-/**
- * Repeat r: the ceiling, then for each Chat latency ours and the tutorial's. Interleaving the
- * repeats spreads the shared machine's slow moments over every figure instead of one.
- */
-async function benchLoad(config: BenchConfig, workdir: string, tutorialSkip: string | undefined) {
-  const rssOnly = config.only === "rss";
-  const load: LoadReport = {
-    plan: { fixedRate: !rssOnly, kill: !rssOnly },
-    ceilings: [],
-    ours: [],
-    tutorial: tutorialSkip ? { skipped: tutorialSkip } : [],
-  };
-  for (let repeat = 1; repeat <= config.repeats; repeat++) {
-    const dir = (name: string) => join(workdir, `load-${repeat}`, name);
-    progress(`load, repeat ${repeat} of ${config.repeats}`);
-    if (!rssOnly) load.ceilings.push(await ceilingSession(config, dir("bare"), progress));
-    for (const [index, chatDelayMs] of config.chatDelaysMs.entries()) {
-      const variant = `${index + 1}-chat-${chatDelayMs}ms`;
-      for (const [kind, results] of [
-        ["ours", load.ours],
-        ["tutorial", load.tutorial],
-      ] as const) {
-        if (!Array.isArray(results)) continue;
-        const workdir = dir(`${kind}-${variant}`);
-        results.push(
-          await adapterSession(config, { kind, chatDelayMs, plan: load.plan, workdir }, progress),
-        );
-      }
-    }
-  }
-  return load;
-}
-
-async function benchBurst(config: BenchConfig, workdir: string, tutorialSkip: string | undefined) {
-  const runsOf = async (
-    name: "ours" | "tutorial",
-    start: StartTarget,
-    repeats: number,
-    capS: number,
-  ) => {
-    const results: BurstResult[] = [];
-    for (let repeat = 1; repeat <= repeats; repeat++) {
-      const options = {
-        label: `${name === "ours" ? "vast-gchat" : name} burst ${repeat} of ${repeats}`,
-        workdir: join(workdir, `burst-${name}-${repeat}`),
-        start,
-        deliversAfterAck: name === "ours",
-        capS,
-      };
-      results.push(await burstSession(config, options, progress));
-    }
-    return results;
-  };
-  const burst: BurstReport = {
-    ours: await runsOf("ours", startOurs, config.burstRepeats, config.burstOursCapSeconds),
-    tutorial: tutorialSkip
-      ? { skipped: tutorialSkip }
-      : await runsOf(
-          "tutorial",
-          startTutorial,
-          config.tutorialBurstRepeats,
-          config.burstTutorialCapSeconds,
-        ),
-  };
-  return burst;
-}
 
 async function main(): Promise<number> {
   let config: BenchConfig;
@@ -134,14 +43,14 @@ async function main(): Promise<number> {
     if (tutorialSkip) progress(`tutorial adapter skipped: ${tutorialSkip}`);
     progress(`load average at the start: ${loadAverageAtStart}`);
     const startup = runs(config, "startup")
-      ? await benchStartup(config, workdir, tutorialSkip === undefined)
+      ? await benchStartup(config, workdir, tutorialSkip === undefined, progress)
       : undefined;
     const load =
       runs(config, "load") || config.only === "rss"
-        ? await benchLoad(config, workdir, tutorialSkip)
+        ? await benchLoad(config, workdir, tutorialSkip, progress)
         : undefined;
     const burst = runs(config, "burst")
-      ? await benchBurst(config, workdir, tutorialSkip)
+      ? await benchBurst(config, workdir, tutorialSkip, progress)
       : undefined;
     const input: ReportInput = {
       config,

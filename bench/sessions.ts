@@ -1,8 +1,9 @@
 import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { FakeChat } from "../test/support/fake-chat.js";
-import { type BurstOptions, type BurstResult, runBurst } from "./burst.js";
-import type { BenchConfig } from "./config.js";
+import { type BurstResult, runBurst } from "./burst.js";
+import type { BenchConfig, Progress } from "./config.js";
 import { checkAcknowledged, type DurabilityResult } from "./durability.js";
 import {
   closedLoop,
@@ -12,6 +13,7 @@ import {
   type RunSummary,
   summarize,
 } from "./load.js";
+import type { BurstReport, LoadReport } from "./report.js";
 import {
   cpuSeconds,
   newSecret,
@@ -31,8 +33,6 @@ import {
  * a fresh adapter and a fresh fake Chat limited to burstChatRate messages a second in its one
  * space, so Chat's limit starts fresh: nothing was posted before the burst.
  */
-export type Progress = (message: string) => void;
-
 export interface SessionPlan {
   /** The open-loop fixed-rate run (left out by `--only rss`). */
   fixedRate: boolean;
@@ -136,7 +136,7 @@ async function saturate(target: Target, config: BenchConfig) {
 }
 
 /** The ceiling: the same warm-up and saturation run against a bare node:http server. */
-export function ceilingSession(
+function ceilingSession(
   config: BenchConfig,
   workdir: string,
   progress: Progress,
@@ -152,16 +152,12 @@ export function ceilingSession(
   });
 }
 
-export interface SessionOptions {
-  kind: "ours" | "tutorial";
-  chatDelayMs: number;
-  plan: SessionPlan;
-  workdir: string;
-}
-
-export async function adapterSession(
+async function adapterSession(
   config: BenchConfig,
-  { kind, chatDelayMs, plan, workdir }: SessionOptions,
+  kind: "ours" | "tutorial",
+  chatDelayMs: number,
+  plan: SessionPlan,
+  workdir: string,
   progress: Progress,
 ): Promise<SessionResult> {
   const label = `  ${kind === "ours" ? "vast-gchat" : "tutorial"}, Chat ${chatDelayMs} ms`;
@@ -246,14 +242,70 @@ export async function adapterSession(
   });
 }
 
-/** A burst into a fresh Chat space taking burstChatRate messages a second (burst.ts). */
-export function burstSession(
+/**
+ * The load part. Repeat r: the ceiling, then for each Chat latency ours and the tutorial's.
+ * Interleaving the repeats spreads the shared machine's slow moments over every figure instead
+ * of one.
+ */
+export async function benchLoad(
   config: BenchConfig,
-  options: BurstOptions & { workdir: string; start: StartTarget },
+  workdir: string,
+  tutorialSkip: string | undefined,
   progress: Progress,
-): Promise<BurstResult> {
+): Promise<LoadReport> {
+  const rssOnly = config.only === "rss";
+  const plan = { fixedRate: !rssOnly, kill: !rssOnly };
+  const load: LoadReport = { plan, ceilings: [], ours: [], tutorial: [] };
+  if (tutorialSkip) load.tutorial = { skipped: tutorialSkip };
+  for (let repeat = 1; repeat <= config.repeats; repeat++) {
+    const dir = (name: string) => join(workdir, `load-${repeat}`, name);
+    progress(`load, repeat ${repeat} of ${config.repeats}`);
+    if (!rssOnly) load.ceilings.push(await ceilingSession(config, dir("bare"), progress));
+    for (const [index, delay] of config.chatDelaysMs.entries()) {
+      const session = (kind: "ours" | "tutorial") =>
+        adapterSession(
+          config,
+          kind,
+          delay,
+          plan,
+          dir(`${kind}-${index + 1}-chat-${delay}ms`),
+          progress,
+        );
+      load.ours.push(await session("ours"));
+      if (Array.isArray(load.tutorial)) load.tutorial.push(await session("tutorial"));
+    }
+  }
+  return load;
+}
+
+/** The burst part: each adapter's runs, ours first, each into a fresh Chat space (burst.ts). */
+export async function benchBurst(
+  config: BenchConfig,
+  workdir: string,
+  tutorialSkip: string | undefined,
+  progress: Progress,
+): Promise<BurstReport> {
   const chatSetup = { delayMs: config.burstChatDelayMs, ratePerSecond: config.burstChatRate };
-  return withTarget(options.start, options.workdir, chatSetup, progress, (target, chat) =>
-    runBurst(config, chat, target, options, progress),
-  );
+  const runsOf = async (kind: "ours" | "tutorial", repeats: number, capS: number) => {
+    const results: BurstResult[] = [];
+    for (let repeat = 1; repeat <= repeats; repeat++) {
+      const label = `${kind === "ours" ? "vast-gchat" : kind} burst ${repeat} of ${repeats}`;
+      const options = { label, capS, deliversAfterAck: kind === "ours" };
+      const start = kind === "ours" ? startOurs : startTutorial;
+      const dir = join(workdir, `burst-${kind}-${repeat}`);
+      results.push(
+        await withTarget(start, dir, chatSetup, progress, (target, chat) =>
+          runBurst(config, chat, target, options, progress),
+        ),
+      );
+    }
+    return results;
+  };
+  const ours = await runsOf("ours", config.burstRepeats, config.burstOursCapSeconds);
+  if (tutorialSkip) return { ours, tutorial: { skipped: tutorialSkip } };
+  const { tutorialBurstRepeats, burstTutorialCapSeconds } = config;
+  return {
+    ours,
+    tutorial: await runsOf("tutorial", tutorialBurstRepeats, burstTutorialCapSeconds),
+  };
 }

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { execaSync } from "execa";
 import { BIN, cleanEnv } from "../test/support/cli-process.js";
 import { FakeChat } from "../test/support/fake-chat.js";
+import type { BenchConfig, Progress } from "./config.js";
 import { newSecret, type StartTarget, startOurs, startTutorial } from "./targets.js";
 
 /**
@@ -20,32 +21,37 @@ export interface StartupResult {
   bareNodeMs: number[];
 }
 
-export const HYPERFINE_MISSING =
-  "hyperfine not found (install it with `apt-get install hyperfine`); timing start-up with the bench's own loop";
-
-/** BENCH_HYPERFINE=0 forces the fallback loop. */
-export function hasHyperfine(): boolean {
-  if (process.env.BENCH_HYPERFINE === "0") return false;
-  return execaSync("hyperfine", ["--version"], { reject: false, stdio: "ignore" }).exitCode === 0;
-}
-
-/** `configDir`: an empty config directory, so `--help` cannot depend on what this machine has stored. */
-export function measureStartup(runs: number, warmupRuns: number, configDir: string): StartupResult {
+/** `--help` and `node -e 0`, with an empty config dir so `--help` cannot depend on this machine's. */
+function measureHelp(config: BenchConfig, configDir: string, progress: Progress): StartupResult {
+  const { startupRuns: runs, startupWarmupRuns: warmupRuns } = config;
+  progress(`start-up: ${warmupRuns} warm-up + ${runs} timed runs each of --help and node -e 0`);
   mkdirSync(configDir, { recursive: true });
-  const env = cleanEnv({ VAST_GCHAT_CONFIG_DIR: configDir });
-  const options = { env, extendEnv: false, timeout: 300_000 } as const;
-  if (hasHyperfine()) {
+  const options = {
+    env: cleanEnv({ VAST_GCHAT_CONFIG_DIR: configDir }),
+    extendEnv: false,
+  } as const;
+  // BENCH_HYPERFINE=0 forces the fallback loop.
+  const hyperfine =
+    process.env.BENCH_HYPERFINE !== "0" &&
+    execaSync("hyperfine", ["--version"], { reject: false, stdio: "ignore" }).exitCode === 0;
+  if (hyperfine) {
     const exported = join(configDir, "..", "hyperfine.json");
     const node = JSON.stringify(process.execPath);
     const commands = [`${node} ${JSON.stringify(BIN)} --help`, `${node} -e 0`];
     const flags = ["--shell=none", "--style=none", `--warmup=${warmupRuns}`, `--runs=${runs}`];
-    execaSync("hyperfine", [...flags, "--export-json", exported, ...commands], options);
+    execaSync("hyperfine", [...flags, "--export-json", exported, ...commands], {
+      ...options,
+      timeout: 300_000,
+    });
     const { results } = JSON.parse(readFileSync(exported, "utf8")) as {
       results: { times: number[] }[];
     };
     const toMs = (i: number) => (results[i]?.times ?? []).map((s) => s * 1000);
     return { tool: "hyperfine", helpMs: toMs(0), bareNodeMs: toMs(1) };
   }
+  progress(
+    "hyperfine not found (install it with `apt-get install hyperfine`); timing start-up with the bench's own loop",
+  );
   /** Runs a command to completion and returns its wall time in ms; throws if it fails. */
   const time = (args: string[]) => {
     const start = process.hrtime.bigint();
@@ -75,13 +81,17 @@ export interface ServeStartsResult {
   tutorialMs: number[] | undefined;
 }
 
-export async function measureServeStarts(
-  starts: number,
+/** The start-up part: `--help` against `node -e 0`, then the adapters' starts. */
+export async function benchStartup(
+  config: BenchConfig,
   workdir: string,
   withTutorial: boolean,
-): Promise<ServeStartsResult> {
+  progress: Progress,
+): Promise<{ cli: StartupResult; serve: ServeStartsResult }> {
+  const cli = measureHelp(config, join(workdir, "startup-config"), progress);
+  progress(`start-up: ${config.serveStarts} starts of each adapter, timed until /health answers`);
   const chat = await FakeChat.start();
-  const result: ServeStartsResult = { oursMs: [], tutorialMs: withTutorial ? [] : undefined };
+  const serve: ServeStartsResult = { oursMs: [], tutorialMs: withTutorial ? [] : undefined };
   const startOnce = async (start: StartTarget, dir: string): Promise<number> => {
     mkdirSync(dir, { recursive: true });
     const target = await start({ workdir: dir, chatUrl: chat.webhookUrl(), secret: newSecret() });
@@ -89,14 +99,15 @@ export async function measureServeStarts(
     return target.startedInMs;
   };
   try {
-    for (let i = 0; i < starts; i++) {
-      result.oursMs.push(await startOnce(startOurs, join(workdir, `ours-${i}`)));
-      if (result.tutorialMs) {
-        result.tutorialMs.push(await startOnce(startTutorial, join(workdir, `tutorial-${i}`)));
+    for (let i = 0; i < config.serveStarts; i++) {
+      serve.oursMs.push(await startOnce(startOurs, join(workdir, "serve-starts", `ours-${i}`)));
+      if (serve.tutorialMs) {
+        const dir = join(workdir, "serve-starts", `tutorial-${i}`);
+        serve.tutorialMs.push(await startOnce(startTutorial, dir));
       }
     }
   } finally {
     await chat.close();
   }
-  return result;
+  return { cli, serve };
 }
