@@ -191,23 +191,18 @@ export async function openLoop(target: LoadTarget, options: OpenLoopOptions): Pr
   return stats;
 }
 
-export interface ClosedLoopOptions {
-  concurrency: number;
-  durationS: number;
-  timeoutMs: number;
-  /** Aborted to stop early (the kill -9 check). */
-  signal?: AbortSignal;
-}
-
 /**
  * Closed loop, driven by autocannon: `concurrency` connections, each sending its next delivery
  * (signed in autocannon's setupRequest) as soon as the last one is answered. With enough in
  * flight this finds the adapter's sustained accept rate. Latencies come from autocannon's own
- * per-response timing; answers still in flight when the window closes are dropped.
+ * per-response timing; answers still in flight when the window closes are dropped. `signal`
+ * stops it early (the kill -9 check).
  */
 export async function closedLoop(
   target: LoadTarget,
-  options: ClosedLoopOptions,
+  { concurrency, requestTimeoutMs }: { concurrency: number; requestTimeoutMs: number },
+  durationS: number,
+  signal?: AbortSignal,
 ): Promise<RunStats> {
   const stats = new RunStats();
   const cpuStart = process.cpuUsage();
@@ -220,10 +215,10 @@ export async function closedLoop(
   const instance = autocannon(
     {
       url: target.origin,
-      connections: options.concurrency,
+      connections: concurrency,
       pipelining: 1,
-      duration: options.durationS,
-      timeout: Math.max(1, Math.round(options.timeoutMs / 1000)),
+      duration: durationS,
+      timeout: Math.max(1, Math.round(requestTimeoutMs / 1000)),
       requests: [
         {
           method: "POST",
@@ -260,15 +255,15 @@ export async function closedLoop(
     stoppedAt ??= nowNs();
     instance.stop();
   };
-  options.signal?.addEventListener("abort", stop, { once: true });
+  signal?.addEventListener("abort", stop, { once: true });
   try {
     await done;
   } finally {
-    options.signal?.removeEventListener("abort", stop);
+    signal?.removeEventListener("abort", stop);
   }
   // Requests still in flight when autocannon stopped were dropped: not counted as sent.
   stats.sent = stats.latenciesMs.length;
-  stats.windowS = stoppedAt === undefined ? options.durationS : nsToMs(stoppedAt - start) / 1000;
+  stats.windowS = stoppedAt === undefined ? durationS : nsToMs(stoppedAt - start) / 1000;
   stats.elapsedS = nsToMs(nowNs() - start) / 1000;
   stats.generatorCpuS = cpuSecondsSince(cpuStart);
   return stats;

@@ -116,17 +116,10 @@ async function withTarget<T>(
   }
 }
 
-const closedRun = (config: BenchConfig, durationS: number, signal?: AbortSignal) => ({
-  concurrency: config.concurrency,
-  durationS,
-  timeoutMs: config.requestTimeoutMs,
-  ...(signal ? { signal } : {}),
-});
-
 /** A closed-loop run with the target's CPU time measured around it, as a share of one core. */
 async function saturate(target: Target, config: BenchConfig) {
   const cpuBefore = cpuSeconds(target.pid);
-  const stats = await closedLoop(target, closedRun(config, config.saturationSeconds));
+  const stats = await closedLoop(target, config, config.saturationSeconds);
   const cpuAfter = cpuSeconds(target.pid);
   const cpuShare =
     cpuBefore === undefined || cpuAfter === undefined || stats.elapsedS <= 0
@@ -143,7 +136,7 @@ function ceilingSession(
 ): Promise<CeilingResult> {
   const start: StartTarget = () => startBareServer(workdir);
   return withTarget(start, workdir, { delayMs: 0 }, progress, async (target) => {
-    await closedLoop(target, closedRun(config, config.warmupSeconds));
+    await closedLoop(target, config, config.warmupSeconds);
     await sleep(BETWEEN_RUNS_MS);
     const { stats, cpuShare } = await saturate(target, config);
     const saturation = summarize(stats);
@@ -179,7 +172,7 @@ async function adapterSession(
       return summarize(stats);
     };
 
-    keep(await closedLoop(target, closedRun(config, config.warmupSeconds)));
+    keep(await closedLoop(target, config, config.warmupSeconds));
     await settleAndSay();
 
     let fixed: RunSummary | undefined;
@@ -212,10 +205,7 @@ async function adapterSession(
       await sleep(BETWEEN_RUNS_MS);
       const stop = new AbortController();
       // Bounded even if the kill went wrong; the stop ends it right after the kill.
-      const running = closedLoop(
-        target,
-        closedRun(config, config.killAfterSeconds + 10, stop.signal),
-      );
+      const running = closedLoop(target, config, config.killAfterSeconds + 10, stop.signal);
       await sleep(config.killAfterSeconds * 1000);
       target.proc.child.kill("SIGKILL");
       stop.abort();
