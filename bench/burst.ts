@@ -71,7 +71,7 @@ function makeBurst(count: number): BurstEvent[] {
   });
 }
 
-export interface SenderStats {
+interface SenderStats {
   /** Requests sent, retries included. */
   attempts: number;
   /** Events that got a 2xx (the sender stops there), and those answered a final 4xx (not 408/429). */

@@ -81,8 +81,8 @@ type NumberKey = keyof typeof NUMBERS;
 /** Where the bench says what it is doing (stderr, so stdout is only the report). */
 export type Progress = (message: string) => void;
 
-export const BENCH_PARTS = ["all", "load", "burst", "startup", "rss"] as const;
-export type BenchPart = (typeof BENCH_PARTS)[number];
+const BENCH_PARTS = ["all", "load", "burst", "startup", "rss"] as const;
+type BenchPart = (typeof BENCH_PARTS)[number];
 
 export type BenchConfig = { [K in NumberKey]: number } & {
   /** Which parts run (`--only`). */

@@ -124,7 +124,7 @@ async function sendOne(pool: Pool, target: LoadTarget, stats: RunStats, schedule
   }
 }
 
-export interface OpenLoopOptions {
+interface OpenLoopOptions {
   rate: number;
   durationS: number;
   connections: number;

@@ -31,7 +31,7 @@ export interface ReportInput {
   burst?: BurstReport | undefined;
 }
 
-export type Skipped = { skipped: string };
+type Skipped = { skipped: string };
 const isSkipped = <T>(value: T | Skipped): value is Skipped =>
   typeof value === "object" && value !== null && "skipped" in value;
 

@@ -15,10 +15,7 @@ import { BIN, type CliProcess, cleanEnv, spawnProcess } from "../test/support/cl
  * one within 5 s is followed by SIGKILL; any still running when the bench exits are killed.
  */
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
-export const TUTORIAL_ADAPTER = resolve(
-  REPO_ROOT,
-  "../shared/reference/vast_google_chat_adapter.py",
-);
+const TUTORIAL_ADAPTER = resolve(REPO_ROOT, "../shared/reference/vast_google_chat_adapter.py");
 const BARE_SERVER = fileURLToPath(new URL("./bare-server.ts", import.meta.url));
 
 export interface Target {
@@ -36,7 +33,7 @@ export interface Target {
   storePath?: string;
 }
 
-export interface StartOptions {
+interface StartOptions {
   workdir: string;
   chatUrl: string;
   secret: string;
