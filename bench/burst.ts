@@ -1,10 +1,10 @@
 import { setMaxListeners } from "node:events";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Pool } from "undici";
 import { deliveryOutcome } from "../src/vast/delivery-outcome.js";
 import { sampleEvent } from "../src/vast/sample-events.js";
 import type { FakeChat } from "../test/support/fake-chat.js";
-import type { LoadTarget } from "./load.js";
+import type { BenchConfig } from "./config.js";
+import { createPool, type LoadTarget } from "./load.js";
 import { Slots } from "./slots.js";
 import { attemptDelivery } from "./vast-attempt.js";
 
@@ -49,51 +49,40 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-export interface BurstEvent {
+interface BurstEvent {
   subject: string;
   eventId: string;
   /** The same bytes on every attempt; only the timestamp and signature headers change. */
   body: Buffer;
 }
 
-const SUBJECT_PATTERN = /\bburst (\d{4})\b/g;
 // A mix of real types, so our digests group several types, as a real burst would.
 const EVENT_TYPES = ["instance_stopped", "outbid", "low_credit", "machine_error", "billing_failed"];
 
-export function burstSubject(index: number): string {
-  return `burst ${String(index + 1).padStart(4, "0")}`;
-}
-
-export function makeBurst(count: number): BurstEvent[] {
+function makeBurst(count: number): BurstEvent[] {
   if (count > 9999) throw new Error("a burst has at most 9,999 events (four-digit subjects)");
   return Array.from({ length: count }, (_, index) => {
-    const type = EVENT_TYPES[index % EVENT_TYPES.length] ?? "low_credit";
-    const event = sampleEvent(type, {
-      subject: burstSubject(index),
+    const event = sampleEvent(EVENT_TYPES[index % EVENT_TYPES.length] ?? "low_credit", {
+      subject: `burst ${String(index + 1).padStart(4, "0")}`,
       message: `Burst event ${index + 1} of ${count}.`,
     });
-    return {
-      subject: event.subject,
-      eventId: event.event_id,
-      body: Buffer.from(JSON.stringify(event), "utf8"),
-    };
+    const body = Buffer.from(JSON.stringify(event), "utf8");
+    return { subject: event.subject, eventId: event.event_id, body };
   });
 }
 
-export interface SenderStats {
+interface SenderStats {
   /** Requests sent, retries included. */
   attempts: number;
-  /** Events that got a 2xx (the sender stops there). */
+  /** Events that got a 2xx (the sender stops there), and those answered a final 4xx (not 408/429). */
   acked: number;
-  /** Events answered with a final 4xx (not 408/429). */
   refused: number;
   /** Events still failing after maxAttempts: a real sender would drop them here. */
   gaveUp: number;
   /** Events still being retried when the run's cap ended it. */
   cutOff: number;
-  /** Non-2xx answers, by status. */
+  /** Non-2xx answers by status; attempts without an answer by error code. */
   statuses: Map<number, number>;
-  /** Attempts without an answer, by error code. */
   errors: Map<string, number>;
   /** When the last event's 2xx arrived, ms from the start of the run. */
   lastAckMs: number | undefined;
@@ -103,26 +92,18 @@ function count<K>(map: Map<K, number>, key: K): void {
   map.set(key, (map.get(key) ?? 0) + 1);
 }
 
-export interface SendOptions {
-  concurrency: number;
-  policy: RetryPolicy;
-  random: () => number;
-  /** Aborting it ends the run: no new attempt, in-flight ones are cancelled. */
-  stop: AbortSignal;
-  /** performance.now() at the start of the run. */
-  startMs: number;
-}
-
 /**
  * Sends every event, each with its own retry loop, at most `concurrency` requests in flight.
- * Every event ends in at most maxAttempts attempts, or when `stop` aborts.
+ * Every event ends in at most maxAttempts attempts, or when `stop` aborts (no new attempt then,
+ * and the ones in flight are cancelled).
  */
-export async function sendBurst(
+async function sendBurst(
   target: LoadTarget,
   events: readonly BurstEvent[],
-  options: SendOptions,
+  { concurrency, policy, seed }: { concurrency: number; policy: RetryPolicy; seed: number },
+  stop: AbortSignal,
+  startMs: number,
 ): Promise<SenderStats> {
-  const { policy, stop } = options;
   const stats: SenderStats = {
     attempts: 0,
     acked: 0,
@@ -133,19 +114,13 @@ export async function sendBurst(
     errors: new Map(),
     lastAckMs: undefined,
   };
-  const pool = new Pool(target.origin, {
-    connections: options.concurrency,
-    pipelining: 1,
-    connectTimeout: policy.timeoutMs,
-    headersTimeout: policy.timeoutMs,
-    bodyTimeout: policy.timeoutMs,
-  });
-  const slots = new Slots(options.concurrency);
+  const random = seededRandom(seed);
+  const pool = createPool(target.origin, concurrency, policy.timeoutMs);
+  const slots = new Slots(concurrency);
   const onStop = () => slots.releaseAll();
   stop.addEventListener("abort", onStop, { once: true });
 
-  type Outcome = "acked" | "refused" | "retry" | "stopped";
-  const attempt = async (event: BurstEvent, number: number): Promise<Outcome> => {
+  const attempt = async (event: BurstEvent, number: number) => {
     await slots.acquire();
     if (stop.aborted) return "stopped";
     stats.attempts++;
@@ -168,7 +143,7 @@ export async function sendBurst(
       const outcome = await attempt(event, number);
       if (outcome === "acked") {
         stats.acked++;
-        stats.lastAckMs = performance.now() - options.startMs;
+        stats.lastAckMs = performance.now() - startMs;
         return;
       }
       if (outcome === "refused") {
@@ -181,7 +156,7 @@ export async function sendBurst(
         return;
       }
       try {
-        await sleep(retryDelayMs(number, policy, options.random), undefined, { signal: stop });
+        await sleep(retryDelayMs(number, policy, random), undefined, { signal: stop });
       } catch {
         break; // stopped while waiting
       }
@@ -198,58 +173,6 @@ export async function sendBurst(
   return stats;
 }
 
-/** The text a person sees: a card's fallbackText (ours), else the message's text (the tutorial). */
-export function visibleText(body: Record<string, unknown>): string {
-  if (typeof body.fallbackText === "string") return body.fallbackText;
-  return typeof body.text === "string" ? body.text : "";
-}
-
-/** Which burst subjects have reached Chat, read incrementally from FakeChat.messages. */
-export class Visibility {
-  /** Subject → ms from the start of the run when it first appeared. */
-  readonly firstSeenMs = new Map<string, number>();
-  /** Subjects seen, repeats included (a repeat is a duplicate message for that event). */
-  occurrences = 0;
-  /** Most burst subjects carried by one message. */
-  maxPerMessage = 0;
-  /** ms from the start when the last subject appeared, once all have. */
-  allVisibleMs: number | undefined;
-  private cursor = 0;
-  private readonly expected: ReadonlySet<string>;
-  private readonly startMs: number;
-
-  constructor(events: readonly BurstEvent[], startMs: number) {
-    this.expected = new Set(events.map((event) => event.subject));
-    this.startMs = startMs;
-  }
-
-  get visible(): number {
-    return this.firstSeenMs.size;
-  }
-
-  get complete(): boolean {
-    return this.firstSeenMs.size >= this.expected.size;
-  }
-
-  update(chat: FakeChat): void {
-    const now = performance.now() - this.startMs;
-    for (; this.cursor < chat.messages.length; this.cursor++) {
-      const message = chat.messages[this.cursor];
-      if (!message) continue;
-      let carried = 0;
-      for (const match of visibleText(message.body).matchAll(SUBJECT_PATTERN)) {
-        const subject = match[0];
-        if (!this.expected.has(subject)) continue;
-        carried++;
-        this.occurrences++;
-        if (!this.firstSeenMs.has(subject)) this.firstSeenMs.set(subject, now);
-      }
-      this.maxPerMessage = Math.max(this.maxPerMessage, carried);
-    }
-    if (this.complete) this.allVisibleMs ??= now;
-  }
-}
-
 export interface BurstResult {
   events: number;
   /** The run's cap, seconds. */
@@ -261,54 +184,99 @@ export interface BurstResult {
   lost: number;
   /** Subjects seen more than once (the same event in two messages). */
   duplicates: number;
-  /** Every request Chat got, 429s included. */
+  /** Every request Chat got, 429s included; the messages it accepted; the posts its limit refused. */
   posts: number;
-  /** Messages Chat accepted. */
   accepted: number;
-  /** Posts Chat refused with 429 for its per-space limit. */
   throttled: number;
+  /** Most burst subjects carried by one message. */
   maxPerMessage: number;
   sender: SenderStats;
   /** Seconds from the first send to the end of the run. */
   endedS: number;
 }
 
-export interface BurstRunOptions {
-  chat: FakeChat;
-  target: LoadTarget;
-  events: readonly BurstEvent[];
-  concurrency: number;
-  policy: RetryPolicy;
-  seed: number;
+const SUBJECT_PATTERN = /\bburst \d{4}\b/g;
+
+/** The text a person sees: a card's fallbackText (ours), else the message's text (the tutorial). */
+function visibleText(body: Record<string, unknown>): string {
+  if (typeof body.fallbackText === "string") return body.fallbackText;
+  return typeof body.text === "string" ? body.text : "";
+}
+
+/** The same seed for every run: the senders draw the same jitter sequence. */
+const BURST_SEED = 0x5eed_b0b5;
+
+interface BurstOptions {
+  label: string;
   capS: number;
   /**
    * Whether the adapter keeps delivering after it answered 2xx (ours queues; the tutorial posts
    * inside the request, so once the sender is done nothing more can reach Chat).
    */
   deliversAfterAck: boolean;
-  progress: (message: string) => void;
 }
 
 /**
- * One burst against one adapter: send, then watch Chat until every subject is visible, the cap
- * is reached, or (for an adapter that posts inline) the sender has finished. Bounded by capS.
+ * One burst against one adapter posting to `chat` (limited to burstChatRate messages a second):
+ * send, then watch Chat until every subject is visible, the cap is reached, or (for an adapter
+ * that posts inline) the sender has finished. Bounded by capS.
  */
-export async function runBurst(options: BurstRunOptions): Promise<BurstResult> {
-  const { chat, events, capS } = options;
+export async function runBurst(
+  config: BenchConfig,
+  chat: FakeChat,
+  target: LoadTarget,
+  { label, capS, deliversAfterAck }: BurstOptions,
+  progress: (message: string) => void,
+): Promise<BurstResult> {
+  const events = makeBurst(config.burstEvents);
+  progress(
+    `  ${label}: burst of ${events.length} events, ${config.burstConcurrency} in flight, Chat at ${config.burstChatRate}/s, cap ${capS} s`,
+  );
   const stop = new AbortController();
   // Every in-flight request and every retry wait listens to it: not a leak.
   setMaxListeners(events.length * 2 + 16, stop.signal);
   const startMs = performance.now();
   const capEndMs = startMs + capS * 1000;
-  const visibility = new Visibility(events, startMs);
+
+  // Which subjects have reached Chat (ms from the start when each first did), read incrementally.
+  const expected = new Set(events.map((event) => event.subject));
+  const firstSeenMs = new Map<string, number>();
+  let cursor = 0;
+  let occurrences = 0;
+  let maxPerMessage = 0;
+  let allVisibleMs: number | undefined;
+  const allVisible = (): boolean => {
+    const now = performance.now() - startMs;
+    for (; cursor < chat.messages.length; cursor++) {
+      let carried = 0;
+      for (const [subject] of visibleText(chat.messages[cursor]?.body ?? {}).matchAll(
+        SUBJECT_PATTERN,
+      )) {
+        if (!expected.has(subject)) continue;
+        carried++;
+        occurrences++;
+        if (!firstSeenMs.has(subject)) firstSeenMs.set(subject, now);
+      }
+      maxPerMessage = Math.max(maxPerMessage, carried);
+    }
+    if (firstSeenMs.size >= expected.size) allVisibleMs ??= now;
+    return allVisibleMs !== undefined;
+  };
+
   let senderDone = false;
-  const sending = sendBurst(options.target, events, {
-    concurrency: options.concurrency,
-    policy: options.policy,
-    random: seededRandom(options.seed),
-    stop: stop.signal,
+  const policy = {
+    initialDelayMs: config.burstInitialDelayMs,
+    maxDelayMs: config.burstMaxDelayMs,
+    maxAttempts: config.burstMaxAttempts,
+    timeoutMs: config.requestTimeoutMs,
+  };
+  const sending = sendBurst(
+    target,
+    events,
+    { concurrency: config.burstConcurrency, policy, seed: BURST_SEED },
+    stop.signal,
     startMs,
-  }).finally(() => {
+  ).finally(() => {
     senderDone = true;
   });
   // A failure of the sender itself (not of a request) would be a bench bug: surface it after cleanup.
@@ -317,46 +285,46 @@ export async function runBurst(options: BurstRunOptions): Promise<BurstResult> {
   let nextProgressMs = startMs + 10_000;
   try {
     for (;;) {
-      visibility.update(chat);
+      if (allVisible()) break;
       const now = performance.now();
-      if (visibility.complete || now >= capEndMs) break;
-      if (senderDone && !options.deliversAfterAck) break;
+      if (now >= capEndMs || (senderDone && !deliversAfterAck)) break;
       if (now >= nextProgressMs) {
-        options.progress(
-          `  ${((now - startMs) / 1000).toFixed(0)} s: ${visibility.visible} of ${events.length} visible, ` +
+        progress(
+          `  ${((now - startMs) / 1000).toFixed(0)} s: ${firstSeenMs.size} of ${events.length} visible, ` +
             `${chat.requests} posts, ${chat.throttled} 429s`,
         );
         nextProgressMs += 10_000;
       }
       // Wakes on every request Chat handles; at most every 250 ms otherwise.
-      await chat
-        .waitFor(
-          (c) => {
-            visibility.update(c);
-            return visibility.complete;
-          },
-          Math.max(1, Math.min(250, capEndMs - now)),
-        )
-        .catch(() => {});
+      await chat.waitFor(allVisible, Math.max(1, Math.min(250, capEndMs - now))).catch(() => {});
     }
   } finally {
     stop.abort();
   }
   const sender = await sending;
-  visibility.update(chat);
-  const endedS = (performance.now() - startMs) / 1000;
-  return {
+  allVisible();
+  const visible = firstSeenMs.size;
+  const result: BurstResult = {
     events: events.length,
     capS,
-    allVisibleS: visibility.allVisibleMs === undefined ? undefined : visibility.allVisibleMs / 1000,
-    visible: visibility.visible,
-    lost: events.length - visibility.visible,
-    duplicates: visibility.occurrences - visibility.visible,
+    allVisibleS: allVisibleMs === undefined ? undefined : allVisibleMs / 1000,
+    visible,
+    lost: events.length - visible,
+    duplicates: occurrences - visible,
     posts: chat.requests,
     accepted: chat.messages.length,
     throttled: chat.throttled,
-    maxPerMessage: visibility.maxPerMessage,
+    maxPerMessage,
     sender,
-    endedS,
+    endedS: (performance.now() - startMs) / 1000,
   };
+  progress(
+    `  ${label}: ${visible} of ${result.events} visible` +
+      (result.allVisibleS === undefined
+        ? ` when the run ended after ${result.endedS.toFixed(1)} s`
+        : ` after ${result.allVisibleS.toFixed(1)} s`) +
+      `; ${result.posts} posts, ${result.throttled} 429s, ${result.accepted} messages;` +
+      ` sender: ${sender.attempts} deliveries, ${sender.gaveUp} given up`,
+  );
+  return result;
 }

@@ -2,7 +2,11 @@ import { parseArgs } from "node:util";
 
 /**
  * The bench's knobs, from `--flag value` arguments or BENCH_* environment variables (a flag beats
- * the environment, which beats `--quick`, which beats the defaults).
+ * the environment, which beats `--quick`, which beats the defaults). A number knob is one row
+ * below: its flag is its name in kebab case (`rateSeconds`: `--rate-seconds`), its variable
+ * BENCH_ and the name in capitals (BENCH_RATE_SECONDS); `max` is there so a typo cannot start an
+ * hour-long or machine-wrecking run, `quick` is the value under `--quick` when it differs, and
+ * `int` rounds to a count.
  *
  * With the defaults a full run takes about 15 minutes on a 2-core machine: the load part repeats
  * every figure 3 times for each Chat latency (about 8 minutes), the tutorial's burst is capped at
@@ -10,324 +14,179 @@ import { parseArgs } from "node:util";
  * development: short runs, one repeat, a small burst, 2 to 3 minutes; it does not write
  * BENCHMARKS.md unless `--write` is given.
  */
-export interface BenchConfig {
+interface Knob {
+  fallback: number;
+  quick?: number;
+  max: number;
+  int?: boolean;
+}
+
+const LOAD = {
+  /** Every load figure is measured this many times, ceiling and adapters taking turns. */
+  repeats: { fallback: 3, quick: 1, max: 20, int: true },
+  /** Offered rate of the open-loop run, events per second. */
+  rate: { fallback: 500, max: 20_000 },
+  rateSeconds: { fallback: 10, quick: 3, max: 120 },
+  /** Requests kept in flight by the closed-loop (saturation) runs. */
+  concurrency: { fallback: 64, max: 1024, int: true },
+  saturationSeconds: { fallback: 10, quick: 3, max: 120 },
+  /** Unmeasured closed-loop load first, so the adapters' JIT and connections are warm. */
+  warmupSeconds: { fallback: 2, quick: 1, max: 30 },
+  /** How long into the saturated kill run our adapter gets SIGKILL (every one of our sessions). */
+  killAfterSeconds: { fallback: 3, quick: 1, max: 60 },
+  /** Connections the open-loop generator may open: enough for a slow adapter's backlog. */
+  openConnections: { fallback: 256, max: 4096, int: true },
+  /** The open-loop generator never has more than this in flight; beyond it a send is skipped. */
+  maxInFlight: { fallback: 5000, max: 100_000, int: true },
+  /** Every request gets an answer within this, or counts as "no answer" (Vast.ai waits 10 s). */
+  requestTimeoutMs: { fallback: 10_000, max: 60_000 },
+};
+
+const STARTUP = {
+  /** Timed runs of `vast-gchat --help` and of `node -e 0` each. */
+  startupRuns: { fallback: 20, quick: 5, max: 500, int: true },
+  /** Untimed runs of each first, so both start from a warm page cache. */
+  startupWarmupRuns: { fallback: 3, quick: 1, max: 50, int: true },
+  /** Starts of each adapter, timed until it answers /health. */
+  serveStarts: { fallback: 5, quick: 2, max: 50, int: true },
+};
+
+const BURST = {
+  /** Events sent at once into one space (subjects `burst 0001`…). */
+  burstEvents: { fallback: 500, quick: 100, max: 5000, int: true },
+  /** Runs of ours; the figures are medians. */
+  burstRepeats: { fallback: 3, quick: 1, max: 20, int: true },
+  /** Runs of the tutorial's adapter (each takes up to burstTutorialCapSeconds). */
+  tutorialBurstRepeats: { fallback: 1, max: 20, int: true },
+  /** Requests the Vast.ai-like sender keeps in flight at most. */
+  burstConcurrency: { fallback: 32, max: 256, int: true },
+  /** Attempts per event, the first included, before the sender gives up on it. */
+  burstMaxAttempts: { fallback: 20, max: 100, int: true },
+  /** The sender's first retry delay; doubles per attempt up to burstMaxDelayMs. */
+  burstInitialDelayMs: { fallback: 1000, max: 60_000 },
+  burstMaxDelayMs: { fallback: 30_000, max: 600_000 },
+  /** Messages a second the fake Chat takes per space (429 beyond). */
+  burstChatRate: { fallback: 1, max: 100 },
+  /** How long the fake Chat takes to answer a post it accepts. */
+  burstChatDelayMs: { fallback: 300, max: 10_000 },
+  /** How long ours gets before the run reports what is still not visible. */
+  burstOursCapSeconds: { fallback: 120, quick: 60, max: 1800 },
+  /** The same for the tutorial's adapter (it needs about one second per event). */
+  burstTutorialCapSeconds: { fallback: 300, quick: 30, max: 1800 },
+};
+
+const NUMBERS = { ...LOAD, ...STARTUP, ...BURST } satisfies Record<string, Knob>;
+type NumberKey = keyof typeof NUMBERS;
+
+/** Where the bench says what it is doing (stderr, so stdout is only the report). */
+export type Progress = (message: string) => void;
+
+const BENCH_PARTS = ["all", "load", "burst", "startup", "rss"] as const;
+type BenchPart = (typeof BENCH_PARTS)[number];
+
+export type BenchConfig = { [K in NumberKey]: number } & {
   /** Which parts run (`--only`). */
   only: BenchPart;
   quick: boolean;
   /** Whether the report replaces the bench section of BENCHMARKS.md. */
   write: boolean;
   skipPython: boolean;
-  /** The arguments the bench was given, for the report's "command" line. */
-  argv: string[];
-  /** BENCH_* variables that were set, for the same line. */
-  envSettings: string[];
-
-  /** Every load figure is measured this many times, ceiling and adapters taking turns. */
-  repeats: number;
   /** The fake Chat's answer delays the load part is run with, one variant each. */
   chatDelaysMs: number[];
-  /** Offered rate of the open-loop run, events per second. */
-  rate: number;
-  rateSeconds: number;
-  /** Requests kept in flight by the closed-loop (saturation) runs. */
-  concurrency: number;
-  saturationSeconds: number;
-  /** Unmeasured closed-loop load first, so the adapters' JIT and connections are warm. */
-  warmupSeconds: number;
-  /** How long into the saturated kill run our adapter gets SIGKILL (every one of our sessions). */
-  killAfterSeconds: number;
-  /** Connections the open-loop generator may open: enough for a slow adapter's backlog. */
-  openConnections: number;
-  /** The open-loop generator never has more than this in flight; beyond it a send is skipped. */
-  maxInFlight: number;
-  /** Every request gets an answer within this, or counts as "no answer" (Vast.ai waits 10 s). */
-  requestTimeoutMs: number;
+  /** The arguments the bench was given, and the BENCH_* variables set, for the report. */
+  argv: string[];
+  envSettings: string[];
+};
 
-  /** Start-up: timed runs of `vast-gchat --help` and of `node -e 0` each, interleaved. */
-  startupRuns: number;
-  /** Start-up: untimed runs of each first, so both start from a warm page cache. */
-  startupWarmupRuns: number;
-  /** Start-up: starts of each adapter, timed until it answers /health. */
-  serveStarts: number;
+const flagOf = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+const envOf = (flag: string) => `BENCH_${flag.replaceAll("-", "_").toUpperCase()}`;
 
-  /** Burst: events sent at once into one space (subjects `burst 0001`…). */
-  burstEvents: number;
-  /** Burst: runs of ours; the figures are medians. */
-  burstRepeats: number;
-  /** Burst: runs of the tutorial's adapter (each takes up to burstTutorialCapSeconds). */
-  tutorialBurstRepeats: number;
-  /** Burst: requests the Vast.ai-like sender keeps in flight at most. */
-  burstConcurrency: number;
-  /** Burst: attempts per event, the first included, before the sender gives up on it. */
-  burstMaxAttempts: number;
-  /** Burst: the sender's first retry delay; doubles per attempt up to burstMaxDelayMs. */
-  burstInitialDelayMs: number;
-  burstMaxDelayMs: number;
-  /** Burst: messages a second the fake Chat takes per space (429 beyond). */
-  burstChatRate: number;
-  /** Burst: how long the fake Chat takes to answer a post it accepts. */
-  burstChatDelayMs: number;
-  /** Burst: how long ours gets before the run reports what is still not visible. */
-  burstOursCapSeconds: number;
-  /** Burst: the same for the tutorial's adapter (it needs about one second per event). */
-  burstTutorialCapSeconds: number;
+/** `  load:    [--chat-delays-ms 5,300] [--repeats 3] …`, wrapped at 100 columns. */
+function usageOf(part: string, knobs: Record<string, Knob>, ...more: string[]): string {
+  const head = `  ${`${part}:`.padEnd(9)}`;
+  const lines = [head];
+  for (const item of [
+    ...more,
+    ...Object.entries(knobs).map(([k, v]) => `--${flagOf(k)} ${v.fallback}`),
+  ]) {
+    if ((lines.at(-1) ?? "").length + item.length + 3 > 100) lines.push(" ".repeat(head.length));
+    lines[lines.length - 1] += `[${item}] `;
+  }
+  return lines.map((line) => line.trimEnd()).join("\n");
 }
 
-export const BENCH_PARTS = ["all", "load", "burst", "startup", "rss"] as const;
-export type BenchPart = (typeof BENCH_PARTS)[number];
-
-interface NumberKnob {
-  flag: string;
-  env: string;
-  fallback: number;
-  /** The value under `--quick`, when it differs. */
-  quick?: number;
-  /** Upper bound, so a typo cannot start an hour-long or machine-wrecking run. */
-  max: number;
-  integer?: boolean;
-}
-
-const NUMBERS = {
-  repeats: { flag: "repeats", env: "BENCH_REPEATS", fallback: 3, quick: 1, max: 20, integer: true },
-  rate: { flag: "rate", env: "BENCH_RATE", fallback: 500, max: 20_000 },
-  rateSeconds: {
-    flag: "rate-seconds",
-    env: "BENCH_RATE_SECONDS",
-    fallback: 10,
-    quick: 3,
-    max: 120,
-  },
-  concurrency: {
-    flag: "concurrency",
-    env: "BENCH_CONCURRENCY",
-    fallback: 64,
-    max: 1024,
-    integer: true,
-  },
-  saturationSeconds: {
-    flag: "saturation-seconds",
-    env: "BENCH_SATURATION_SECONDS",
-    fallback: 10,
-    quick: 3,
-    max: 120,
-  },
-  warmupSeconds: {
-    flag: "warmup-seconds",
-    env: "BENCH_WARMUP_SECONDS",
-    fallback: 2,
-    quick: 1,
-    max: 30,
-  },
-  killAfterSeconds: {
-    flag: "kill-after-seconds",
-    env: "BENCH_KILL_AFTER_SECONDS",
-    fallback: 3,
-    quick: 1,
-    max: 60,
-  },
-  openConnections: {
-    flag: "open-connections",
-    env: "BENCH_OPEN_CONNECTIONS",
-    fallback: 256,
-    max: 4096,
-    integer: true,
-  },
-  maxInFlight: {
-    flag: "max-in-flight",
-    env: "BENCH_MAX_IN_FLIGHT",
-    fallback: 5000,
-    max: 100_000,
-    integer: true,
-  },
-  requestTimeoutMs: {
-    flag: "request-timeout-ms",
-    env: "BENCH_REQUEST_TIMEOUT_MS",
-    fallback: 10_000,
-    max: 60_000,
-  },
-  startupRuns: {
-    flag: "startup-runs",
-    env: "BENCH_STARTUP_RUNS",
-    fallback: 20,
-    quick: 5,
-    max: 500,
-    integer: true,
-  },
-  startupWarmupRuns: {
-    flag: "startup-warmup-runs",
-    env: "BENCH_STARTUP_WARMUP_RUNS",
-    fallback: 3,
-    quick: 1,
-    max: 50,
-    integer: true,
-  },
-  serveStarts: {
-    flag: "serve-starts",
-    env: "BENCH_SERVE_STARTS",
-    fallback: 5,
-    quick: 2,
-    max: 50,
-    integer: true,
-  },
-  burstEvents: {
-    flag: "burst-events",
-    env: "BENCH_BURST_EVENTS",
-    fallback: 500,
-    quick: 100,
-    max: 5000,
-    integer: true,
-  },
-  burstRepeats: {
-    flag: "burst-repeats",
-    env: "BENCH_BURST_REPEATS",
-    fallback: 3,
-    quick: 1,
-    max: 20,
-    integer: true,
-  },
-  tutorialBurstRepeats: {
-    flag: "tutorial-burst-repeats",
-    env: "BENCH_TUTORIAL_BURST_REPEATS",
-    fallback: 1,
-    max: 20,
-    integer: true,
-  },
-  burstConcurrency: {
-    flag: "burst-concurrency",
-    env: "BENCH_BURST_CONCURRENCY",
-    fallback: 32,
-    max: 256,
-    integer: true,
-  },
-  burstMaxAttempts: {
-    flag: "burst-max-attempts",
-    env: "BENCH_BURST_MAX_ATTEMPTS",
-    fallback: 20,
-    max: 100,
-    integer: true,
-  },
-  burstInitialDelayMs: {
-    flag: "burst-initial-delay-ms",
-    env: "BENCH_BURST_INITIAL_DELAY_MS",
-    fallback: 1000,
-    max: 60_000,
-  },
-  burstMaxDelayMs: {
-    flag: "burst-max-delay-ms",
-    env: "BENCH_BURST_MAX_DELAY_MS",
-    fallback: 30_000,
-    max: 600_000,
-  },
-  burstChatRate: { flag: "burst-chat-rate", env: "BENCH_BURST_CHAT_RATE", fallback: 1, max: 100 },
-  burstChatDelayMs: {
-    flag: "burst-chat-delay-ms",
-    env: "BENCH_BURST_CHAT_DELAY_MS",
-    fallback: 300,
-    max: 10_000,
-  },
-  burstOursCapSeconds: {
-    flag: "burst-ours-cap-seconds",
-    env: "BENCH_BURST_OURS_CAP_SECONDS",
-    fallback: 120,
-    quick: 60,
-    max: 1800,
-  },
-  burstTutorialCapSeconds: {
-    flag: "burst-tutorial-cap-seconds",
-    env: "BENCH_BURST_TUTORIAL_CAP_SECONDS",
-    fallback: 300,
-    quick: 30,
-    max: 1800,
-  },
-} as const satisfies Record<string, NumberKnob>;
-
-type NumberKey = keyof typeof NUMBERS;
-
-const CHAT_DELAYS = { flag: "chat-delays-ms", env: "BENCH_CHAT_DELAYS_MS", fallback: [5, 300] };
-
-export const USAGE = `usage: npm run bench -- [--quick] [--only all|load|burst|startup|rss] [--repeats N]
+export const USAGE = `usage: npm run bench -- [--quick] [--only ${BENCH_PARTS.join("|")}]
                         [--write | --no-write] [--skip-python]
-  load:    [--chat-delays-ms 5,300] [--rate N] [--rate-seconds N] [--concurrency N]
-           [--saturation-seconds N] [--warmup-seconds N] [--kill-after-seconds N]
-           [--open-connections N] [--max-in-flight N] [--request-timeout-ms N]
-  startup: [--startup-runs N] [--startup-warmup-runs N] [--serve-starts N]
-  burst:   [--burst-events N] [--burst-repeats N] [--tutorial-burst-repeats N]
-           [--burst-concurrency N] [--burst-max-attempts N] [--burst-initial-delay-ms N]
-           [--burst-max-delay-ms N] [--burst-chat-rate N] [--burst-chat-delay-ms N]
-           [--burst-ours-cap-seconds N] [--burst-tutorial-cap-seconds N]
-Each flag also reads from BENCH_<NAME> (e.g. BENCH_REPEATS=5, BENCH_ONLY=burst, BENCH_QUICK=1).
-A full run (no --only, no --quick) replaces the bench section of BENCHMARKS.md; other runs only
-print their table unless given --write. --only rss runs the load sessions without the fixed-rate
-run and the kill -9. Run \`npm run build\` first.`;
+${usageOf("load", LOAD, "--chat-delays-ms 5,300")}
+${usageOf("startup", STARTUP)}
+${usageOf("burst", BURST)}
+The numbers shown are the defaults. Each flag also reads from BENCH_<NAME> (e.g. BENCH_REPEATS=5,
+BENCH_ONLY=burst, BENCH_QUICK=1). A full run (no --only, no --quick) replaces the bench section of
+BENCHMARKS.md; other runs only print their table unless given --write. --only rss runs the load
+sessions without the fixed-rate run and the kill -9. Run \`npm run build\` first.`;
 
 function parseChatDelays(raw: string): number[] {
   const values = raw.split(",").map((part) => Number(part.trim()));
-  if (
-    values.length === 0 ||
-    values.length > 5 ||
-    values.some((v) => !Number.isFinite(v) || v < 0 || v > 10_000)
-  ) {
+  if (values.length > 5 || values.some((v) => !Number.isFinite(v) || v < 0 || v > 10_000)) {
     throw new Error(
-      `--${CHAT_DELAYS.flag} / ${CHAT_DELAYS.env} must be 1 to 5 delays in [0, 10000] ms separated by commas, not "${raw}"`,
+      `--chat-delays-ms / BENCH_CHAT_DELAYS_MS must be 1 to 5 delays in [0, 10000] ms separated by commas, not "${raw}"`,
     );
   }
   return values;
 }
 
 export function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig {
-  const numberOptions = Object.fromEntries(
-    Object.values(NUMBERS).map(({ flag }) => [flag, { type: "string" as const }]),
-  );
+  const strings = ["chat-delays-ms", "only", ...Object.keys(NUMBERS).map(flagOf)];
   const { values } = parseArgs({
     args: argv,
-    options: {
-      ...numberOptions,
-      [CHAT_DELAYS.flag]: { type: "string" },
-      quick: { type: "boolean" },
-      "skip-python": { type: "boolean" },
-      only: { type: "string" },
-      write: { type: "boolean" },
-      help: { type: "boolean" },
-    },
+    options: Object.fromEntries([
+      ...strings.map((flag) => [flag, { type: "string" as const }]),
+      ...["quick", "skip-python", "write", "help"].map((flag) => [
+        flag,
+        { type: "boolean" as const },
+      ]),
+    ]),
     allowNegative: true,
     strict: true,
   });
-  if (values.help) {
+  const flags = values as Record<string, string | boolean | undefined>;
+  if (flags.help) {
     console.log(USAGE);
     process.exit(0);
   }
-  const flags = values as Record<string, string | boolean | undefined>;
-  const quick = flags.quick === true || env.BENCH_QUICK === "1";
+  /** A flag's value, else its variable's; undefined when neither is set (or is empty). */
+  const raw = (flag: string): string | undefined => {
+    const value = flags[flag] ?? env[envOf(flag)];
+    return typeof value === "string" && value !== "" ? value : undefined;
+  };
+  const yes = (flag: string) => flags[flag] === true || env[envOf(flag)] === "1";
+  const quick = yes("quick");
 
   const number = (key: NumberKey): number => {
-    const knob: NumberKnob = NUMBERS[key];
-    const raw = flags[knob.flag] ?? env[knob.env];
-    if (raw === undefined || raw === "" || typeof raw === "boolean") {
-      return quick && knob.quick !== undefined ? knob.quick : knob.fallback;
-    }
-    const value = Number(raw);
+    const knob: Knob = NUMBERS[key];
+    const text = raw(flagOf(key));
+    if (text === undefined) return quick && knob.quick !== undefined ? knob.quick : knob.fallback;
+    const value = Number(text);
     if (!Number.isFinite(value) || value <= 0 || value > knob.max) {
       throw new Error(
-        `--${knob.flag} / ${knob.env} must be a number in (0, ${knob.max}], not "${raw}"`,
+        `--${flagOf(key)} / ${envOf(flagOf(key))} must be a number in (0, ${knob.max}], not "${text}"`,
       );
     }
-    return knob.integer ? Math.max(1, Math.round(value)) : value;
+    return knob.int ? Math.max(1, Math.round(value)) : value;
   };
 
-  const onlyRaw = (typeof flags.only === "string" ? flags.only : undefined) ?? env.BENCH_ONLY;
-  const only = onlyRaw === undefined || onlyRaw === "" ? "all" : onlyRaw;
+  const only = raw("only") ?? "all";
   if (!(BENCH_PARTS as readonly string[]).includes(only)) {
     throw new Error(`--only / BENCH_ONLY must be one of ${BENCH_PARTS.join(", ")}, not "${only}"`);
   }
-  const delaysRaw = flags[CHAT_DELAYS.flag] ?? env[CHAT_DELAYS.env];
-  const chatDelaysMs =
-    typeof delaysRaw === "string" && delaysRaw !== ""
-      ? parseChatDelays(delaysRaw)
-      : CHAT_DELAYS.fallback;
+  const delays = raw("chat-delays-ms");
   // Only a full, unhurried run may replace the figures in BENCHMARKS.md, unless asked to.
-  const writeFlag = typeof flags.write === "boolean" ? flags.write : undefined;
-  const write = writeFlag ?? (env.BENCH_WRITE ? env.BENCH_WRITE === "1" : only === "all" && !quick);
-
+  const write =
+    typeof flags.write === "boolean"
+      ? flags.write
+      : env.BENCH_WRITE
+        ? env.BENCH_WRITE === "1"
+        : only === "all" && !quick;
   const numbers = Object.fromEntries(
     (Object.keys(NUMBERS) as NumberKey[]).map((key) => [key, number(key)]),
   ) as Record<NumberKey, number>;
@@ -336,13 +195,13 @@ export function readConfig(argv: string[], env: NodeJS.ProcessEnv): BenchConfig 
     only: only as BenchPart,
     quick,
     write,
-    skipPython: flags["skip-python"] === true || env.BENCH_SKIP_PYTHON === "1",
+    skipPython: yes("skip-python"),
+    chatDelaysMs: delays === undefined ? [5, 300] : parseChatDelays(delays),
     argv,
     envSettings: Object.keys(env)
       .filter((name) => name.startsWith("BENCH_"))
       .sort()
       .map((name) => `${name}=${env[name] ?? ""}`),
-    chatDelaysMs,
   };
 }
 

@@ -5,11 +5,10 @@ import { sampleEvent } from "../src/vast/sample-events.js";
 import { vastHeaders } from "../test/support/sign.js";
 
 /**
- * The load generator: our open-loop fixed-rate run and autocannon's closed-loop saturation run, both sending
- * signed deliveries with a fresh timestamp and a unique event id, the way Vast.ai would.
- *
- * It shares the machine (2 cores) with the adapter under test, so it is kept lean: undici pools
- * with keep-alive connections, no per-request timers, and results in plain arrays.
+ * The load generator: our open-loop fixed-rate run and autocannon's closed-loop saturation run,
+ * both sending signed deliveries with a fresh timestamp and a unique event id, the way Vast.ai
+ * would. It shares the machine (2 cores) with the adapter under test, so it is kept lean:
+ * keep-alive connections, no per-request timers, results in plain arrays.
  */
 export interface LoadTarget {
   /** e.g. http://127.0.0.1:8787 */
@@ -19,64 +18,47 @@ export interface LoadTarget {
   secret: string;
 }
 
-export interface RunStats {
-  /** Requests handed to the connection pool. */
-  sent: number;
-  /** 2xx answers: events the adapter acknowledged. */
-  ok: number;
+/** What one run saw; summarize() keeps the figures the report needs. */
+export class RunStats {
+  /** Requests handed to the connection pool, and 2xx answers (events the adapter acknowledged). */
+  sent = 0;
+  ok = 0;
   /**
-   * Closed loop only: 2xx answers that arrived within the measured window. Answers still in
-   * flight at its end may take up to the request timeout and must not stretch the window.
+   * Closed loop: 2xx answers that arrived within the measured window (answers still in flight at
+   * its end may take up to the request timeout and must not stretch the window), and the window.
    */
-  okInWindow: number;
-  /** Closed loop only: the measured window, start to deadline (or to the stop). */
-  windowS: number;
-  /** Non-2xx answers by status. */
-  statuses: Map<number, number>;
-  /** Requests without an HTTP answer (connection errors, timeouts), by error code. */
-  errors: Map<string, number>;
+  okInWindow = 0;
+  windowS = 0;
+  /** Non-2xx answers by status; requests without an answer by error code. */
+  statuses = new Map<number, number>();
+  errors = new Map<string, number>();
   /**
-   * Ack latency of every sent request, from the moment it was handed to the pool to the end of
-   * the answer; Infinity when it never got one, so lost requests push the percentiles up.
+   * Ack latency of every sent request, from handing it to the connection to the end of the
+   * answer; Infinity when it never got one, so lost requests push the percentiles up.
    */
-  latenciesMs: number[];
-  /** Open loop only: the same, measured from the scheduled send time instead. */
-  fromScheduleMs: number[];
-  /** Open loop only: how late each send left compared to its schedule. */
-  sendLagMs: number[];
-  /** Open loop only: sends skipped because maxInFlight requests were already outstanding. */
-  skipped: number;
+  latenciesMs: number[] = [];
+  /** Open loop: the same from the scheduled send time, and how late each send left. */
+  fromScheduleMs: number[] = [];
+  sendLagMs: number[] = [];
+  /** Open loop: sends skipped because maxInFlight requests were already outstanding. */
+  skipped = 0;
   /** Event ids that got a 2xx, for the durability check. */
-  ackedIds: string[];
-  /** Wall time of the run, first send to last answer. */
-  elapsedS: number;
-  /** Open loop only: first to last send. */
-  sendSpanS: number;
+  ackedIds: string[] = [];
+  /** Wall time of the run, first send to last answer; open loop: first to last send. */
+  elapsedS = 0;
+  sendSpanS = 0;
   /**
    * CPU seconds the bench process used during the run: the generator's own cost (plus the fake
    * Chat's, which lives in the same process and is idle unless the adapter posts per request).
    */
-  generatorCpuS: number;
+  generatorCpuS = 0;
 }
 
-function emptyStats(): RunStats {
-  return {
-    sent: 0,
-    ok: 0,
-    okInWindow: 0,
-    windowS: 0,
-    statuses: new Map(),
-    errors: new Map(),
-    latenciesMs: [],
-    fromScheduleMs: [],
-    sendLagMs: [],
-    skipped: 0,
-    ackedIds: [],
-    elapsedS: 0,
-    sendSpanS: 0,
-    generatorCpuS: 0,
-  };
+function count<K>(map: Map<K, number>, key: K): void {
+  map.set(key, (map.get(key) ?? 0) + 1);
 }
+
+const total = (map: Map<unknown, number>) => [...map.values()].reduce((sum, n) => sum + n, 0);
 
 /** CPU seconds this process has used since `since` (a process.cpuUsage() reading). */
 function cpuSecondsSince(since: NodeJS.CpuUsage): number {
@@ -84,20 +66,16 @@ function cpuSecondsSince(since: NodeJS.CpuUsage): number {
   return (used.user + used.system) / 1e6;
 }
 
+const nowNs = () => process.hrtime.bigint();
+const nsToMs = (ns: bigint) => Number(ns) / 1e6;
+
 // A mix of real types so bodies vary in length like real traffic.
 const EVENT_TYPES = ["low_credit", "instance_stopped", "outbid", "machine_error", "billing_failed"];
 let typeCursor = 0;
 
-interface Delivery {
-  eventId: string;
-  body: Buffer;
-  headers: Record<string, string>;
-}
-
 /** One delivery as Vast.ai sends it: unique event id, signature over a timestamp taken now. */
-function makeDelivery(secret: string): Delivery {
-  const type = EVENT_TYPES[typeCursor++ % EVENT_TYPES.length] ?? "low_credit";
-  const event = sampleEvent(type);
+function makeDelivery(secret: string) {
+  const event = sampleEvent(EVENT_TYPES[typeCursor++ % EVENT_TYPES.length] ?? "low_credit");
   const body = Buffer.from(JSON.stringify(event), "utf8");
   return {
     eventId: event.event_id,
@@ -118,40 +96,22 @@ export function createPool(origin: string, connections: number, timeoutMs: numbe
   });
 }
 
-const nowNs = () => process.hrtime.bigint();
-const nsToMs = (ns: bigint) => Number(ns) / 1e6;
-
-function count<K>(map: Map<K, number>, key: K): void {
-  map.set(key, (map.get(key) ?? 0) + 1);
-}
-
-/** Sends one delivery and records its outcome. Never throws. */
-async function sendOne(
-  pool: Pool,
-  target: LoadTarget,
-  stats: RunStats,
-  scheduledNs?: bigint,
-  windowEndNs?: bigint,
-): Promise<void> {
+/** Open loop: sends one delivery and records its outcome. Never throws. */
+async function sendOne(pool: Pool, target: LoadTarget, stats: RunStats, scheduled: bigint) {
   // Built and signed before the clock starts: the latency is the adapter's, not the signing's.
   const delivery = makeDelivery(target.secret);
   stats.sent++;
   const start = nowNs();
-  if (scheduledNs !== undefined) stats.sendLagMs.push(nsToMs(start - scheduledNs));
+  stats.sendLagMs.push(nsToMs(start - scheduled));
   try {
-    const response = await pool.request({
-      path: target.path,
-      method: "POST",
-      headers: delivery.headers,
-      body: delivery.body,
-    });
+    const { headers, body } = delivery;
+    const response = await pool.request({ path: target.path, method: "POST", headers, body });
     await response.body.text();
     const end = nowNs();
     stats.latenciesMs.push(nsToMs(end - start));
-    if (scheduledNs !== undefined) stats.fromScheduleMs.push(nsToMs(end - scheduledNs));
+    stats.fromScheduleMs.push(nsToMs(end - scheduled));
     if (response.statusCode >= 200 && response.statusCode < 300) {
       stats.ok++;
-      if (windowEndNs !== undefined && end <= windowEndNs) stats.okInWindow++;
       stats.ackedIds.push(delivery.eventId);
     } else {
       count(stats.statuses, response.statusCode);
@@ -160,11 +120,11 @@ async function sendOne(
     const { code, name } = error as { code?: string; name?: string };
     count(stats.errors, code ?? name ?? "error");
     stats.latenciesMs.push(Number.POSITIVE_INFINITY);
-    if (scheduledNs !== undefined) stats.fromScheduleMs.push(Number.POSITIVE_INFINITY);
+    stats.fromScheduleMs.push(Number.POSITIVE_INFINITY);
   }
 }
 
-export interface OpenLoopOptions {
+interface OpenLoopOptions {
   rate: number;
   durationS: number;
   connections: number;
@@ -179,9 +139,9 @@ export interface OpenLoopOptions {
  * Bounded by count (rate x duration); the drain afterwards is bounded by the request timeout.
  */
 export async function openLoop(target: LoadTarget, options: OpenLoopOptions): Promise<RunStats> {
-  const stats = emptyStats();
+  const stats = new RunStats();
   const pool = createPool(target.origin, options.connections, options.timeoutMs);
-  const total = Math.round(options.rate * options.durationS);
+  const sends = Math.round(options.rate * options.durationS);
   const intervalNs = BigInt(Math.round(1e9 / options.rate));
   const pending = new Set<Promise<void>>();
   const cpuStart = process.cpuUsage();
@@ -193,7 +153,7 @@ export async function openLoop(target: LoadTarget, options: OpenLoopOptions): Pr
     await new Promise<void>((resolve) => {
       const tick = () => {
         const now = nowNs();
-        while (next < total && start + BigInt(next) * intervalNs <= now) {
+        while (next < sends && start + BigInt(next) * intervalNs <= now) {
           const scheduled = start + BigInt(next) * intervalNs;
           next++;
           if (pending.size >= options.maxInFlight) {
@@ -205,10 +165,7 @@ export async function openLoop(target: LoadTarget, options: OpenLoopOptions): Pr
           void sending.then(() => pending.delete(sending));
           lastSend = nowNs();
         }
-        if (next >= total) {
-          resolve();
-          return;
-        }
+        if (next >= sends) return resolve();
         const dueInMs = nsToMs(start + BigInt(next) * intervalNs - nowNs());
         setTimeout(tick, Math.max(0, Math.floor(dueInMs)));
       };
@@ -218,10 +175,9 @@ export async function openLoop(target: LoadTarget, options: OpenLoopOptions): Pr
 
     // Every request has the pool's own timeouts; this also covers ones still queued for a
     // connection, which those timeouts do not.
-    const drained = Promise.allSettled([...pending]);
     const timer = new AbortController();
     await Promise.race([
-      drained,
+      Promise.allSettled([...pending]),
       sleep(options.timeoutMs, undefined, { signal: timer.signal }).catch(() => {}),
     ]);
     timer.abort();
@@ -235,25 +191,20 @@ export async function openLoop(target: LoadTarget, options: OpenLoopOptions): Pr
   return stats;
 }
 
-export interface ClosedLoopOptions {
-  concurrency: number;
-  durationS: number;
-  timeoutMs: number;
-  /** Aborted to stop early (the kill -9 check). */
-  signal?: AbortSignal;
-}
-
 /**
  * Closed loop, driven by autocannon: `concurrency` connections, each sending its next delivery
  * (signed in autocannon's setupRequest) as soon as the last one is answered. With enough in
  * flight this finds the adapter's sustained accept rate. Latencies come from autocannon's own
- * per-response timing; answers still in flight when the window closes are dropped.
+ * per-response timing; answers still in flight when the window closes are dropped. `signal`
+ * stops it early (the kill -9 check).
  */
 export async function closedLoop(
   target: LoadTarget,
-  options: ClosedLoopOptions,
+  { concurrency, requestTimeoutMs }: { concurrency: number; requestTimeoutMs: number },
+  durationS: number,
+  signal?: AbortSignal,
 ): Promise<RunStats> {
-  const stats = emptyStats();
+  const stats = new RunStats();
   const cpuStart = process.cpuUsage();
   const start = nowNs();
   let stoppedAt: bigint | undefined;
@@ -264,19 +215,18 @@ export async function closedLoop(
   const instance = autocannon(
     {
       url: target.origin,
-      connections: options.concurrency,
+      connections: concurrency,
       pipelining: 1,
-      duration: options.durationS,
-      timeout: Math.max(1, Math.round(options.timeoutMs / 1000)),
+      duration: durationS,
+      timeout: Math.max(1, Math.round(requestTimeoutMs / 1000)),
       requests: [
         {
           method: "POST",
           path: target.path,
           setupRequest: (request, context) => {
-            const delivery = makeDelivery(target.secret);
-            (context as { eventId?: string }).eventId = delivery.eventId;
-            stats.sent++;
-            return { ...request, headers: delivery.headers, body: delivery.body };
+            const { eventId, headers, body } = makeDelivery(target.secret);
+            Object.assign(context, { eventId });
+            return { ...request, headers, body };
           },
           onResponse: (status, _body, context) => {
             const { eventId } = context as { eventId?: string };
@@ -297,38 +247,26 @@ export async function closedLoop(
     }
   });
   instance.on("reqError", (error: Error & { code?: string }) => {
-    count(
-      stats.errors,
-      error.code ?? (error.message === "request timed out" ? "timeout" : "error"),
-    );
+    const timedOut = error.message === "request timed out";
+    count(stats.errors, error.code ?? (timedOut ? "timeout" : "error"));
     stats.latenciesMs.push(Number.POSITIVE_INFINITY);
   });
   const stop = () => {
     stoppedAt ??= nowNs();
     instance.stop();
   };
-  options.signal?.addEventListener("abort", stop, { once: true });
+  signal?.addEventListener("abort", stop, { once: true });
   try {
     await done;
   } finally {
-    options.signal?.removeEventListener("abort", stop);
+    signal?.removeEventListener("abort", stop);
   }
   // Requests still in flight when autocannon stopped were dropped: not counted as sent.
   stats.sent = stats.latenciesMs.length;
-  stats.windowS = stoppedAt === undefined ? options.durationS : nsToMs(stoppedAt - start) / 1000;
+  stats.windowS = stoppedAt === undefined ? durationS : nsToMs(stoppedAt - start) / 1000;
   stats.elapsedS = nsToMs(nowNs() - start) / 1000;
   stats.generatorCpuS = cpuSecondsSince(cpuStart);
   return stats;
-}
-
-/** Sustained accept rate of a closed-loop run: 2xx answers per second of the measured window. */
-export function acceptedPerS(stats: RunStats): number {
-  return stats.windowS > 0 ? stats.okInWindow / stats.windowS : 0;
-}
-
-/** Open loop: the rate the generator really sent at (n sends span n - 1 intervals). */
-export function achievedRate(stats: RunStats): number | undefined {
-  return stats.sendSpanS > 0 ? (stats.sent - 1) / stats.sendSpanS : undefined;
 }
 
 /** Nearest-rank percentile; Infinity when the rank falls on a request without an answer. */
@@ -339,14 +277,47 @@ export function percentile(values: readonly number[], p: number): number | undef
   return sorted[rank - 1];
 }
 
-export function noAnswer(stats: RunStats): number {
-  let total = 0;
-  for (const n of stats.errors.values()) total += n;
-  return total;
+/**
+ * The figures the report needs from one run, taken as soon as it ends so the raw latencies and
+ * acknowledged ids (tens of thousands per run) need not be kept for every repeat.
+ */
+export type RunSummary = ReturnType<typeof summarize>;
+
+export function summarize(stats: RunStats) {
+  /** Non-2xx answers and errors by label ("HTTP 502", "ECONNRESET"). */
+  const problems = new Map<string, number>();
+  for (const [status, n] of stats.statuses) problems.set(`HTTP ${status}`, n);
+  for (const [code, n] of stats.errors) problems.set(code, (problems.get(code) ?? 0) + n);
+  return {
+    sent: stats.sent,
+    ok: stats.ok,
+    non2xx: total(stats.statuses),
+    noAnswer: total(stats.errors),
+    skipped: stats.skipped,
+    p50Ms: percentile(stats.latenciesMs, 50),
+    p99Ms: percentile(stats.latenciesMs, 99),
+    maxMs: percentile(stats.latenciesMs, 100),
+    fromScheduleP99Ms: percentile(stats.fromScheduleMs, 99),
+    sendLagP99Ms: percentile(stats.sendLagMs, 99),
+    /** Open loop: the rate the generator really sent at (n sends span n - 1 intervals). */
+    achievedRate: stats.sendSpanS > 0 ? (stats.sent - 1) / stats.sendSpanS : undefined,
+    /** Closed loop: the sustained accept rate, 2xx answers per second of the measured window. */
+    acceptedPerS: stats.windowS > 0 ? stats.okInWindow / stats.windowS : 0,
+    windowS: stats.windowS,
+    /** The bench process's CPU per request sent, µs, and its share of one core over the run. */
+    generatorCpuPerRequestUs: stats.sent > 0 ? (stats.generatorCpuS / stats.sent) * 1e6 : undefined,
+    generatorCpuShare: stats.elapsedS > 0 ? stats.generatorCpuS / stats.elapsedS : undefined,
+    problems,
+  };
 }
 
-export function non2xx(stats: RunStats): number {
-  let total = 0;
-  for (const n of stats.statuses.values()) total += n;
-  return total;
+/** One line for the progress log. */
+export function describeRun(label: string, run: RunSummary): string {
+  const rate = run.windowS > 0 ? run.acceptedPerS : (run.achievedRate ?? 0);
+  const bad = run.sent - run.ok;
+  return (
+    `${label}: ${run.ok} acknowledged of ${run.sent} (${rate.toFixed(0)}/s` +
+    `, p50 ${run.p50Ms?.toFixed(2) ?? "–"} ms, p99 ${run.p99Ms?.toFixed(2) ?? "–"} ms)` +
+    (bad ? `, ${bad} not 2xx` : "")
+  );
 }

@@ -1,6 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
-import { pythonVersion, REPO_ROOT } from "./targets.js";
+import { REPO_ROOT } from "./targets.js";
 
 /** The machine a run was taken on: figures from a shared, noisy machine mean little without it. */
 export interface MachineInfo {
@@ -21,8 +21,9 @@ export function loadAverage(): string {
     .join(" ");
 }
 
-function git(args: string[]): string | undefined {
-  const result = spawnSync("git", args, { cwd: REPO_ROOT, encoding: "utf8", timeout: 5000 });
+/** What a command printed (python3 --version prints to stdout since 3.4), or undefined when it failed. */
+function output(command: string, args: string[]): string | undefined {
+  const result = spawnSync(command, args, { cwd: REPO_ROOT, encoding: "utf8", timeout: 15_000 });
   return result.status === 0 ? result.stdout.trim() : undefined;
 }
 
@@ -32,8 +33,8 @@ export function machineInfo(): MachineInfo {
     cpu: cpus()[0]?.model.trim() ?? "unknown CPU",
     memoryGiB: totalmem() / 2 ** 30,
     node: process.version,
-    python: pythonVersion(),
-    commit: git(["rev-parse", "--short", "HEAD"]),
-    dirty: (git(["status", "--porcelain", "--untracked-files=no"]) ?? "") !== "",
+    python: output("python3", ["--version"]),
+    commit: output("git", ["rev-parse", "--short", "HEAD"]),
+    dirty: (output("git", ["status", "--porcelain", "--untracked-files=no"]) ?? "") !== "",
   };
 }

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { type CliProcess, spawnCli } from "../test/support/cli-process.js";
-import { API_KEY, startWorld } from "../test/support/world.js";
+import { API_KEY, initWaitingArgs, startWorld } from "../test/support/world.js";
 
 /** The Vast.ai client's least spacing of two calls of one route (src/vast/api-client.ts). */
 const ROUTE_SPACING_MS = 500;
@@ -23,12 +23,13 @@ const ROUTE_SPACING_MS = 500;
 const FAKE_TUNNEL = fileURLToPath(new URL("../test/support/fake-tunnel.mjs", import.meta.url));
 const BUILT = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 
+/**
+ * From the kill, ms: to "tunnel lost" (how soon serve noticed), to the new tunnel printing its URL
+ * (serve's "tunnel output" line, at debug level), to "webhook pointed" (the window).
+ */
 interface Death {
-  /** Kill to "tunnel lost": how soon serve noticed. */
   noticedMs: number;
-  /** Kill to the new tunnel printing its URL (serve's "tunnel output" line, at debug level). */
   reopenedMs: number;
-  /** Kill to "webhook pointed": the window. */
   pointedMs: number;
 }
 
@@ -46,18 +47,9 @@ async function main(): Promise<void> {
   const world = await startWorld();
   let serve: CliProcess | undefined;
   try {
-    const init = await world.run(
-      [
-        "init",
-        "--api-key-stdin",
-        "--chat-url",
-        world.chat.webhookUrl(),
-        "--yes",
-        "--no-chat-check",
-      ],
-      {},
-      API_KEY,
-    );
+    // The webhook waits for its tunnel, as in test/tunnel/serve-tunnel.test.ts; serve's
+    // --tunnel-command below stands in for the provider.
+    const init = await world.run(initWaitingArgs(world), {}, API_KEY);
     if (init.code !== 0) throw new Error(`init failed: ${init.stderr}`);
     const stateFile = join(world.configDir, "fake-tunnel.json");
     const state = () => JSON.parse(readFileSync(stateFile, "utf8")) as { pid: number; url: string };
@@ -119,10 +111,7 @@ async function main(): Promise<void> {
     console.log(row("the new tunnel's URL", (d) => d.reopenedMs));
     console.log(row('"webhook pointed": the window', (d) => d.pointedMs));
   } finally {
-    if (serve && serve.child.exitCode === null) {
-      serve.child.kill("SIGTERM");
-      await serve.exited;
-    }
+    await serve?.stop();
     await world.close();
   }
 }

@@ -2,15 +2,10 @@ import { readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { BurstResult } from "./burst.js";
 import type { BenchConfig } from "./config.js";
-import {
-  type BurstReport,
-  isSkipped,
-  type LoadReport,
-  type ReportInput,
-  type StartupReport,
-} from "./report-input.js";
-import type { RunSummary } from "./run-summary.js";
-import type { SessionResult } from "./sessions.js";
+import type { RunSummary } from "./load.js";
+import type { MachineInfo } from "./machine.js";
+import type { CeilingResult, SessionPlan, SessionResult } from "./sessions.js";
+import type { ServeStartsResult, StartupResult } from "./startup.js";
 import { REPO_ROOT } from "./targets.js";
 
 /**
@@ -22,6 +17,37 @@ import { REPO_ROOT } from "./targets.js";
  * verdict; each figure the median of the repeats with their range, because one run on a shared
  * machine proves little), the targets, what went wrong on the wire, and the method.
  */
+export interface ReportInput {
+  config: BenchConfig;
+  machine: MachineInfo;
+  startedAt: Date;
+  /** Wall time of the whole run, s. */
+  durationS: number;
+  loadAverageAtStart: string;
+  loadAverageAtEnd: string;
+  /** Each part is absent when `--only` left it out. */
+  startup?: { cli: StartupResult; serve: ServeStartsResult } | undefined;
+  load?: LoadReport | undefined;
+  burst?: BurstReport | undefined;
+}
+
+type Skipped = { skipped: string };
+const isSkipped = <T>(value: T | Skipped): value is Skipped =>
+  typeof value === "object" && value !== null && "skipped" in value;
+
+/** The load sessions: every Chat latency, every repeat; the ceiling once per repeat. */
+export interface LoadReport {
+  plan: SessionPlan;
+  /** Empty for `--only rss`, which does not measure the ceiling. */
+  ceilings: CeilingResult[];
+  ours: SessionResult[];
+  tutorial: SessionResult[] | Skipped;
+}
+
+export interface BurstReport {
+  ours: BurstResult[];
+  tutorial: BurstResult[] | Skipped;
+}
 
 // ---- The document: maps, infinite latencies ("no answer") and the start date survive the round trip.
 
@@ -36,7 +62,7 @@ export function saveResults(input: ReportInput, file = RESULTS_FILE): void {
   writeFileSync(file, `${JSON.stringify(input, replacer, 1)}\n`);
 }
 
-export function loadResults(file = RESULTS_FILE): ReportInput {
+function loadResults(file: string): ReportInput {
   const input = JSON.parse(readFileSync(file, "utf8"), (_key, value: unknown) => {
     if (typeof value === "object" && value !== null) {
       if ("$map" in value) return new Map(value.$map as [unknown, unknown][]);
@@ -49,11 +75,17 @@ export function loadResults(file = RESULTS_FILE): ReportInput {
 
 // ---- BENCHMARKS.md: each script (the bench, the soak) replaces only the text between its own markers.
 
-export const BENCH_BEGIN = "<!-- bench:begin -->";
-export const BENCH_END = "<!-- bench:end -->";
-
-/** `text` with the part between `begin` and `end` replaced; throws if the markers are not there once each, in order. */
-export function replaceSection(text: string, begin: string, end: string, content: string): string {
+/**
+ * Replaces the part between `begin` and `end` (read, replace and rename back to back: a reader
+ * never sees a half-written file); throws if the markers are not there once each, in order.
+ */
+export function writeSection(
+  path: string,
+  content: string,
+  begin = "<!-- bench:begin -->",
+  end = "<!-- bench:end -->",
+): void {
+  const text = readFileSync(path, "utf8");
   const from = text.indexOf(begin);
   const to = text.indexOf(end);
   if (from === -1 || to === -1 || to < from) {
@@ -62,28 +94,25 @@ export function replaceSection(text: string, begin: string, end: string, content
   if (text.indexOf(begin, from + 1) !== -1 || text.indexOf(end, to + 1) !== -1) {
     throw new Error(`the markers ${begin} … ${end} appear more than once`);
   }
-  return `${text.slice(0, from + begin.length)}\n${content.trim()}\n${text.slice(to)}`;
-}
-
-/** Read, replace and rename back to back: a reader never sees a half-written file. */
-export function writeSection(
-  path: string,
-  content: string,
-  begin = BENCH_BEGIN,
-  end = BENCH_END,
-): void {
-  const updated = replaceSection(readFileSync(path, "utf8"), begin, end, content);
   const temporary = `${path}.section-${process.pid}.tmp`;
-  writeFileSync(temporary, updated);
+  writeFileSync(
+    temporary,
+    `${text.slice(0, from + begin.length)}\n${content.trim()}\n${text.slice(to)}`,
+  );
   renameSync(temporary, path);
 }
 
-// ---- Numbers as the report shows them.
+// ---- Numbers as the report shows them; "–" for a missing one.
 
 type Maybe = number | undefined;
+type Format = (value: Maybe) => string;
+const orDash =
+  (format: (value: number) => string): Format =>
+  (value) =>
+    value === undefined ? "–" : format(value);
 
 /** Median of the defined values; Infinity (a request with no answer) sorts last. */
-export function median(values: readonly Maybe[]): Maybe {
+function median(values: readonly Maybe[]): Maybe {
   const sorted = values.filter((v): v is number => v !== undefined).sort((a, b) => a - b);
   if (sorted.length === 0) return undefined;
   const middle = Math.floor(sorted.length / 2);
@@ -92,198 +121,119 @@ export function median(values: readonly Maybe[]): Maybe {
 }
 
 const sum = (values: readonly number[]) => values.reduce((total, v) => total + v, 0);
-export const int = (value: number) => Math.round(value).toLocaleString("en-US");
-const count = (value: Maybe) => (value === undefined ? "–" : int(value));
-const oneDecimal = (value: Maybe) => (value === undefined ? "–" : value.toFixed(1));
-
+const int = (value: number) => Math.round(value).toLocaleString("en-US");
+const count = orDash(int);
+const oneDecimal = orDash((v) => v.toFixed(1));
 /** Milliseconds with sensible precision; "no answer" for a percentile that fell on one. */
-function ms(value: Maybe): string {
-  if (value === undefined) return "–";
-  if (!Number.isFinite(value)) return "no answer";
-  return value < 10 ? value.toFixed(2) : value < 100 ? value.toFixed(1) : int(value);
-}
-
+const ms = orDash((v) =>
+  !Number.isFinite(v) ? "no answer" : v < 10 ? v.toFixed(2) : v < 100 ? v.toFixed(1) : int(v),
+);
 /** Seconds for the burst; "not all" when the sender never had every 2xx. */
-function seconds(value: Maybe): string {
-  if (value === undefined) return "–";
-  if (!Number.isFinite(value)) return "not all";
-  return value < 10 ? value.toFixed(2) : value.toFixed(1);
-}
-
+const seconds = orDash((v) => (!Number.isFinite(v) ? "not all" : v.toFixed(v < 10 ? 2 : 1)));
 /** 0.163 → "16.3 %". */
-function percent(share: Maybe): string {
-  if (share === undefined || !Number.isFinite(share)) return "–";
-  return `${(share * 100).toFixed(share < 0.1 ? 2 : 1)} %`;
-}
-
-function times(r: number): string {
-  if (r === 0) return "0×";
-  return `${r < 0.1 ? r.toPrecision(2) : r < 10 ? r.toFixed(2) : int(r)}×`;
-}
+const percent = orDash((v) =>
+  Number.isFinite(v) ? `${(v * 100).toFixed(v < 0.1 ? 2 : 1)} %` : "–",
+);
+const times = (r: number) =>
+  r === 0 ? "0×" : `${r < 0.1 ? r.toPrecision(2) : r < 10 ? r.toFixed(2) : int(r)}×`;
 
 /** A ratio as "4.16×"; "–" when either side is missing, infinite or zero below. */
 function ratio(a: Maybe, b: Maybe): string {
-  if (a === undefined || b === undefined) return "–";
-  if (!Number.isFinite(a) || !Number.isFinite(b) || b === 0) return "–";
+  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) {
+    return "–";
+  }
   return times(a / b);
 }
 
 /** The median of the repeats, then their range when there is one: "0.44 (0.40–0.61)". */
-function spread(values: readonly Maybe[], format: (value: Maybe) => string): string {
+function spread(values: readonly Maybe[], format: Format): string {
   const defined = values.filter((v): v is number => v !== undefined);
   if (defined.length === 0) return "–";
   const middle = format(median(defined));
-  if (defined.length === 1) return middle;
-  const low = format(Math.min(...defined));
-  const high = format(Math.max(...defined));
-  return low === high ? middle : `${middle} (${low}–${high})`;
+  const [low, high] = [format(Math.min(...defined)), format(Math.max(...defined))];
+  return defined.length === 1 || low === high ? middle : `${middle} (${low}–${high})`;
 }
 
 // ---- Targets: a latency or rate target is judged on the median of the repeats; a correctness
-// target (nothing acknowledged lost, no burst event lost) must hold in every run and sets the exit code.
+// target (nothing acknowledged lost, no burst event lost) must hold in every run and sets the
+// exit code. Each is judged while its row is built: the verdict is kept, the row gets its cell.
 
-export const TARGETS = {
+const TARGETS = {
   /** `vast-gchat --help` at most this many times a bare `node -e 0`. */
   helpVsBareNode: 2.5,
-  /** Ack latency p99 at the fixed rate, for every Chat latency. */
+  /** Ack latency p99 at the fixed rate, and accepted events/s at saturation, per Chat latency. */
   ackP99Ms: 10,
-  /** Accepted events/s at saturation, for every Chat latency. */
   acceptedPerS: 2000,
   missingAfterKill: 0,
   burstLost: 0,
 };
 
-export interface Verdict {
-  /** For the table's rows: "help", "ackP99:5", "accepted:300", "durable", "burst". */
-  key: string;
-  /** e.g. "ack p99 < 10 ms, Chat 5 ms". */
+interface Verdict {
+  /** e.g. "ack p99 < 10 ms at 500/s, Chat 5 ms". */
   name: string;
   pass: boolean;
   correctness: boolean;
 }
 
-function helpRatio(input: ReportInput): Maybe {
-  const cli = input.startup?.cli;
-  if (!cli) return undefined;
-  const help = median(cli.helpMs);
-  const bare = median(cli.bareNodeMs);
-  return help === undefined || bare === undefined || bare === 0 ? undefined : help / bare;
+type Judge = (name: string, pass: boolean, cell: string, correctness?: boolean) => string;
+
+// ---- The table: a metric per row, ours and the tutorial's side by side.
+
+/** One row; a cell left out shows "–". */
+type Row = Partial<Record<keyof typeof COLUMNS, string>> & { metric: string };
+
+const COLUMNS = {
+  metric: "metric",
+  ours: "vast-gchat",
+  tutorial: "tutorial adapter",
+  ratio: "vast-gchat ÷ tutorial",
+  baseline: "baseline (same run)",
+  target: "target",
+};
+
+function markdownTable(rows: readonly Row[]): string {
+  const keys = Object.keys(COLUMNS) as (keyof typeof COLUMNS)[];
+  const cells = rows.map((row) => keys.map((key) => row[key] ?? "–"));
+  return [Object.values(COLUMNS), keys.map(() => "---"), ...cells]
+    .map((line) => `| ${line.map((c) => c.replaceAll("|", "\\|")).join(" | ")} |`)
+    .join("\n");
 }
 
-export function verdicts(input: ReportInput): Verdict[] {
-  const result: Verdict[] = [];
-  const add = (key: string, name: string, pass: boolean, correctness = false) =>
-    result.push({ key, name, pass, correctness });
-  const help = helpRatio(input);
-  if (help !== undefined) {
-    add(
-      "help",
-      `\`--help\` ≤ ${TARGETS.helpVsBareNode}× \`node -e 0\``,
-      help <= TARGETS.helpVsBareNode,
-    );
-  }
-  const load = input.load;
-  if (load) {
-    for (const delay of input.config.chatDelaysMs) {
-      const sessions = load.ours.filter((s) => s.chatDelayMs === delay);
-      if (load.plan.fixedRate) {
-        const p99 = median(sessions.map((s) => s.fixed?.p99Ms));
-        add(
-          `ackP99:${delay}`,
-          `ack p99 < ${TARGETS.ackP99Ms} ms at ${input.config.rate}/s, Chat ${delay} ms`,
-          p99 !== undefined && p99 < TARGETS.ackP99Ms,
-        );
-      }
-      const accepted = median(sessions.map((s) => s.saturation.acceptedPerS));
-      add(
-        `accepted:${delay}`,
-        `≥ ${TARGETS.acceptedPerS} accepted events/s, Chat ${delay} ms`,
-        accepted !== undefined && accepted >= TARGETS.acceptedPerS,
-      );
-    }
-    const kills = load.ours.flatMap((s) => (s.kill ? [s.kill.durability] : []));
-    if (kills.length > 0) {
-      add(
-        "durable",
-        "nothing acknowledged lost to kill -9",
-        kills.every((k) => k.missing === TARGETS.missingAfterKill && k.acknowledged > 0),
-        true,
-      );
-    }
-  }
-  if (input.burst) {
-    add(
-      "burst",
-      "no burst event lost",
-      input.burst.ours.every((r) => r.lost === TARGETS.burstLost && r.allVisibleS !== undefined),
-      true,
-    );
-  }
-  return result;
-}
-
-/** Whether every correctness target held (the exit code). */
-export function correct(all: readonly Verdict[]): boolean {
-  return all.every((v) => v.pass || !v.correctness);
-}
-
-// ---- The table: a metric per row.
-
-const HEADER = [
-  "metric",
-  "vast-gchat",
-  "tutorial adapter",
-  "vast-gchat ÷ tutorial",
-  "baseline (same run)",
-  "target",
-];
-
-type Row = string[];
-
-const row = (
-  metric: string,
-  ours: string,
-  tutorial: string,
-  r = "–",
-  baseline = "–",
-  target = "–",
-) => [metric, ours, tutorial, r, baseline, target];
-
-/** Ours and the tutorial's figures (undefined when it was skipped), with the ratio of their medians unless `ratio` is off. */
+/** Ours and the tutorial's figures (undefined: it was skipped), with the ratio of their medians. */
 function sides(
   metric: string,
   ours: readonly Maybe[],
   tutorial: readonly Maybe[] | undefined,
-  format: (value: Maybe) => string,
-  options: { baseline?: string; target?: string; ratio?: boolean } = {},
+  format: Format,
+  { noRatio = false, ...cells }: { baseline?: string; target?: string; noRatio?: boolean } = {},
 ): Row {
-  return row(
+  return {
     metric,
-    spread(ours, format),
-    tutorial ? spread(tutorial, format) : "skipped",
-    tutorial && options.ratio !== false ? ratio(median(ours), median(tutorial)) : "–",
-    options.baseline,
-    options.target,
-  );
+    ours: spread(ours, format),
+    tutorial: tutorial ? spread(tutorial, format) : "skipped",
+    ratio: tutorial && !noRatio ? ratio(median(ours), median(tutorial)) : "–",
+    ...cells,
+  };
 }
 
-function target(all: readonly Verdict[], key: string, text: string): string {
-  const found = all.find((v) => v.key === key);
-  return found ? `${text} ${found.pass ? "**PASS**" : "**FAIL**"}` : text;
-}
-
-function startupRows(startup: StartupReport, input: ReportInput, all: Verdict[]): Row[] {
+function startupRows({ startup }: ReportInput, judge: Judge): Row[] {
+  if (!startup) return [];
   const { cli, serve } = startup;
-  const help = helpRatio(input);
+  const [help, bare] = [median(cli.helpMs), median(cli.bareNodeMs)];
+  const helpRatio = help === undefined || !bare ? undefined : help / bare;
+  const cell = `≤ ${TARGETS.helpVsBareNode}× \`node -e 0\``;
+  const timedBy = cli.tool === "hyperfine" ? "timed by hyperfine, as" : "interleaved with";
   return [
-    row(
-      `start-up: \`vast-gchat --help\` (ms; ${cli.helpMs.length} runs, ${cli.tool === "hyperfine" ? "timed by hyperfine, as" : "interleaved with"} \`node -e 0\`)`,
-      spread(cli.helpMs, ms),
-      "no `--help` (n/a)",
-      "–",
-      `bare \`node -e 0\`: ${spread(cli.bareNodeMs, ms)} ms; \`--help\` ÷ it = ${help === undefined ? "–" : times(help)}`,
-      target(all, "help", `≤ ${TARGETS.helpVsBareNode}× \`node -e 0\``),
-    ),
+    {
+      metric: `start-up: \`vast-gchat --help\` (ms; ${cli.helpMs.length} runs, ${timedBy} \`node -e 0\`)`,
+      ours: spread(cli.helpMs, ms),
+      tutorial: "no `--help` (n/a)",
+      baseline: `bare \`node -e 0\`: ${spread(cli.bareNodeMs, ms)} ms; \`--help\` ÷ it = ${helpRatio === undefined ? "–" : times(helpRatio)}`,
+      target:
+        helpRatio === undefined
+          ? cell
+          : judge(`\`--help\` ${cell}`, helpRatio <= TARGETS.helpVsBareNode, cell),
+    },
     sides(
       `start-up: from spawn until the adapter answers /health (ms; ${serve.oursMs.length} starts each)`,
       serve.oursMs,
@@ -294,78 +244,77 @@ function startupRows(startup: StartupReport, input: ReportInput, all: Verdict[])
 }
 
 /** "2xx / non-2xx / no answer", summed over the repeats. */
-function answers(runs: readonly (RunSummary | undefined)[]): string {
+function answers(runs: readonly (RunSummary | undefined)[] | undefined): string {
+  if (!runs) return "skipped";
   const present = runs.filter((r): r is RunSummary => r !== undefined);
   if (present.length === 0) return "–";
+  const total = (pick: (r: RunSummary) => number) => int(sum(present.map(pick)));
   const skipped = sum(present.map((r) => r.skipped));
   return (
-    `${int(sum(present.map((r) => r.ok)))} / ${int(sum(present.map((r) => r.non2xx)))} / ` +
-    `${int(sum(present.map((r) => r.noAnswer)))}${skipped ? ` (+${int(skipped)} not sent)` : ""}`
+    `${total((r) => r.ok)} / ${total((r) => r.non2xx)} / ${total((r) => r.noAnswer)}` +
+    (skipped ? ` (+${int(skipped)} not sent)` : "")
   );
 }
 
-function loadRows(input: ReportInput, load: LoadReport, all: Verdict[]): Row[] {
-  const { config } = input;
+function loadRows({ config, load }: ReportInput, judge: Judge): Row[] {
+  if (!load) return [];
   const rows: Row[] = [];
-  const tutorialSessions = isSkipped(load.tutorial) ? undefined : load.tutorial;
   const ceilingRuns = load.ceilings.map((c) => c.saturation);
   const ceilings = ceilingRuns.map((r) => r.acceptedPerS);
   const ceiling = median(ceilings);
+  const hasCeiling = ceilings.length > 0;
   const serverCpu = percent(median(load.ceilings.map((c) => c.serverCpuShare)));
   const generatorCpu = percent(median(ceilingRuns.map((r) => r.generatorCpuShare)));
-  if (load.ceilings.length > 0) {
+  const at = (delay: number) => (s: SessionResult) => s.chatDelayMs === delay;
+  if (hasCeiling) {
     const cpuPerRequest = median(ceilingRuns.map((r) => r.generatorCpuPerRequestUs));
     rows.push(
-      row(
-        "load generator alone: CPU per signed request, and the most it could send on one core",
-        "–",
-        "–",
-        "–",
-        cpuPerRequest === undefined
-          ? "–"
-          : `${cpuPerRequest.toFixed(0)} µs → ${int(1e6 / cpuPerRequest)} requests/s`,
-      ),
-      row(
-        "bare node:http server (the ceiling for any Node receiver): accepted events/s at saturation",
-        "–",
-        "–",
-        "–",
-        `${spread(ceilings, count)}/s; generator at ${generatorCpu} of a core, server at ${serverCpu}`,
-      ),
-      ...config.chatDelaysMs.map((delay) => {
-        const ours = median(
-          load.ours.filter((s) => s.chatDelayMs === delay).map((s) => s.saturation.acceptedPerS),
-        );
-        return row(
-          `Chat ${delay} ms · the ceiling ÷ our saturated rate (how far the generator can go beyond ours)`,
-          ours === undefined || ceiling === undefined || ours === 0 ? "–" : times(ceiling / ours),
-          "–",
-        );
-      }),
+      {
+        metric:
+          "load generator alone: CPU per signed request, and the most it could send on one core",
+        baseline:
+          cpuPerRequest === undefined
+            ? "–"
+            : `${cpuPerRequest.toFixed(0)} µs → ${int(1e6 / cpuPerRequest)} requests/s`,
+      },
+      {
+        metric:
+          "bare node:http server (the ceiling for any Node receiver): accepted events/s at saturation",
+        baseline: `${spread(ceilings, count)}/s; generator at ${generatorCpu} of a core, server at ${serverCpu}`,
+      },
+      ...config.chatDelaysMs.map((delay) => ({
+        metric: `Chat ${delay} ms · the ceiling ÷ our saturated rate (how far the generator can go beyond ours)`,
+        ours: ratio(
+          ceiling,
+          median(load.ours.filter(at(delay)).map((s) => s.saturation.acceptedPerS)),
+        ),
+      })),
     );
   }
   for (const delay of config.chatDelaysMs) {
-    const ours = load.ours.filter((s) => s.chatDelayMs === delay);
-    const tutorial = tutorialSessions?.filter((s) => s.chatDelayMs === delay);
+    const ours = load.ours.filter(at(delay));
+    const tutorial = isSkipped(load.tutorial) ? undefined : load.tutorial.filter(at(delay));
+    type Cells = Parameters<typeof sides>[4];
     const pair = (
       metric: string,
       pick: (s: SessionResult) => Maybe,
-      format: (value: Maybe) => string,
-      options?: { baseline?: string; target?: string; ratio?: boolean },
-    ) => rows.push(sides(metric, ours.map(pick), tutorial?.map(pick), format, options));
+      format: Format,
+      cells?: Cells,
+    ) => rows.push(sides(metric, ours.map(pick), tutorial?.map(pick), format, cells));
     const answersRow = (metric: string, pick: (s: SessionResult) => RunSummary | undefined) =>
-      rows.push(
-        row(
-          `${metric}: answers 2xx / non-2xx / none (all runs)`,
-          answers(ours.map(pick)),
-          tutorial ? answers(tutorial.map(pick)) : "skipped",
-        ),
-      );
+      rows.push({
+        metric: `${metric}: answers 2xx / non-2xx / none (all runs)`,
+        ours: answers(ours.map(pick)),
+        tutorial: answers(tutorial?.map(pick)),
+      });
     if (load.plan.fixedRate) {
       const fixed = `Chat ${delay} ms · fixed ${int(config.rate)}/s × ${config.rateSeconds} s`;
+      const p99 = median(ours.map((s) => s.fixed?.p99Ms));
+      const name = `ack p99 < ${TARGETS.ackP99Ms} ms at ${config.rate}/s, Chat ${delay} ms`;
+      const met = p99 !== undefined && p99 < TARGETS.ackP99Ms;
       pair(`${fixed}: ack latency p50 (ms)`, (s) => s.fixed?.p50Ms, ms);
       pair(`${fixed}: **ack latency p99 (ms)**`, (s) => s.fixed?.p99Ms, ms, {
-        target: target(all, `ackP99:${delay}`, `< ${TARGETS.ackP99Ms} ms`),
+        target: judge(name, met, `< ${TARGETS.ackP99Ms} ms`),
       });
       pair(
         `${fixed}: ack latency p99 from the scheduled send (ms)`,
@@ -377,31 +326,29 @@ function loadRows(input: ReportInput, load: LoadReport, all: Verdict[]): Row[] {
         (s) => s.fixed?.achievedRate,
         oneDecimal,
         {
-          ratio: false,
+          noRatio: true,
         },
       );
       pair(`${fixed}: generator send lag p99 (ms)`, (s) => s.fixed?.sendLagP99Ms, ms, {
-        ratio: false,
+        noRatio: true,
       });
       answersRow(fixed, (s) => s.fixed);
     }
     const sat = `Chat ${delay} ms · saturation, ${config.concurrency} in flight × ${config.saturationSeconds} s`;
+    const accepted = median(ours.map((s) => s.saturation.acceptedPerS));
+    const name = `≥ ${TARGETS.acceptedPerS} accepted events/s, Chat ${delay} ms`;
+    const met = accepted !== undefined && accepted >= TARGETS.acceptedPerS;
     pair(`${sat}: **accepted events/s**`, (s) => s.saturation.acceptedPerS, count, {
-      baseline: ceilings.length ? `bare node:http: ${spread(ceilings, count)}` : "–",
-      target: target(all, `accepted:${delay}`, `≥ ${int(TARGETS.acceptedPerS)}/s`),
+      baseline: hasCeiling ? `bare node:http: ${spread(ceilings, count)}` : "–",
+      target: judge(name, met, `≥ ${int(TARGETS.acceptedPerS)}/s`),
     });
     if (ceiling !== undefined && ceiling > 0) {
-      pair(
-        `${sat}: share of the bare node:http ceiling`,
-        (s) => s.saturation.acceptedPerS / ceiling,
-        percent,
-        { baseline: "100 %" },
-      );
+      const share = (s: SessionResult) => s.saturation.acceptedPerS / ceiling;
+      pair(`${sat}: share of the bare node:http ceiling`, share, percent, { baseline: "100 %" });
     }
     pair(`${sat}: ack latency p50 (ms)`, (s) => s.saturation.p50Ms, ms);
     pair(`${sat}: ack latency p99 (ms)`, (s) => s.saturation.p99Ms, ms);
     answersRow(sat, (s) => s.saturation);
-    const hasCeiling = load.ceilings.length > 0;
     pair(`${sat}: adapter CPU (share of one core)`, (s) => s.adapterCpuShare, percent, {
       baseline: hasCeiling ? `bare node:http: ${serverCpu}` : "–",
     });
@@ -410,7 +357,7 @@ function loadRows(input: ReportInput, load: LoadReport, all: Verdict[]): Row[] {
       (s) => s.saturation.generatorCpuShare,
       percent,
       {
-        ratio: false,
+        noRatio: true,
         baseline: hasCeiling ? `driving bare node:http: ${generatorCpu}` : "–",
       },
     );
@@ -425,22 +372,22 @@ function loadRows(input: ReportInput, load: LoadReport, all: Verdict[]): Row[] {
   }
   const kills = load.ours.flatMap((s) => (s.kill ? [s.kill.durability] : []));
   if (kills.length > 0) {
-    rows.push(
-      row(
-        `kill -9 under saturated load after ${config.killAfterSeconds} s, once per session (${kills.length} kills)`,
-        `acknowledged ${int(sum(kills.map((k) => k.acknowledged)))}, missing ${int(sum(kills.map((k) => k.missing)))}`,
-        "keeps nothing (n/a)",
-        "–",
-        "–",
-        target(all, "durable", "0 missing"),
-      ),
+    const durable = kills.every(
+      (k) => k.missing === TARGETS.missingAfterKill && k.acknowledged > 0,
     );
+    rows.push({
+      metric: `kill -9 under saturated load after ${config.killAfterSeconds} s, once per session (${kills.length} kills)`,
+      ours: `acknowledged ${int(sum(kills.map((k) => k.acknowledged)))}, missing ${int(sum(kills.map((k) => k.missing)))}`,
+      tutorial: "keeps nothing (n/a)",
+      target: judge("nothing acknowledged lost to kill -9", durable, "0 missing", true),
+    });
   }
   return rows;
 }
 
 /** "12.3", or "not all visible after 300 s (287 of 500)" per run. */
-function visibleTimes(results: readonly BurstResult[]): string {
+function visibleTimes(results: readonly BurstResult[] | undefined): string {
+  if (!results) return "skipped";
   if (results.every((r) => r.allVisibleS !== undefined)) {
     return spread(
       results.map((r) => r.allVisibleS),
@@ -456,22 +403,21 @@ function visibleTimes(results: readonly BurstResult[]): string {
     .join("; ");
 }
 
-function senderOutcome(results: readonly BurstResult[]): string {
-  return results
-    .map(
-      ({ sender }) =>
-        `${int(sender.acked)} / ${int(sender.refused)} / ${int(sender.gaveUp)} / ${int(sender.cutOff)}`,
+const senderOutcome = (results: readonly BurstResult[] | undefined) =>
+  results
+    ?.map(
+      ({ sender: s }) =>
+        `${int(s.acked)} / ${int(s.refused)} / ${int(s.gaveUp)} / ${int(s.cutOff)}`,
     )
-    .join("; ");
-}
+    .join("; ") ?? "skipped";
 
-function burstRows(input: ReportInput, burst: BurstReport, all: Verdict[]): Row[] {
-  const { config } = input;
+function burstRows({ config, burst }: ReportInput, judge: Judge): Row[] {
+  if (!burst) return [];
   const ours = burst.ours;
   const tutorial = isSkipped(burst.tutorial) ? undefined : burst.tutorial;
   const b = `burst of ${int(config.burstEvents)} → 1 space at ${config.burstChatRate} msg/s (runs: ${ours.length} / ${tutorial?.length ?? 0})`;
-  const both = (metric: string, pick: (result: BurstResult) => Maybe, targetText = "–") =>
-    sides(`${b}: ${metric}`, ours.map(pick), tutorial?.map(pick), count, { target: targetText });
+  const both = (metric: string, pick: (result: BurstResult) => Maybe, target = "–") =>
+    sides(`${b}: ${metric}`, ours.map(pick), tutorial?.map(pick), count, { target });
   // A tutorial run that did not show everything ran longer than this, so ours ÷ it is below it.
   let timeRatio = "–";
   const oursTime = median(ours.map((r) => r.allVisibleS));
@@ -482,17 +428,18 @@ function burstRows(input: ReportInput, burst: BurstReport, all: Verdict[]): Row[
   }
   const acksIn = (r: BurstResult) =>
     r.sender.acked === r.events ? (r.sender.lastAckMs ?? 0) / 1000 : Number.POSITIVE_INFINITY;
+  const noneLost = ours.every((r) => r.lost === TARGETS.burstLost && r.allVisibleS !== undefined);
   return [
-    row(
-      `${b}: **time until every event is visible in Chat (s)**`,
-      visibleTimes(ours),
-      tutorial ? visibleTimes(tutorial) : "skipped",
-      timeRatio,
-    ),
+    {
+      metric: `${b}: **time until every event is visible in Chat (s)**`,
+      ours: visibleTimes(ours),
+      tutorial: visibleTimes(tutorial),
+      ratio: timeRatio,
+    },
     both(
       "**events lost** (not visible in Chat when the run ended)",
       (r) => r.lost,
-      target(all, "burst", `${TARGETS.burstLost} in every run`),
+      judge("no burst event lost", noneLost, `${TARGETS.burstLost} in every run`, true),
     ),
     both("**posts to Chat** (429s included)", (r) => r.posts),
     both("**429s met**", (r) => r.throttled),
@@ -500,159 +447,123 @@ function burstRows(input: ReportInput, burst: BurstReport, all: Verdict[]): Row[
     both("most events in one message", (r) => r.maxPerMessage),
     both("events shown twice or more (duplicates)", (r) => r.duplicates),
     both("deliveries the Vast.ai-like sender made (retries included)", (r) => r.sender.attempts),
-    row(
-      `${b}: sender's events: 2xx / refused / gave up after ${config.burstMaxAttempts} attempts / still retrying at the end (per run)`,
-      senderOutcome(ours),
-      tutorial ? senderOutcome(tutorial) : "skipped",
-    ),
+    {
+      metric: `${b}: sender's events: 2xx / refused / gave up after ${config.burstMaxAttempts} attempts / still retrying at the end (per run)`,
+      ours: senderOutcome(ours),
+      tutorial: senderOutcome(tutorial),
+    },
     sides(
       `${b}: time until the sender had a 2xx for every event (s)`,
       ours.map(acksIn),
       tutorial?.map(acksIn),
       seconds,
-      { ratio: false },
+      {
+        noRatio: true,
+      },
     ),
   ];
 }
 
 // ---- The report around the table.
 
-/** The command as typed, so anyone can run the same thing. */
-function command(input: ReportInput): string {
-  const { argv, envSettings } = input.config;
-  const env = envSettings.length ? `${envSettings.join(" ")} ` : "";
-  const args = argv.length ? ` -- ${argv.join(" ")}` : "";
-  return `npm run build && ${env}npm run bench${args}`;
-}
-
-function repeatsLine(input: ReportInput): string {
-  const { config } = input;
-  const parts: string[] = [];
-  if (input.load) {
-    parts.push(
-      `every load figure ${config.repeats} time(s) per Chat latency (the median, with the range across runs in brackets)`,
-    );
-  }
-  if (input.startup) {
-    parts.push(
-      `start-up ${config.startupRuns} timed runs each after ${config.startupWarmupRuns} warm-up, ${config.serveStarts} starts of each adapter`,
-    );
-  }
-  if (input.burst) {
-    const tutorialRuns = isSkipped(input.burst.tutorial) ? 0 : input.burst.tutorial.length;
-    parts.push(
-      `burst ${input.burst.ours.length} run(s) of vast-gchat, ${tutorialRuns} of the tutorial's`,
-    );
-  }
-  return parts.join("; ");
-}
-
 function header(input: ReportInput): string[] {
-  const { machine } = input;
-  const only = input.config.only === "all" ? "" : ` (only the ${input.config.only} part)`;
-  const quick = input.config.quick ? " (`--quick`: short runs, not for comparison)" : "";
+  const { machine, config, burst } = input;
+  // The command as typed, so anyone can run the same thing.
+  const env = config.envSettings.length ? `${config.envSettings.join(" ")} ` : "";
+  const args = config.argv.length ? ` -- ${config.argv.join(" ")}` : "";
+  const only = config.only === "all" ? "" : ` (only the ${config.only} part)`;
+  const quick = config.quick ? " (`--quick`: short runs, not for comparison)" : "";
+  const repeats = [
+    input.load &&
+      `every load figure ${config.repeats} time(s) per Chat latency (the median, with the range across runs in brackets)`,
+    input.startup &&
+      `start-up ${config.startupRuns} timed runs each after ${config.startupWarmupRuns} warm-up, ${config.serveStarts} starts of each adapter`,
+    burst &&
+      `burst ${burst.ours.length} run(s) of vast-gchat, ${isSkipped(burst.tutorial) ? 0 : burst.tutorial.length} of the tutorial's`,
+  ];
   return [
-    `- Command: \`${command(input)}\`${only}${quick}`,
+    `- Command: \`npm run build && ${env}npm run bench${args}\`${only}${quick}`,
     `- Run: ${input.startedAt.toISOString()}, took ${(input.durationS / 60).toFixed(1)} min; commit ${machine.commit ?? "unknown"}${machine.dirty ? " with uncommitted changes" : ""}`,
     `- Machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB.toFixed(1)} GiB RAM, node ${machine.node}${machine.python ? `, ${machine.python}` : ""}; shared with other work, and the generator, the fake Chat and the adapter under test share its cores`,
     `- Load average (1, 5, 15 min): ${input.loadAverageAtStart} at the start, ${input.loadAverageAtEnd} at the end`,
-    `- Repeats: ${repeatsLine(input)}`,
+    `- Repeats: ${repeats.filter(Boolean).join("; ")}`,
   ];
 }
 
+/** Each adapter's results, the tutorial's unless it was skipped. */
+const bothSides = <T>(part: { ours: T[]; tutorial: T[] | Skipped }): [string, T[]][] =>
+  isSkipped(part.tutorial)
+    ? [["vast-gchat", part.ours]]
+    : [
+        ["vast-gchat", part.ours],
+        ["tutorial", part.tutorial],
+      ];
+
 /** Non-2xx answers and requests without one, summed over the repeats, per adapter and run. */
-function problems(input: ReportInput): string[] {
+function problems({ config, load, burst }: ReportInput): string[] {
   const lines: string[] = [];
-  const note = (
-    label: string,
-    counts: Array<Iterable<[string, number]> | undefined>,
-    expected = "",
-  ) => {
+  type Counts = Iterable<[string, number]> | undefined;
+  const note = <T>(label: string, items: T[], pick: (item: T) => Counts, expected = "") => {
     const totals = new Map<string, number>();
-    for (const entries of counts) {
-      for (const [what, n] of entries ?? []) totals.set(what, (totals.get(what) ?? 0) + n);
+    for (const [what, n] of items.flatMap((item) => [...(pick(item) ?? [])])) {
+      totals.set(what, (totals.get(what) ?? 0) + n);
     }
     const list = [...totals].map(([what, n]) => `${what} ×${int(n)}`).join(", ");
     if (totals.size > 0) lines.push(`- ${label}: ${list}${expected}`);
   };
-  const { load, burst } = input;
   if (load) {
-    note(
-      "bare node:http",
-      load.ceilings.map((c) => c.saturation.problems),
-    );
-    const sides: Array<[string, SessionResult[]]> = [["vast-gchat", load.ours]];
-    if (!isSkipped(load.tutorial)) sides.push(["tutorial", load.tutorial]);
-    for (const [name, sessions] of sides) {
-      for (const delay of input.config.chatDelaysMs) {
+    note("bare node:http", load.ceilings, (c) => c.saturation.problems);
+    for (const [name, sessions] of bothSides(load)) {
+      for (const delay of config.chatDelaysMs) {
         const mine = sessions.filter((s) => s.chatDelayMs === delay);
         const label = `${name}, Chat ${delay} ms`;
-        note(
-          `${label}, fixed rate`,
-          mine.map((s) => s.fixed?.problems),
-        );
-        note(
-          `${label}, saturation`,
-          mine.map((s) => s.saturation.problems),
-        );
-        note(
-          `${label}, kill run`,
-          mine.map((s) => s.kill?.run.problems),
-          " (expected: the connections the kill cut)",
-        );
+        const cut = " (expected: the connections the kill cut)";
+        note(`${label}, fixed rate`, mine, (s) => s.fixed?.problems);
+        note(`${label}, saturation`, mine, (s) => s.saturation.problems);
+        note(`${label}, kill run`, mine, (s) => s.kill?.run.problems, cut);
       }
     }
   }
-  if (burst) {
-    const sides: Array<[string, BurstResult[]]> = [["vast-gchat", burst.ours]];
-    if (!isSkipped(burst.tutorial)) sides.push(["tutorial", burst.tutorial]);
-    for (const [name, results] of sides) {
-      note(
-        `${name}, burst (each retried or final, see the method)`,
-        results.flatMap(({ sender }) => [
-          [...sender.statuses].map(([status, n]): [string, number] => [`HTTP ${status}`, n]),
-          sender.errors,
-        ]),
-      );
-    }
+  for (const [name, results] of burst ? bothSides(burst) : []) {
+    note(`${name}, burst (each retried or final, see the method)`, results, ({ sender }) => [
+      ...[...sender.statuses].map(([status, n]): [string, number] => [`HTTP ${status}`, n]),
+      ...sender.errors,
+    ]);
   }
   return lines.length
     ? ["", "Answers other than 2xx, and requests without an answer (all runs):", "", ...lines]
     : [];
 }
 
-function skippedLines(input: ReportInput): string[] {
+/** The report, and whether every correctness target held (the exit code). */
+export function renderReport(input: ReportInput): { text: string; correct: boolean } {
+  const verdicts: Verdict[] = [];
+  const judge: Judge = (name, pass, cell, correctness = false) => {
+    verdicts.push({ name, pass, correctness });
+    return `${cell} ${pass ? "**PASS**" : "**FAIL**"}`;
+  };
+  const table = markdownTable([
+    ...startupRows(input, judge),
+    ...loadRows(input, judge),
+    ...burstRows(input, judge),
+  ]);
+  const failed = verdicts.filter((v) => !v.pass);
   const reasons = new Set<string>();
   if (input.load && isSkipped(input.load.tutorial)) reasons.add(input.load.tutorial.skipped);
   if (input.burst && isSkipped(input.burst.tutorial)) reasons.add(input.burst.tutorial.skipped);
   if (input.startup && input.startup.serve.tutorialMs === undefined) reasons.add("not available");
-  return reasons.size ? ["", `Tutorial adapter skipped: ${[...reasons].join("; ")}.`] : [];
-}
-
-export function renderReport(input: ReportInput): string {
-  const all = verdicts(input);
-  const rows = [
-    ...(input.startup ? startupRows(input.startup, input, all) : []),
-    ...(input.load ? loadRows(input, input.load, all) : []),
-    ...(input.burst ? burstRows(input, input.burst, all) : []),
-  ];
-  const table = [HEADER, HEADER.map(() => "---"), ...rows]
-    .map((cells) => `| ${cells.map((c) => c.replaceAll("|", "\\|")).join(" | ")} |`)
-    .join("\n");
-  const failed = all.filter((v) => !v.pass);
-  const targets = all.length
-    ? [
-        `Targets met: ${all.length - failed.length} of ${all.length}.` +
-          (failed.length ? ` Not met: ${failed.map((v) => v.name).join("; ")}.` : ""),
-      ]
-    : [];
-  return [
+  const text = [
     ...header(input),
     "",
     table,
     "",
-    ...targets,
-    ...skippedLines(input),
+    ...(verdicts.length
+      ? [
+          `Targets met: ${verdicts.length - failed.length} of ${verdicts.length}.` +
+            (failed.length ? ` Not met: ${failed.map((v) => v.name).join("; ")}.` : ""),
+        ]
+      : []),
+    ...(reasons.size ? ["", `Tutorial adapter skipped: ${[...reasons].join("; ")}.`] : []),
     ...problems(input),
     "",
     "Method:",
@@ -660,6 +571,7 @@ export function renderReport(input: ReportInput): string {
     ...method(input),
     "",
   ].join("\n");
+  return { text, correct: verdicts.every((v) => v.pass || !v.correctness) };
 }
 
 /**
@@ -667,49 +579,40 @@ export function renderReport(input: ReportInput): string {
  * BENCHMARKS.md's bench section when `write` is set; true when every correctness target held.
  */
 export function renderDocument(file = RESULTS_FILE, write = false): boolean {
-  const input = loadResults(file);
-  const report = renderReport(input);
-  console.log(report);
-  if (write) writeSection(join(REPO_ROOT, "BENCHMARKS.md"), report);
-  return correct(verdicts(input));
+  const { text, correct } = renderReport(loadResults(file));
+  console.log(text);
+  if (write) writeSection(join(REPO_ROOT, "BENCHMARKS.md"), text);
+  return correct;
 }
 
 // ---- How each figure was taken: a number without its method cannot be checked.
 
-function startupMethod(input: ReportInput): string[] {
-  const { config } = input;
-  return [
-    `- Start-up: \`node bin/vast-gchat.js --help\` and a bare \`node -e 0\` (the floor for any Node CLI), with the same environment and output to /dev/null, wall time from spawn to exit; ${input.startup?.cli.tool === "bench loop" ? `timed by the bench's own loop (hyperfine was not installed): ${config.startupWarmupRuns} untimed run(s) of each first, then ${config.startupRuns} timed runs of each taking turns, the order swapped every round` : `timed by hyperfine (\`--shell=none\`, ${config.startupWarmupRuns} warm-up run(s), then ${config.startupRuns} timed runs of each)`}. The ratio is median ÷ median. The adapters' own start-up: \`vast-gchat serve\` and \`python3 vast_google_chat_adapter.py\`, from spawn until GET /health answers 200, polled every 5 ms.`,
-  ];
-}
-
-function loadMethod(input: ReportInput): string[] {
-  const { config } = input;
-  return [
-    `- Load: each request is a signed delivery as Vast.ai sends it (a fresh X-Vast-Timestamp and signature, a unique event_id from sampleEvent, five event types in turn), POSTed over keep-alive connections, one request per connection at a time, to 127.0.0.1 (the fixed-rate run through an undici Pool, the saturation runs through autocannon). The generator signs each body before its clock starts.`,
-    `- Sessions: for each fake Chat latency (${config.chatDelaysMs.map((d) => `${d} ms`).join(", ")}), each adapter gets a fresh process, store and fake Chat that answers every post after that delay. A session: start, 1 s idle (peak RSS "idle"), a ${config.warmupSeconds} s unmeasured saturated warm-up, ${input.load?.plan.fixedRate === false ? "" : "the fixed-rate run, "}the saturation run (peak RSS "after the load runs" is read right after it; before each run the bench waits, up to 30 s, until the adapter has stopped posting to Chat, so the tutorial's backlog from one run is not measured in the next)${input.load?.plan.kill === false ? "" : `, and for vast-gchat a kill -9 after ${config.killAfterSeconds} s of a further saturated run`}. Repeat r runs the ceiling, then every latency's sessions, ours before the tutorial's, so slow moments of the shared machine fall on all of them; the table shows the median of the ${config.repeats} repeat(s) with the range in brackets, and ratios of medians.`,
-    `- Fixed rate: open loop, request i leaves at start + i/${config.rate} s whatever the earlier ones are doing (up to ${int(config.openConnections)} connections and ${int(config.maxInFlight)} requests in flight, beyond which a send is skipped and counted as not sent). Ack latency runs from handing the request to the connection pool to the end of the answer; the "from the scheduled send" row adds the generator's own lateness (free of coordinated omission). A request with no answer within ${config.requestTimeoutMs / 1000} s counts as infinite latency ("no answer").`,
-    `- Saturation: closed loop driven by autocannon (its setupRequest signs each delivery), ${config.concurrency} requests always in flight for ${config.saturationSeconds} s; accepted events/s counts 2xx answers within that window; answers still in flight when it closes are dropped. The tutorial's server speaks HTTP/1.0 (a new connection for every request) and listens with Python's default backlog of 5, which probably explains the requests it never answers at 64 in flight; that is how the tutorial's adapter behaves, and the same generator drives the bare server far faster. The ceiling is the same warm-up and run against a bare node:http server that reads the body and answers 200 {"ok":true} (bench/bare-server.ts), measured once per repeat.`,
-    "- Generator headroom: the bench process's CPU time (process.cpuUsage) per request sent while driving the bare server gives the most it could send on one core; its CPU share in each run shows whether it was near that limit. The fake Chat lives in the bench process too, so while the tutorial's adapter posts for every request its share includes the fake Chat's work. Adapter and bare server CPU come from /proc/<pid>/stat (all threads).",
-    "- Peak RSS is VmHWM from /proc/<pid>/status (the highest resident set since the process started, all threads).",
-    `- Delivery to Chat is not what the load runs measure (the burst does): vast-gchat acknowledges once the event is committed to SQLite and posts at most one message a second per space, oldest first, keeping the rest queued; the tutorial posts inside each request, so its ack latency includes Chat's.`,
-    "- kill -9: SIGKILL to vast-gchat in the middle of a saturated run, then its SQLite file is opened read-only and every event id that got a 2xx during the session (warm-up, fixed, saturation, kill run) must be in `events`. The connection resets the kill causes are expected.",
-  ];
-}
-
-function burstMethod(config: BenchConfig): string[] {
-  return [
-    `- Burst: ${int(config.burstEvents)} signed deliveries with unique subjects (\`burst 0001\`…, five event types in turn), all queued at once and sent with at most ${config.burstConcurrency} requests in flight, into one Chat space whose fake allows ${config.burstChatRate} message(s) a second: a post less than ${1000 / config.burstChatRate} ms after the last one it accepted for that space gets 429 RESOURCE_EXHAUSTED; an accepted one is answered after ${config.burstChatDelayMs} ms. A fresh adapter and a fresh fake Chat for every run; vast-gchat runs \`serve\` with its defaults (1 message/s per space, digests on). Runs: ${config.burstRepeats} of vast-gchat, ${config.tutorialBurstRepeats} of the tutorial's (each of its runs takes up to ${config.burstTutorialCapSeconds} s, because Chat lets through about one of its messages a second).`,
-    `- Vast.ai's retries, emulated the same way for both adapters (Vast.ai does not publish its schedule, so this is an assumption): an attempt answered 408, 429 or 5xx, or without an answer within ${config.requestTimeoutMs / 1000} s, or failing to connect, is sent again (the same body, a fresh X-Vast-Timestamp and signature, X-Vast-Delivery-Attempt + 1) after min(${config.burstMaxDelayMs / 1000} s, ${config.burstInitialDelayMs / 1000} s × 2^(n−1)) with equal jitter from a seeded generator, up to ${config.burstMaxAttempts} attempts per event; then the sender gives up on it. A 2xx or any other 4xx ends an event's deliveries.`,
-    `- Visible: a subject counts once it appears in a message the fake Chat accepted: in \`fallbackText\` for vast-gchat (a digest lists every event), in \`text\` for the tutorial. The time runs from the first send to the last subject's appearance. Lost: not visible when the run ended. vast-gchat's runs are capped at ${config.burstOursCapSeconds} s; the tutorial's at ${config.burstTutorialCapSeconds} s, or earlier once its sender has nothing left to send (it posts inside the request, so nothing can reach Chat after that).`,
-    "- Posts are every request the fake Chat received, 429s included. The tutorial answers 502 on each 429 and relies on the retries above.",
-  ];
-}
-
-export function method(input: ReportInput): string[] {
-  return [
-    ...(input.startup ? startupMethod(input) : []),
-    ...(input.load ? loadMethod(input) : []),
-    ...(input.burst ? burstMethod(input.config) : []),
-  ];
+function method({ config, startup, load, burst }: ReportInput): string[] {
+  const lines: string[] = [];
+  if (startup) {
+    lines.push(
+      `- Start-up: \`node bin/vast-gchat.js --help\` and a bare \`node -e 0\` (the floor for any Node CLI), with the same environment and output to /dev/null, wall time from spawn to exit; ${startup.cli.tool === "bench loop" ? `timed by the bench's own loop (hyperfine was not installed): ${config.startupWarmupRuns} untimed run(s) of each first, then ${config.startupRuns} timed runs of each taking turns, the order swapped every round` : `timed by hyperfine (\`--shell=none\`, ${config.startupWarmupRuns} warm-up run(s), then ${config.startupRuns} timed runs of each)`}. The ratio is median ÷ median. The adapters' own start-up: \`vast-gchat serve\` and \`python3 vast_google_chat_adapter.py\`, from spawn until GET /health answers 200, polled every 5 ms.`,
+    );
+  }
+  if (load) {
+    lines.push(
+      `- Load: each request is a signed delivery as Vast.ai sends it (a fresh X-Vast-Timestamp and signature, a unique event_id from sampleEvent, five event types in turn), POSTed over keep-alive connections, one request per connection at a time, to 127.0.0.1 (the fixed-rate run through an undici Pool, the saturation runs through autocannon). The generator signs each body before its clock starts.`,
+      `- Sessions: for each fake Chat latency (${config.chatDelaysMs.map((d) => `${d} ms`).join(", ")}), each adapter gets a fresh process, store and fake Chat that answers every post after that delay. A session: start, 1 s idle (peak RSS "idle"), a ${config.warmupSeconds} s unmeasured saturated warm-up, ${load.plan.fixedRate === false ? "" : "the fixed-rate run, "}the saturation run (peak RSS "after the load runs" is read right after it; before each run the bench waits, up to 30 s, until the adapter has stopped posting to Chat, so the tutorial's backlog from one run is not measured in the next)${load.plan.kill === false ? "" : `, and for vast-gchat a kill -9 after ${config.killAfterSeconds} s of a further saturated run`}. Repeat r runs the ceiling, then every latency's sessions, ours before the tutorial's, so slow moments of the shared machine fall on all of them; the table shows the median of the ${config.repeats} repeat(s) with the range in brackets, and ratios of medians.`,
+      `- Fixed rate: open loop, request i leaves at start + i/${config.rate} s whatever the earlier ones are doing (up to ${int(config.openConnections)} connections and ${int(config.maxInFlight)} requests in flight, beyond which a send is skipped and counted as not sent). Ack latency runs from handing the request to the connection pool to the end of the answer; the "from the scheduled send" row adds the generator's own lateness (free of coordinated omission). A request with no answer within ${config.requestTimeoutMs / 1000} s counts as infinite latency ("no answer").`,
+      `- Saturation: closed loop driven by autocannon (its setupRequest signs each delivery), ${config.concurrency} requests always in flight for ${config.saturationSeconds} s; accepted events/s counts 2xx answers within that window; answers still in flight when it closes are dropped. The tutorial's server speaks HTTP/1.0 (a new connection for every request) and listens with Python's default backlog of 5, which probably explains the requests it never answers at 64 in flight; that is how the tutorial's adapter behaves, and the same generator drives the bare server far faster. The ceiling is the same warm-up and run against a bare node:http server that reads the body and answers 200 {"ok":true} (bench/bare-server.ts), measured once per repeat.`,
+      "- Generator headroom: the bench process's CPU time (process.cpuUsage) per request sent while driving the bare server gives the most it could send on one core; its CPU share in each run shows whether it was near that limit. The fake Chat lives in the bench process too, so while the tutorial's adapter posts for every request its share includes the fake Chat's work. Adapter and bare server CPU come from /proc/<pid>/stat (all threads).",
+      "- Peak RSS is VmHWM from /proc/<pid>/status (the highest resident set since the process started, all threads).",
+      `- Delivery to Chat is not what the load runs measure (the burst does): vast-gchat acknowledges once the event is committed to SQLite and posts at most one message a second per space, oldest first, keeping the rest queued; the tutorial posts inside each request, so its ack latency includes Chat's.`,
+      "- kill -9: SIGKILL to vast-gchat in the middle of a saturated run, then its SQLite file is opened read-only and every event id that got a 2xx during the session (warm-up, fixed, saturation, kill run) must be in `events`. The connection resets the kill causes are expected.",
+    );
+  }
+  if (burst) {
+    lines.push(
+      `- Burst: ${int(config.burstEvents)} signed deliveries with unique subjects (\`burst 0001\`…, five event types in turn), all queued at once and sent with at most ${config.burstConcurrency} requests in flight, into one Chat space whose fake allows ${config.burstChatRate} message(s) a second: a post less than ${1000 / config.burstChatRate} ms after the last one it accepted for that space gets 429 RESOURCE_EXHAUSTED; an accepted one is answered after ${config.burstChatDelayMs} ms. A fresh adapter and a fresh fake Chat for every run; vast-gchat runs \`serve\` with its defaults (1 message/s per space, digests on). Runs: ${config.burstRepeats} of vast-gchat, ${config.tutorialBurstRepeats} of the tutorial's (each of its runs takes up to ${config.burstTutorialCapSeconds} s, because Chat lets through about one of its messages a second).`,
+      `- Vast.ai's retries, emulated the same way for both adapters (Vast.ai does not publish its schedule, so this is an assumption): an attempt answered 408, 429 or 5xx, or without an answer within ${config.requestTimeoutMs / 1000} s, or failing to connect, is sent again (the same body, a fresh X-Vast-Timestamp and signature, X-Vast-Delivery-Attempt + 1) after min(${config.burstMaxDelayMs / 1000} s, ${config.burstInitialDelayMs / 1000} s × 2^(n−1)) with equal jitter from a seeded generator, up to ${config.burstMaxAttempts} attempts per event; then the sender gives up on it. A 2xx or any other 4xx ends an event's deliveries.`,
+      `- Visible: a subject counts once it appears in a message the fake Chat accepted: in \`fallbackText\` for vast-gchat (a digest lists every event), in \`text\` for the tutorial. The time runs from the first send to the last subject's appearance. Lost: not visible when the run ended. vast-gchat's runs are capped at ${config.burstOursCapSeconds} s; the tutorial's at ${config.burstTutorialCapSeconds} s, or earlier once its sender has nothing left to send (it posts inside the request, so nothing can reach Chat after that).`,
+      "- Posts are every request the fake Chat received, 429s included. The tutorial answers 502 on each 429 and relies on the retries above.",
+    );
+  }
+  return lines;
 }

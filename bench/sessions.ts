@@ -1,39 +1,43 @@
 import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { FakeChat } from "../test/support/fake-chat.js";
-import type { BenchConfig } from "./config.js";
+import { type BurstResult, runBurst } from "./burst.js";
+import type { BenchConfig, Progress } from "./config.js";
 import { checkAcknowledged, type DurabilityResult } from "./durability.js";
-import { closedLoop, type LoadTarget, openLoop, type RunStats } from "./load.js";
-import { cpuSeconds, peakRssMiB } from "./proc.js";
-import { describeRun, type RunSummary, summarize } from "./run-summary.js";
 import {
+  closedLoop,
+  describeRun,
+  openLoop,
+  type RunStats,
+  type RunSummary,
+  summarize,
+} from "./load.js";
+import type { BurstReport, LoadReport } from "./report.js";
+import {
+  cpuSeconds,
   newSecret,
-  type OursOptions,
+  peakRssMiB,
+  type StartTarget,
   startBareServer,
   startOurs,
   startTutorial,
-  stopTarget,
   type Target,
   tailOf,
 } from "./targets.js";
 
 /**
- * One load session: a fresh adapter (or the bare server) against a fresh fake Chat, measured
- * idle, then under a warm-up, a fixed-rate run and a saturation run, and for ours killed with
- * SIGKILL under load at the end. The bench repeats sessions and reports medians.
+ * The sessions the bench repeats and reports medians of. A load session: a fresh adapter (or the
+ * bare server) against a fresh fake Chat, measured idle, then under a warm-up, a fixed-rate run
+ * and a saturation run, and for ours killed with SIGKILL under load at the end. A burst session:
+ * a fresh adapter and a fresh fake Chat limited to burstChatRate messages a second in its one
+ * space, so Chat's limit starts fresh: nothing was posted before the burst.
  */
-export type Progress = (message: string) => void;
-
 export interface SessionPlan {
   /** The open-loop fixed-rate run (left out by `--only rss`). */
   fixedRate: boolean;
   /** Our adapter is killed under load at the end and its store checked (left out by `--only rss`). */
   kill: boolean;
-}
-
-export interface KillResult {
-  run: RunSummary;
-  durability: DurabilityResult;
 }
 
 export interface SessionResult {
@@ -48,7 +52,7 @@ export interface SessionResult {
   adapterCpuShare: number | undefined;
   /** Posts the fake Chat received during the session (before any kill). */
   chatPosts: number;
-  kill: KillResult | undefined;
+  kill: { run: RunSummary; durability: DurabilityResult } | undefined;
 }
 
 export interface CeilingResult {
@@ -83,24 +87,39 @@ async function settle(chat: FakeChat): Promise<number> {
   return performance.now() - start;
 }
 
-const loadTarget = (target: Target, secret: string): LoadTarget => ({
-  origin: target.origin,
-  path: target.path,
-  secret,
-});
+/**
+ * A fresh fake Chat answering after `delayMs` (and taking `ratePerSecond` posts a second per
+ * space, when given) and a fresh target posting to it (the bare server posts nowhere), for
+ * `body`; both are gone afterwards, and the target's log tail is printed when the session fails.
+ */
+async function withTarget<T>(
+  start: StartTarget,
+  workdir: string,
+  chatSetup: { delayMs: number; ratePerSecond?: number },
+  progress: Progress,
+  body: (target: Target, chat: FakeChat) => Promise<T>,
+): Promise<T> {
+  mkdirSync(workdir, { recursive: true });
+  const chat = await FakeChat.start();
+  chat.behaviour = { kind: "ok", delayMs: chatSetup.delayMs };
+  chat.ratePerSecond = chatSetup.ratePerSecond;
+  let target: Target | undefined;
+  try {
+    target = await start({ workdir, chatUrl: chat.webhookUrl(), secret: newSecret() });
+    return await body(target, chat);
+  } catch (error) {
+    if (target) progress(`${target.name} log tail:\n${tailOf(target.proc)}`);
+    throw error;
+  } finally {
+    await target?.proc.stop();
+    await chat.close();
+  }
+}
 
-/** A closed-loop run with the target's CPU time measured around it. */
-async function saturate(
-  target: Target,
-  load: LoadTarget,
-  config: BenchConfig,
-): Promise<{ stats: RunStats; cpuShare: number | undefined }> {
+/** A closed-loop run with the target's CPU time measured around it, as a share of one core. */
+async function saturate(target: Target, config: BenchConfig) {
   const cpuBefore = cpuSeconds(target.pid);
-  const stats = await closedLoop(load, {
-    concurrency: config.concurrency,
-    durationS: config.saturationSeconds,
-    timeoutMs: config.requestTimeoutMs,
-  });
+  const stats = await closedLoop(target, config, config.saturationSeconds);
   const cpuAfter = cpuSeconds(target.pid);
   const cpuShare =
     cpuBefore === undefined || cpuAfter === undefined || stats.elapsedS <= 0
@@ -110,159 +129,173 @@ async function saturate(
 }
 
 /** The ceiling: the same warm-up and saturation run against a bare node:http server. */
-export async function ceilingSession(
+function ceilingSession(
   config: BenchConfig,
   workdir: string,
   progress: Progress,
 ): Promise<CeilingResult> {
-  mkdirSync(workdir, { recursive: true });
-  const target = await startBareServer(workdir);
-  try {
-    const load = loadTarget(target, "unused");
-    await closedLoop(load, {
-      concurrency: config.concurrency,
-      durationS: config.warmupSeconds,
-      timeoutMs: config.requestTimeoutMs,
-    });
+  const start: StartTarget = () => startBareServer(workdir);
+  return withTarget(start, workdir, { delayMs: 0 }, progress, async (target) => {
+    await closedLoop(target, config, config.warmupSeconds);
     await sleep(BETWEEN_RUNS_MS);
-    const { stats, cpuShare } = await saturate(target, load, config);
+    const { stats, cpuShare } = await saturate(target, config);
     const saturation = summarize(stats);
     progress(describeRun("  bare node:http saturation", saturation));
     return { saturation, serverCpuShare: cpuShare };
-  } finally {
-    await stopTarget(target);
-  }
+  });
 }
 
-export type AdapterKind = "ours" | "tutorial";
-
-export interface SessionOptions {
-  kind: AdapterKind;
-  chatDelayMs: number;
-  plan: SessionPlan;
-  workdir: string;
-}
-
-export async function adapterSession(
+async function adapterSession(
   config: BenchConfig,
-  options: SessionOptions,
+  kind: "ours" | "tutorial",
+  chatDelayMs: number,
+  plan: SessionPlan,
+  workdir: string,
   progress: Progress,
 ): Promise<SessionResult> {
-  const { kind, chatDelayMs, plan, workdir } = options;
   const label = `  ${kind === "ours" ? "vast-gchat" : "tutorial"}, Chat ${chatDelayMs} ms`;
-  mkdirSync(workdir, { recursive: true });
-  const secret = newSecret();
-  const chat = await FakeChat.start();
-  chat.behaviour = { kind: "ok", delayMs: chatDelayMs };
-  const startOptions: OursOptions = { workdir, chatUrl: chat.webhookUrl(), secret };
-  const settleAndSay = async () => {
-    const waitedMs = await settle(chat);
-    if (waitedMs > 2 * QUIET_WINDOW_MS) {
-      progress(
-        `${label}: waited ${(waitedMs / 1000).toFixed(1)} s for its posts to Chat to die down`,
-      );
-    }
-  };
-  let target: Target | undefined;
-  // Only ours has a store to check after the kill.
-  let storePath: string | undefined;
-  try {
-    let started: Target;
-    if (kind === "ours") {
-      const ours = await startOurs(startOptions);
-      storePath = ours.storePath;
-      started = ours;
-    } else {
-      started = await startTutorial(startOptions);
-    }
-    target = started;
+  const start = kind === "ours" ? startOurs : startTutorial;
+  return withTarget(start, workdir, { delayMs: chatDelayMs }, progress, async (target, chat) => {
+    const settleAndSay = async () => {
+      const waitedMs = await settle(chat);
+      if (waitedMs > 2 * QUIET_WINDOW_MS) {
+        progress(
+          `${label}: waited ${(waitedMs / 1000).toFixed(1)} s for its posts to Chat to die down`,
+        );
+      }
+    };
     await sleep(IDLE_SETTLE_MS);
-    const idleRssMiB = peakRssMiB(started.pid);
-    const load = loadTarget(started, secret);
+    const idleRssMiB = peakRssMiB(target.pid);
     const acked: string[] = [];
+    const keep = (stats: RunStats) => {
+      acked.push(...stats.ackedIds);
+      return summarize(stats);
+    };
 
-    const warmup = await closedLoop(load, {
-      concurrency: config.concurrency,
-      durationS: config.warmupSeconds,
-      timeoutMs: config.requestTimeoutMs,
-    });
-    acked.push(...warmup.ackedIds);
+    keep(await closedLoop(target, config, config.warmupSeconds));
     await settleAndSay();
 
     let fixed: RunSummary | undefined;
     if (plan.fixedRate) {
-      const stats = await openLoop(load, {
-        rate: config.rate,
-        durationS: config.rateSeconds,
-        connections: config.openConnections,
-        maxInFlight: config.maxInFlight,
-        timeoutMs: config.requestTimeoutMs,
-      });
-      acked.push(...stats.ackedIds);
-      fixed = summarize(stats);
+      fixed = keep(
+        await openLoop(target, {
+          rate: config.rate,
+          durationS: config.rateSeconds,
+          connections: config.openConnections,
+          maxInFlight: config.maxInFlight,
+          timeoutMs: config.requestTimeoutMs,
+        }),
+      );
       progress(describeRun(`${label}, fixed ${config.rate}/s`, fixed));
       await settleAndSay();
     }
 
-    const { stats, cpuShare } = await saturate(started, load, config);
-    acked.push(...stats.ackedIds);
-    const saturation = summarize(stats);
+    const { stats, cpuShare } = await saturate(target, config);
+    const saturation = keep(stats);
     progress(describeRun(`${label}, saturation`, saturation));
-    const loadRssMiB = peakRssMiB(started.pid);
+    const loadRssMiB = peakRssMiB(target.pid);
     const chatPosts = chat.requests;
 
-    let kill: KillResult | undefined;
+    let kill: SessionResult["kill"];
+    // Only ours has a store to check after the kill.
+    const { storePath } = target;
     if (plan.kill && storePath !== undefined) {
+      // A saturated run the adapter does not survive; then every event id acknowledged during
+      // the whole session must be in its store.
       await sleep(BETWEEN_RUNS_MS);
-      kill = await killUnderLoad(started, storePath, load, acked, config);
+      const stop = new AbortController();
+      // Bounded even if the kill went wrong; the stop ends it right after the kill.
+      const running = closedLoop(target, config, config.killAfterSeconds + 10, stop.signal);
+      await sleep(config.killAfterSeconds * 1000);
+      target.proc.child.kill("SIGKILL");
+      stop.abort();
+      await target.proc.exited;
+      const run = keep(await running);
+      const durability = checkAcknowledged(storePath, acked);
+      kill = { run, durability };
       progress(
-        `${label}, kill -9: acknowledged ${kill.durability.acknowledged}, missing ${kill.durability.missing}` +
-          ` (${kill.durability.rows} rows in the store)`,
+        `${label}, kill -9: acknowledged ${durability.acknowledged}, missing ${durability.missing}` +
+          ` (${durability.rows} rows in the store)`,
       );
     }
+    const adapterCpuShare = cpuShare;
     return {
       chatDelayMs,
       idleRssMiB,
       loadRssMiB,
       fixed,
       saturation,
-      adapterCpuShare: cpuShare,
+      adapterCpuShare,
       chatPosts,
       kill,
     };
-  } catch (error) {
-    if (target) progress(`${label} log tail:\n${tailOf(target)}`);
-    throw error;
-  } finally {
-    if (target) await stopTarget(target);
-    await chat.close();
-  }
+  });
 }
 
 /**
- * The kill -9 check: a saturated run that the adapter does not survive, then every event id
- * acknowledged during the whole session must be in its store.
+ * The load part. Repeat r: the ceiling, then for each Chat latency ours and the tutorial's.
+ * Interleaving the repeats spreads the shared machine's slow moments over every figure instead
+ * of one.
  */
-async function killUnderLoad(
-  target: Target,
-  storePath: string,
-  load: LoadTarget,
-  ackedBefore: readonly string[],
+export async function benchLoad(
   config: BenchConfig,
-): Promise<KillResult> {
-  const stop = new AbortController();
-  const running = closedLoop(load, {
-    concurrency: config.concurrency,
-    // Bounded even if the kill went wrong; the stop ends it right after the kill.
-    durationS: config.killAfterSeconds + 10,
-    timeoutMs: config.requestTimeoutMs,
-    signal: stop.signal,
-  });
-  await sleep(config.killAfterSeconds * 1000);
-  target.child.kill("SIGKILL");
-  stop.abort();
-  await target.exited;
-  const stats = await running;
-  const durability = checkAcknowledged(storePath, [...ackedBefore, ...stats.ackedIds]);
-  return { run: summarize(stats), durability };
+  workdir: string,
+  tutorialSkip: string | undefined,
+  progress: Progress,
+): Promise<LoadReport> {
+  const rssOnly = config.only === "rss";
+  const plan = { fixedRate: !rssOnly, kill: !rssOnly };
+  const load: LoadReport = { plan, ceilings: [], ours: [], tutorial: [] };
+  if (tutorialSkip) load.tutorial = { skipped: tutorialSkip };
+  for (let repeat = 1; repeat <= config.repeats; repeat++) {
+    const dir = (name: string) => join(workdir, `load-${repeat}`, name);
+    progress(`load, repeat ${repeat} of ${config.repeats}`);
+    if (!rssOnly) load.ceilings.push(await ceilingSession(config, dir("bare"), progress));
+    for (const [index, delay] of config.chatDelaysMs.entries()) {
+      const session = (kind: "ours" | "tutorial") =>
+        adapterSession(
+          config,
+          kind,
+          delay,
+          plan,
+          dir(`${kind}-${index + 1}-chat-${delay}ms`),
+          progress,
+        );
+      load.ours.push(await session("ours"));
+      if (Array.isArray(load.tutorial)) load.tutorial.push(await session("tutorial"));
+    }
+  }
+  return load;
+}
+
+/** The burst part: each adapter's runs, ours first, each into a fresh Chat space (burst.ts). */
+export async function benchBurst(
+  config: BenchConfig,
+  workdir: string,
+  tutorialSkip: string | undefined,
+  progress: Progress,
+): Promise<BurstReport> {
+  const chatSetup = { delayMs: config.burstChatDelayMs, ratePerSecond: config.burstChatRate };
+  const runsOf = async (kind: "ours" | "tutorial", repeats: number, capS: number) => {
+    const results: BurstResult[] = [];
+    for (let repeat = 1; repeat <= repeats; repeat++) {
+      const label = `${kind === "ours" ? "vast-gchat" : kind} burst ${repeat} of ${repeats}`;
+      const options = { label, capS, deliversAfterAck: kind === "ours" };
+      const start = kind === "ours" ? startOurs : startTutorial;
+      const dir = join(workdir, `burst-${kind}-${repeat}`);
+      results.push(
+        await withTarget(start, dir, chatSetup, progress, (target, chat) =>
+          runBurst(config, chat, target, options, progress),
+        ),
+      );
+    }
+    return results;
+  };
+  const ours = await runsOf("ours", config.burstRepeats, config.burstOursCapSeconds);
+  if (tutorialSkip) return { ours, tutorial: { skipped: tutorialSkip } };
+  const { tutorialBurstRepeats, burstTutorialCapSeconds } = config;
+  return {
+    ours,
+    tutorial: await runsOf("tutorial", tutorialBurstRepeats, burstTutorialCapSeconds),
+  };
 }

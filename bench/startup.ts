@@ -1,17 +1,10 @@
-import { spawnSync } from "node:child_process";
 import { mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { execaSync } from "execa";
 import { BIN, cleanEnv } from "../test/support/cli-process.js";
 import { FakeChat } from "../test/support/fake-chat.js";
-import {
-  newSecret,
-  type OursOptions,
-  startOurs,
-  startTutorial,
-  stopTarget,
-  type Target,
-} from "./targets.js";
+import type { BenchConfig, Progress } from "./config.js";
+import { newSecret, type StartTarget, startOurs, startTutorial } from "./targets.js";
 
 /**
  * Start-up time: `node bin/vast-gchat.js --help` (what a user waits for on every command) against
@@ -23,69 +16,57 @@ import {
 export interface StartupResult {
   /** What timed the runs. */
   tool: "hyperfine" | "bench loop";
-  /** Wall time of each timed `--help`, ms. */
+  /** Wall time of each timed `--help` and `node -e 0`, ms. */
   helpMs: number[];
-  /** Wall time of each timed `node -e 0`, ms. */
   bareNodeMs: number[];
 }
 
-export interface StartupOptions {
-  runs: number;
-  warmupRuns: number;
-  /** An empty config directory, so `--help` cannot depend on what this machine has stored. */
-  configDir: string;
-}
-
-export const HYPERFINE_MISSING =
-  "hyperfine not found (install it with `apt-get install hyperfine`); timing start-up with the bench's own loop";
-
-/** BENCH_HYPERFINE=0 forces the fallback loop. */
-export function hasHyperfine(): boolean {
-  if (process.env.BENCH_HYPERFINE === "0") return false;
-  return spawnSync("hyperfine", ["--version"], { stdio: "ignore" }).status === 0;
-}
-
-function withHyperfine(options: StartupOptions, env: NodeJS.ProcessEnv): StartupResult {
-  const exported = join(options.configDir, "..", "hyperfine.json");
-  const node = JSON.stringify(process.execPath);
-  execaSync(
-    "hyperfine",
-    [
-      "--shell=none",
-      "--style=none",
-      `--warmup=${options.warmupRuns}`,
-      `--runs=${options.runs}`,
-    ].concat(["--export-json", exported, `${node} ${JSON.stringify(BIN)} --help`, `${node} -e 0`]),
-    { env, extendEnv: false, timeout: 300_000 },
-  );
-  const { results } = JSON.parse(readFileSync(exported, "utf8")) as {
-    results: { times: number[] }[];
-  };
-  const toMs = (i: number) => (results[i]?.times ?? []).map((s) => s * 1000);
-  return { tool: "hyperfine", helpMs: toMs(0), bareNodeMs: toMs(1) };
-}
-
-/** Runs a command to completion and returns its wall time in ms; throws if it fails. */
-function timeRun(args: string[], env: NodeJS.ProcessEnv): number {
-  const start = process.hrtime.bigint();
-  execaSync(process.execPath, args, { env, extendEnv: false, stdio: "ignore", timeout: 30_000 });
-  return Number(process.hrtime.bigint() - start) / 1e6;
-}
-
-export function measureStartup(options: StartupOptions): StartupResult {
-  mkdirSync(options.configDir, { recursive: true });
-  const env = cleanEnv({ VAST_GCHAT_CONFIG_DIR: options.configDir });
-  if (hasHyperfine()) return withHyperfine(options, env);
-  const help = () => timeRun([BIN, "--help"], env);
-  const bareNode = () => timeRun(["-e", "0"], env);
-  for (let i = 0; i < options.warmupRuns; i++) {
-    help();
-    bareNode();
+/** `--help` and `node -e 0`, with an empty config dir so `--help` cannot depend on this machine's. */
+function measureHelp(config: BenchConfig, configDir: string, progress: Progress): StartupResult {
+  const { startupRuns: runs, startupWarmupRuns: warmupRuns } = config;
+  progress(`start-up: ${warmupRuns} warm-up + ${runs} timed runs each of --help and node -e 0`);
+  mkdirSync(configDir, { recursive: true });
+  const options = {
+    env: cleanEnv({ VAST_GCHAT_CONFIG_DIR: configDir }),
+    extendEnv: false,
+  } as const;
+  // BENCH_HYPERFINE=0 forces the fallback loop.
+  const hyperfine =
+    process.env.BENCH_HYPERFINE !== "0" &&
+    execaSync("hyperfine", ["--version"], { reject: false, stdio: "ignore" }).exitCode === 0;
+  if (hyperfine) {
+    const exported = join(configDir, "..", "hyperfine.json");
+    const node = JSON.stringify(process.execPath);
+    const commands = [`${node} ${JSON.stringify(BIN)} --help`, `${node} -e 0`];
+    const flags = ["--shell=none", "--style=none", `--warmup=${warmupRuns}`, `--runs=${runs}`];
+    execaSync("hyperfine", [...flags, "--export-json", exported, ...commands], {
+      ...options,
+      timeout: 300_000,
+    });
+    const { results } = JSON.parse(readFileSync(exported, "utf8")) as {
+      results: { times: number[] }[];
+    };
+    const toMs = (i: number) => (results[i]?.times ?? []).map((s) => s * 1000);
+    return { tool: "hyperfine", helpMs: toMs(0), bareNodeMs: toMs(1) };
   }
+  progress(
+    "hyperfine not found (install it with `apt-get install hyperfine`); timing start-up with the bench's own loop",
+  );
+  /** Runs a command to completion and returns its wall time in ms; throws if it fails. */
+  const time = (args: string[]) => {
+    const start = process.hrtime.bigint();
+    execaSync(process.execPath, args, { ...options, stdio: "ignore", timeout: 30_000 });
+    return Number(process.hrtime.bigint() - start) / 1e6;
+  };
   const result: StartupResult = { tool: "bench loop", helpMs: [], bareNodeMs: [] };
-  for (let i = 0; i < options.runs; i++) {
-    const pair = i % 2 === 0 ? [help, bareNode] : [bareNode, help];
-    for (const run of pair) (run === help ? result.helpMs : result.bareNodeMs).push(run());
+  const help = () => result.helpMs.push(time([BIN, "--help"]));
+  const bareNode = () => result.bareNodeMs.push(time(["-e", "0"]));
+  for (let i = 0; i < warmupRuns; i++) {
+    time([BIN, "--help"]);
+    time(["-e", "0"]);
+  }
+  for (let i = 0; i < runs; i++) {
+    for (const run of i % 2 === 0 ? [help, bareNode] : [bareNode, help]) run();
   }
   return result;
 }
@@ -100,36 +81,33 @@ export interface ServeStartsResult {
   tutorialMs: number[] | undefined;
 }
 
-export async function measureServeStarts(options: {
-  starts: number;
-  workdir: string;
-  withTutorial: boolean;
-}): Promise<ServeStartsResult> {
+/** The start-up part: `--help` against `node -e 0`, then the adapters' starts. */
+export async function benchStartup(
+  config: BenchConfig,
+  workdir: string,
+  withTutorial: boolean,
+  progress: Progress,
+): Promise<{ cli: StartupResult; serve: ServeStartsResult }> {
+  const cli = measureHelp(config, join(workdir, "startup-config"), progress);
+  progress(`start-up: ${config.serveStarts} starts of each adapter, timed until /health answers`);
   const chat = await FakeChat.start();
-  const result: ServeStartsResult = {
-    oursMs: [],
-    tutorialMs: options.withTutorial ? [] : undefined,
-  };
-  const startOnce = async (
-    start: (o: OursOptions) => Promise<Target>,
-    dir: string,
-  ): Promise<number> => {
+  const serve: ServeStartsResult = { oursMs: [], tutorialMs: withTutorial ? [] : undefined };
+  const startOnce = async (start: StartTarget, dir: string): Promise<number> => {
     mkdirSync(dir, { recursive: true });
     const target = await start({ workdir: dir, chatUrl: chat.webhookUrl(), secret: newSecret() });
-    await stopTarget(target);
+    await target.proc.stop();
     return target.startedInMs;
   };
   try {
-    for (let i = 0; i < options.starts; i++) {
-      result.oursMs.push(await startOnce(startOurs, join(options.workdir, `ours-${i}`)));
-      if (result.tutorialMs) {
-        result.tutorialMs.push(
-          await startOnce(startTutorial, join(options.workdir, `tutorial-${i}`)),
-        );
+    for (let i = 0; i < config.serveStarts; i++) {
+      serve.oursMs.push(await startOnce(startOurs, join(workdir, "serve-starts", `ours-${i}`)));
+      if (serve.tutorialMs) {
+        const dir = join(workdir, "serve-starts", `tutorial-${i}`);
+        serve.tutorialMs.push(await startOnce(startTutorial, dir));
       }
     }
   } finally {
     await chat.close();
   }
-  return result;
+  return { cli, serve };
 }

@@ -1,20 +1,43 @@
-import { type ChildProcess, spawn } from "node:child_process";
-import { once } from "node:events";
+import type { ChildProcess } from "node:child_process";
+import { closeSync, openSync, readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { execa } from "execa";
 
 /** The built CLI, run as a user runs it: a real child process. `npm test` builds first. */
 export const BIN = fileURLToPath(new URL("../../bin/vast-gchat.js", import.meta.url));
 
+export interface ChildExit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+}
+
+/** A child process of the tests or the bench (the CLI, the tutorial's adapter, a bare server). */
 export interface CliProcess {
   child: ChildProcess;
   stdout: () => string;
   stderr: () => string;
-  /** Resolves with the first stdout JSON line for which `predicate` holds. */
+  /** Resolves with the first JSON line of its output for which `predicate` holds. */
   waitForLog(
     predicate: (record: Record<string, unknown>) => boolean,
     timeoutMs?: number,
   ): Promise<Record<string, unknown>>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exited: Promise<ChildExit>;
+  /** SIGTERM (SIGKILL after `forceKillAfterMs`, if given), then its exit. */
+  stop(): Promise<ChildExit>;
+}
+
+export interface SpawnOptions {
+  /** Standard input, then its end; without it, standard input is /dev/null. */
+  input?: string | undefined;
+  /**
+   * Both output streams appended to this file, which the child writes itself, instead of pipes:
+   * a pipe this process failed to drain would stall the child (Node writes to pipes
+   * synchronously), and reading it costs CPU a load generator shares with the process it loads.
+   * stdout() and stderr() then both read the file.
+   */
+  logFile?: string;
+  cwd?: string;
+  forceKillAfterMs?: number;
 }
 
 /** Only what the CLI needs: no inherited secrets, no colour. */
@@ -27,12 +50,29 @@ export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   };
 }
 
-export function spawnCli(args: string[], env: NodeJS.ProcessEnv, input?: string): CliProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
+/** `command args` with exactly `env`; killed if this process exits first (execa's cleanup). */
+export function spawnProcess(
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  options: SpawnOptions = {},
+): CliProcess {
+  const { logFile } = options;
+  const fd = logFile === undefined ? undefined : openSync(logFile, "a");
+  const child = execa(command, args, {
     env,
-    stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+    extendEnv: false,
+    cwd: options.cwd ?? process.cwd(),
+    stdin: options.input === undefined ? "ignore" : "pipe",
+    // A file descriptor goes to the child as it is (execa's types name only 3 to 9).
+    stdout: (fd ?? "pipe") as "pipe",
+    stderr: (fd ?? "pipe") as "pipe",
+    buffer: false,
+    reject: false,
+    forceKillAfterDelay: options.forceKillAfterMs ?? false,
   });
-  child.stdin?.end(input);
+  if (fd !== undefined) closeSync(fd); // the child has its own copy
+  child.stdin?.end(options.input);
   let out = "";
   let err = "";
   const listeners = new Set<() => void>();
@@ -43,54 +83,73 @@ export function spawnCli(args: string[], env: NodeJS.ProcessEnv, input?: string)
   child.stderr?.on("data", (chunk: Buffer) => {
     err += chunk.toString("utf8");
   });
-  const exited = once(child, "close").then(([code, signal]) => ({
-    code: code as number | null,
-    signal: signal as NodeJS.Signals | null,
-  }));
+  const exited = child.then(
+    (result): ChildExit => ({
+      code: result.exitCode ?? null,
+      signal: (result.signal as NodeJS.Signals | undefined) ?? null,
+    }),
+  );
+  // The file was made before the spawn.
+  const stdout = () => (logFile === undefined ? out : readFileSync(logFile, "utf8"));
+  const stderr = () => (logFile === undefined ? err : readFileSync(logFile, "utf8"));
 
   function findLog(predicate: (record: Record<string, unknown>) => boolean) {
-    for (const line of out.split("\n")) {
+    for (const line of stdout().split("\n")) {
       if (!line.startsWith("{")) continue;
-      const record = JSON.parse(line) as Record<string, unknown>;
-      if (predicate(record)) return record;
+      try {
+        const record = JSON.parse(line) as Record<string, unknown>;
+        if (predicate(record)) return record;
+      } catch {
+        // A line still being written; the next check sees it whole.
+      }
     }
     return undefined;
   }
 
   return {
     child,
-    stdout: () => out,
-    stderr: () => err,
+    stdout,
+    stderr,
     exited,
+    stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
+      return exited;
+    },
     waitForLog(predicate, timeoutMs = 15_000) {
       return new Promise((resolve, reject) => {
+        let settled = false;
+        const settle = (then: () => void) => {
+          if (settled) return;
+          settled = true;
+          clearTimeout(timer);
+          clearInterval(poll);
+          listeners.delete(check);
+          then();
+        };
         const check = () => {
           const found = findLog(predicate);
-          if (!found) return;
-          cleanup();
-          resolve(found);
+          if (found) settle(() => resolve(found));
         };
-        const timer = setTimeout(() => {
-          cleanup();
-          reject(
-            new Error(`no matching log line in ${timeoutMs} ms; stdout:\n${out}\nstderr:\n${err}`),
-          );
-        }, timeoutMs);
-        const onExit = () => {
-          cleanup();
-          reject(new Error(`the CLI exited before the log line; stdout:\n${out}\nstderr:\n${err}`));
-        };
-        const cleanup = () => {
-          clearTimeout(timer);
-          listeners.delete(check);
-          child.off("exit", onExit);
-        };
+        const fail = (why: string) =>
+          settle(() => reject(new Error(`${why}; stdout:\n${stdout()}\nstderr:\n${stderr()}`)));
+        const timer = setTimeout(() => fail(`no matching log line in ${timeoutMs} ms`), timeoutMs);
+        // Output to a file gives no event: look every 50 ms.
+        const poll = logFile === undefined ? undefined : setInterval(check, 50);
         listeners.add(check);
-        child.once("exit", onExit);
+        // Once it has exited and all its output is read: a last look.
+        void exited.then(() => {
+          check();
+          fail("the process exited before the log line");
+        });
         check();
       });
     },
   };
+}
+
+/** `node bin/vast-gchat.js args`, its output in pipes. */
+export function spawnCli(args: string[], env: NodeJS.ProcessEnv, input?: string): CliProcess {
+  return spawnProcess(process.execPath, [BIN, ...args], env, { input });
 }
 
 /** Runs the CLI to completion. */
