@@ -1,22 +1,8 @@
 import { setTimeout as sleep } from "node:timers/promises";
 import { seededRandom } from "../burst.js";
 import { checkAcknowledged } from "../durability.js";
-import {
-  formatCounts,
-  health,
-  killHard,
-  launchServe,
-  makeSoakEvents,
-  type PartContext,
-  type PartResult,
-  row,
-  type Serve,
-  type ServeSpec,
-  serveSpec,
-  startServe,
-  stopGently,
-} from "./harness.js";
-import { ChaosChat, sendLikeVast } from "./peers.js";
+import * as h from "./harness.js";
+import { sendLikeVast, startChaosChat } from "./peers.js";
 
 /**
  * Crashes: thousands of events into `serve` while it is killed with SIGKILL at random moments
@@ -25,40 +11,23 @@ import { ChaosChat, sendLikeVast } from "./peers.js";
  * when a crash fell between Chat's 2xx and the adapter's record of it, so repeated posts are
  * allowed up to one per crash.
  */
-const between = (random: () => number, [min, max]: readonly [number, number]) =>
-  min + random() * (max - min);
-
-/** Restarting after a kill: a failure to start on the store a kill left behind is a finding. */
-async function restart(spec: ServeSpec, attempts = 3): Promise<Serve> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await startServe(spec);
-    } catch (error) {
-      if (attempt >= attempts) throw error;
-      await sleep(500);
-    }
-  }
-}
-
-export async function runCrashes(context: PartContext): Promise<PartResult> {
-  const { secrets, progress } = context;
+export async function runCrashes(context: h.PartContext): Promise<h.PartResult> {
   const plan = context.budget.crashes;
   const random = seededRandom(context.seed);
-  const chat = await ChaosChat.start(context, 1);
-  const spec = await serveSpec(context, "crashes", chat.url);
-  let serve = await startServe(spec);
+  const between = ([min, max]: readonly [number, number]) => min + random() * (max - min);
+  const chat = await startChaosChat(context, 1);
+  let serve = await h.startServe(context, "crashes", chat.url);
+  const { spec } = serve;
   chat.setChaos(true);
-  const events = makeSoakEvents("C", plan.events);
+  const events = h.makeSoakEvents("C", plan.events);
   const sendS = plan.events / plan.sendRatePerS;
-  progress(
+  context.progress(
     `crashes: ${plan.events} events at ${plan.sendRatePerS}/s (~${Math.round(sendS)} s) into serve on :${spec.port}, kill -9 every ${plan.killAfterMs[0] / 1000}-${plan.killAfterMs[1] / 1000} s, Chat failing at random`,
   );
   let senderDone = false;
-  const sending = sendLikeVast({ ...serve, secret: secrets.webhookSecret }, events, {
-    concurrency: plan.concurrency,
-    ratePerS: plan.sendRatePerS,
-    random: seededRandom(context.seed + 2),
-    deadlineS: sendS + 120,
+  const sending = sendLikeVast(context, serve, events, {
+    ...{ concurrency: plan.concurrency, ratePerS: plan.sendRatePerS },
+    ...{ seedOffset: 2, deadlineS: sendS + 120 },
   }).finally(() => {
     senderDone = true;
   });
@@ -66,33 +35,42 @@ export async function runCrashes(context: PartContext): Promise<PartResult> {
   let crashes = 0;
   let crashesDuringStart = 0;
   const startedAt = Date.now();
-  let nextProgress = startedAt + 15_000;
-  while (!senderDone) {
-    await Promise.race([sleep(between(random, plan.killAfterMs)), sending]);
+  for (let nextProgress = startedAt + 15_000; !senderDone; ) {
+    await Promise.race([sleep(between(plan.killAfterMs)), sending]);
     if (senderDone) break;
-    await killHard(serve.child);
+    await h.stop(serve.child, "SIGKILL");
     crashes++;
-    await sleep(between(random, plan.downMs));
+    await sleep(between(plan.downMs));
     if (random() < plan.earlyKillChance) {
       // Killed again while it starts: opening the store, creating the schema, binding.
-      const early = launchServe(spec);
+      const early = h.launchServe(spec);
       early.ready.catch(() => {});
       await sleep(random() * 400);
-      await killHard(early.child);
+      await h.stop(early.child, "SIGKILL");
       crashes++;
       crashesDuringStart++;
     }
-    serve = await restart(spec);
+    // Restarting after a kill: a failure to start on the store a kill left behind is a finding.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        serve = await h.launchServe(spec).ready;
+        break;
+      } catch (error) {
+        if (attempt >= 3) throw error;
+        await sleep(500);
+      }
+    }
     if (Date.now() >= nextProgress) {
-      progress(
-        `crashes: ${Math.round((Date.now() - startedAt) / 1000)} s, ${crashes} kills, ${chat.stats.accepted} messages in Chat`,
+      const seconds = Math.round((Date.now() - startedAt) / 1000);
+      context.progress(
+        `crashes: ${seconds} s, ${crashes} kills, ${chat.stats.accepted} messages in Chat`,
       );
       nextProgress += 15_000;
     }
   }
   const sender = await sending;
   const acked = [...sender.acked];
-  progress(
+  context.progress(
     `crashes: sender done, ${acked.length}/${plan.events} acknowledged after ${crashes} kills; Chat calm, waiting for delivery`,
   );
 
@@ -100,8 +78,8 @@ export async function runCrashes(context: PartContext): Promise<PartResult> {
   const drainStart = Date.now();
   const complete = await chat.waitForTokens(acked, plan.drainCapS * 1000);
   const drainS = (Date.now() - drainStart) / 1000;
-  const { dead } = (await health(serve)).json;
-  const stop = await stopGently(serve.child);
+  const { dead } = (await h.health(serve)).json;
+  const stop = await h.stop(serve.child);
 
   const missing = chat.missing(acked);
   const duplicates = chat.duplicates(acked);
@@ -109,53 +87,45 @@ export async function runCrashes(context: PartContext): Promise<PartResult> {
   const onDisk = checkAcknowledged(serve.storePath, ackedIds);
   const allAcked = acked.length === plan.events && sender.refused.size === 0;
   const notes = [
-    ...(missing.length ? [`crashes: missing in Chat, e.g. ${missing.slice(0, 5).join(", ")}`] : []),
-    ...(onDisk.missing
-      ? [`crashes: acknowledged but not in the store: ${onDisk.examples.join(", ")}`]
-      : []),
-    ...(allAcked
-      ? []
-      : [
-          `crashes: sender: ${acked.length} acknowledged, refused ${formatCounts(sender.refused)}, cut off ${sender.cutOff}`,
-        ]),
+    missing.length && `crashes: missing in Chat, e.g. ${missing.slice(0, 5).join(", ")}`,
+    onDisk.missing && `crashes: acknowledged but not in the store: ${onDisk.examples.join(", ")}`,
+    !allAcked &&
+      `crashes: sender: ${acked.length} acknowledged, refused ${h.formatCounts(sender.refused)}, cut off ${sender.cutOff}`,
   ];
   const { stats } = chat;
   return {
     rows: [
-      row(
+      h.row(
         "crashes: every event acknowledged (sender retries like Vast.ai)",
-        `${acked.length}/${plan.events} in ${sender.attempts} attempts; non-2xx ${formatCounts(sender.statuses)}; no answer ${formatCounts(sender.errors)}`,
+        `${acked.length}/${plan.events} in ${sender.attempts} attempts; non-2xx ${h.formatCounts(sender.statuses)}; no answer ${h.formatCounts(sender.errors)}`,
         `${plan.events}/${plan.events}`,
         allAcked,
       ),
-      row(
+      h.row(
         "crashes: acknowledged events in Chat after kill -9",
         `${acked.length - missing.length}/${acked.length} in Chat, ${missing.length} missing; ${crashes} kills (${crashesDuringStart} during start-up); drained ${drainS.toFixed(1)} s after the last ack`,
         "0 missing",
         missing.length === 0 && complete && crashes > 0,
       ),
-      row(
+      h.row(
         "crashes: duplicates",
-        `${chat.repeatPosts} repeated posts for ${crashes} kills (${duplicates.events} events twice or more, at most ${duplicates.maxCopies} copies; ${chat.repeatPostsWithKnownRequestId} reused a requestId Chat had accepted)`,
+        `${chat.stats.repeatPosts} repeated posts for ${crashes} kills (${duplicates.events} events twice or more, at most ${duplicates.maxCopies} copies; ${chat.stats.repeatPostsWithKnownRequestId} reused a requestId Chat had accepted)`,
         "≤ 1 repeated post per kill",
-        chat.repeatPosts <= crashes,
+        chat.stats.repeatPosts <= crashes,
       ),
-      row(
+      h.row(
         "crashes: acknowledged events in the store; no dead letters",
         `${onDisk.acknowledged - onDisk.missing}/${onDisk.acknowledged} in events.db; dead letters ${dead ?? "unknown"}; final stop ${stop}`,
         "all, 0 dead",
         onDisk.missing === 0 && dead === 0,
       ),
-      row(
+      h.row(
         "crashes: Chat's failures",
-        `${stats.requests} posts: ${stats.accepted} accepted, 500×${stats.answered500}, 429×${stats.answered429}, hung ${stats.hung}, wrong key/token ${stats.wrongCredentials}`,
+        `${stats.requests} posts: ${stats.accepted} accepted, 500×${stats.error500}, 429×${stats.throttle429}, hung ${stats.hang}, wrong key/token ${stats.wrongCredentials}`,
         "failures happened; 0 wrong key/token",
-        stats.answered500 > 0 &&
-          stats.answered429 > 0 &&
-          stats.hung > 0 &&
-          stats.wrongCredentials === 0,
+        stats.error500 * stats.throttle429 * stats.hang > 0 && stats.wrongCredentials === 0,
       ),
     ],
-    notes: notes.map(context.redact),
+    notes,
   };
 }

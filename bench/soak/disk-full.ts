@@ -4,24 +4,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { execaSync } from "execa";
 import { vastHeaders } from "../../test/support/sign.js";
-import { seededRandom } from "../burst.js";
 import { checkAcknowledged } from "../durability.js";
-import {
-  type Answer,
-  ask,
-  countInto,
-  formatCounts,
-  health,
-  makeSoakEvents,
-  type PartContext,
-  type PartResult,
-  row,
-  type SoakEvent,
-  serveSpec,
-  startServe,
-  stopGently,
-} from "./harness.js";
-import { ChaosChat, sendLikeVast } from "./peers.js";
+import * as h from "./harness.js";
+import { sendLikeVast, startChaosChat } from "./peers.js";
 
 /**
  * Disk full: serve's config directory (and so its store) on a 2 MiB tmpfs, filled to the last
@@ -80,8 +65,7 @@ function integrityCheck(storePath: string): string {
   }
 }
 
-export async function runDiskFull(context: PartContext): Promise<PartResult> {
-  const { secrets, progress } = context;
+export async function runDiskFull(context: h.PartContext): Promise<h.PartResult> {
   const plan = context.budget.disk;
   const mountDir = join(context.dir, "tmpfs");
   mkdirSync(mountDir, { recursive: true });
@@ -89,70 +73,65 @@ export async function runDiskFull(context: PartContext): Promise<PartResult> {
   const mount = run("mount", ["-t", "tmpfs", "-o", options, "tmpfs", mountDir]);
   if (mount.failed) {
     const reason = String(mount.stderr || mount.shortMessage).trim();
-    progress(`disk: cannot mount a tmpfs (${reason}): skipped`);
+    context.progress(`disk: cannot mount a tmpfs (${reason}): skipped`);
     const figure = `skipped: needs root (mount -t tmpfs failed: ${reason})`;
     const check = "disk full: 503 while full, recovery, integrity";
-    return { rows: [row(check, figure, "—", "SKIP")], notes: [] };
+    return { rows: [h.row(check, figure, "—", "SKIP")], notes: [] };
   }
   mounted.add(mountDir);
   context.later(unmountAll);
 
-  const chat = await ChaosChat.start(context, 5);
+  const chat = await startChaosChat(context, 5);
   const configDir = join(mountDir, "config");
   const filler = join(mountDir, "filler");
-  const serve = await startServe(await serveSpec(context, "disk full", chat.url, { configDir }));
-  const target = { ...serve, secret: secrets.webhookSecret };
-  const send = (events: SoakEvent[], deadlineS: number) =>
-    sendLikeVast(target, events, {
+  const serve = await h.startServe(context, "disk full", chat.url, { configDir });
+  const send = (events: h.SoakEvent[], deadlineS: number) =>
+    sendLikeVast(context, serve, events, {
       concurrency: 4,
       ratePerS: 20,
-      random: seededRandom(context.seed + 6),
+      seedOffset: 6,
       deadlineS,
     });
 
   // A store in use first: the schema, some events, a WAL that has seen writes.
-  const before = makeSoakEvents("D", 10);
+  const before = h.makeSoakEvents("D", 10);
   const warm = await send(before, 20);
 
-  const fillerBytes = fill(filler);
-  progress(
-    `disk: tmpfs of ${TMPFS_SIZE} filled (${(fillerBytes / 1024).toFixed(0)} KiB filler); sending ${plan.whileFull} events once each`,
+  const fillerKiB = (fill(filler) / 1024).toFixed(0);
+  context.progress(
+    `disk: tmpfs of ${TMPFS_SIZE} filled (${fillerKiB} KiB filler); sending ${plan.whileFull} events once each`,
   );
-  const whileFull = makeSoakEvents("D", plan.whileFull, before.length);
+  const whileFull = h.makeSoakEvents("D", plan.whileFull, before.length);
   const answers = new Map<string | number, number>();
-  const acceptedWhileFull: SoakEvent[] = [];
-  const refusedWhileFull: SoakEvent[] = [];
+  const [acceptedWhileFull, refusedWhileFull]: [h.SoakEvent[], h.SoakEvent[]] = [[], []];
   let wrongBodies = 0;
   for (const event of whileFull) {
     // One attempt per event, as the first delivery of each: what does a full disk answer?
-    const { status = "no answer", text } = await ask(`${serve.origin}${serve.path}`, {
+    const { status = "no answer", text } = await h.ask(`${serve.origin}${serve.path}`, {
       method: "POST",
-      headers: vastHeaders(secrets.webhookSecret, event.body, { eventId: event.eventId }),
+      headers: vastHeaders(context.secrets.webhookSecret, event.body, { eventId: event.eventId }),
       body: event.body,
     });
-    countInto(answers, status);
+    h.countInto(answers, status);
     (status === 200 ? acceptedWhileFull : refusedWhileFull).push(event);
     if (status === 503 && text !== UNAVAILABLE) wrongBodies++;
     await sleep(50);
   }
   const aliveWhileFull = serve.child.alive();
-  const healthWhileFull: Answer = aliveWhileFull
-    ? await health(serve)
-    : { text: "", json: {}, error: "process gone" };
+  const healthWhileFull = await h.health(serve);
 
   unlinkSync(filler);
   const freedAt = Date.now();
-  progress(
+  context.progress(
     `disk: filler removed; sending the ${refusedWhileFull.length} refused events again and ${plan.afterFreeing} new ones`,
   );
-  const after = makeSoakEvents("D", plan.afterFreeing, before.length + whileFull.length);
+  const after = h.makeSoakEvents("D", plan.afterFreeing, before.length + whileFull.length);
   const again = [...refusedWhileFull, ...after];
   // The first one alone, retried until accepted: how long until the store takes writes again.
   const first = await send(again.slice(0, 1), 30);
   const recoveredS = (Date.now() - freedAt) / 1000;
   const rest = await send(again.slice(1), 30);
-  const statuses = new Map(rest.statuses);
-  for (const [status, count] of first.statuses) countInto(statuses, status, count);
+  for (const [status, count] of first.statuses) h.countInto(rest.statuses, status, count);
   const againAcked = new Set([...first.acked, ...rest.acked]);
 
   const acked = [
@@ -165,7 +144,7 @@ export async function runDiskFull(context: PartContext): Promise<PartResult> {
   const delivered = await chat.waitForTokens(ackedTokens, plan.deliverCapS * 1000);
   const missing = chat.missing(ackedTokens);
   const alive = serve.child.alive();
-  const stop = await stopGently(serve.child);
+  const stop = await h.stop(serve.child);
   const onDisk = checkAcknowledged(
     serve.storePath,
     acked.map((event) => event.eventId),
@@ -175,34 +154,32 @@ export async function runDiskFull(context: PartContext): Promise<PartResult> {
   const only200or503 = [...answers.keys()].every((status) => status === 200 || status === 503);
   const keptWhileFull =
     acceptedWhileFull.every((event) => !missing.includes(event.token)) && onDisk.missing === 0;
-  const healthFigure =
-    healthWhileFull.status !== undefined
-      ? `loopback /health ${healthWhileFull.status} ${String(healthWhileFull.json.status ?? healthWhileFull.json.error ?? "")}`
-      : `loopback /health: ${healthWhileFull.error}`;
+  const { status, json, error } = healthWhileFull;
+  const healthFigure = status
+    ? `loopback /health ${status} ${String(json.status ?? json.error ?? "")}`
+    : `loopback /health: ${aliveWhileFull ? error : "process gone"}`;
   return {
     rows: [
-      row(
+      h.row(
         "disk full: events refused with 503 unavailable, never 200 unless kept",
-        `${plan.whileFull} sent while full: ${formatCounts(answers)} (503 bodies not {"ok":false,"error":"unavailable"}: ${wrongBodies}); the ${acceptedWhileFull.length} answered 200 are in the store and in Chat: ${keptWhileFull ? "yes" : "NO"}`,
+        `${plan.whileFull} sent while full: ${h.formatCounts(answers)} (503 bodies not {"ok":false,"error":"unavailable"}: ${wrongBodies}); the ${acceptedWhileFull.length} answered 200 are in the store and in Chat: ${keptWhileFull ? "yes" : "NO"}`,
         "503 unavailable; no other status",
         only200or503 && (answers.get(503) ?? 0) > 0 && wrongBodies === 0 && onDisk.missing === 0,
       ),
-      row(
+      h.row(
         "disk full: process stays up; accepts again once space is back",
-        `${aliveWhileFull ? "alive" : "DEAD"} while full (${healthFigure}); first 200 ${recoveredS.toFixed(1)} s after freeing; then ${againAcked.size}/${again.length} acknowledged (non-2xx ${formatCounts(statuses)})`,
+        `${aliveWhileFull ? "alive" : "DEAD"} while full (${healthFigure}); first 200 ${recoveredS.toFixed(1)} s after freeing; then ${againAcked.size}/${again.length} acknowledged (non-2xx ${h.formatCounts(rest.statuses)})`,
         "alive; all acknowledged",
         aliveWhileFull && alive && againAcked.size === again.length,
       ),
-      row(
+      h.row(
         "disk full: everything acknowledged delivered to Chat",
         `${acked.length - missing.length}/${acked.length} acknowledged in Chat (${allSent} sent); stopped ${stop}`,
         "0 missing",
         delivered && missing.length === 0 && acked.length === allSent,
       ),
-      row("disk full: PRAGMA integrity_check of events.db", integrity, "ok", integrity === "ok"),
+      h.row("disk full: PRAGMA integrity_check of events.db", integrity, "ok", integrity === "ok"),
     ],
-    notes: missing.length
-      ? [context.redact(`disk: missing in Chat: ${missing.slice(0, 5).join(", ")}`)]
-      : [],
+    notes: [missing.length && `disk: missing in Chat: ${missing.slice(0, 5).join(", ")}`],
   };
 }

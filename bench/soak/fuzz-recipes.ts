@@ -19,13 +19,14 @@ function pick<T>(...options: Array<[number, fc.Arbitrary<T> | readonly T[]]>): f
     })),
   );
 }
-
-export const MAX_BODY_BYTES = 256 * 1024;
-const ORACLE_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"];
-const ORACLE_TARGETS = ["/", "/?x=1", "/health", "/metrics", "/nope", "/health/", "/%2F"];
 const binary = (maxLength: number) => fc.string({ unit: "binary-ascii", maxLength });
+const words = (text: string) => text.split(" ");
 
-/** How the body is framed: `detail` is how far a lying content-length is off, or which bogus value. */
+const MAX_BODY_BYTES = 256 * 1024;
+const ORACLE_METHODS = words("GET POST PUT DELETE PATCH OPTIONS HEAD");
+const ORACLE_TARGETS = words("/ /?x=1 /health /metrics /nope /health/ /%2F");
+
+/** How the body is framed: `d` says how far a lying content-length is off, or which bogus value. */
 const length = (value: number | string): Header => ["Content-Length", String(value)];
 const encoding = (value: string): Header => ["Transfer-Encoding", value];
 const BOGUS_LENGTHS = ["abc", "-1", "1e3", "0x10", "+5", "", "99999999999999999999", "5, 6"];
@@ -61,43 +62,36 @@ const FRAMINGS = {
 } satisfies Record<string, (body: Buffer, detail: number) => [Header[], Buffer]>;
 type Framing = keyof typeof FRAMINGS;
 
-/** The signature headers as sent (before the server trims them), or absent. */
-interface SignWith {
-  now: number;
-  /** For odd-timestamp / odd-signature: the value sent instead. */
-  odd: string;
-  /** Seconds off for stale / future. */
-  skew: number;
-  secret: string;
-  otherSecret: string;
-  body: Buffer;
-}
+/**
+ * The signature headers as sent (before the server trims them), or absent: `odd` is the value
+ * sent instead for odd-timestamp / odd-signature, `skew` the seconds off for stale / future.
+ */
+type SignWith = { now: number; odd: string; skew: number; secret: string; otherSecret: string };
 const timestamp = (value: string | number): Header => ["X-Vast-Timestamp", String(value)];
 const signature = (value: string): Header => ["X-Vast-Signature-256", value];
-const signed = (k: SignWith, time: string | number, secret = k.secret): Header[] => [
+const signed = (k: SignWith & { body: Buffer }, time: string | number, secret = k.secret) => [
   timestamp(time),
   signature(signPayload(secret, String(time), k.body)),
 ];
 const SIGNINGS = {
-  valid: (k: SignWith) => signed(k, k.now),
+  valid: (k) => signed(k, k.now),
   none: () => [],
-  "wrong-secret": (k: SignWith) => signed(k, k.now, k.otherSecret),
-  stale: (k: SignWith) => signed(k, k.now - k.skew),
-  future: (k: SignWith) => signed(k, k.now + k.skew),
-  "odd-timestamp": (k: SignWith) => signed(k, k.odd),
-  "odd-signature": (k: SignWith) => [timestamp(k.now), signature(k.odd)],
-  "timestamp-only": (k: SignWith) => [timestamp(k.now)],
-  "signature-only": (k: SignWith) => signed(k, k.now).slice(1),
-  twice: (k: SignWith) => [...signed(k, k.now), ...signed(k, k.now).slice(1)],
-} satisfies Record<string, (k: SignWith) => Header[]>;
+  "wrong-secret": (k) => signed(k, k.now, k.otherSecret),
+  stale: (k) => signed(k, k.now - k.skew),
+  future: (k) => signed(k, k.now + k.skew),
+  "odd-timestamp": (k) => signed(k, k.odd),
+  "odd-signature": (k) => [timestamp(k.now), signature(k.odd)],
+  "timestamp-only": (k) => [timestamp(k.now)],
+  "signature-only": (k) => signed(k, k.now).slice(1),
+  twice: (k) => [...signed(k, k.now), ...signed(k, k.now).slice(1)],
+} satisfies Record<string, (k: SignWith & { body: Buffer }) => Header[]>;
 type Signing = keyof typeof SIGNINGS;
 
 /** Values for the odd timestamp or signature: near misses and junk, some not even ASCII. */
 const oddValue = fc.oneof(
   fc.constantFrom(
-    ...["", " ", "0", "-1", "1e9", "0x10", "99999999999999999999", "NaN"],
-    ...["sha256=", "sha256", "SHA256=00", `sha256=${"0".repeat(64)}`, `sha256=${"g".repeat(64)}`],
-    `sha256=${"a".repeat(10_000)}`,
+    ...["", " ", ...words("0 -1 1e9 0x10 99999999999999999999 NaN sha256= sha256 SHA256=00")],
+    ...[`sha256=${"0".repeat(64)}`, `sha256=${"g".repeat(64)}`, `sha256=${"a".repeat(10_000)}`],
   ),
   fc.string({ maxLength: 80 }),
   binary(80),
@@ -107,8 +101,9 @@ const oddValue = fc.oneof(
 const headerName = fc.oneof(
   fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,20}$/),
   fc.constantFrom(
-    ...["X-Vast-Event-Id", "X-Vast-Delivery-Attempt", "Connection", "Expect", "Upgrade"],
-    ...["Cookie", "Authorization"],
+    ...words(
+      "X-Vast-Event-Id X-Vast-Delivery-Attempt Connection Expect Upgrade Cookie Authorization",
+    ),
   ),
 );
 const safeHeaderValue = fc.stringMatching(/^[ -~]{0,60}$/).map((value) => value.trim());
@@ -124,15 +119,12 @@ const wildHeader = fc.oneof(
 );
 
 /** A body: its kind (for the report) and its bytes. */
-export interface Body {
-  kind: string;
-  bytes: Buffer;
-}
 const body = (kind: string) => (bytes: Buffer | string | Uint8Array) => ({
   kind,
   bytes: Buffer.from(bytes),
 });
-const VAST_KEYS = ["event_id", "user_id", "notif_type", "subject", "message", "timestamp"];
+const json = (value: unknown) => JSON.stringify(value) ?? "null";
+const VAST_KEYS = words("event_id user_id notif_type subject message timestamp");
 const oddField = fc.oneof(
   fc.jsonValue({ maxDepth: 2 }),
   fc.string({ unit: "grapheme", maxLength: 200 }),
@@ -157,13 +149,15 @@ const vastLike = fc
   .chain((fields) =>
     fc
       .dictionary(
-        fc.oneof(fc.constantFrom("__proto__", "constructor", "prototype", "toString"), fc.string()),
+        fc.oneof(
+          fc.constantFrom(...words("__proto__ constructor prototype toString")),
+          fc.string(),
+        ),
         fc.jsonValue({ maxDepth: 2 }),
         { maxKeys: 3 },
       )
       .map((extra) => ({ ...extra, ...fields })),
   );
-const json = (value: unknown) => JSON.stringify(value) ?? "null";
 /** A JSON object of exactly `size` bytes, or the same size of junk. */
 const huge = ([size, valid]: [number, boolean]) =>
   valid ? `{"pad":"${"p".repeat(size - 10)}"}` : Buffer.alloc(size, 0x7b);
@@ -185,7 +179,15 @@ const INVALID_UTF8 = Buffer.from([
   0x28,
   ...Buffer.from('"}'),
 ]);
-const bodies = pick<Body>(
+const HUGE_SIZES = [
+  150 << 10,
+  MAX_BODY_BYTES - 1,
+  MAX_BODY_BYTES,
+  MAX_BODY_BYTES + 1,
+  300 << 10,
+  1 << 20,
+];
+const bodies = pick(
   [2, [body("empty")("")]],
   [3, fc.uint8Array({ maxLength: 2048 }).map(body("bytes"))],
   [4, fc.jsonValue({ maxDepth: 4 }).map((value) => body("json")(json(value)))],
@@ -202,22 +204,14 @@ const bodies = pick<Body>(
   [1, fc.string({ unit: "binary", maxLength: 300 }).map(body("text"))],
   [
     1,
-    fc
-      .tuple(
-        fc.constantFrom(
-          ...[150 * 1024, MAX_BODY_BYTES - 1, MAX_BODY_BYTES, MAX_BODY_BYTES + 1],
-          ...[300 * 1024, 1024 * 1024],
-        ),
-        fc.boolean(),
-      )
-      .map((spec) => body("huge")(huge(spec))),
+    fc.tuple(fc.constantFrom(...HUGE_SIZES), fc.boolean()).map((spec) => body("huge")(huge(spec))),
   ],
   [
     1,
     fc
       .tuple(
         fc.constantFrom(100, 1000, 5000, 20_000, 40_000, 120_000),
-        fc.constantFrom("array", "object", "unbalanced"),
+        fc.constantFrom(...words("array object unbalanced")),
       )
       .map((spec) => body("deep")(deep(spec))),
   ],
@@ -235,28 +229,14 @@ export const recipeArbitrary = fc.record({
   target: pick(
     [20, ORACLE_TARGETS],
     [10, ["/"]],
-    [
-      3,
-      [
-        "*",
-        "http://127.0.0.1/",
-        "//",
-        "/../../etc/passwd",
-        "/%",
-        "/health?%zz",
-        "/\u00e9",
-        "/%00",
-        "?",
-        "",
-      ],
-    ],
+    [3, [...words("* http://127.0.0.1/ // /../../etc/passwd /% /health?%zz /\u00e9 /%00 ?"), ""]],
     [1, fc.nat({ max: 20_000 }).map((n) => `/${"a".repeat(n)}`)],
     [2, binary(40).map((path) => `/${path}`)],
   ),
   version: pick(
     [20, ["HTTP/1.1"]],
     [2, ["HTTP/1.0"]],
-    [1, ["HTTP/2.0", "HTTP/1.2", "HTTP/0.9", "HTTX/1.1", ""]],
+    [1, [...words("HTTP/2.0 HTTP/1.2 HTTP/0.9 HTTX/1.1"), ""]],
   ),
   host: pick([15, [true]], [1, [false]]),
   contentType: pick<string | null>(
@@ -270,13 +250,14 @@ export const recipeArbitrary = fc.record({
       ],
     ],
   ),
+  // The first of each table is the common case; the rest share one weight.
   framing: pick(
-    [14, ["length" as const]],
-    [3, ["chunked" as const]],
+    [14, ["length" as Framing]],
+    [3, ["chunked" as Framing]],
     [4, (Object.keys(FRAMINGS) as Framing[]).slice(2)],
   ),
   framingDetail: fc.nat({ max: 1000 }),
-  signing: pick([10, ["valid" as const]], [6, (Object.keys(SIGNINGS) as Signing[]).slice(1)]),
+  signing: pick([10, ["valid" as Signing]], [6, (Object.keys(SIGNINGS) as Signing[]).slice(1)]),
   oddValue,
   skewS: fc.integer({ min: 310, max: 10_000_000 }),
   extraHeaders: pick<Header[]>(
@@ -288,21 +269,19 @@ export const recipeArbitrary = fc.record({
   /** How many writes the bytes are split into. */
   pieces: pick([5, [1]], [1, fc.integer({ min: 2, max: 8 })]),
 });
-export type Recipe = typeof recipeArbitrary extends fc.Arbitrary<infer R> ? R : never;
+type Recipe = typeof recipeArbitrary extends fc.Arbitrary<infer R> ? R : never;
 
-export interface Materialised {
-  /** The whole request, split into the pieces it is written in. */
-  pieces: Buffer[];
-  /** What README.md says the answer must be; undefined when the request is not well-formed HTTP. */
-  expected: Oracle | undefined;
-}
-
+/**
+ * The recipe, its bytes in the pieces they are written in, and what README.md says the answer
+ * must be (undefined when the request is not well-formed HTTP).
+ */
+export type Materialised = ReturnType<typeof materialise>;
 export function materialise(
   recipe: Recipe,
   keys: { secret: string; otherSecret: string },
   port: number,
   now: number,
-): Materialised {
+) {
   const payload = recipe.body.bytes;
   const [framingHeaders, framed] = FRAMINGS[recipe.framing](payload, recipe.framingDetail);
   const signing = { now, odd: recipe.oddValue, skew: recipe.skewS, body: payload, ...keys };
@@ -314,20 +293,15 @@ export function materialise(
     ...recipe.extraHeaders,
     ...framingHeaders,
   ];
-  const head = `${recipe.method} ${recipe.target} ${recipe.version}\r\n${headers.map(([name, value]) => `${name}: ${value}\r\n`).join("")}\r\n`;
+  const lines = headers.map(([name, value]) => `${name}: ${value}\r\n`).join("");
+  const head = `${recipe.method} ${recipe.target} ${recipe.version}\r\n${lines}\r\n`;
   const whole = Buffer.concat([Buffer.from(head, "latin1"), framed]);
   const size =
     whole.length < recipe.pieces ? whole.length : Math.ceil(whole.length / recipe.pieces);
   const pieces = Array.from({ length: Math.ceil(whole.length / size) }, (_, index) =>
     whole.subarray(index * size, (index + 1) * size),
   );
-  const wellFormed = isWellFormed(recipe, signatureHeaders);
-  return {
-    pieces,
-    expected: wellFormed
-      ? expectedStatus(recipe, payload, signatureHeaders, keys.secret, now)
-      : undefined,
-  };
+  return { recipe, pieces, expected: oracle(recipe, payload, signatureHeaders, keys.secret, now) };
 }
 
 // ---- the oracle ------------------------------------------------------------------------------
@@ -336,11 +310,38 @@ export function materialise(
 const PLAIN = /^[\x20-\x7e]*$/;
 // Expect/Upgrade/Connection change how node:http treats the exchange; keep them out of the oracle.
 const SPECIAL = /^(expect|upgrade|connection|content-length|transfer-encoding|host)$/i;
+/** What a signature header must look like to be checked at all (src/adapter/signature-headers.ts). */
+const TIMESTAMP_SHAPE = /^\d{1,12}$/;
+const SIGNATURE_SHAPE = /^sha256=[0-9a-f]{64}$/;
+/** Either way from now; older or newer is refused before the body is read. */
+const SIGNATURE_WINDOW_S = 300;
+/** How near the window's edge our clock and the server's may disagree: no promise in there. */
+const CLOCK_MARGIN_S = 10;
 
-function isWellFormed(recipe: Recipe, signatureHeaders: Header[]): boolean {
+/**
+ * For a well-formed request, the answer README.md gives ("What the adapter answers"), in the order
+ * the public listener decides (src/adapter/server.ts, handler.ts, signature-headers.ts): the
+ * request line first (/health: 200 to GET and HEAD, 405 otherwise; any path but the webhook's `/`
+ * (serve without --path), /metrics included: 404; a method but POST: 405), then the signature
+ * headers alone (missing, malformed, i.e. a timestamp not in decimal or a signature not `sha256=`
+ * and 64 lower-case hex digits, or outside the window: 401), then the size (413), and only then
+ * the body: a signature that does not match (401), JSON that is not an object (400), else 200. A
+ * rotation in progress (503) never happens in the soak.
+ *
+ * `bodyUnread`: the answer comes before the body is read (a refusal from the request line or the
+ * headers, or 413), and the connection then closes: the peer may reset it while we are still
+ * writing the body, and a reset can discard the answer before we read it.
+ */
+function oracle(
+  recipe: Recipe,
+  payload: Buffer,
+  signatureHeaders: Header[],
+  secret: string,
+  now: number,
+) {
   const extras = [...recipe.extraHeaders, ...signatureHeaders];
   const size = extras.reduce((total, [name, value]) => total + name.length + value.length + 4, 0);
-  return (
+  const wellFormed =
     ORACLE_METHODS.includes(recipe.method) &&
     ORACLE_TARGETS.includes(recipe.target) &&
     recipe.version === "HTTP/1.1" &&
@@ -350,51 +351,14 @@ function isWellFormed(recipe: Recipe, signatureHeaders: Header[]): boolean {
     size < 8 * 1024 &&
     extras.every(
       ([name, value]) => /^[A-Za-z0-9-]+$/.test(name) && PLAIN.test(value) && !SPECIAL.test(name),
-    )
-  );
-}
+    );
+  if (!wellFormed) return undefined;
 
-/** What a signature header must look like to be checked at all (src/adapter/signature-headers.ts). */
-const TIMESTAMP_SHAPE = /^\d{1,12}$/;
-const SIGNATURE_SHAPE = /^sha256=[0-9a-f]{64}$/;
-/** Either way from now; older or newer is refused before the body is read. */
-const SIGNATURE_WINDOW_S = 300;
-/** How near the window's edge our clock and the server's may disagree: no promise in there. */
-const CLOCK_MARGIN_S = 10;
-
-export interface Oracle {
-  status: number;
-  /**
-   * The answer comes before the body is read (a refusal from the request line or the headers, or
-   * 413), and the connection then closes: the peer may reset it while we are still writing the
-   * body, and a reset can discard the answer before we read it.
-   */
-  bodyUnread: boolean;
-}
-
-/**
- * The answer README.md gives ("What the adapter answers"), in the order the public listener
- * decides (src/adapter/server.ts, handler.ts, signature-headers.ts): the request line first
- * (/health: 200 to GET and HEAD, 405 otherwise; any path but the webhook's `/` (serve without
- * --path), /metrics included: 404; a method but POST: 405), then the signature headers alone
- * (missing, malformed, i.e. a timestamp not in decimal or a signature not `sha256=` and 64
- * lower-case hex digits, or outside the window: 401), then the size (413), and only then the
- * body: a signature that does not match (401), JSON that is not an object (400), else 200. A
- * rotation in progress (503) never happens in the soak.
- */
-function expectedStatus(
-  recipe: Recipe,
-  payload: Buffer,
-  signatureHeaders: Header[],
-  secret: string,
-  now: number,
-): Oracle | undefined {
-  const unread = (status: number): Oracle => ({ status, bodyUnread: payload.length > 0 });
+  const answer = (status: number, bodyUnread = payload.length > 0) => ({ status, bodyUnread });
   const path = new URL(recipe.target, "http://x").pathname;
-  if (path === "/health") return unread(["GET", "HEAD"].includes(recipe.method) ? 200 : 405);
-  if (path !== "/") return unread(404);
-  if (recipe.method !== "POST") return unread(405);
-
+  if (path === "/health") return answer(["GET", "HEAD"].includes(recipe.method) ? 200 : 405);
+  if (path !== "/") return answer(404);
+  if (recipe.method !== "POST") return answer(405);
   // The server's view of a header: node:http trims surrounding spaces and joins repeats with
   // ", ". The signature headers come before the extra ones, which may (rarely) repeat them.
   const seen = (name: string) =>
@@ -402,24 +366,23 @@ function expectedStatus(
       .filter(([key]) => key.toLowerCase() === name)
       .map(([, value]) => value.trim())
       .join(", ");
-  const time = seen("x-vast-timestamp");
-  const sig = seen("x-vast-signature-256");
-  if (!TIMESTAMP_SHAPE.test(time) || !SIGNATURE_SHAPE.test(sig)) return unread(401);
+  const [time, sig] = [seen("x-vast-timestamp"), seen("x-vast-signature-256")];
+  if (!TIMESTAMP_SHAPE.test(time) || !SIGNATURE_SHAPE.test(sig)) return answer(401);
   const age = Math.abs(now - Number(time));
   // Near the edge of the window the server's clock decides: no promise either way.
   if (Math.abs(age - SIGNATURE_WINDOW_S) < CLOCK_MARGIN_S) return undefined;
-  if (age > SIGNATURE_WINDOW_S) return unread(401);
-
-  if (payload.length > MAX_BODY_BYTES) return { status: 413, bodyUnread: true };
-  if (sig !== signPayload(secret, time, payload)) return { status: 401, bodyUnread: false };
-  let value: unknown;
+  if (age > SIGNATURE_WINDOW_S) return answer(401);
+  if (payload.length > MAX_BODY_BYTES) return answer(413, true);
+  if (sig !== signPayload(secret, time, payload)) return answer(401, false);
   try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
+    const value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(payload));
+    return answer(
+      typeof value === "object" && value !== null && !Array.isArray(value) ? 200 : 400,
+      false,
+    );
   } catch {
-    return { status: 400, bodyUnread: false };
+    return answer(400, false);
   }
-  const isObject = typeof value === "object" && value !== null && !Array.isArray(value);
-  return { status: isObject ? 200 : 400, bodyUnread: false };
 }
 
 /** One line about a recipe for the report: no secret in it (signatures are HMACs, not keys). */

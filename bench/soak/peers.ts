@@ -1,5 +1,5 @@
 import { once } from "node:events";
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
+import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { text } from "node:stream/consumers";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -7,13 +7,7 @@ import { Pool } from "undici";
 import { deliveryOutcome } from "../../src/vast/delivery-outcome.js";
 import { type RetryPolicy, retryDelayMs, seededRandom } from "../burst.js";
 import { attemptDelivery } from "../vast-attempt.js";
-import {
-  countInto,
-  type PartContext,
-  type SoakEvent,
-  type SoakSecrets,
-  TOKEN_PATTERN,
-} from "./harness.js";
+import * as h from "./harness.js";
 
 /** The two sides serve talks to: Vast.ai sending it events, and Google Chat failing at random. */
 
@@ -29,12 +23,12 @@ import {
  */
 type Mode = "ok" | "error500" | "throttle429" | "hang";
 
-/** Spells: chance of each mode when one ends, and how long (ms, uniform) it lasts. */
+/** Spells: chance of each mode when one ends (cumulative), and how long (ms, uniform) it lasts. */
 const SPELLS: ReadonlyArray<[Mode, number, [number, number]]> = [
   ["ok", 0.6, [1000, 4000]],
-  ["error500", 0.15, [300, 2500]],
-  ["throttle429", 0.15, [300, 2500]],
-  ["hang", 0.1, [500, 3000]],
+  ["error500", 0.75, [300, 2500]],
+  ["throttle429", 0.9, [300, 2500]],
+  ["hang", 1, [500, 3000]],
 ];
 /** The first spells (mode, ms), so every kind of failure happens however short the run. */
 const OPENING: ReadonlyArray<[Mode, number]> = [
@@ -51,177 +45,144 @@ const ANSWER_DELAY_MS = [20, 400] as const;
 const SPRINKLED_500 = 0.03;
 const SPRINKLED_429 = 0.02;
 const SPACE = "AAAAsoakSpace";
+/** Chat's answers when it fails, in Google's error shape. */
+const ERRORS = {
+  error500: [500, "INTERNAL", "Internal error encountered."],
+  throttle429: [429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."],
+  wrongCredentials: [404, "NOT_FOUND", "Requested entity was not found."],
+  badJson: [400, "INVALID_ARGUMENT", "Invalid JSON payload."],
+} as const;
 
-export class ChaosChat {
-  readonly stats = {
-    requests: 0,
-    accepted: 0,
-    answered500: 0,
-    answered429: 0,
-    hung: 0,
+export type ChaosChat = Awaited<ReturnType<typeof startChaosChat>>;
+
+/** Closed after the part, with its other leftovers. */
+export async function startChaosChat(context: h.PartContext, seedOffset: number) {
+  const random = seededRandom(context.seed + seedOffset);
+  const { chatKey, chatToken } = context.secrets;
+  const stats = {
+    ...{ requests: 0, accepted: 0, error500: 0, throttle429: 0, hang: 0, badJson: 0 },
     /** Posts with the wrong key or token: would mean the adapter mangled its URL. */
     wrongCredentials: 0,
-    unparseable: 0,
+    /** Accepted messages that carried at least one event Chat already had: a repeated post. */
+    repeatPosts: 0,
+    /** Of those, how many repeated a requestId Chat had accepted (real Chat could drop them). */
+    repeatPostsWithKnownRequestId: 0,
   };
   /** How many accepted messages carried each token (once per message, however often shown). */
-  readonly copies = new Map<string, number>();
-  /** Accepted messages that carried at least one event Chat already had: a repeated post. */
-  repeatPosts = 0;
-  /** Of those, how many repeated a requestId Chat had accepted (real Chat could drop them). */
-  repeatPostsWithKnownRequestId = 0;
-  private readonly requestIds = new Set<string>();
-  private mode: Mode = "ok";
-  private chaos = false;
-  private spellsPlayed = 0;
-  private spellTimer: NodeJS.Timeout | undefined;
-  private readonly hanging = new Set<Socket>();
-  private readonly server = createServer((req, res) => void this.handle(req, res).catch(() => {}));
-
-  private constructor(
-    private readonly secrets: SoakSecrets,
-    private readonly random: () => number,
-  ) {}
-
-  /** Closed after the part, with its other leftovers. */
-  static async start(context: PartContext, seedOffset: number): Promise<ChaosChat> {
-    const chat = new ChaosChat(context.secrets, seededRandom(context.seed + seedOffset));
-    chat.server.listen(0, "127.0.0.1");
-    await once(chat.server, "listening");
-    context.later(() => chat.close());
-    return chat;
-  }
-
-  /** The webhook URL, shaped like Chat's, with this run's key and token. */
-  get url(): string {
-    const { port } = this.server.address() as AddressInfo;
-    const { chatKey, chatToken } = this.secrets;
-    return `http://127.0.0.1:${port}/v1/spaces/${SPACE}/messages?key=${chatKey}&token=${chatToken}`;
-  }
-
-  /** On: random spells of failure from now on. Off: every post is accepted from now on. */
-  setChaos(on: boolean): void {
-    this.chaos = on;
-    clearTimeout(this.spellTimer);
-    if (on) this.nextSpell();
-    else this.enter("ok");
-  }
-
-  missing(tokens: readonly string[]): string[] {
-    return tokens.filter((token) => !this.copies.has(token));
-  }
-
-  /** Among `tokens`: events that arrived more than once, and the most copies of one. */
-  duplicates(tokens: readonly string[]): { events: number; maxCopies: number } {
-    const copies = tokens.map((token) => this.copies.get(token) ?? 0);
-    return { events: copies.filter((n) => n > 1).length, maxCopies: Math.max(0, ...copies) };
-  }
-
-  /** Resolves true once every token is in Chat, false at the timeout. */
-  async waitForTokens(tokens: readonly string[], timeoutMs: number): Promise<boolean> {
-    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
-      if (this.missing(tokens).length === 0) return true;
+  const copies = new Map<string, number>();
+  const requestIds = new Set<string>();
+  const hanging = new Set<Socket>();
+  let [mode, chaos, spellsPlayed]: [Mode, boolean, number] = ["ok", false, 0];
+  let spellTimer: NodeJS.Timeout | undefined;
+  const enter = (next: Mode) => {
+    if (next !== "hang") for (const socket of hanging) socket.destroy();
+    mode = next;
+  };
+  const nextSpell = () => {
+    let [next, ms]: [Mode, number] = OPENING[spellsPlayed++] ?? ["ok", 0];
+    if (spellsPlayed > OPENING.length) {
+      const pick = random();
+      const [spell, , [min, max]] = SPELLS.find(([, upTo]) => pick < upTo) ?? ["ok", 1, [0, 0]];
+      [next, ms] = [spell, min + random() * (max - min)];
     }
-    return this.missing(tokens).length === 0;
-  }
+    enter(next);
+    spellTimer = setTimeout(nextSpell, ms);
+  };
+  const setChaos = (on: boolean) => {
+    chaos = on;
+    clearTimeout(spellTimer);
+    if (on) nextSpell();
+    else enter("ok");
+  };
 
-  async close(): Promise<void> {
-    this.setChaos(false);
-    this.server.closeAllConnections();
-    this.server.close();
-    await once(this.server, "close");
-  }
-
-  private nextSpell(): void {
-    let [mode, ms]: [Mode, number] = OPENING[this.spellsPlayed++] ?? ["ok", 0];
-    if (this.spellsPlayed > OPENING.length) {
-      let pick = this.random();
-      const spell = SPELLS.find(([, weight]) => {
-        pick -= weight;
-        return pick < 0;
-      });
-      const [chosen, , [min, max]] = spell ?? ["ok", 0, [1000, 4000]];
-      [mode, ms] = [chosen, min + this.random() * (max - min)];
-    }
-    this.enter(mode);
-    this.spellTimer = setTimeout(() => this.nextSpell(), ms);
-  }
-
-  private enter(mode: Mode): void {
-    if (mode !== "hang") {
-      for (const socket of this.hanging) socket.destroy();
-      this.hanging.clear();
-    }
-    this.mode = mode;
-  }
-
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await text(req);
-    this.stats.requests++;
-    const url = new URL(req.url ?? "/", "http://chat.invalid");
-    const error = (code: number, status: string, message: string, headers = {}) =>
-      answer(res, code, JSON.stringify({ error: { code, message, status } }), headers);
+  const server = createServer(async (req, res) => {
+    const body = await text(req).catch(() => undefined);
+    if (body === undefined) return; // The adapter was killed while it posted.
+    stats.requests++;
+    const { pathname, searchParams: query } = new URL(req.url ?? "/", "http://chat.invalid");
+    const roll = chaos && mode === "ok" ? random() : 1;
+    let now: Mode | keyof typeof ERRORS =
+      roll < SPRINKLED_500
+        ? "error500"
+        : roll < SPRINKLED_500 + SPRINKLED_429
+          ? "throttle429"
+          : mode;
     if (
-      url.pathname !== `/v1/spaces/${SPACE}/messages` ||
-      url.searchParams.get("key") !== this.secrets.chatKey ||
-      url.searchParams.get("token") !== this.secrets.chatToken
+      pathname !== `/v1/spaces/${SPACE}/messages` ||
+      query.get("key") !== chatKey ||
+      query.get("token") !== chatToken
     ) {
-      this.stats.wrongCredentials++;
-      return error(404, "NOT_FOUND", "Requested entity was not found.");
-    }
-    let mode = this.mode;
-    if (this.chaos && mode === "ok") {
-      const roll = this.random();
-      if (roll < SPRINKLED_500) mode = "error500";
-      else if (roll < SPRINKLED_500 + SPRINKLED_429) mode = "throttle429";
-    }
-    if (mode === "hang") {
-      this.stats.hung++;
-      this.hanging.add(req.socket);
-      req.socket.once("close", () => this.hanging.delete(req.socket));
+      now = "wrongCredentials";
+    } else if (now === "ok" && !isJson(body)) now = "badJson";
+    if (now !== "ok") stats[now]++;
+    if (now === "hang") {
+      hanging.add(req.socket);
+      req.socket.once("close", () => hanging.delete(req.socket));
       return;
     }
-    if (mode === "error500") {
-      this.stats.answered500++;
-      return error(500, "INTERNAL", "Internal error encountered.");
-    }
-    if (mode === "throttle429") {
-      this.stats.answered429++;
+    if (now !== "ok") {
+      const [code, status, message] = ERRORS[now];
       // Seconds, sometimes an HTTP date, as proxies in front of Chat send it.
+      const seconds = () => (random() < 0.8 ? String(1 + Math.floor(random() * 2)) : undefined);
       const retryAfter =
-        this.random() < 0.8
-          ? String(1 + Math.floor(this.random() * 2))
-          : new Date(Date.now() + 2000).toUTCString();
-      const message = "Resource has been exhausted (e.g. check quota).";
-      return error(429, "RESOURCE_EXHAUSTED", message, { "retry-after": retryAfter });
-    }
-    try {
-      JSON.parse(body);
-    } catch {
-      this.stats.unparseable++;
-      return error(400, "INVALID_ARGUMENT", "Invalid JSON payload.");
+        now === "throttle429" && (seconds() ?? new Date(Date.now() + 2000).toUTCString());
+      const headers = retryAfter ? { "retry-after": retryAfter } : {};
+      return answer(res, code, JSON.stringify({ error: { code, message, status } }), headers);
     }
     // Created now, answered a moment later, as Chat takes its time: a kill in between leaves
     // a message the adapter never heard of, the one case where it may post the same again.
-    this.stats.accepted++;
-    this.record(body, url.searchParams.get("requestId"));
-    const name = `spaces/${SPACE}/messages/${this.stats.accepted}`;
-    const [min, max] = this.chaos ? ANSWER_DELAY_MS : [0, 0];
-    await sleep(min + this.random() * (max - min));
+    stats.accepted++;
+    const tokens = [...new Set(body.match(h.TOKEN_PATTERN))];
+    const requestId = query.get("requestId");
+    if (tokens.some((token) => copies.has(token))) {
+      stats.repeatPosts++;
+      if (requestId !== null && requestIds.has(requestId)) stats.repeatPostsWithKnownRequestId++;
+    }
+    for (const token of tokens) h.countInto(copies, token);
+    if (requestId !== null) requestIds.add(requestId);
+    const name = `spaces/${SPACE}/messages/${stats.accepted}`;
+    const [min, max] = chaos ? ANSWER_DELAY_MS : [0, 0];
+    await sleep(min + random() * (max - min));
     answer(res, 200, JSON.stringify({ name }));
-  }
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address() as AddressInfo;
+  const missing = (tokens: readonly string[]) => tokens.filter((token) => !copies.has(token));
+  const chat = {
+    stats,
+    /** The webhook URL, shaped like Chat's, with this run's key and token. */
+    url: `http://127.0.0.1:${port}/v1/spaces/${SPACE}/messages?key=${chatKey}&token=${chatToken}`,
+    /** On: random spells of failure from now on. Off: every post is accepted from now on. */
+    setChaos,
+    missing,
+    /** Among `tokens`: events that arrived more than once, and the most copies of one. */
+    duplicates(tokens: readonly string[]) {
+      const counts = tokens.map((token) => copies.get(token) ?? 0);
+      return { events: counts.filter((n) => n > 1).length, maxCopies: Math.max(0, ...counts) };
+    },
+    /** Resolves true once every token is in Chat, false at the timeout. */
+    async waitForTokens(tokens: readonly string[], timeoutMs: number) {
+      const deadline = Date.now() + timeoutMs;
+      while (missing(tokens).length > 0 && Date.now() < deadline) await sleep(100);
+      return missing(tokens).length === 0;
+    },
+  };
+  context.later(async () => {
+    setChaos(false);
+    server.closeAllConnections();
+    server.close();
+    await once(server, "close");
+  });
+  return chat;
+}
 
-  private record(body: string, requestId: string | null): void {
-    let repeat = false;
-    for (const token of new Set(body.match(TOKEN_PATTERN))) {
-      repeat ||= this.copies.has(token);
-      countInto(this.copies, token);
-    }
-    if (repeat) {
-      this.repeatPosts++;
-      if (requestId !== null && this.requestIds.has(requestId))
-        this.repeatPostsWithKnownRequestId++;
-    }
-    if (requestId !== null) this.requestIds.add(requestId);
+function isJson(text: string): boolean {
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
   }
 }
 
@@ -242,71 +203,56 @@ function answer(res: ServerResponse, status: number, body: string, headers = {})
  * would likely be (and effectively unbounded in attempts), so that a run of minutes sees every
  * event through.
  */
-export const SOAK_RETRY_POLICY: RetryPolicy = {
+const POLICY: RetryPolicy = {
   initialDelayMs: 200,
   maxDelayMs: 3000,
   maxAttempts: 10_000,
   timeoutMs: 10_000,
 };
 
-export interface SenderReport {
-  /** Tokens of the events that got a 2xx. */
-  acked: Set<string>;
-  attempts: number;
-  /** Non-2xx answers, by status. */
-  statuses: Map<number, number>;
-  /** Attempts without an answer, by error code. */
-  errors: Map<string, number>;
-  /** Events answered with a final 4xx (not 408/429), by status: a sender gives up on those. */
-  refused: Map<number, number>;
-  /** Events still unacknowledged at the deadline. */
-  cutOff: number;
-}
-
 export async function sendLikeVast(
-  target: { origin: string; path: string; secret: string },
-  events: readonly SoakEvent[],
-  options: { concurrency: number; ratePerS: number; random: () => number; deadlineS: number },
-): Promise<SenderReport> {
-  const policy = SOAK_RETRY_POLICY;
+  context: h.PartContext,
+  serve: h.Serve,
+  events: readonly h.SoakEvent[],
+  options: { concurrency: number; ratePerS: number; seedOffset: number; deadlineS: number },
+) {
+  const random = seededRandom(context.seed + options.seedOffset);
+  const target = { path: serve.path, secret: context.secrets.webhookSecret };
   const deadline = Date.now() + options.deadlineS * 1000;
-  const report: SenderReport = {
-    acked: new Set(),
+  const report = {
+    /** Tokens of the events that got a 2xx. */
+    acked: new Set<string>(),
     attempts: 0,
-    statuses: new Map(),
-    errors: new Map(),
-    refused: new Map(),
+    /** Non-2xx answers, by status; attempts without an answer, by error code. */
+    statuses: new Map<number, number>(),
+    errors: new Map<string, number>(),
+    /** Events answered with a final 4xx (not 408/429), by status: a sender gives up on those. */
+    refused: new Map<number, number>(),
+    /** Events still unacknowledged at the deadline. */
     cutOff: 0,
   };
-  const pool = new Pool(target.origin, {
-    connections: options.concurrency,
-    pipelining: 1,
-    connectTimeout: policy.timeoutMs,
-    headersTimeout: policy.timeoutMs,
-    bodyTimeout: policy.timeoutMs,
+  const timeout = POLICY.timeoutMs;
+  const pool = new Pool(serve.origin, {
+    ...{ connections: options.concurrency, pipelining: 1, connectTimeout: timeout },
+    ...{ headersTimeout: timeout, bodyTimeout: timeout },
   });
-  const deliver = async (event: SoakEvent, index: number): Promise<void> => {
+  const deliver = async (event: h.SoakEvent, index: number): Promise<void> => {
     await sleep((index / options.ratePerS) * 1000);
-    for (let number = 1; number <= policy.maxAttempts && Date.now() < deadline; number++) {
+    for (let number = 1; number <= POLICY.maxAttempts && Date.now() < deadline; number++) {
       report.attempts++;
-      const timeout = AbortSignal.timeout(policy.timeoutMs);
-      const result = await attemptDelivery(pool, target, event, number, timeout);
+      const signal = AbortSignal.timeout(timeout);
+      const result = await attemptDelivery(pool, target, event, number, signal);
       if (result.kind === "acked") return void report.acked.add(event.token);
-      if (result.kind === "no answer") countInto(report.errors, result.code);
-      else {
-        countInto(report.statuses, result.status);
-        if (deliveryOutcome(result.status) !== "retry")
-          return countInto(report.refused, result.status);
+      if (result.kind === "no answer") h.countInto(report.errors, result.code);
+      else h.countInto(report.statuses, result.status);
+      if (result.kind === "answered" && deliveryOutcome(result.status) !== "retry") {
+        return void h.countInto(report.refused, result.status);
       }
-      const delay = retryDelayMs(number, policy, options.random);
+      const delay = retryDelayMs(number, POLICY, random);
       await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
     }
     report.cutOff++;
   };
-  try {
-    await Promise.all(events.map(deliver));
-  } finally {
-    await pool.destroy();
-  }
+  await Promise.all(events.map(deliver)).finally(() => pool.destroy());
   return report;
 }

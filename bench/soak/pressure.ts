@@ -1,18 +1,8 @@
 import { connect, type Socket } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { openLoop, percentile, type RunStats } from "../load.js";
-import {
-  ask,
-  formatCounts,
-  health,
-  type PartContext,
-  type PartResult,
-  row,
-  serveSpec,
-  startServe,
-  stopGently,
-} from "./harness.js";
-import { ChaosChat } from "./peers.js";
+import * as h from "./harness.js";
+import { startChaosChat } from "./peers.js";
 
 /**
  * Resource pressure: hundreds of idle and trickling connections held open against serve while
@@ -32,7 +22,7 @@ function holdConnections(port: number, counts: { idle: number; trickle: number }
   const stats = { opened: 0, closedByServer: 0, answered408: 0, otherAnswers: 0, errors: 0 };
   const sockets = new Set<Socket>();
   const samples: number[] = [];
-  let connected = 0;
+  const connected = () => [...sockets].filter((socket) => !socket.connecting).length;
   let holding = true;
   let sampler: NodeJS.Timeout | undefined;
   const open = (trickle: boolean): void => {
@@ -40,11 +30,8 @@ function holdConnections(port: number, counts: { idle: number; trickle: number }
     const socket = connect({ host: "127.0.0.1", port });
     stats.opened++;
     let answer = "";
-    let isOpen = false;
     sockets.add(socket);
     socket.on("connect", () => {
-      isOpen = true;
-      connected++;
       if (!trickle) return;
       socket.write("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Trickle: ");
       const drip = () => {
@@ -61,7 +48,6 @@ function holdConnections(port: number, counts: { idle: number; trickle: number }
     socket.on("error", () => stats.errors++);
     socket.on("close", () => {
       sockets.delete(socket);
-      if (isOpen) connected--;
       if (!holding) return;
       stats.closedByServer++;
       if (/^HTTP\/1\.[01] 408/.test(answer)) stats.answered408++;
@@ -79,88 +65,91 @@ function holdConnections(port: number, counts: { idle: number; trickle: number }
     },
     /** From now on, notes how many are open every 250 ms. */
     startSampling() {
-      samples.push(connected);
-      sampler = setInterval(() => samples.push(connected), 250);
+      samples.push(connected());
+      sampler = setInterval(() => samples.push(connected()), 250);
     },
     /** Closes them all; the stats as they were, with the fewest and the median open samples. */
     release() {
       holding = false;
       clearInterval(sampler);
       for (const socket of sockets) socket.destroy();
-      const sorted = samples.slice(1).sort((a, b) => a - b);
-      const median = sorted[Math.floor(sorted.length / 2)] ?? 0;
-      return { ...stats, minOpen: Math.min(...samples), medianOpen: median };
+      return {
+        ...stats,
+        minOpen: Math.min(...samples),
+        medianOpen: h.median(samples.slice(1)) ?? 0,
+      };
     },
   };
 }
 
 const latencies = (stats: RunStats) =>
-  ([50, 99] as const)
-    .map((p) => percentile(stats.latenciesMs, p) ?? Number.NaN)
-    .concat(Math.max(...stats.latenciesMs))
+  [
+    percentile(stats.latenciesMs, 50),
+    percentile(stats.latenciesMs, 99),
+    Math.max(...stats.latenciesMs),
+  ]
+    .map((value) => value ?? Number.NaN)
     .map((value) => (Number.isFinite(value) ? `${value.toFixed(1)} ms` : "no answer"));
 
-export async function runPressure(context: PartContext): Promise<PartResult> {
-  const { secrets, progress } = context;
+export async function runPressure(context: h.PartContext): Promise<h.PartResult> {
   const plan = context.budget.pressure;
-  const chat = await ChaosChat.start(context, 4);
-  const spec = await serveSpec(context, "pressure", chat.url);
-  const serve = await startServe(spec);
-  const held = holdConnections(spec.port, plan);
+  const chat = await startChaosChat(context, 4);
+  const serve = await h.startServe(context, "pressure", chat.url);
+  const held = holdConnections(serve.spec.port, plan);
   context.later(() => held.release());
+  const target = { ...serve, secret: context.secrets.webhookSecret };
   const load = (durationS: number) =>
-    openLoop(
-      { ...serve, secret: secrets.webhookSecret },
-      { rate: plan.ratePerS, durationS, connections: 4, maxInFlight: 64, timeoutMs: 10_000 },
-    );
+    openLoop(target, {
+      ...{ rate: plan.ratePerS, durationS, connections: 4, maxInFlight: 64, timeoutMs: 10_000 },
+    });
 
   // Not measured: JIT and connection set-up would otherwise land in the baseline's tail.
   await load(3);
-  progress(`pressure: baseline, ${plan.ratePerS} events/s for ${plan.baselineS} s, nothing held`);
-  const baseline = await load(plan.baselineS);
-  progress(
-    `pressure: holding ${plan.idle} idle + ${plan.trickle} trickling connections, then ${plan.ratePerS} events/s for ${plan.durationS} s`,
+  const { idle, trickle, ratePerS, durationS, baselineS } = plan;
+  context.progress(`pressure: baseline, ${ratePerS} events/s for ${baselineS} s, nothing held`);
+  const baseline = await load(baselineS);
+  context.progress(
+    `pressure: holding ${idle} idle + ${trickle} trickling connections, then ${ratePerS} events/s for ${durationS} s`,
   );
   await held.hold();
   await sleep(2000);
   held.startSampling();
-  const loaded = await load(plan.durationS);
+  const loaded = await load(durationS);
   const heldStats = held.release();
 
   // The public /health shares the held listener; the loopback one says the store is fine.
-  const publicHealth = await ask(`${serve.origin}/health`);
-  const adminHealth = await health(serve);
+  const publicHealth = await h.ask(`${serve.origin}/health`);
+  const adminHealth = await h.health(serve);
   const alive = serve.child.alive();
-  const stop = await stopGently(serve.child);
+  const stop = await h.stop(serve.child);
   const [p50, p99, max] = latencies(loaded);
   const [baseP50, baseP99, baseMax] = latencies(baseline);
-  const p99Ms = percentile(loaded.latenciesMs, 99) ?? Number.NaN;
   const healthy =
     publicHealth.status === 200 && adminHealth.status === 200 && adminHealth.json.store === "ok";
   const unhealthy = `NOT healthy (public /health ${publicHealth.status ?? publicHealth.error}, loopback ${adminHealth.status ? `${adminHealth.status} store ${String(adminHealth.json.store)}` : adminHealth.error})`;
   return {
     rows: [
-      row(
-        `pressure: every event acknowledged with ${plan.idle} idle + ${plan.trickle} trickling connections held`,
-        `${loaded.ok}/${loaded.sent} at ${plan.ratePerS}/s over ${plan.durationS} s (other answers ${formatCounts(loaded.statuses)}, no answer ${formatCounts(loaded.errors)}); ${alive && healthy ? "alive, public and loopback /health 200" : unhealthy}, stopped ${stop}`,
+      h.row(
+        `pressure: every event acknowledged with ${idle} idle + ${trickle} trickling connections held`,
+        `${loaded.ok}/${loaded.sent} at ${ratePerS}/s over ${durationS} s (other answers ${h.formatCounts(loaded.statuses)}, no answer ${h.formatCounts(loaded.errors)}); ${alive && healthy ? "alive, public and loopback /health 200" : unhealthy}, stopped ${stop}`,
         "all",
         loaded.ok === loaded.sent && loaded.sent > 0 && alive && healthy,
       ),
-      row(
+      h.row(
         "pressure: ack latency under pressure",
         `p50 ${p50}, p99 ${p99}, max ${max}`,
         `p99 ≤ ${ACK_P99_TARGET_MS} ms`,
-        p99Ms <= ACK_P99_TARGET_MS,
+        (percentile(loaded.latenciesMs, 99) ?? Number.NaN) <= ACK_P99_TARGET_MS,
       ),
-      row(
+      h.row(
         "pressure: ack latency, same load, nothing held (comparison)",
         `p50 ${baseP50}, p99 ${baseP99}, max ${baseMax}; ${baseline.ok}/${baseline.sent} acknowledged`,
         "—",
         "info",
       ),
-      row(
+      h.row(
         "pressure: the held connections",
-        `${heldStats.opened} opened; the server closed ${heldStats.closedByServer} (${heldStats.answered408} with 408, ${heldStats.otherAnswers} other answers) and each was reopened at once; of ${plan.idle + plan.trickle}, ${heldStats.medianOpen} open at the median sample (4 a second), ${heldStats.minOpen} at the fewest (just after the server timed out a wave of them); ${heldStats.errors} socket errors`,
+        `${heldStats.opened} opened; the server closed ${heldStats.closedByServer} (${heldStats.answered408} with 408, ${heldStats.otherAnswers} other answers) and each was reopened at once; of ${idle + trickle}, ${heldStats.medianOpen} open at the median sample (4 a second), ${heldStats.minOpen} at the fewest (just after the server timed out a wave of them); ${heldStats.errors} socket errors`,
         "—",
         "info",
       ),
