@@ -26,8 +26,10 @@ export async function runCrashes(context: h.PartContext): Promise<h.PartResult> 
   );
   let senderDone = false;
   const sending = sendLikeVast(context, serve, events, {
-    ...{ concurrency: plan.concurrency, ratePerS: plan.sendRatePerS },
-    ...{ seedOffset: 2, deadlineS: sendS + 120 },
+    concurrency: plan.concurrency,
+    ratePerS: plan.sendRatePerS,
+    seedOffset: 2,
+    deadlineS: sendS + 120,
   }).finally(() => {
     senderDone = true;
   });

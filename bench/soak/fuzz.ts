@@ -64,10 +64,16 @@ async function rawExchange(port: number, pieces: readonly Buffer[]) {
 
 function newTally() {
   return {
-    ...{ requests: 0, batches: 0, noAnswer: 0, timeouts: 0, serverErrors: 0, unavailable: 0 },
+    requests: 0,
+    batches: 0,
+    noAnswer: 0,
+    timeouts: 0,
+    serverErrors: 0,
+    unavailable: 0,
     /** POSTs answered 200: events the store kept (the worker must deliver each). */
     accepted: 0,
-    ...{ oracleChecked: 0, oracleMismatches: 0 },
+    oracleChecked: 0,
+    oracleMismatches: 0,
     /** Refused before the body was read, and the reset came before the answer could be read. */
     resetUnread: 0,
     statuses: new Map<number | string, number>(),
@@ -177,12 +183,11 @@ export async function runFuzz(context: h.PartContext): Promise<h.PartResult> {
       let seed = context.seed * 10 + seedOffset + lane;
       for (; Date.now() < untilMs && serverGoneAt === undefined; seed += 1000) {
         const details = await fc.check(property, {
-          ...{
-            seed,
-            numRuns: 10_000_000,
-            interruptAfterTimeLimit: Math.max(1, untilMs - Date.now()),
-          },
-          ...{ markInterruptAsFailure: false, endOnFailure: false },
+          seed,
+          numRuns: 10_000_000,
+          interruptAfterTimeLimit: Math.max(1, untilMs - Date.now()),
+          markInterruptAsFailure: false,
+          endOnFailure: false,
         });
         if (!details.failed || !details.counterexample) continue;
         const found = details.counterexample[0].map(describeRecipe).join(" ; ");

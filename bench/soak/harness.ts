@@ -129,13 +129,22 @@ export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv, log: s
   const [stdout, stderr] = [`${log}.stdout.log`, `${log}.stderr.log`];
   const from = existsSync(stdout) ? statSync(stdout).size : 0;
   const subprocess = execa(process.execPath, [BIN, ...args], {
-    ...{ cwd: REPO_ROOT, env, extendEnv: false, stdin: "ignore", detached: true, reject: false },
-    ...{ stdout: { file: stdout, append: true }, stderr: { file: stderr, append: true } },
+    cwd: REPO_ROOT,
+    env,
+    extendEnv: false,
+    stdin: "ignore",
+    detached: true,
+    reject: false,
+    stdout: { file: stdout, append: true },
+    stderr: { file: stderr, append: true },
   });
   // An undefined pid would make the group kills below hit the suite's own group.
   if (subprocess.pid === undefined) throw new Error(`vast-gchat ${args[0]} did not start`);
   const child = {
-    ...{ pid: subprocess.pid, stdout, stderr, from },
+    pid: subprocess.pid,
+    stdout,
+    stderr,
+    from,
     alive: () => subprocess.exitCode === null && subprocess.signalCode === null,
     exited: subprocess.then((result) => {
       children.running.delete(child);
@@ -196,8 +205,10 @@ async function serveSpec(
     ...["--rate", String(budget.serveRate), "--max-age", String(budget.serveMaxAgeHours)],
   ];
   const env = cleanEnv({
-    ...{ VAST_WEBHOOK_SECRET: secrets.webhookSecret, GOOGLE_CHAT_URL: chatUrl },
-    ...{ VAST_API_KEY: secrets.apiKey, NGROK_AUTHTOKEN: secrets.ngrokAuthtoken },
+    VAST_WEBHOOK_SECRET: secrets.webhookSecret,
+    GOOGLE_CHAT_URL: chatUrl,
+    VAST_API_KEY: secrets.apiKey,
+    NGROK_AUTHTOKEN: secrets.ngrokAuthtoken,
     VAST_GCHAT_CONFIG_DIR: configDir,
     // As `vast-gchat service` runs it for good (its heap cap); SOAK_CHILD_NODE_OPTIONS replaces
     // that, to look into a failure (e.g. --trace-gc) or to measure serve uncapped ("").

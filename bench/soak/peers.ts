@@ -60,7 +60,12 @@ export async function startChaosChat(context: h.PartContext, seedOffset: number)
   const random = seededRandom(context.seed + seedOffset);
   const { chatKey, chatToken } = context.secrets;
   const stats = {
-    ...{ requests: 0, accepted: 0, error500: 0, throttle429: 0, hang: 0, badJson: 0 },
+    requests: 0,
+    accepted: 0,
+    error500: 0,
+    throttle429: 0,
+    hang: 0,
+    badJson: 0,
     /** Posts with the wrong key or token: would mean the adapter mangled its URL. */
     wrongCredentials: 0,
     /** Accepted messages that carried at least one event Chat already had: a repeated post. */
@@ -233,8 +238,11 @@ export async function sendLikeVast(
   };
   const timeout = POLICY.timeoutMs;
   const pool = new Pool(serve.origin, {
-    ...{ connections: options.concurrency, pipelining: 1, connectTimeout: timeout },
-    ...{ headersTimeout: timeout, bodyTimeout: timeout },
+    connections: options.concurrency,
+    pipelining: 1,
+    connectTimeout: timeout,
+    headersTimeout: timeout,
+    bodyTimeout: timeout,
   });
   const deliver = async (event: h.SoakEvent, index: number): Promise<void> => {
     await sleep((index / options.ratePerS) * 1000);

@@ -100,7 +100,11 @@ export async function runPressure(context: h.PartContext): Promise<h.PartResult>
   const target = { ...serve, secret: context.secrets.webhookSecret };
   const load = (durationS: number) =>
     openLoop(target, {
-      ...{ rate: plan.ratePerS, durationS, connections: 4, maxInFlight: 64, timeoutMs: 10_000 },
+      rate: plan.ratePerS,
+      durationS,
+      connections: 4,
+      maxInFlight: 64,
+      timeoutMs: 10_000,
     });
 
   // Not measured: JIT and connection set-up would otherwise land in the baseline's tail.

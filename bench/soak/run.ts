@@ -127,9 +127,14 @@ function resultsOf(options: ReturnType<typeof parseOptions>, startedAt: Date) {
   ];
   return {
     command: `npm run build && npm run soak${flags.length ? ` -- ${flags.join(" ")}` : ""}`,
-    ...{ startedAt: startedAt.toISOString(), durationS: 0, machine: machineInfo() },
-    ...{ loadAtStart: loadAverage(), loadAtEnd: "", seed: options.seed },
-    ...{ rows: [] as h.CheckRow[], notes: [] as string[] },
+    startedAt: startedAt.toISOString(),
+    durationS: 0,
+    machine: machineInfo(),
+    loadAtStart: loadAverage(),
+    loadAtEnd: "",
+    seed: options.seed,
+    rows: [] as h.CheckRow[],
+    notes: [] as string[],
   };
 }
 
@@ -139,7 +144,10 @@ function parseOptions(argv: string[]) {
   const { values } = parseArgs({
     args: argv,
     options: {
-      ...{ quick: flag, keep: flag, "no-write": flag, help: { ...flag, short: "h" } },
+      quick: flag,
+      keep: flag,
+      "no-write": flag,
+      help: { ...flag, short: "h" },
       only: { type: "string", multiple: true, default: [] },
       seed: { type: "string", default: String(Date.now() % 1_000_000) },
     },

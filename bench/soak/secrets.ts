@@ -34,8 +34,11 @@ async function leakScenario(context: h.PartContext) {
   const args = ["--tunnel", "none", "-v"];
   const serve = await h.startServe(context, "secrets", chat.url, { args, env: debugEnv });
   const fullEnv = {
-    ...{ VAST_WEBHOOK_SECRET: secrets.webhookSecret, GOOGLE_CHAT_URL: chat.url },
-    ...{ VAST_API_KEY: secrets.apiKey, VAST_GCHAT_CONFIG_DIR: serve.spec.configDir, ...debugEnv },
+    VAST_WEBHOOK_SECRET: secrets.webhookSecret,
+    GOOGLE_CHAT_URL: chat.url,
+    VAST_API_KEY: secrets.apiKey,
+    VAST_GCHAT_CONFIG_DIR: serve.spec.configDir,
+    ...debugEnv,
   };
   let commands = 0;
   const command = (stem: string, args: string[], env: Record<string, string> = {}) => {
@@ -60,7 +63,8 @@ async function leakScenario(context: h.PartContext) {
   // secret itself as its signature, as a confused sender might: not a word of it may be logged.
   const now = String(Math.floor(Date.now() / 1000));
   const signed = (timestamp: string, signature: string) => ({
-    ...{ "Content-Type": "application/json", "X-Vast-Timestamp": timestamp },
+    "Content-Type": "application/json",
+    "X-Vast-Timestamp": timestamp,
     "X-Vast-Signature-256": signature,
   });
   const forged = Buffer.from('{"event_id":"forged"}');
@@ -194,7 +198,8 @@ async function tunnelChildren(context: h.PartContext, needles: readonly h.Needle
     const stem = round === "defaults" ? "serve-tunnel" : "serve-tunnel-named";
     const env = round === "defaults" ? {} : { VAST_GCHAT_TUNNEL_ENV: "VAST_*,GOOGLE_*" };
     const serve = await h.startServe(context, "secrets, tunnel", chat.url, {
-      ...{ stem, configDir: join(context.dir, `${stem}-config`) },
+      stem,
+      configDir: join(context.dir, `${stem}-config`),
       args: ["--tunnel", "command", "--tunnel-command", `/bin/sh '${script}' {port}`, "-v"],
       env: { DEBUG: "vast-gchat", ...env },
     });
