@@ -198,8 +198,6 @@ async function serveSpec(
   const { budget, secrets, dir } = context;
   const configDir = more.configDir ?? join(dir, "config");
   const port = await freeLoopbackPort();
-  // `--rate` high enough that pacing is never the bottleneck of a check; `--max-age` so that
-  // nothing expires into the dead letters during a run.
   const args = [
     ...["serve", "--port", String(port), ...(more.args ?? ["--tunnel", "none"])],
     ...["--rate", String(budget.serveRate), "--max-age", String(budget.serveMaxAgeHours)],

@@ -88,8 +88,9 @@ async function leakScenario(context: h.PartContext) {
       const problem = error ?? (status === expect ? undefined : `${status}, not ${expect}`);
       if (problem) answers.problems.push(`${label}: ${problem}`);
       if (error !== undefined) continue;
-      answers.files.push(join(dir, "answers", `${phase}-${name}.txt`));
-      writeFileSync(answers.files.at(-1) as string, `${status}\n${text}`);
+      const file = join(dir, "answers", `${phase}-${name}.txt`);
+      writeFileSync(file, `${status}\n${text}`);
+      answers.files.push(file);
     }
   };
   await collectAnswers("chat-failing");
