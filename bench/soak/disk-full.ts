@@ -2,19 +2,11 @@ import { closeSync, mkdirSync, openSync, rmSync, unlinkSync, writeSync } from "n
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
-import { Pool } from "undici";
-import { eventStorePath } from "../../src/config/paths.js";
+import { execaSync } from "execa";
 import { vastHeaders } from "../../test/support/sign.js";
-import { seededRandom } from "../burst.js";
 import { checkAcknowledged } from "../durability.js";
-import { ChaosChat } from "./chaos-chat.js";
-import { killHard, stopGently } from "./processes.js";
-import { countInto, formatCounts, type PartContext, type PartResult, verdict } from "./results.js";
-import { redactor } from "./secret-values.js";
-import { health, partServeSpec, type RunningServe, startServe } from "./serve.js";
-import { makeSoakEvents, type SoakEvent } from "./soak-events.js";
-import { mountTmpfs, unmount } from "./tmpfs.js";
-import { SOAK_RETRY_POLICY, sendLikeVast } from "./vast-sender.js";
+import * as h from "./harness.js";
+import { sendLikeVast, startChaosChat } from "./peers.js";
 
 /**
  * Disk full: serve's config directory (and so its store) on a 2 MiB tmpfs, filled to the last
@@ -26,6 +18,23 @@ import { SOAK_RETRY_POLICY, sendLikeVast } from "./vast-sender.js";
 const TMPFS_SIZE = "2m";
 const UNAVAILABLE = JSON.stringify({ ok: false, error: "unavailable" });
 
+/** Every mount is remembered, so it is undone however the suite ends (end, error, Ctrl+C). */
+const mounted = new Set<string>();
+const run = (command: string, args: string[]) =>
+  execaSync(command, args, { reject: false, timeout: 10_000 });
+
+/** Unmounts, falling back to a lazy unmount if something still holds a file open. */
+export function unmountAll(): void {
+  for (const dir of mounted) {
+    if (run("umount", [dir]).failed && run("umount", ["-l", dir]).failed) {
+      console.error(`[soak] disk: could not unmount ${dir}`);
+      continue;
+    }
+    mounted.delete(dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Writes until the file system refuses: big blocks first, then down to single bytes. */
 function fill(path: string): number {
   const fd = openSync(path, "w");
@@ -33,13 +42,10 @@ function fill(path: string): number {
   try {
     for (const size of [64 * 1024, 4096, 512, 1]) {
       const block = Buffer.alloc(size, 0x66);
-      for (;;) {
-        try {
-          written += writeSync(fd, block);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code === "ENOSPC") break;
-          throw error;
-        }
+      try {
+        for (;;) written += writeSync(fd, block);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOSPC") throw error;
       }
     }
   } finally {
@@ -48,199 +54,132 @@ function fill(path: string): number {
   return written;
 }
 
-interface OneShot {
-  status: number | "no answer";
-  body: string;
-}
-
-/** One attempt per event, as the first delivery of each: what does a full disk answer? */
-async function sendOnce(
-  path: string,
-  secret: string,
-  event: SoakEvent,
-  pool: Pool,
-): Promise<OneShot> {
-  try {
-    const response = await pool.request({
-      path,
-      method: "POST",
-      headers: vastHeaders(secret, event.body, { eventId: event.eventId }),
-      body: event.body,
-      signal: AbortSignal.timeout(10_000),
-    });
-    return { status: response.statusCode, body: await response.body.text() };
-  } catch (error) {
-    return { status: "no answer", body: (error as Error).message };
-  }
-}
-
 function integrityCheck(storePath: string): string {
   const db = new Database(storePath, { readonly: true, fileMustExist: true });
   try {
-    const rows = db.pragma("integrity_check") as Array<{ integrity_check: string }>;
-    return rows.map((row) => row.integrity_check).join("; ");
+    return (db.pragma("integrity_check") as Array<{ integrity_check: string }>)
+      .map((entry) => entry.integrity_check)
+      .join("; ");
   } finally {
     db.close();
   }
 }
 
-export async function runDiskFull(context: PartContext): Promise<PartResult> {
-  const { budget, secrets, progress } = context;
-  const plan = budget.disk;
-  const redact = redactor(secrets);
-  const workdir = join(context.workdir, "disk");
-  const mountDir = join(workdir, "tmpfs");
+export async function runDiskFull(context: h.PartContext): Promise<h.PartResult> {
+  const plan = context.budget.disk;
+  const mountDir = join(context.dir, "tmpfs");
   mkdirSync(mountDir, { recursive: true });
-  const mounted = mountTmpfs(mountDir, TMPFS_SIZE);
-  if (!mounted.ok) {
-    progress(`disk: cannot mount a tmpfs (${mounted.reason}): skipped`);
-    return {
-      rows: [
-        {
-          part: "disk",
-          check: "disk full: 503 while full, recovery, integrity",
-          figure: `skipped: needs root (mount -t tmpfs failed: ${mounted.reason})`,
-          target: "—",
-          verdict: "SKIP",
-        },
-      ],
-      notes: [],
-    };
+  const options = `size=${TMPFS_SIZE},mode=0700`;
+  const mount = run("mount", ["-t", "tmpfs", "-o", options, "tmpfs", mountDir]);
+  if (mount.failed) {
+    const reason = String(mount.stderr || mount.shortMessage).trim();
+    context.progress(`disk: cannot mount a tmpfs (${reason}): skipped`);
+    const figure = `skipped: needs root (mount -t tmpfs failed: ${reason})`;
+    const check = "disk full: 503 while full, recovery, integrity";
+    return { rows: [h.row(check, figure, "—", "SKIP")], notes: [] };
   }
+  mounted.add(mountDir);
+  context.later(unmountAll);
 
-  const chat = await ChaosChat.start(secrets, seededRandom(context.seed + 5));
+  const chat = await startChaosChat(context, 5);
   const configDir = join(mountDir, "config");
   const filler = join(mountDir, "filler");
-  let serve: RunningServe | undefined;
-  const pool = { current: undefined as Pool | undefined };
-  try {
-    serve = await startServe(
-      await partServeSpec("disk full", workdir, chat.url, context, { configDir }),
-    );
-    const target = { origin: serve.origin, path: serve.path, secret: secrets.webhookSecret };
-    const sender = (deadlineS: number) => ({
+  const serve = await h.startServe(context, "disk full", chat.url, { configDir });
+  const send = (events: h.SoakEvent[], deadlineS: number) =>
+    sendLikeVast(context, serve, events, {
       concurrency: 4,
       ratePerS: 20,
-      policy: SOAK_RETRY_POLICY,
-      random: seededRandom(context.seed + 6),
-      deadline: Date.now() + deadlineS * 1000,
+      seedOffset: 6,
+      deadlineS,
     });
 
-    // A store in use first: the schema, some events, a WAL that has seen writes.
-    const before = makeSoakEvents("D", 10);
-    const warm = await sendLikeVast(target, before, sender(20));
+  // A store in use first: the schema, some events, a WAL that has seen writes.
+  const before = h.makeSoakEvents("D", 10);
+  const warm = await send(before, 20);
 
-    const fillerBytes = fill(filler);
-    progress(
-      `disk: tmpfs of ${TMPFS_SIZE} filled (${(fillerBytes / 1024).toFixed(0)} KiB filler); sending ${plan.whileFull} events once each`,
-    );
-    const whileFull = makeSoakEvents("D", plan.whileFull, before.length);
-    pool.current = new Pool(serve.origin, { connections: 2, pipelining: 1 });
-    const answers = new Map<string | number, number>();
-    const acceptedWhileFull: SoakEvent[] = [];
-    const refusedWhileFull: SoakEvent[] = [];
-    let wrongBodies = 0;
-    for (const event of whileFull) {
-      const answer = await sendOnce(serve.path, target.secret, event, pool.current);
-      countInto(answers, answer.status);
-      if (answer.status === 200) acceptedWhileFull.push(event);
-      else refusedWhileFull.push(event);
-      if (answer.status === 503 && answer.body !== UNAVAILABLE) wrongBodies++;
-      await sleep(50);
-    }
-    const aliveWhileFull = serve.proc.isAlive();
-    // The detailed /health (store, queue) is the loopback listener's.
-    const healthWhileFull = aliveWhileFull
-      ? await health(serve.adminOrigin)
-      : { error: "process gone" };
-    await pool.current.close();
-    pool.current = undefined;
-
-    unlinkSync(filler);
-    const freedAt = Date.now();
-    progress(
-      `disk: filler removed; sending the ${refusedWhileFull.length} refused events again and ${plan.afterFreeing} new ones`,
-    );
-    const after = makeSoakEvents("D", plan.afterFreeing, before.length + whileFull.length);
-    const again = [...refusedWhileFull, ...after];
-    // The first one alone, retried until accepted: how long until the store takes writes again.
-    const first = await sendLikeVast(target, again.slice(0, 1), sender(30));
-    const recoveredS = (Date.now() - freedAt) / 1000;
-    const rest = await sendLikeVast(target, again.slice(1), sender(30));
-    const statuses = new Map(rest.statuses);
-    for (const [status, count] of first.statuses) countInto(statuses, status, count);
-    const retried = { acked: new Set([...first.acked, ...rest.acked]), statuses };
-
-    const acked = [
-      ...before.filter((event) => warm.acked.has(event.token)),
-      ...acceptedWhileFull,
-      ...again.filter((event) => retried.acked.has(event.token)),
-    ];
-    const allSent = before.length + whileFull.length + after.length;
-    const delivered = await chat.waitForTokens(
-      acked.map((event) => event.token),
-      plan.deliverCapS * 1000,
-    );
-    const missing = chat.ledger.missing(acked.map((event) => event.token));
-    const alive = serve.proc.isAlive();
-    const stop = await stopGently(serve.proc);
-    serve = undefined;
-    const storePath = eventStorePath(configDir);
-    const onDisk = checkAcknowledged(
-      storePath,
-      acked.map((event) => event.eventId),
-    );
-    const integrity = integrityCheck(storePath);
-
-    const only200or503 = [...answers.keys()].every((status) => status === 200 || status === 503);
-    const refused503 = answers.get(503) ?? 0;
-    const healthFigure =
-      "status" in healthWhileFull
-        ? `loopback /health ${healthWhileFull.status} ${String(healthWhileFull.body.status ?? healthWhileFull.body.error ?? "")}`
-        : `loopback /health: ${healthWhileFull.error}`;
-    return {
-      rows: [
-        {
-          part: "disk",
-          check: "disk full: events refused with 503 unavailable, never 200 unless kept",
-          figure: `${plan.whileFull} sent while full: ${formatCounts(answers)} (503 bodies not {"ok":false,"error":"unavailable"}: ${wrongBodies}); the ${acceptedWhileFull.length} answered 200 are in the store and in Chat: ${acceptedWhileFull.every((event) => !missing.includes(event.token)) && onDisk.missing === 0 ? "yes" : "NO"}`,
-          target: "503 unavailable; no other status",
-          verdict: verdict(
-            only200or503 && refused503 > 0 && wrongBodies === 0 && onDisk.missing === 0,
-          ),
-        },
-        {
-          part: "disk",
-          check: "disk full: process stays up; accepts again once space is back",
-          figure: `${aliveWhileFull ? "alive" : "DEAD"} while full (${healthFigure}); first 200 ${recoveredS.toFixed(1)} s after freeing; then ${retried.acked.size}/${again.length} acknowledged (non-2xx ${formatCounts(retried.statuses)})`,
-          target: "alive; all acknowledged",
-          verdict: verdict(aliveWhileFull && alive && retried.acked.size === again.length),
-        },
-        {
-          part: "disk",
-          check: "disk full: everything acknowledged delivered to Chat",
-          figure: `${acked.length - missing.length}/${acked.length} acknowledged in Chat (${allSent} sent); stopped ${stop.signal ?? `exit ${stop.code}`}`,
-          target: "0 missing",
-          verdict: verdict(delivered && missing.length === 0 && acked.length === allSent),
-        },
-        {
-          part: "disk",
-          check: "disk full: PRAGMA integrity_check of events.db",
-          figure: integrity,
-          target: "ok",
-          verdict: verdict(integrity === "ok"),
-        },
-      ],
-      notes: missing.length
-        ? [redact(`disk: missing in Chat: ${missing.slice(0, 5).join(", ")}`)]
-        : [],
-    };
-  } finally {
-    await pool.current?.destroy();
-    if (serve) await killHard(serve.proc);
-    await chat.close();
-    const unmounted = unmount(mountDir);
-    if (!unmounted.ok) progress(`disk: could not unmount ${mountDir}: ${unmounted.reason}`);
-    else rmSync(mountDir, { recursive: true, force: true });
+  const fillerKiB = (fill(filler) / 1024).toFixed(0);
+  context.progress(
+    `disk: tmpfs of ${TMPFS_SIZE} filled (${fillerKiB} KiB filler); sending ${plan.whileFull} events once each`,
+  );
+  const whileFull = h.makeSoakEvents("D", plan.whileFull, before.length);
+  const answers = new Map<string | number, number>();
+  const [acceptedWhileFull, refusedWhileFull]: [h.SoakEvent[], h.SoakEvent[]] = [[], []];
+  let wrongBodies = 0;
+  for (const event of whileFull) {
+    // One attempt per event, as the first delivery of each: what does a full disk answer?
+    const { status = "no answer", text } = await h.ask(`${serve.origin}${serve.path}`, {
+      method: "POST",
+      headers: vastHeaders(context.secrets.webhookSecret, event.body, { eventId: event.eventId }),
+      body: event.body,
+    });
+    h.countInto(answers, status);
+    (status === 200 ? acceptedWhileFull : refusedWhileFull).push(event);
+    if (status === 503 && text !== UNAVAILABLE) wrongBodies++;
+    await sleep(50);
   }
+  const aliveWhileFull = serve.child.alive();
+  const healthWhileFull = await h.health(serve);
+
+  unlinkSync(filler);
+  const freedAt = Date.now();
+  context.progress(
+    `disk: filler removed; sending the ${refusedWhileFull.length} refused events again and ${plan.afterFreeing} new ones`,
+  );
+  const after = h.makeSoakEvents("D", plan.afterFreeing, before.length + whileFull.length);
+  const again = [...refusedWhileFull, ...after];
+  // The first one alone, retried until accepted: how long until the store takes writes again.
+  const first = await send(again.slice(0, 1), 30);
+  const recoveredS = (Date.now() - freedAt) / 1000;
+  const rest = await send(again.slice(1), 30);
+  for (const [status, count] of first.statuses) h.countInto(rest.statuses, status, count);
+  const againAcked = new Set([...first.acked, ...rest.acked]);
+
+  const acked = [
+    ...before.filter((event) => warm.acked.has(event.token)),
+    ...acceptedWhileFull,
+    ...again.filter((event) => againAcked.has(event.token)),
+  ];
+  const ackedTokens = acked.map((event) => event.token);
+  const allSent = before.length + whileFull.length + after.length;
+  const delivered = await chat.waitForTokens(ackedTokens, plan.deliverCapS * 1000);
+  const missing = chat.missing(ackedTokens);
+  const alive = serve.child.alive();
+  const stop = await h.stop(serve.child);
+  const onDisk = checkAcknowledged(
+    serve.storePath,
+    acked.map((event) => event.eventId),
+  );
+  const integrity = integrityCheck(serve.storePath);
+
+  const only200or503 = [...answers.keys()].every((status) => status === 200 || status === 503);
+  const keptWhileFull =
+    acceptedWhileFull.every((event) => !missing.includes(event.token)) && onDisk.missing === 0;
+  const { status, json, error } = healthWhileFull;
+  const healthFigure = status
+    ? `loopback /health ${status} ${String(json.status ?? json.error ?? "")}`
+    : `loopback /health: ${aliveWhileFull ? error : "process gone"}`;
+  return {
+    rows: [
+      h.row(
+        "disk full: events refused with 503 unavailable, never 200 unless kept",
+        `${plan.whileFull} sent while full: ${h.formatCounts(answers)} (503 bodies not {"ok":false,"error":"unavailable"}: ${wrongBodies}); the ${acceptedWhileFull.length} answered 200 are in the store and in Chat: ${keptWhileFull ? "yes" : "NO"}`,
+        "503 unavailable; no other status",
+        only200or503 && (answers.get(503) ?? 0) > 0 && wrongBodies === 0 && onDisk.missing === 0,
+      ),
+      h.row(
+        "disk full: process stays up; accepts again once space is back",
+        `${aliveWhileFull ? "alive" : "DEAD"} while full (${healthFigure}); first 200 ${recoveredS.toFixed(1)} s after freeing; then ${againAcked.size}/${again.length} acknowledged (non-2xx ${h.formatCounts(rest.statuses)})`,
+        "alive; all acknowledged",
+        aliveWhileFull && alive && againAcked.size === again.length,
+      ),
+      h.row(
+        "disk full: everything acknowledged delivered to Chat",
+        `${acked.length - missing.length}/${acked.length} acknowledged in Chat (${allSent} sent); stopped ${stop}`,
+        "0 missing",
+        delivered && missing.length === 0 && acked.length === allSent,
+      ),
+      h.row("disk full: PRAGMA integrity_check of events.db", integrity, "ok", integrity === "ok"),
+    ],
+    notes: [missing.length && `disk: missing in Chat: ${missing.slice(0, 5).join(", ")}`],
+  };
 }

@@ -1,21 +1,17 @@
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { parseArgs } from "node:util";
 import { checkBuild } from "../build-check.js";
 import { loadAverage, machineInfo } from "../machine.js";
+import { writeSection } from "../report.js";
 import { REPO_ROOT } from "../targets.js";
-import { budgetFor } from "./budget.js";
 import { runCrashes } from "./crashes.js";
-import { runDiskFull } from "./disk-full.js";
+import { runDiskFull, unmountAll } from "./disk-full.js";
 import { runFuzz } from "./fuzz.js";
-import { parseSoakOptions, type SoakOptions, type SoakPart, USAGE, UsageError } from "./options.js";
+import * as h from "./harness.js";
 import { runPressure } from "./pressure.js";
-import { childrenStillRunning, killEveryChildNow } from "./processes.js";
-import { renderReport, writeSoakSection } from "./report.js";
-import { brokenPart, type CheckRow, type PartContext, type PartResult } from "./results.js";
-import { makeSoakSecrets, redactor } from "./secret-values.js";
 import { runSecrets } from "./secrets.js";
-import { unmountAll } from "./tmpfs.js";
 
 /**
  * `npm run soak`: the reliability suite against the built CLI. Crashes (kill -9 under load with a
@@ -26,26 +22,169 @@ import { unmountAll } from "./tmpfs.js";
  */
 const progress = (message: string) => console.error(`[soak] ${message}`);
 
-const PARTS: Record<SoakPart, (context: PartContext) => Promise<PartResult>> = {
+/** In the canonical order: secrets last, so it scans what the other parts printed. */
+const PARTS = {
   crashes: runCrashes,
   fuzz: runFuzz,
   pressure: runPressure,
   disk: runDiskFull,
   secrets: runSecrets,
 };
+const ALL = Object.keys(PARTS) as Array<keyof typeof PARTS>;
 
-function commandLine(options: SoakOptions): string {
-  const args = [
-    ...(options.quick ? ["--quick"] : []),
-    ...(options.parts.length < 5 ? ["--only", options.parts.join(",")] : []),
+const USAGE = `usage: npm run soak -- [--quick] [--only ${ALL.join("|")}[,...]] [--seed N] [--keep] [--no-write]
+
+  --quick      about 1-2 minutes (default: the full run, about 8-12 minutes)
+  --only P     run only these parts (comma-separated or repeated); secrets scans what they printed
+  --seed N     repeat a run's random choices (kill times, Chat failures, fuzz cases)
+  --keep       keep the work directory with every log and store
+  --no-write   do not rewrite the soak section of BENCHMARKS.md
+
+SOAK_CHILD_NODE_OPTIONS=... is passed to every serve as NODE_OPTIONS, to look into a failure
+(e.g. --max-old-space-size=128 tells a leak from V8 letting its heap grow).`;
+
+/**
+ * How big each part is. The full run is sized for about 8–12 minutes on a 2-core machine, the
+ * quick one for 1–2 minutes; both run the same checks against the same targets.
+ */
+const budgetFor = (quick: boolean) => ({
+  crashes: {
+    events: quick ? 400 : 3000,
+    /** First attempts a second (retries come on top): slow enough that kills land mid-flow. */
+    sendRatePerS: quick ? 20 : 25,
+    /** Requests in flight at most, as a webhook sender with a small worker pool. */
+    concurrency: quick ? 12 : 16,
+    /** A kill comes this long (uniform, ms) after the previous restart was ready. */
+    killAfterMs: quick ? ([1000, 4000] as const) : ([1500, 6000] as const),
+    /** How long the adapter stays dead before the restart (uniform, ms). */
+    downMs: quick ? ([0, 400] as const) : ([0, 500] as const),
+    /** Chance that a restart is killed again before it is ready (start-up, store opening). */
+    earlyKillChance: 0.15,
+    /** Once every event is acknowledged and Chat is calm, how long Chat may take to have them all. */
+    drainCapS: quick ? 60 : 150,
+  },
+  fuzz: {
+    /** Before the long phase: JIT, caches, V8's heap and the store grow to their working size. */
+    warmupS: quick ? 10 : 40,
+    /** The long phase whose RSS is judged, if it is long enough to judge growth. */
+    durationS: quick ? 20 : 120,
+    judgeMemory: !quick,
+    /** fast-check runs in parallel (so one slow case does not idle the fuzzer), each sending
+     * batches of up to batchMax requests at once. */
+    lanes: 3,
+    batchMax: 6,
+  },
+  /** Held connections, and signed events a second while they are held; baselineS is the same
+   * load without them first, for comparison. */
+  pressure: {
+    idle: 300,
+    trickle: 100,
+    ratePerS: 50,
+    durationS: quick ? 20 : 90,
+    baselineS: quick ? 8 : 20,
+  },
+  /** Events sent once each while the disk is full; new ones after the filler is gone. */
+  disk: { whileFull: 60, afterFreeing: 40, deliverCapS: 60 },
+  /** `serve --rate` and `--max-age` (hours): pacing is never the bottleneck of a check, and
+   * nothing may expire into the dead letters during a run. */
+  serveRate: 50,
+  serveMaxAgeHours: 1000,
+});
+export type Budget = ReturnType<typeof budgetFor>;
+
+/** The report, from the run's one JSON document (kept as soak-results.json with the logs). */
+function renderReport(results: ReturnType<typeof resultsOf>): string {
+  const { machine, rows } = results;
+  // Pipes and line breaks would break the table.
+  const cell = (text: string) => text.replaceAll("|", "\\|").replaceAll("\n", " ");
+  const failed = rows.filter((entry) => entry.verdict === "FAIL").length;
+  const checks = rows.filter(
+    (entry) => entry.verdict === "PASS" || entry.verdict === "FAIL",
+  ).length;
+  const lines = [
+    `Command: \`${results.command}\` (seed ${results.seed})  `,
+    `Date: ${results.startedAt}, ${Math.round(results.durationS)} s${machine.commit ? `, commit ${machine.commit}` : ""}  `,
+    `Machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB.toFixed(1)} GiB, Node ${machine.node}; load average ${results.loadAtStart} at the start, ${results.loadAtEnd} at the end (1, 5, 15 min)`,
+    "",
+    "| check | figure | target | result |",
+    "|---|---|---|---|",
+    ...rows.map(
+      (r) => `| ${cell(r.check)} | ${cell(r.figure)} | ${cell(r.target)} | ${r.verdict} |`,
+    ),
+    "",
+    failed === 0 ? `All ${checks} checks passed.` : `${failed} of ${checks} checks failed.`,
+    ...(results.notes.length
+      ? ["", "Notes:", "", ...results.notes.map((note) => `- ${note.replaceAll("\n", " ")}`)]
+      : []),
   ];
-  return `npm run build && npm run soak${args.length ? ` -- ${args.join(" ")}` : ""}`;
+  return `${lines.join("\n")}\n`;
 }
 
-/** Whatever happens (an error, Ctrl+C), no child is left running and no tmpfs left mounted. */
-function installCleanup(): void {
+function resultsOf(options: ReturnType<typeof parseOptions>, startedAt: Date) {
+  const flags = [
+    ...(options.quick ? ["--quick"] : []),
+    ...(options.parts.length < ALL.length ? ["--only", options.parts.join(",")] : []),
+  ];
+  return {
+    command: `npm run build && npm run soak${flags.length ? ` -- ${flags.join(" ")}` : ""}`,
+    startedAt: startedAt.toISOString(),
+    durationS: 0,
+    machine: machineInfo(),
+    loadAtStart: loadAverage(),
+    loadAtEnd: "",
+    seed: options.seed,
+    rows: [] as h.CheckRow[],
+    notes: [] as string[],
+  };
+}
+
+/** The command line; throws on anything it does not understand. */
+function parseOptions(argv: string[]) {
+  const flag = { type: "boolean", default: false } as const;
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: flag,
+      keep: flag,
+      "no-write": flag,
+      help: { ...flag, short: "h" },
+      only: { type: "string", multiple: true, default: [] },
+      seed: { type: "string", default: String(Date.now() % 1_000_000) },
+    },
+  });
+  const only = values.only.flatMap((list) => list.split(",").map((name) => name.trim()));
+  const unknown = only.find((name) => !ALL.includes(name as (typeof ALL)[number]));
+  if (unknown !== undefined)
+    throw new Error(`unknown part "${unknown}" (choose from ${ALL.join(", ")})`);
+  const seed = Number(values.seed);
+  if (!/^\d+$/.test(values.seed) || !Number.isSafeInteger(seed)) {
+    throw new Error(`--seed must be a whole number, not "${values.seed}"`);
+  }
+  // Always in the canonical order.
+  return {
+    ...values,
+    only,
+    seed,
+    parts: only.length ? ALL.filter((part) => only.includes(part)) : ALL,
+  };
+}
+
+async function main(argv: string[]): Promise<number> {
+  let options: ReturnType<typeof parseOptions>;
+  try {
+    options = parseOptions(argv);
+  } catch (error) {
+    console.error(`${(error as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  if (options.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  checkBuild("soak", progress);
+  // Whatever happens (an error, Ctrl+C), no child is left running and no tmpfs left mounted.
   process.on("exit", () => {
-    killEveryChildNow();
+    for (const child of h.children.running) h.signalGroup(child, "SIGKILL");
     unmountAll();
   });
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -54,85 +193,70 @@ function installCleanup(): void {
       process.exit(130);
     });
   }
-}
 
-async function main(argv: string[]): Promise<number> {
-  let options: SoakOptions | "help";
-  try {
-    options = parseSoakOptions(argv);
-  } catch (error) {
-    if (!(error instanceof UsageError)) throw error;
-    console.error(`${error.message}\n${USAGE}`);
-    return 2;
-  }
-  if (options === "help") {
-    console.log(USAGE);
-    return 0;
-  }
-  checkBuild("soak", progress);
-  installCleanup();
-
+  const { quick, parts, seed } = options;
   const startedAt = new Date();
-  const loadAtStart = loadAverage();
+  const results = resultsOf(options, startedAt);
   const workdir = mkdtempSync(join(tmpdir(), "vast-gchat-soak-"));
-  const secrets = makeSoakSecrets();
-  const redact = redactor(secrets);
-  const context: PartContext = {
-    workdir,
-    budget: budgetFor(options.quick),
-    secrets,
-    seed: options.seed,
-    progress,
-  };
+  const secrets = h.makeSoakSecrets();
+  const redact = h.redactor(secrets);
+  const budget = budgetFor(quick);
   progress(
-    `${options.quick ? "quick" : "full"} run of ${options.parts.join(", ")} (seed ${options.seed}); work directory ${workdir}`,
+    `${quick ? "quick" : "full"} run of ${parts.join(", ")} (seed ${seed}); work directory ${workdir}`,
   );
-
-  const rows: CheckRow[] = [];
-  const notes: string[] = [];
-  for (const part of options.parts) {
+  for (const part of parts) {
     const partStart = Date.now();
     progress(`--- ${part}`);
-    let result: PartResult;
-    try {
-      result = await PARTS[part](context);
-    } catch (error) {
-      result = brokenPart(part, error, redact);
-    }
-    killEveryChildNow();
-    rows.push(...result.rows);
-    notes.push(...result.notes);
-    for (const row of result.rows) progress(`${row.verdict}  ${row.check}: ${row.figure}`);
+    const cleanups: Array<() => unknown> = [];
+    const context = {
+      dir: join(workdir, part),
+      budget,
+      secrets,
+      seed,
+      progress,
+      later: (cleanup: () => unknown) => cleanups.push(cleanup),
+    };
+    mkdirSync(context.dir);
+    let result = await PARTS[part](context).catch((error: Error): h.PartResult => {
+      // A part that could not run to its end: one failing row that says why, not no rows.
+      const row = h.row(
+        `${part}: ran to the end`,
+        `aborted: ${error.message.split("\n")[0]}`,
+        "no error",
+        false,
+      );
+      return { rows: [row], notes: [`${part} aborted: ${error.message}`] };
+    });
+    await Promise.all([...h.children.running].map((child) => h.stop(child, "SIGKILL")));
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    // An error may quote a child's output, a leak note a command line: no secret in the report.
+    result = JSON.parse(redact(JSON.stringify(result)));
+    results.rows.push(...result.rows);
+    results.notes.push(...result.notes.filter((note): note is string => typeof note === "string"));
+    for (const entry of result.rows) progress(`${entry.verdict}  ${entry.check}: ${entry.figure}`);
     progress(`${part} took ${Math.round((Date.now() - partStart) / 1000)} s`);
   }
 
-  const failed = rows.some((row) => row.verdict === "FAIL");
-  // Nothing in the report comes from a secret; redacting it anyway costs nothing.
-  const report = redact(
-    renderReport({
-      command: commandLine(options),
-      startedAt,
-      durationS: (Date.now() - startedAt.getTime()) / 1000,
-      machine: machineInfo(),
-      loadAtStart,
-      loadAtEnd: loadAverage(),
-      seed: options.seed,
-      rows,
-      notes,
-    }),
-  );
+  Object.assign(results, {
+    durationS: (Date.now() - startedAt.getTime()) / 1000,
+    loadAtEnd: loadAverage(),
+  });
+  writeFileSync(join(workdir, "soak-results.json"), JSON.stringify(results, null, 2));
+  const report = renderReport(results);
   process.stdout.write(report);
-  if (options.write) {
-    writeSoakSection(join(REPO_ROOT, "BENCHMARKS.md"), report);
+  if (!options["no-write"]) {
+    // Only between the soak markers: the bench owns another section.
+    writeSection(
+      join(REPO_ROOT, "BENCHMARKS.md"),
+      report,
+      "<!-- soak:begin -->",
+      "<!-- soak:end -->",
+    );
     progress("results written to BENCHMARKS.md (soak section)");
   }
-  if (childrenStillRunning() > 0)
-    progress(`warning: ${childrenStillRunning()} children still running`);
-  if (failed || options.keep) {
-    progress(`logs and stores kept in ${workdir}`);
-  } else {
-    rmSync(workdir, { recursive: true, force: true });
-  }
+  const failed = results.rows.some((entry) => entry.verdict === "FAIL");
+  if (failed || options.keep) progress(`logs and stores kept in ${workdir}`);
+  else rmSync(workdir, { recursive: true, force: true });
   return failed ? 1 : 0;
 }
 

@@ -1,0 +1,293 @@
+import { randomBytes } from "node:crypto";
+import { existsSync, readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { execa } from "execa";
+import { request } from "undici";
+import { SERVE_NODE_OPTIONS } from "../../src/cli/commands/service.js";
+import { eventStorePath } from "../../src/config/paths.js";
+import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
+import { sampleEvent } from "../../src/vast/sample-events.js";
+import { BIN, cleanEnv } from "../../test/support/cli-process.js";
+import { REPO_ROOT } from "../targets.js";
+import type { Budget } from "./run.js";
+
+/** What every part of the soak shares: results, secrets, events, children, serve. */
+
+/** One line of the results table. `info` rows explain a figure; they never fail the run. */
+export type CheckRow = { check: string; figure: string; target: string; verdict: Verdict };
+type Verdict = "PASS" | "FAIL" | "SKIP" | "info";
+export function row(check: string, figure: string, target: string, pass: boolean | Verdict) {
+  return { check, figure, target, verdict: pass === true ? "PASS" : pass || "FAIL" } as CheckRow;
+}
+/** Notes are worth reading under the table (reproductions, examples); a non-string is left out. */
+export type PartResult = { rows: CheckRow[]; notes: unknown[] };
+
+/** What every part gets: its own work directory, how big to be, the secrets and the seed. */
+export interface PartContext {
+  dir: string;
+  budget: Budget;
+  secrets: SoakSecrets;
+  seed: number;
+  progress: (message: string) => void;
+  /** Run after the part, once its children are dead (closing a fake Chat, unmounting a tmpfs). */
+  later: (cleanup: () => unknown) => void;
+}
+
+export const median = (values: readonly number[]) =>
+  [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+export const countInto = <K>(map: Map<K, number>, key: K, by = 1) =>
+  map.set(key, (map.get(key) ?? 0) + by);
+export const formatCounts = (counts: ReadonlyMap<string | number, number>) =>
+  [...counts]
+    .sort(([a], [b]) => String(a).localeCompare(String(b)))
+    .map(([key, count]) => `${key}×${count}`)
+    .join(", ") || "none";
+
+/**
+ * The secrets the suite hands its children: fresh random values with a recognisable prefix, so a
+ * leak anywhere in their output is found by a plain substring search, and never a real secret.
+ * serve has no use for the API key (the commands that call the API do) nor NGROK_AUTHTOKEN: they
+ * are there to prove they are never printed nor handed to a tunnel child. The refused key is one
+ * the local Vast.ai API refuses: error paths must not print it either.
+ */
+const SECRETS = {
+  webhookSecret: ["soakwhsec", "webhook secret"],
+  apiKey: ["soakapikey", "Vast API key"],
+  refusedApiKey: ["soakbadkey", "refused Vast API key"],
+  chatKey: ["soakchatkey", "Chat key"],
+  chatToken: ["soakchattoken", "Chat token"],
+  ngrokAuthtoken: ["soakngrok", "NGROK_AUTHTOKEN"],
+} as const;
+export type SoakSecrets = Record<keyof typeof SECRETS, string>;
+export const makeSoakSecrets = () =>
+  Object.fromEntries(
+    Object.entries(SECRETS).map(([key, [prefix]]) => [
+      key,
+      prefix + randomBytes(16).toString("hex"),
+    ]),
+  ) as SoakSecrets;
+
+/**
+ * What to look for (and what leaked, for the report, never the value): each whole value, and each
+ * half of its random part (16 hex characters), so a value cut short or printed without its prefix
+ * is found too. A mask (`soak…ab12`) shows less.
+ */
+export type Needle = { name: string; value: string };
+export const needlesOf = (secrets: SoakSecrets): Needle[] =>
+  (Object.keys(SECRETS) as Array<keyof SoakSecrets>).flatMap((key) => {
+    const [name, value] = [SECRETS[key][1], secrets[key]];
+    return [
+      { name, value },
+      { name: `${name} (first half)`, value: value.slice(-32, -16) },
+      { name: `${name} (second half)`, value: value.slice(-16) },
+    ];
+  });
+
+/** The suite prints children's log tails and errors: never with a secret in them. */
+export function redactor(secrets: SoakSecrets): (text: string) => string {
+  const values = needlesOf(secrets).map((needle) => needle.value);
+  return (text) => values.reduce((out, value) => out.replaceAll(value, "[secret]"), text);
+}
+
+/**
+ * Events the suite can find again in Chat. Each subject carries a token (`SOAKC000042`, one capital
+ * letter per part): letters and digits only, so Chat escaping leaves it whole, and a digest shows
+ * every subject (its fallback text and its card sections), so counting tokens per message counts
+ * events per message. The body is the same bytes on every attempt; only the timestamp and
+ * signature headers change. A mix of real types, so digests group several types as a real burst
+ * would.
+ */
+export type SoakEvent = { token: string; eventId: string; body: Buffer };
+export const TOKEN_PATTERN = /\bSOAK[A-Z]\d{6}\b/g;
+const TYPES = ["instance_stopped", "outbid", "low_credit", "machine_error", "billing_failed"];
+
+export function makeSoakEvents(series: "C" | "D" | "S", count: number, first = 0): SoakEvent[] {
+  return Array.from({ length: count }, (_, offset) => {
+    const index = first + offset;
+    const token = `SOAK${series}${String(index).padStart(6, "0")}`;
+    const event = sampleEvent(TYPES[index % TYPES.length] ?? "low_credit", {
+      subject: `${token} soak event`,
+      message: `Soak event ${index}.`,
+    });
+    return { token, eventId: event.event_id, body: Buffer.from(JSON.stringify(event)) };
+  });
+}
+
+/**
+ * `node bin/vast-gchat.js ARGS`: the built CLI (bin/ imports dist/) as a user runs it, in its own
+ * process group (so a kill reaches anything it started), with stdout and stderr appended to
+ * `<log>.stdout.log` and `<log>.stderr.log` (execa drains the pipes into them, so a child never
+ * stalls on a full pipe; the files are what the secrets scan reads afterwards). Runs with the
+ * same `log` append to the same pair; `from` is where this run's stdout starts. `exited` tells how
+ * it ended, once its output is all in the files: `exit N` or the signal.
+ */
+export type Child = ReturnType<typeof spawnCli>;
+export const children = { started: 0, running: new Set<Child>(), logFiles: new Set<string>() };
+
+export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv, log: string) {
+  const [stdout, stderr] = [`${log}.stdout.log`, `${log}.stderr.log`];
+  const from = existsSync(stdout) ? statSync(stdout).size : 0;
+  const subprocess = execa(process.execPath, [BIN, ...args], {
+    cwd: REPO_ROOT,
+    env,
+    extendEnv: false,
+    stdin: "ignore",
+    detached: true,
+    reject: false,
+    stdout: { file: stdout, append: true },
+    stderr: { file: stderr, append: true },
+  });
+  // An undefined pid would make the group kills below hit the suite's own group.
+  if (subprocess.pid === undefined) throw new Error(`vast-gchat ${args[0]} did not start`);
+  const child = {
+    pid: subprocess.pid,
+    stdout,
+    stderr,
+    from,
+    alive: () => subprocess.exitCode === null && subprocess.signalCode === null,
+    exited: subprocess.then((result) => {
+      children.running.delete(child);
+      return result.signal ?? `exit ${result.exitCode}`;
+    }),
+  };
+  children.started++;
+  children.running.add(child);
+  children.logFiles.add(stdout).add(stderr);
+  return child;
+}
+
+/** Signals the child's whole process group; a group already gone (ESRCH) is fine. */
+export function signalGroup(child: Child, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-child.pid, signal);
+  } catch {}
+}
+
+/** Waits for its end (its port and files are free then); SIGKILL to its group after `ms`. */
+export function exitWithin(child: Child, ms: number): Promise<string> {
+  const timer = setTimeout(() => signalGroup(child, "SIGKILL"), ms);
+  return child.exited.finally(() => clearTimeout(timer));
+}
+
+/** SIGTERM (serve finishes the post in flight and closes the store) or kill -9, and the end. */
+export function stop(child: Child, signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<string> {
+  signalGroup(child, signal);
+  return exitWithin(child, 10_000);
+}
+
+/** Current resident set (VmRSS) of a live process, in MiB; undefined once it is gone. */
+export function currentRssMiB(pid: number): number | undefined {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    return Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]) / 1024 || undefined;
+  } catch {}
+}
+
+/**
+ * `vast-gchat serve` as the suite runs it: a fixed loopback port (a restart after kill -9 must be
+ * found where the sender expects it), no tunnel unless told, secrets from the environment only,
+ * logs and (unless given) its config directory holding the store in the part's directory.
+ */
+async function serveSpec(
+  context: PartContext,
+  label: string,
+  chatUrl: string,
+  more: { stem?: string; configDir?: string; args?: string[]; env?: Record<string, string> } = {},
+) {
+  const { budget, secrets, dir } = context;
+  const configDir = more.configDir ?? join(dir, "config");
+  const port = await freeLoopbackPort();
+  const args = [
+    ...["serve", "--port", String(port), ...(more.args ?? ["--tunnel", "none"])],
+    ...["--rate", String(budget.serveRate), "--max-age", String(budget.serveMaxAgeHours)],
+  ];
+  const env = cleanEnv({
+    VAST_WEBHOOK_SECRET: secrets.webhookSecret,
+    GOOGLE_CHAT_URL: chatUrl,
+    VAST_API_KEY: secrets.apiKey,
+    NGROK_AUTHTOKEN: secrets.ngrokAuthtoken,
+    VAST_GCHAT_CONFIG_DIR: configDir,
+    // As `vast-gchat service` runs it for good (its heap cap); SOAK_CHILD_NODE_OPTIONS replaces
+    // that, to look into a failure (e.g. --trace-gc) or to measure serve uncapped ("").
+    NODE_OPTIONS: process.env.SOAK_CHILD_NODE_OPTIONS ?? SERVE_NODE_OPTIONS.join(" "),
+    ...more.env,
+  });
+  return {
+    label: `serve (${label})`,
+    log: join(dir, more.stem ?? "serve"),
+    configDir,
+    port,
+    args,
+    env,
+  };
+}
+export type Serve = Awaited<ReturnType<typeof launchServe>["ready"]>;
+
+/**
+ * Starts serve; `ready` settles when its `ready` line appears in this run's part of the log, or
+ * rejects when it exits first or takes longer than timeoutMs. The caller may kill it before then.
+ * `origin` is the public listener (the webhook path, the minimal /health); the detailed /health
+ * and /metrics are on the loopback-only `adminOrigin` (any free port), named in the ready line.
+ */
+export function launchServe(spec: Awaited<ReturnType<typeof serveSpec>>, timeoutMs = 20_000) {
+  const child = spawnCli(spec.args, spec.env, spec.log);
+  const fail = (why: string) => {
+    signalGroup(child, "SIGKILL");
+    return new Error(`${spec.label} ${why}; its output is in ${spec.log}.std{out,err}.log`);
+  };
+  const ready = (async () => {
+    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(20)) {
+      // Only whole lines of this run; a line still being written is read on the next poll.
+      const text = existsSync(child.stdout) ? readFileSync(child.stdout).subarray(child.from) : "";
+      const lines = text.toString().split("\n");
+      const line = lines.slice(0, -1).find((text) => text.includes('"msg":"ready"'));
+      if (line) {
+        const { url, admin_url } = JSON.parse(line) as { url: string; admin_url?: string };
+        const admin = new URL(admin_url ?? "none:");
+        // The suite never asks anything beyond loopback.
+        if (admin.protocol !== "http:" || admin.hostname !== "127.0.0.1") {
+          throw fail(`is ready but names no loopback listener (${admin_url})`);
+        }
+        const { origin, pathname: path } = new URL(url);
+        const storePath = eventStorePath(spec.configDir);
+        return { child, spec, origin, adminOrigin: admin.origin, path, storePath };
+      }
+      if (!child.alive()) throw fail(`exited (${await child.exited}) before it was ready`);
+    }
+    throw fail(`was not ready in ${timeoutMs} ms`);
+  })();
+  return { child, ready };
+}
+export const startServe = async (...args: Parameters<typeof serveSpec>) =>
+  launchServe(await serveSpec(...args)).ready;
+
+/** An HTTP answer on loopback, its body parsed when it is JSON; or the error that stood in the way. */
+export type Answer = {
+  status?: number;
+  text: string;
+  json: Record<string, unknown>;
+  error?: string;
+};
+type AskInit = {
+  method?: "GET" | "HEAD" | "POST";
+  headers?: Record<string, string>;
+  body?: Buffer;
+};
+
+export async function ask(url: string, init: AskInit = {}): Promise<Answer> {
+  try {
+    const response = await request(url, { ...init, signal: AbortSignal.timeout(10_000) });
+    const text = await response.body.text();
+    let json = {};
+    try {
+      json = Object(JSON.parse(text));
+    } catch {} // Not JSON (the metrics page, a HEAD): the text must do.
+    return { status: response.statusCode, text, json };
+  } catch (error) {
+    return { text: "", json: {}, error: (error as Error).message };
+  }
+}
+
+/** The detailed /health (queue, dead letters, Chat, store): the loopback listener's. */
+export const health = (serve: Serve) => ask(`${serve.adminOrigin}/health`);
