@@ -1,8 +1,9 @@
-import Database from "better-sqlite3";
+import { chooseSqliteDriver } from "../src/delivery/sqlite/sqlite-driver.js";
 
 /**
  * The kill -9 check: after the adapter died mid-load, every event id it answered 2xx for must be
- * in its store. Opened read-only, after the process is gone, as the next `serve` would find it.
+ * in its store. Opened read-only, after the process is gone, as the next `serve` would find it,
+ * with the driver serve chose (node:sqlite or better-sqlite3).
  */
 export interface DurabilityResult {
   acknowledged: number;
@@ -13,11 +14,14 @@ export interface DurabilityResult {
   rows: number;
 }
 
-export function checkAcknowledged(storePath: string, ackedIds: Iterable<string>): DurabilityResult {
-  const db = new Database(storePath, { readonly: true, fileMustExist: true });
+export async function checkAcknowledged(
+  storePath: string,
+  ackedIds: Iterable<string>,
+): Promise<DurabilityResult> {
+  const db = (await chooseSqliteDriver()).open(storePath, { readonly: true });
   try {
-    const has = db.prepare("SELECT 1 FROM events WHERE event_id = ?").pluck();
-    const rows = db.prepare("SELECT COUNT(*) FROM events").pluck().get() as number;
+    const has = db.prepare<[id: string]>("SELECT 1 FROM events WHERE event_id = ?");
+    const rows = db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM events").get()?.n ?? 0;
     let acknowledged = 0;
     let missing = 0;
     const examples: string[] = [];

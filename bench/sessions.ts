@@ -211,7 +211,7 @@ async function adapterSession(
       stop.abort();
       await target.proc.exited;
       const run = keep(await running);
-      const durability = checkAcknowledged(storePath, acked);
+      const durability = await checkAcknowledged(storePath, acked);
       kill = { run, durability };
       progress(
         `${label}, kill -9: acknowledged ${durability.acknowledged}, missing ${durability.missing}` +

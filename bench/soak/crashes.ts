@@ -86,7 +86,7 @@ export async function runCrashes(context: h.PartContext): Promise<h.PartResult> 
   const missing = chat.missing(acked);
   const duplicates = chat.duplicates(acked);
   const ackedIds = events.filter((event) => sender.acked.has(event.token)).map((e) => e.eventId);
-  const onDisk = checkAcknowledged(serve.storePath, ackedIds);
+  const onDisk = await checkAcknowledged(serve.storePath, ackedIds);
   const allAcked = acked.length === plan.events && sender.refused.size === 0;
   const notes = [
     missing.length && `crashes: missing in Chat, e.g. ${missing.slice(0, 5).join(", ")}`,

@@ -1,8 +1,8 @@
 import { closeSync, mkdirSync, openSync, rmSync, unlinkSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
-import Database from "better-sqlite3";
 import { execaSync } from "execa";
+import { chooseSqliteDriver } from "../../src/delivery/sqlite/sqlite-driver.js";
 import { vastHeaders } from "../../test/support/sign.js";
 import { checkAcknowledged } from "../durability.js";
 import * as h from "./harness.js";
@@ -54,10 +54,12 @@ function fill(path: string): number {
   return written;
 }
 
-function integrityCheck(storePath: string): string {
-  const db = new Database(storePath, { readonly: true, fileMustExist: true });
+async function integrityCheck(storePath: string): Promise<string> {
+  const db = (await chooseSqliteDriver()).open(storePath, { readonly: true });
   try {
-    return (db.pragma("integrity_check") as Array<{ integrity_check: string }>)
+    return db
+      .prepare<[], { integrity_check: string }>("PRAGMA integrity_check")
+      .all()
       .map((entry) => entry.integrity_check)
       .join("; ");
   } finally {
@@ -145,11 +147,11 @@ export async function runDiskFull(context: h.PartContext): Promise<h.PartResult>
   const missing = chat.missing(ackedTokens);
   const alive = serve.child.alive();
   const stop = await h.stop(serve.child);
-  const onDisk = checkAcknowledged(
+  const onDisk = await checkAcknowledged(
     serve.storePath,
     acked.map((event) => event.eventId),
   );
-  const integrity = integrityCheck(serve.storePath);
+  const integrity = await integrityCheck(serve.storePath);
 
   const only200or503 = [...answers.keys()].every((status) => status === 200 || status === 503);
   const keptWhileFull =
