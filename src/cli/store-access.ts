@@ -1,10 +1,42 @@
+import { eventStorePath } from "../config/paths.js";
 import {
   type EventStore,
   NoStoreDriverError,
   StoreUnavailableError,
 } from "../delivery/event-store.js";
 import { openEventStore } from "../delivery/open-store.js";
+import { parseStoreLocation, redactStoreLocation } from "../delivery/store-location.js";
+import { UserError } from "../user-error.js";
 import { CliError } from "./errors.js";
+
+/** The environment's name for `--store`. */
+export const STORE_ENV = "VAST_GCHAT_STORE";
+
+/** What `--store` gives the commands that read or run the event store. */
+export interface StoreFlag {
+  /** A postgres:// or postgresql:// URL, or the path of a SQLite file. */
+  store?: string;
+}
+
+/**
+ * Where the event store is: `--store`, else VAST_GCHAT_STORE, else `events.db` in the config
+ * directory (SPEC.md, "Store"). A PostgreSQL URL that is not a URL is a usage error (exit 2) that
+ * does not quote it: it may hold a password.
+ */
+export function resolveStoreLocation(
+  flag: string | undefined,
+  env: NodeJS.ProcessEnv,
+  configDir: string,
+): string {
+  const location = flag || env[STORE_ENV] || eventStorePath(configDir);
+  parseStoreLocation(location);
+  return location;
+}
+
+/** Whether the store is a PostgreSQL database (shared by replicas) rather than a SQLite file. */
+export function isSharedStore(location: string): boolean {
+  return parseStoreLocation(location).kind === "postgresql";
+}
 
 /** A user-facing command may wait for the adapter's write lock longer than a webhook request. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -23,11 +55,12 @@ export async function withStore<T>(
     return await work(store);
   } catch (error) {
     if (error instanceof CliError) throw error;
+    if (error instanceof UserError && error.kind === "usage") throw error;
     const reason =
       error instanceof StoreUnavailableError
         ? error.message
         : `event store error (${(error as Error).message})`;
-    throw new CliError(`Could not read the event store ${path}: ${reason}.`, {
+    throw new CliError(`Could not read the event store ${redactStoreLocation(path)}: ${reason}.`, {
       // No driver: the message already says what to install; trying again would not help.
       ...(error instanceof NoStoreDriverError
         ? {}

@@ -4,14 +4,17 @@ import { join } from "node:path";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { EventStore, PostRecord, StoreOptions } from "../../src/delivery/event-store.js";
 import { openEventStore } from "../../src/delivery/open-store.js";
-import { SQLITE_DRIVERS_HERE, useSqliteDriver } from "./sqlite/drivers.js";
+import { STORE_BACKENDS, usePostgresCluster } from "./postgres/backend.js";
+import { useSqliteDriver } from "./sqlite/drivers.js";
 
 /**
  * The EventStore contract, through the interface only: what any database behind it must do.
- * (SQLite's own matters, its file format, locks and checkpoints, are in sqlite/.) Once on each
- * SQLite driver this Node has, chosen as VAST_GCHAT_SQLITE_DRIVER would.
+ * (SQLite's own matters, its file format, locks and checkpoints, are in sqlite/; PostgreSQL's,
+ * replicas and claims, in postgres/.) Once on each SQLite driver this Node has, chosen as
+ * VAST_GCHAT_SQLITE_DRIVER would, and once on PostgreSQL (a new database for each test).
  */
 let dir: string;
+/** A SQLite file's path, or a PostgreSQL database's URL. */
 let path: string;
 const opened: EventStore[] = [];
 
@@ -51,8 +54,15 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-describe.each(SQLITE_DRIVERS_HERE)("EventStore on %s", (driver) => {
-  useSqliteDriver(driver);
+describe.each(STORE_BACKENDS)("EventStore on %s", (backend) => {
+  if (backend === "postgresql") {
+    const cluster = usePostgresCluster();
+    beforeEach(async () => {
+      path = await cluster().createDatabase();
+    });
+  } else {
+    useSqliteDriver(backend);
+  }
 
   it("keeps an event once and recognises its id again, also after reopening", async () => {
     const store = await open();

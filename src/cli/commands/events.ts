@@ -1,5 +1,5 @@
 import chalk from "chalk";
-import { eventStorePath, resolveConfigDir } from "../../config/paths.js";
+import { resolveConfigDir } from "../../config/paths.js";
 import { readRuntimeState } from "../../config/runtime-state.js";
 import type { Attempt, EventState, StoredEvent } from "../../delivery/event-store.js";
 import { eventStoreExists } from "../../delivery/open-store.js";
@@ -8,7 +8,7 @@ import type { GlobalOptions } from "../context.js";
 import { CliError, ExitCode } from "../errors.js";
 import { createOutput, type Output, type OutputStreams } from "../output.js";
 import { printable, printableLine } from "../printable.js";
-import { withStore } from "../store-access.js";
+import { resolveStoreLocation, type StoreFlag, withStore } from "../store-access.js";
 
 /**
  * `events`: what the store holds and how delivery went, straight from the store, so it works
@@ -20,7 +20,7 @@ export interface EventsContext extends OutputStreams {
   env: NodeJS.ProcessEnv;
 }
 
-export interface EventsOptions extends GlobalOptions {
+export interface EventsOptions extends GlobalOptions, StoreFlag {
   state?: EventState;
   /** Checked where commander parses it. */
   limit?: number;
@@ -47,7 +47,7 @@ export async function events(
 ): Promise<number> {
   const out = createOutput(context, options);
   const configDir = resolveConfigDir(options.configDir, context.env);
-  const path = eventStorePath(configDir);
+  const path = resolveStoreLocation(options.store, context.env, configDir);
   // Listing must not create a store; the other actions have nothing to act on without one.
   const exists = eventStoreExists(path);
 

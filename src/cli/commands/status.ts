@@ -1,6 +1,5 @@
 import { type AdapterCounters, readAdmin } from "../../adapter/admin-client.js";
 import { maskChatUrl, maskSecret } from "../../config/mask.js";
-import { eventStorePath } from "../../config/paths.js";
 import { readRuntimeState } from "../../config/runtime-state.js";
 import type { SecretName } from "../../config/secret-store.js";
 import { describeEventStore, type EventStoreInfo } from "../../delivery/open-store.js";
@@ -8,6 +7,8 @@ import { isPlaceholderUrl, type Webhook } from "../../vast/api-types.js";
 import { openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
 import { createOutput, type OutputStreams } from "../output.js";
+import { secretSource, withSecretFiles } from "../secret-files.js";
+import { resolveStoreLocation, type StoreFlag } from "../store-access.js";
 
 /**
  * `status`: everything a user needs to see at a glance, secrets masked: the configuration, where
@@ -25,21 +26,24 @@ const SECRETS: Array<[SecretName, string]> = [
   ["chatUrl", "GOOGLE_CHAT_URL"],
 ];
 
-export async function status(options: GlobalOptions, context: StatusContext): Promise<number> {
+export async function status(
+  options: GlobalOptions & StoreFlag,
+  context: StatusContext,
+): Promise<number> {
   const out = createOutput(context, options);
   const config = openConfig(options, context.env);
   const settings = config.settings.read();
+  // VAST_WEBHOOK_SECRET_FILE and GOOGLE_CHAT_URL_FILE count as the variables they stand for.
+  const env = withSecretFiles(context.env);
 
   const secrets = Object.fromEntries(
     SECRETS.map(([name, variable]) => {
-      const fromEnv = context.env[variable];
+      const fromEnv = env[variable];
       const value = fromEnv || config.secrets.get(name);
       const masked =
         value === undefined ? null : name === "chatUrl" ? maskChatUrl(value) : maskSecret(value);
-      return [
-        name,
-        { value: masked, source: value === undefined ? null : fromEnv ? variable : "stored" },
-      ];
+      const source = fromEnv ? (secretSource(context.env, variable) ?? variable) : "stored";
+      return [name, { value: masked, source: value === undefined ? null : source }];
     }),
   );
 
@@ -54,7 +58,10 @@ export async function status(options: GlobalOptions, context: StatusContext): Pr
     }
   }
 
-  const store = await describeEventStore(eventStorePath(config.configDir), context.env);
+  const store = await describeEventStore(
+    resolveStoreLocation(options.store, context.env, config.configDir),
+    context.env,
+  );
 
   const runtime = readRuntimeState(config.configDir);
   // The detailed health and the counters are on the adapter's loopback listener; a serve older

@@ -1,4 +1,3 @@
-import { eventStorePath } from "../../config/paths.js";
 import { type AdapterRuntime, readRuntimeState } from "../../config/runtime-state.js";
 import type { EventStore, StoredEvent } from "../../delivery/event-store.js";
 import { eventStoreExists } from "../../delivery/open-store.js";
@@ -8,7 +7,7 @@ import { openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
 import { CliError } from "../errors.js";
 import { createOutput, type OutputStreams } from "../output.js";
-import { withStore } from "../store-access.js";
+import { resolveStoreLocation, withStore } from "../store-access.js";
 
 /**
  * `test`: asks Vast.ai for its test event and, when an adapter runs here, follows it through the
@@ -69,7 +68,7 @@ export async function test(options: TestOptions, context: TestContext): Promise<
     throw error;
   }
 
-  const storePath = eventStorePath(config.configDir);
+  const storePath = resolveStoreLocation(undefined, context.env, config.configDir);
   if (!runtime || !eventStoreExists(storePath)) {
     out.warn("No adapter is running here, so whether the event reached Chat cannot be checked.");
     out.result({ ok: true, requested: true, adapter_running: false });
