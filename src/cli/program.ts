@@ -85,7 +85,7 @@ export function createProgram(context: ProgramContext): Command {
     .command("serve")
     .summary("run the adapter: verify, keep and deliver notifications to Google Chat")
     .description(
-      "Run the adapter: receive Vast.ai notifications, verify their signature, keep them on disk and deliver them to Google Chat.\n\nReads VAST_WEBHOOK_SECRET (and VAST_WEBHOOK_SECRET_PREVIOUS during a rotation), GOOGLE_CHAT_URL and PORT.",
+      "Run the adapter: receive Vast.ai notifications, verify their signature, keep them on disk and deliver them to Google Chat.\n\nReads VAST_WEBHOOK_SECRET (and VAST_WEBHOOK_SECRET_PREVIOUS during a rotation), GOOGLE_CHAT_URL and PORT; VAST_WEBHOOK_SECRET_FILE and GOOGLE_CHAT_URL_FILE name files holding those secrets (containers). With --store postgresql://... (VAST_GCHAT_STORE), several replicas share one store behind your own URL (--public-url); the elected leader keeps the webhook pointed.",
     )
     .option("--port <n>", "port to listen on (PORT, default 8787)", portArgument)
     .option(
@@ -105,6 +105,10 @@ export function createProgram(context: ProgramContext): Command {
     .option("--tunnel-domain <domain>", "ngrok: your reserved domain, so the URL survives restarts")
     .option("--public-url <url>", "your own stable https address for this adapter (no tunnel)")
     .option("--no-update-webhook", "do not point the Vast.ai webhook at the public URL")
+    .option(
+      "--store <url|path>",
+      "the event store: a postgresql:// URL (shared by replicas) or a SQLite file (VAST_GCHAT_STORE; default events.db in the config dir)",
+    )
     .option(
       "--probe-interval <seconds>",
       "how often to check the tunnel end to end",
@@ -211,6 +215,10 @@ export function createProgram(context: ProgramContext): Command {
     .description(
       "Show the configuration with secrets masked, where secrets are kept, the webhook as Vast.ai has it, and the running adapter's health and queue.",
     )
+    .option(
+      "--store <url|path>",
+      "the event store to describe (VAST_GCHAT_STORE; default events.db in the config dir)",
+    )
     .addHelpText("after", "\nExamples:\n  vast-gchat status\n  vast-gchat status --json")
     .action(async (_options, command) => {
       const { status } = await import("./commands/status.js");
@@ -222,6 +230,10 @@ export function createProgram(context: ProgramContext): Command {
     .summary("received events and their delivery state; replay one, retry the dead ones")
     .description(
       "List the events the adapter received, newest first, with their delivery state; show one with its payload and every delivery attempt; queue one again, or every dead letter. Reads the event store directly, so it works whether `serve` runs or not.",
+    )
+    .option(
+      "--store <url|path>",
+      "the event store: a postgresql:// URL (shared by replicas) or a SQLite file (VAST_GCHAT_STORE; default events.db in the config dir)",
     )
     .addHelpText(
       "after",

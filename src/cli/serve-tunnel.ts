@@ -27,6 +27,11 @@ export interface TunnelFlags {
 export interface Reachability {
   /** The public base URL, when there is one. */
   publicUrl: string | undefined;
+  /**
+   * Points the webhook at the public URL now (when there is one): what a replica does when it
+   * becomes the leader (replicas.ts).
+   */
+  pointAgain(): Promise<void>;
   status(): TunnelStatus | undefined;
   /** Settles if the tunnel is given up on: the adapter must stop. */
   failed: Promise<UserError>;
@@ -46,6 +51,11 @@ export interface ReachabilityContext {
   onStatus: () => void;
   /** A tunnel chosen by the caller rather than by the flags (the demo's loopback relay). */
   provider?: TunnelProvider;
+  /**
+   * Replicas on a shared store: only the leader points the webhook (replicas.ts). Without it,
+   * this process is the only one, and always points it.
+   */
+  leader?: { isLeader(): boolean };
 }
 
 /** Flags first, then what init stored; with neither, no tunnel. */
@@ -105,6 +115,15 @@ function webhookPointer(
   let pointed: string | undefined;
   return async (url) => {
     const target = `${url}${path}`;
+    if (context.leader && !context.leader.isLeader()) {
+      // Another replica leads and keeps the webhook pointed; on a takeover this one points it.
+      log.debug(
+        { webhook_id: webhookId, url: target },
+        "not the leader: the webhook is left alone",
+      );
+      pointed = undefined;
+      return;
+    }
     // A restart of serve behind a stable URL (--public-url, a reserved ngrok domain) should not
     // write what Vast.ai already has. The API has no GET of one webhook, so this lists them; a
     // failed lookup is no reason to leave the webhook pointing elsewhere, so it then PUTs anyway.
@@ -198,6 +217,7 @@ export async function makeReachable(
     get publicUrl() {
       return supervisor.status.url ?? url;
     },
+    pointAgain: () => pointWebhook(supervisor.status.url ?? url),
     status: () => supervisor.status,
     failed,
     close: () => supervisor.close(),
@@ -225,7 +245,15 @@ async function stayPut(
       "no tunnel and no public URL: Vast.ai cannot reach this adapter (see --tunnel, --public-url)",
     );
   }
-  return { publicUrl, status: () => undefined, failed: never, close: async () => {} };
+  return {
+    publicUrl,
+    pointAgain: async () => {
+      if (publicUrl) await pointWebhook(publicUrl);
+    },
+    status: () => undefined,
+    failed: never,
+    close: async () => {},
+  };
 }
 
 async function providerFor(

@@ -2,15 +2,18 @@ import { EventEmitter } from "node:events";
 import type { Ora } from "ora";
 import { startAdapter } from "../../adapter/adapter.js";
 import type { MessageFormat } from "../../chat/render.js";
-import { eventStorePath, resolveConfigDir } from "../../config/paths.js";
+import { resolveConfigDir } from "../../config/paths.js";
 import { removeRuntimeState, writeRuntimeState } from "../../config/runtime-state.js";
 import { NoStoreDriverError, StoreUnavailableError } from "../../delivery/event-store.js";
+import { redactStoreLocation } from "../../delivery/store-location.js";
 import type { TunnelProvider } from "../../tunnel/types.js";
 import { openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
 import { CliError, ExitCode, usageError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { besideSpinner, startSpinner } from "../output.js";
+import { startReplicaRole } from "../replicas.js";
+import { withSecretFiles } from "../secret-files.js";
 import { startSecretRefresh } from "../secret-refresh.js";
 import type { ServeEvents, ServeReady } from "../serve-events.js";
 import {
@@ -23,8 +26,9 @@ import {
   resolveSecrets,
 } from "../serve-options.js";
 import { makeReachable, type Reachability, type TunnelFlags } from "../serve-tunnel.js";
+import { isSharedStore, resolveStoreLocation, type StoreFlag } from "../store-access.js";
 
-export interface ServeOptions extends GlobalOptions, TunnelFlags {
+export interface ServeOptions extends GlobalOptions, TunnelFlags, StoreFlag {
   /** Numbers checked where commander parses them (option-parsers.ts). */
   rate?: number;
   maxAge?: number;
@@ -48,7 +52,8 @@ export interface ServeContext {
 }
 
 export async function serve(options: ServeOptions, context: ServeContext): Promise<number> {
-  const { env } = context;
+  // VAST_WEBHOOK_SECRET_FILE and GOOGLE_CHAT_URL_FILE stand for the variables they name.
+  const env = withSecretFiles(context.env);
   const events = context.events ?? new EventEmitter<ServeEvents>();
   const configDir = resolveConfigDir(options.configDir, env);
   // The tutorial's environment alone is enough; otherwise what `init` stored fills the gaps.
@@ -70,7 +75,13 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   const stored = readStoredServeValues(config);
   resolveSecrets(env, stored);
   const chat = resolveChatUrl(env, stored);
-  const storePath = eventStorePath(configDir);
+  const storePath = resolveStoreLocation(options.store, env, configDir);
+  // Replicas on a shared store sit behind the user's own URL: a tunnel only when asked for.
+  const shared = isSharedStore(storePath);
+  const tunnelFlags: TunnelFlags =
+    shared && options.tunnel === undefined && options.tunnelCommand === undefined
+      ? { ...options, tunnel: "none" }
+      : options;
   const rate = options.rate ?? 1;
   const maxAgeHours = options.maxAge ?? 72;
 
@@ -108,6 +119,20 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     throw startupError(error, port, adminPort, storePath);
   }
   events.emit("adapterStarted", adapter.events);
+  // On a shared store, one replica at a time (the leader) keeps the webhook pointed; alone on
+  // SQLite, this process always leads.
+  let replica: Awaited<ReturnType<typeof startReplicaRole>>;
+  try {
+    replica = await startReplicaRole(storePath, {
+      instance: adapter.instance,
+      log,
+      onTakeover: () => reachable?.pointAgain(),
+    });
+  } catch (error) {
+    secrets.close();
+    await adapter.close();
+    throw error;
+  }
 
   const startedAt = Date.now();
   let reachable: Reachability | undefined;
@@ -137,7 +162,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   context.signals.on("SIGTERM", () => onSignal("SIGTERM"));
   spinner = await startSpinner(context.stdout, "Opening the tunnel and pointing the webhook at it");
   try {
-    reachable = await makeReachable(options, {
+    reachable = await makeReachable(tunnelFlags, {
       port: adapter.port,
       path,
       instance: adapter.instance,
@@ -147,11 +172,13 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       log,
       events,
       onStatus: saveRuntime,
+      leader: replica,
       ...(context.tunnelProvider ? { provider: context.tunnelProvider } : {}),
     });
   } catch (error) {
     spinner?.stop();
     secrets.close();
+    await replica.close();
     await adapter.close();
     throw error;
   }
@@ -169,8 +196,9 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       public_url: ready.publicUrl,
       chat: chat.label,
       format,
-      store: storePath,
+      store: redactStoreLocation(storePath),
       store_kind: adapter.store.kind,
+      ...(shared ? { leader: replica.isLeader() } : {}),
     },
     "ready",
   );
@@ -182,6 +210,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     const shutDown = async () => {
       removeRuntimeState(configDir, process.pid);
       secrets.close();
+      await replica.close();
       await running.close();
       await adapter.close();
     };
@@ -241,8 +270,11 @@ function startupError(
     return new CliError(`Cannot open the event store ${storePath}: ${error.message}.`);
   }
   if (error instanceof StoreUnavailableError) {
-    return new CliError(`Cannot open the event store ${storePath}: ${error.message}.`, {
-      hint: "Check that the config directory is writable, or choose another with --config-dir.",
+    const shown = redactStoreLocation(storePath);
+    return new CliError(`Cannot open the event store ${shown}: ${error.message}.`, {
+      hint: isSharedStore(storePath)
+        ? "Check that PostgreSQL is running and reachable, and the URL's user, password and database (--store, VAST_GCHAT_STORE)."
+        : "Check that the config directory is writable, or choose another with --config-dir.",
     });
   }
   return new CliError(`The adapter could not start: ${(error as Error).message}`, { cause: error });

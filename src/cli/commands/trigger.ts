@@ -7,6 +7,7 @@ import { type SentEvent, sendSignedEvent } from "../../vast/send-event.js";
 import { openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
 import { CliError, usageError } from "../errors.js";
+import { withSecretFiles } from "../secret-files.js";
 import { DEFAULT_PATH, parsePort, resolveSecrets } from "../serve-options.js";
 
 export interface TriggerOptions extends GlobalOptions {
@@ -65,7 +66,7 @@ export async function trigger(
     );
   }
   const url = targetUrl(options.url, context.env, resolveConfigDir(options.configDir, context.env));
-  const secret = signingSecret(options, context.env);
+  const secret = signingSecret(options, withSecretFiles(context.env));
   const event = sampleEvent(type, { subject: options.subject, message: options.message });
 
   let sent: SentEvent;
