@@ -1,0 +1,165 @@
+import pg from "pg";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { type EventStore, StoreUnavailableError } from "../../../src/delivery/event-store.js";
+import { openEventStore } from "../../../src/delivery/open-store.js";
+import {
+  openPostgresStore,
+  type PostgresStoreOptions,
+  probePostgresStore,
+} from "../../../src/delivery/postgres/postgres-store.js";
+import { SCHEMA_VERSION } from "../../../src/delivery/postgres/schema.js";
+import { parseStoreLocation } from "../../../src/delivery/store-location.js";
+import { SKIP_POSTGRES } from "../../support/postgres-cluster.js";
+import { usePostgresCluster } from "./backend.js";
+
+/**
+ * What only the PostgreSQL store must do: be shared. Two stores on one database stand for two
+ * replicas: the signed id is unique across them, a route's outbox is handed to one of them at a
+ * time, a dead one's claim expires and its noted post goes again whole; migrations run once when
+ * replicas start together; a newer schema is refused; an unreachable server is a
+ * StoreUnavailableError (never a hang, never the password), and the store recovers by itself.
+ */
+describe.skipIf(SKIP_POSTGRES)("the PostgreSQL store, shared by replicas", () => {
+  const cluster = usePostgresCluster();
+  let url: string;
+  const opened: EventStore[] = [];
+
+  const where = () => {
+    const location = parseStoreLocation(url);
+    if (location.kind !== "postgresql") throw new Error("not a PostgreSQL URL");
+    return location;
+  };
+  async function replica(options: PostgresStoreOptions = {}): Promise<EventStore> {
+    const store = await openPostgresStore(where(), options);
+    opened.push(store);
+    return store;
+  }
+  const accept = (store: EventStore, eventId: string, receivedAt = 1000) =>
+    store.accept({ eventId, notifType: "low_credit", payload: "{}", receivedAt });
+
+  beforeEach(async () => {
+    if (!cluster().running) await cluster().start();
+    url = await cluster().createDatabase();
+  });
+
+  afterEach(async () => {
+    for (const store of opened.splice(0)) await store.close();
+  });
+
+  it("keeps an event once across replicas: a repeat that reaches the other one is a duplicate", async () => {
+    const [a, b] = [await replica(), await replica()];
+    expect(await accept(a, "e1")).toEqual({ duplicate: false });
+    expect(await accept(b, "e1")).toEqual({ duplicate: true });
+    // Both at once: exactly one keeps it.
+    const answers = await Promise.all([accept(a, "e2"), accept(b, "e2"), accept(a, "e2")]);
+    expect(answers.filter((answer) => !answer.duplicate)).toHaveLength(1);
+    expect((await a.stats()).pending).toBe(2);
+  });
+
+  it("hands a route's outbox to one replica at a time", async () => {
+    const [a, b] = [await replica(), await replica()];
+    for (const id of ["x", "y", "z"]) await accept(a, id);
+    expect((await a.nextPending())?.eventId).toBe("x");
+    // a holds the route now: b sees no work and gets nothing to post.
+    expect(await b.nextPending()).toBeUndefined();
+    expect(await b.dueBatch(5000, 10)).toEqual([]);
+    expect(await b.unfinishedPosting()).toBeUndefined();
+    await expect(b.notePosting([1])).rejects.toBeInstanceOf(StoreUnavailableError);
+    const due = await a.dueBatch(5000, 10);
+    expect(due.map((event) => event.eventId)).toEqual(["x", "y", "z"]);
+  });
+
+  it("lets the next replica take a dead one's route once its claim expires, with exactly the post it had under way", async () => {
+    const dead = await replica({ claimTtlMs: 300 });
+    const next = await replica({ claimTtlMs: 300 });
+    for (const id of ["a", "b", "c", "d"]) await accept(dead, id);
+    const due = await dead.dueBatch(5000, 3);
+    await dead.notePosting(due.map((event) => event.seq));
+    // The replica dies with its post under way: nothing recorded, its claim left to expire.
+    expect(await next.nextPending()).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect((await next.nextPending())?.eventId).toBe("a");
+    const again = await next.unfinishedPosting();
+    expect(again?.map((event) => event.eventId)).toEqual(["a", "b", "c"]);
+    // Same events, same queuing: the worker derives the same requestId from them.
+    expect(again?.map((event) => event.queuedAt)).toEqual(due.map((event) => event.queuedAt));
+    // The dead one, were it to come back, finds the route taken and its note not its own.
+    await expect(dead.notePosting([due[0]?.seq ?? -1])).rejects.toBeInstanceOf(
+      StoreUnavailableError,
+    );
+    await next.recordOutcome({
+      post: { at: 6000, status: 200, carried: 3 },
+      delivered: again?.map((event) => event.seq) ?? [],
+      clearPosting: true,
+    });
+    expect(await next.unfinishedPosting()).toBeUndefined();
+    expect((await next.stats()).delivered).toBe(3);
+  });
+
+  it("does not let a claimant's recorded outcome clear another replica's note", async () => {
+    const a = await replica({ claimTtlMs: 200 });
+    const b = await replica({ claimTtlMs: 200 });
+    await accept(a, "e");
+    const [event] = await a.dueBatch(5000, 1);
+    await a.notePosting([event?.seq ?? -1]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await b.nextPending();
+    await b.notePosting([event?.seq ?? -1]);
+    // a's answer comes back late: recorded, but b's note of its own post stays.
+    await a.recordOutcome({
+      post: { at: 6000, status: 200, carried: 1 },
+      delivered: [event?.seq ?? -1],
+      clearPosting: true,
+    });
+    expect(await b.unfinishedPosting()).toEqual([]);
+  });
+
+  it("migrates once when several replicas start together, and refuses a newer schema", async () => {
+    const stores = await Promise.all(Array.from({ length: 5 }, () => replica()));
+    expect(stores).toHaveLength(5);
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      const version = await client.query("SELECT version FROM vast_gchat.schema_version");
+      expect(version.rows).toEqual([{ version: SCHEMA_VERSION }]);
+      await client.query("UPDATE vast_gchat.schema_version SET version = $1", [SCHEMA_VERSION + 1]);
+    } finally {
+      await client.end();
+    }
+    const refusal = await openEventStore(url).catch((error: unknown) => error);
+    expect(refusal).toBeInstanceOf(StoreUnavailableError);
+    expect((refusal as Error).message).toMatch(
+      new RegExp(
+        `written by a newer vast-gchat \\(schema ${SCHEMA_VERSION + 1}, this one knows ${SCHEMA_VERSION}\\); upgrade vast-gchat`,
+      ),
+    );
+    expect((refusal as Error).message).not.toContain(cluster().password);
+    expect(await probePostgresStore(where())).toMatch(/newer vast-gchat/);
+  });
+
+  it("answers StoreUnavailableError quickly while the server is down, and recovers by itself", async () => {
+    const store = await replica();
+    await accept(store, "before");
+    await cluster().stop("fast");
+    const started = Date.now();
+    const refusal = await accept(store, "during").catch((error: unknown) => error);
+    expect(refusal).toBeInstanceOf(StoreUnavailableError);
+    expect(Date.now() - started).toBeLessThan(5000);
+    expect(String((refusal as Error).message)).not.toContain(cluster().password);
+    expect(await probePostgresStore(where())).toMatch(/^cannot reach postgresql:\/\/.*:\*\*\*@/);
+    await cluster().start();
+    expect(await accept(store, "after")).toEqual({ duplicate: false });
+    expect(await accept(store, "before")).toEqual({ duplicate: true });
+    expect((await store.stats()).pending).toBe(2);
+  });
+
+  it("never shows the password of a URL the server refuses", async () => {
+    const wrong = url.replace(cluster().password, "not-the-password-5e4d");
+    const refusal = await openEventStore(wrong).catch((error: unknown) => error);
+    expect(refusal).toBeInstanceOf(StoreUnavailableError);
+    const text = `${(refusal as Error).message}\n${((refusal as Error).cause as Error).stack}`;
+    expect(text).toMatch(/28P01|password authentication failed/);
+    expect(text).not.toContain("not-the-password-5e4d");
+    expect(text).not.toContain(cluster().password);
+  });
+});
