@@ -1,4 +1,5 @@
-import { randomUUID } from "node:crypto";
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
 import pg from "pg";
 import {
   type AcceptInput,
@@ -49,7 +50,7 @@ export interface PostgresStoreOptions extends StoreOptions {
   statementTimeoutMs?: number;
   /** Longest wait for a connection. Default 2 s. */
   connectTimeoutMs?: number;
-  /** This replica's name in claims; a random one by default. */
+  /** This replica's name in claims; by default host:pid:random. */
   instance?: string;
 }
 
@@ -216,7 +217,10 @@ class PostgresEventStore implements EventStore {
     this.retentionMs = options.retentionMs ?? 7 * DAY_MS;
     this.maxDelivered = options.maxDelivered ?? 100_000;
     this.claimTtlMs = options.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS;
-    this.instance = options.instance ?? randomUUID();
+    // Host and pid, for an operator who looks at who holds a route; the random part tells a
+    // restarted process from the one it replaces.
+    this.instance =
+      options.instance ?? `${hostname()}:${process.pid}:${randomBytes(4).toString("hex")}`;
   }
 
   private async query<R extends pg.QueryResultRow>(
