@@ -1,5 +1,6 @@
 import { spawnSync } from "node:child_process";
 import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
+import { chooseSqliteDriver } from "../src/delivery/sqlite/sqlite-driver.js";
 import { REPO_ROOT } from "./targets.js";
 
 /** The machine a run was taken on: figures from a shared, noisy machine mean little without it. */
@@ -8,6 +9,8 @@ export interface MachineInfo {
   cpu: string;
   memoryGiB: number;
   node: string;
+  /** The store serve runs on here: the SQLite driver this Node and VAST_GCHAT_SQLITE_DRIVER choose. */
+  store: string;
   python: string | undefined;
   commit: string | undefined;
   /** Whether the working tree had uncommitted changes (the figures may not match the commit). */
@@ -27,12 +30,18 @@ function output(command: string, args: string[]): string | undefined {
   return result.status === 0 ? result.stdout.trim() : undefined;
 }
 
-export function machineInfo(): MachineInfo {
+export async function machineInfo(): Promise<MachineInfo> {
+  // serve is started with this Node and VAST_GCHAT_SQLITE_DRIVER (targets.ts), so it chooses alike.
+  const driver = await chooseSqliteDriver().then(
+    (chosen) => chosen.name,
+    () => "no driver",
+  );
   return {
     nproc: availableParallelism(),
     cpu: cpus()[0]?.model.trim() ?? "unknown CPU",
     memoryGiB: totalmem() / 2 ** 30,
     node: process.version,
+    store: `sqlite (${driver})`,
     python: output("python3", ["--version"]),
     commit: output("git", ["rev-parse", "--short", "HEAD"]),
     dirty: (output("git", ["status", "--porcelain", "--untracked-files=no"]) ?? "") !== "",

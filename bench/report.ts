@@ -484,7 +484,7 @@ function header(input: ReportInput): string[] {
   return [
     `- Command: \`npm run build && ${env}npm run bench${args}\`${only}${quick}`,
     `- Run: ${input.startedAt.toISOString()}, took ${(input.durationS / 60).toFixed(1)} min; commit ${machine.commit ?? "unknown"}${machine.dirty ? " with uncommitted changes" : ""}`,
-    `- Machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB.toFixed(1)} GiB RAM, node ${machine.node}${machine.python ? `, ${machine.python}` : ""}; shared with other work, and the generator, the fake Chat and the adapter under test share its cores`,
+    `- Machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB.toFixed(1)} GiB RAM, node ${machine.node}, store ${machine.store}${machine.python ? `, ${machine.python}` : ""}; shared with other work, and the generator, the fake Chat and the adapter under test share its cores`,
     `- Load average (1, 5, 15 min): ${input.loadAverageAtStart} at the start, ${input.loadAverageAtEnd} at the end`,
     `- Repeats: ${repeats.filter(Boolean).join("; ")}`,
   ];

@@ -29,7 +29,7 @@ async function main(): Promise<number> {
   const startedAt = new Date();
   const startedMs = performance.now();
   const loadAverageAtStart = loadAverage();
-  const machine = machineInfo();
+  const machine = await machineInfo();
   const workdir = mkdtempSync(join(tmpdir(), "vast-gchat-bench-"));
   // Whatever happens (error, Ctrl+C), no temp dir is left behind; execa kills the children.
   const cleanup = () => rmSync(workdir, { recursive: true, force: true });

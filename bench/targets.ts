@@ -89,6 +89,8 @@ export async function startOurs(options: StartOptions): Promise<Target> {
     VAST_WEBHOOK_SECRET: options.secret,
     GOOGLE_CHAT_URL: options.chatUrl,
     VAST_GCHAT_CONFIG_DIR: configDir,
+    // The bench's choice of SQLite driver (BENCHMARKS.md compares both) reaches serve.
+    ...pick(process.env, "VAST_GCHAT_SQLITE_DRIVER"),
   });
   const { proc, pid, spawnedAt } = spawn(
     name,
@@ -104,6 +106,11 @@ export async function startOurs(options: StartOptions): Promise<Target> {
   const { pathname: path } = new URL(String(ready.url));
   const storePath = eventStorePath(configDir);
   return { name, pid, origin, path, secret: options.secret, proc, startedInMs, storePath };
+}
+
+/** The named variables of `env` that are set, to pass to a child. */
+function pick(env: NodeJS.ProcessEnv, ...names: string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((name) => (env[name] ? [[name, env[name]]] : [])));
 }
 
 /** Why the tutorial's adapter cannot run here, or undefined when it can. */

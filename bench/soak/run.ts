@@ -93,7 +93,7 @@ const budgetFor = (quick: boolean) => ({
 export type Budget = ReturnType<typeof budgetFor>;
 
 /** The report, from the run's one JSON document (kept as soak-results.json with the logs). */
-function renderReport(results: ReturnType<typeof resultsOf>): string {
+function renderReport(results: Awaited<ReturnType<typeof resultsOf>>): string {
   const { machine, rows } = results;
   // Pipes and line breaks would break the table.
   const cell = (text: string) => text.replaceAll("|", "\\|").replaceAll("\n", " ");
@@ -104,7 +104,7 @@ function renderReport(results: ReturnType<typeof resultsOf>): string {
   const lines = [
     `Command: \`${results.command}\` (seed ${results.seed})  `,
     `Date: ${results.startedAt}, ${Math.round(results.durationS)} s${machine.commit ? `, commit ${machine.commit}` : ""}  `,
-    `Machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB.toFixed(1)} GiB, Node ${machine.node}; load average ${results.loadAtStart} at the start, ${results.loadAtEnd} at the end (1, 5, 15 min)`,
+    `Machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB.toFixed(1)} GiB, Node ${machine.node}, store ${machine.store}; load average ${results.loadAtStart} at the start, ${results.loadAtEnd} at the end (1, 5, 15 min)`,
     "",
     "| check | figure | target | result |",
     "|---|---|---|---|",
@@ -120,7 +120,7 @@ function renderReport(results: ReturnType<typeof resultsOf>): string {
   return `${lines.join("\n")}\n`;
 }
 
-function resultsOf(options: ReturnType<typeof parseOptions>, startedAt: Date) {
+async function resultsOf(options: ReturnType<typeof parseOptions>, startedAt: Date) {
   const flags = [
     ...(options.quick ? ["--quick"] : []),
     ...(options.parts.length < ALL.length ? ["--only", options.parts.join(",")] : []),
@@ -129,7 +129,7 @@ function resultsOf(options: ReturnType<typeof parseOptions>, startedAt: Date) {
     command: `npm run build && npm run soak${flags.length ? ` -- ${flags.join(" ")}` : ""}`,
     startedAt: startedAt.toISOString(),
     durationS: 0,
-    machine: machineInfo(),
+    machine: await machineInfo(),
     loadAtStart: loadAverage(),
     loadAtEnd: "",
     seed: options.seed,
@@ -196,7 +196,7 @@ async function main(argv: string[]): Promise<number> {
 
   const { quick, parts, seed } = options;
   const startedAt = new Date();
-  const results = resultsOf(options, startedAt);
+  const results = await resultsOf(options, startedAt);
   const workdir = mkdtempSync(join(tmpdir(), "vast-gchat-soak-"));
   const secrets = h.makeSoakSecrets();
   const redact = h.redactor(secrets);
