@@ -89,8 +89,10 @@ export async function startOurs(options: StartOptions): Promise<Target> {
     VAST_WEBHOOK_SECRET: options.secret,
     GOOGLE_CHAT_URL: options.chatUrl,
     VAST_GCHAT_CONFIG_DIR: configDir,
-    // The bench's choice of SQLite driver (BENCHMARKS.md compares both) reaches serve.
-    ...pick(process.env, "VAST_GCHAT_SQLITE_DRIVER"),
+    // The bench's choice of SQLite driver (BENCHMARKS.md compares both) reaches serve, and so
+    // does VAST_GCHAT_STORE: `VAST_GCHAT_STORE=postgresql://... npm run bench` measures serve on
+    // PostgreSQL (a fresh database each run: the store is not emptied between sessions).
+    ...pick(process.env, "VAST_GCHAT_SQLITE_DRIVER", "VAST_GCHAT_STORE"),
   });
   const { proc, pid, spawnedAt } = spawn(
     name,
@@ -104,8 +106,21 @@ export async function startOurs(options: StartOptions): Promise<Target> {
   // The ready line names the webhook path; it follows the listening socket closely.
   const ready = await proc.waitForLog((r) => r.msg === "ready");
   const { pathname: path } = new URL(String(ready.url));
-  const storePath = eventStorePath(configDir);
-  return { name, pid, origin, path, secret: options.secret, proc, startedInMs, storePath };
+  // The kill -9 check reads a SQLite file; on PostgreSQL it is left out.
+  const onSqlite = !/^postgres(ql)?:\/\//i.test(process.env.VAST_GCHAT_STORE ?? "");
+  const storePath = onSqlite
+    ? process.env.VAST_GCHAT_STORE || eventStorePath(configDir)
+    : undefined;
+  return {
+    name,
+    pid,
+    origin,
+    path,
+    secret: options.secret,
+    proc,
+    startedInMs,
+    ...(storePath ? { storePath } : {}),
+  };
 }
 
 /** The named variables of `env` that are set, to pass to a child. */
