@@ -1,6 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import pg from "pg";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import type { EventStore } from "../../../src/delivery/event-store.js";
 import { openEventStore } from "../../../src/delivery/open-store.js";
@@ -133,6 +134,29 @@ describe.skipIf(SKIP_POSTGRES)("the commands on a PostgreSQL store", () => {
       /^Error: Cannot open the event store postgresql:\/\/.*:\*\*\*@127\.0\.0\.1:\d+\/none: event store unavailable \(connect ECONNREFUSED/,
     );
     expect(result.stderr).toContain("Check that PostgreSQL is running and reachable");
+    noPassword(result.stdout + result.stderr);
+  });
+
+  it("serve refuses a database whose schema is newer than it knows, saying so", async () => {
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    try {
+      await client.query("UPDATE vast_gchat.schema_version SET version = version + 1");
+    } finally {
+      await client.end();
+    }
+    const result = await runCli(
+      ["serve", "--port", "0"],
+      env({
+        VAST_GCHAT_STORE: url,
+        VAST_WEBHOOK_SECRET: "whsec-pg-start-1234",
+        GOOGLE_CHAT_URL: "http://127.0.0.1:9/v1/spaces/A/messages?key=k&token=t",
+      }),
+    );
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /was written by a newer vast-gchat \(schema 2, this one knows 1\); upgrade vast-gchat on this replica/,
+    );
     noPassword(result.stdout + result.stderr);
   });
 
