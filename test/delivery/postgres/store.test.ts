@@ -96,6 +96,24 @@ describe.skipIf(SKIP_POSTGRES)("the PostgreSQL store, shared by replicas", () =>
     expect((await next.stats()).delivered).toBe(3);
   });
 
+  it("lets a stopping replica's route go a second after its last post, not at the claim's end", async () => {
+    const stopping = await replica({ claimTtlMs: 20_000 });
+    const next = await replica({ claimTtlMs: 20_000 });
+    for (const id of ["a", "b"]) await accept(stopping, id);
+    const [first] = await stopping.dueBatch(5000, 1);
+    await stopping.notePosting([first?.seq ?? -1]);
+    await stopping.recordOutcome({
+      post: { at: 6000, status: 200, carried: 1 },
+      delivered: [first?.seq ?? -1],
+      clearPosting: true,
+    });
+    await stopping.close();
+    // Not at once: the space's pace holds across the handover.
+    expect(await next.nextPending()).toBeUndefined();
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect((await next.nextPending())?.eventId).toBe("b");
+  });
+
   it("does not let a claimant's recorded outcome clear another replica's note", async () => {
     const a = await replica({ claimTtlMs: 200 });
     const b = await replica({ claimTtlMs: 200 });
