@@ -12,7 +12,7 @@ import type { GlobalOptions } from "../context.js";
 import { CliError, ExitCode, usageError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { besideSpinner, startSpinner } from "../output.js";
-import { startReplicaRole } from "../replicas.js";
+import { type ReplicaRole, startReplicaRole } from "../replicas.js";
 import { withSecretFiles } from "../secret-files.js";
 import { startSecretRefresh } from "../secret-refresh.js";
 import type { ServeEvents, ServeReady } from "../serve-events.js";
@@ -119,9 +119,10 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     throw startupError(error, port, adminPort, storePath);
   }
   events.emit("adapterStarted", adapter.events);
+  let reachable: Reachability | undefined;
   // On a shared store, one replica at a time (the leader) keeps the webhook pointed; alone on
   // SQLite, this process always leads.
-  let replica: Awaited<ReturnType<typeof startReplicaRole>>;
+  let replica: ReplicaRole;
   try {
     replica = await startReplicaRole(storePath, {
       instance: adapter.instance,
@@ -135,7 +136,6 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   }
 
   const startedAt = Date.now();
-  let reachable: Reachability | undefined;
   const saveRuntime = () => {
     const tunnel = reachable?.status();
     writeRuntimeState(configDir, {
