@@ -248,6 +248,17 @@ describe.skipIf(SKIP_POSTGRES)("replicas of serve on one PostgreSQL store", () =
       expect(statuses.filter((status) => status === 503)).toHaveLength(15);
       await loading;
       await chat.waitFor(() => inChat([...events, ...background]), 60_000);
+      // Metrics and the detailed health read the shared store, recovered: an empty queue.
+      for (const cli of replicas) {
+        const admin = String((await cli.waitForLog((r) => r.msg === "ready")).admin_url);
+        const metrics = () => fetch(`${admin}/metrics`).then((answer) => answer.text());
+        // The last outcome is recorded a moment after Chat has the message.
+        await expect
+          .poll(metrics, { timeout: 10_000 })
+          .toMatch(/^vast_gchat_queue_depth(\{[^}]*\})? 0$/m);
+        expect(await metrics()).toMatch(/^vast_gchat_events_received_total [1-9]/m);
+        expect((await fetch(`${admin}/health`)).status).toBe(200);
+      }
       for (const cli of replicas) {
         expect(cli.child.exitCode).toBeNull();
         cli.child.kill("SIGTERM");
