@@ -66,7 +66,7 @@ export async function updateWebhookTypes(
   const updated = await out.step(
     `Updating the event types of webhook ${id}`,
     () => client.updateWebhook(id, { event_types: wanted }),
-    (w) => `Webhook ${id} subscribes to ${w.event_types.length} event types`,
+    () => `Updated the event types of webhook ${id}`,
   );
   return { kind: "updated", id, before: webhook.event_types, after: updated.event_types };
 }
