@@ -2,8 +2,15 @@ import { Command, Option } from "@commander-js/extra-typings";
 import { TUNNEL_CHOICES } from "../config/tunnel-choices.js";
 import { VERSION } from "../version.js";
 import type { EventsAction, EventsOptions } from "./commands/events.js";
+import type { RouteAction, RouteOptions } from "./commands/route.js";
 import type { GlobalOptions, ProgramContext } from "./context.js";
-import { countArgument, portArgument, positiveNumberArgument } from "./option-parsers.js";
+import {
+  countArgument,
+  mentionArgument,
+  portArgument,
+  positiveNumberArgument,
+  routeNameArgument,
+} from "./option-parsers.js";
 import { DEFAULT_HOST, DEFAULT_PATH } from "./serve-options.js";
 
 /**
@@ -261,6 +268,79 @@ export function createProgram(context: ProgramContext): Command {
     .command("retry-dead")
     .description("queue every dead letter again")
     .action((_options, command) => runEvents("retry-dead", undefined, command.optsWithGlobals()));
+
+  const route = program
+    .command("route")
+    .summary("which Chat space gets which notifications: add, list, remove or test a route")
+    .description(
+      "Send each notification to the right Chat space. A route is a name, a list of notification types (keys or slugs, the groups account, billing, instance, host, or all), a Chat webhook URL (kept as a secret) and the people its messages mention. An event goes to every route whose list matches its type, and to the route default when none does. Adding or removing a route keeps the Vast.ai webhook subscribed to what the routes need.",
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  printf '%s\\n' \"$BILLING_CHAT_URL\" | vast-gchat route add billing --types billing --chat-url-stdin --mention users/123456789\n  vast-gchat route add ops --types instance,host --chat-url-stdin --mention all < ops-url.txt\n  vast-gchat route list\n  vast-gchat route test billing\n  vast-gchat route remove billing",
+    );
+  const runRoute = async (
+    action: RouteAction,
+    name: string | undefined,
+    options: RouteOptions,
+  ): Promise<void> => {
+    const { route: run } = await import("./commands/route.js");
+    context.setExitCode(await run(action, name, options, context));
+  };
+  route
+    .command("add")
+    .description(
+      "add a route (or, with --replace, change one): its types, its Chat space and who is mentioned",
+    )
+    .argument(
+      "<name>",
+      "the route's name: lower-case letters, digits and dashes",
+      routeNameArgument,
+    )
+    .requiredOption(
+      "--types <list>",
+      "comma-separated type keys or slugs, groups (account, billing, instance, host) or all",
+    )
+    .option(
+      "--chat-url-stdin",
+      "read the space's Chat webhook URL from standard input (or set GOOGLE_CHAT_URL)",
+    )
+    .option(
+      "--chat-url <url>",
+      "the Chat URL on the command line: its token shows in ps and shell history, prefer --chat-url-stdin",
+    )
+    .option(
+      "--mention <m>",
+      "mention all, or users/ID, in the route's messages (repeatable)",
+      mentionArgument,
+    )
+    .option("--replace", "change the route of that name if there is one")
+    .option("--no-chat-check", "do not post a check message to the Chat space")
+    .action((name, _options, command) => runRoute("add", name, command.optsWithGlobals()));
+  route
+    .command("list", { isDefault: true })
+    .description(
+      "the routes: name, types, space (never the URL's key or token), mentions, and their events (the default)",
+    )
+    .action((_options, command) => runRoute("list", undefined, command.optsWithGlobals()));
+  route
+    .command("remove")
+    .description("remove a route and its Chat URL (the route default stays)")
+    .argument("<name>", "the route's name", routeNameArgument)
+    .action((name, _options, command) => runRoute("remove", name, command.optsWithGlobals()));
+  route
+    .command("test")
+    .description(
+      "send a signed sample event of a type the route gets through the running adapter, or straight to the route's space when none runs, and say where it arrived",
+    )
+    .argument("<name>", "the route's name", routeNameArgument)
+    .option(
+      "--wait <seconds>",
+      "how long to wait for a running adapter to deliver it",
+      positiveNumberArgument("seconds"),
+      30,
+    )
+    .action((name, _options, command) => runRoute("test", name, command.optsWithGlobals()));
 
   program
     .command("rotate-secret")

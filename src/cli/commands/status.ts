@@ -8,6 +8,8 @@ import { isPlaceholderUrl, type Webhook } from "../../vast/api-types.js";
 import { openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
 import { createOutput, type OutputStreams } from "../output.js";
+import { printableLine } from "../printable.js";
+import { readRoutes, routeSpace, routeUrl } from "../route-config.js";
 
 /**
  * `status`: everything a user needs to see at a glance, secrets masked: the configuration, where
@@ -77,9 +79,21 @@ export async function status(options: GlobalOptions, context: StatusContext): Pr
   if (webhookError) warnings.push(`Webhook: ${webhookError}`);
   if (store.problem) warnings.push(`Event store: ${store.problem}.`);
 
+  const routes = readRoutes(config.settings).map((route) => {
+    const url = routeUrl(route.name, context.env, config.secrets);
+    return {
+      name: route.name,
+      types: route.types,
+      space: routeSpace(route, url) ?? null,
+      mentions: route.mentions,
+      url_source: url?.source ?? null,
+    };
+  });
+
   out.result({
     config_dir: config.configDir,
     settings,
+    routes,
     secrets: { store: config.secrets.kind, location: config.secrets.location, ...secrets },
     store: {
       kind: store.kind,
@@ -100,6 +114,13 @@ export async function status(options: GlobalOptions, context: StatusContext): Pr
     out.line(`  ${name.padEnd(15)} ${value ?? "(not set)"}${source ? `  [${source}]` : ""}`);
   }
   out.line(`Store             ${describeStore(store)}`);
+  out.line(`Routes            ${routes.length}`);
+  for (const route of routes) {
+    const mentions = route.mentions.length ? `, mentioning ${route.mentions.join(", ")}` : "";
+    out.line(
+      `  ${route.name.padEnd(15)} ${printableLine(route.types.join(", "))} -> ${route.space === null ? "(no Chat URL)" : printableLine(route.space)}${mentions}`,
+    );
+  }
   out.line(
     `Tunnel            ${settings.tunnel ?? "(not set)"}${settings.publicUrl ? ` (${settings.publicUrl})` : ""}`,
   );
