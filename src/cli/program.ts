@@ -228,11 +228,11 @@ export function createProgram(context: ProgramContext): Command {
     .command("events")
     .summary("received events and their delivery state; replay one, retry the dead ones")
     .description(
-      "List the events the adapter received, newest first, with their delivery state; show one with its payload and every delivery attempt; queue one again, or every dead letter. Reads the event store directly, so it works whether `serve` runs or not.",
+      "List the events the adapter received, newest first, with the state of their delivery to each route; show one with its payload and every delivery attempt; queue one again, or every dead letter. Reads the event store directly, so it works whether `serve` runs or not.",
     )
     .addHelpText(
       "after",
-      "\nExamples:\n  vast-gchat events\n  vast-gchat events list --state dead --json\n  vast-gchat events show 5f3c9a0e...\n  vast-gchat events replay 5f3c9a0e...\n  vast-gchat events retry-dead",
+      "\nExamples:\n  vast-gchat events\n  vast-gchat events list --state dead --json\n  vast-gchat events show 5f3c9a0e...\n  vast-gchat events replay 5f3c9a0e... --route billing\n  vast-gchat events retry-dead --route billing",
     );
   const runEvents = async (
     action: EventsAction,
@@ -244,15 +244,18 @@ export function createProgram(context: ProgramContext): Command {
   };
   events
     .command("list", { isDefault: true })
-    .description("the events received, newest first, with their delivery state (the default)")
+    .description(
+      "the events received, newest first, a line for each route's delivery with its state (the default)",
+    )
     .addOption(
-      new Option("--state <state>", "list only events in this state").choices([
+      new Option("--state <state>", "list only deliveries in this state").choices([
         "pending",
         "delivered",
         "dead",
       ]),
     )
-    .option("--limit <n>", "how many events to list, newest first (default 20)", countArgument)
+    .option("--route <name>", "list only this route's deliveries", routeNameArgument)
+    .option("--limit <n>", "how many deliveries to list, newest first (default 20)", countArgument)
     .action((_options, command) => runEvents("list", undefined, command.optsWithGlobals()));
   events
     .command("show")
@@ -261,12 +264,20 @@ export function createProgram(context: ProgramContext): Command {
     .action((id, _options, command) => runEvents("show", id, command.optsWithGlobals()));
   events
     .command("replay")
-    .description("queue one event again; a running serve delivers it")
+    .description(
+      "queue one event again, to every route it went to or to one; a running serve delivers it",
+    )
     .argument("<id>", "the event id")
+    .option(
+      "--route <name>",
+      "only to this route (also one the event did not go to)",
+      routeNameArgument,
+    )
     .action((id, _options, command) => runEvents("replay", id, command.optsWithGlobals()));
   events
     .command("retry-dead")
-    .description("queue every dead letter again")
+    .description("queue every dead letter again, or one route's")
+    .option("--route <name>", "only this route's dead letters", routeNameArgument)
     .action((_options, command) => runEvents("retry-dead", undefined, command.optsWithGlobals()));
 
   const route = program

@@ -134,6 +134,26 @@ export function sampleTypeFor(route: RouteSelection, catalogue?: Catalogue): str
   return "low_credit";
 }
 
+/**
+ * A type for a route's sample that goes to that route alone when one does (`route test`, through
+ * the adapter, should post into the route's space, not into every space): sampleTypeFor's if it
+ * does, else the first type vast-gchat knows that does, else sampleTypeFor's all the same.
+ */
+export function sampleTypeOnlyFor(
+  route: RouteSelection,
+  routes: readonly RouteSelection[],
+  catalogue?: Catalogue,
+): string {
+  const alone = (type: string) => {
+    const to = routesFor(type, routes, catalogue);
+    return to.length === 1 && to[0] === route.name;
+  };
+  const preferred = sampleTypeFor(route, catalogue);
+  if (alone(preferred)) return preferred;
+  const known = [...KNOWN_EVENT_TYPES.values()].filter((type) => type.slug !== "webhook_test");
+  return known.find((type) => alone(type.slug))?.slug ?? preferred;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 function itemMatches(item: string, slug: string, group: TypeGroupName | undefined): boolean {

@@ -166,7 +166,7 @@ describe("createMetrics", () => {
           return Promise.reject(new Error("database is locked"));
         },
       },
-      space: SPACE,
+      routes: [{ name: "default", space: SPACE }],
     });
     const text = await metrics.render();
     expect(sample(text, `${M}queue_depth`, { space: SPACE })).toBeNaN();
@@ -176,10 +176,16 @@ describe("createMetrics", () => {
 
   it("measures the oldest pending event's age with its clock, and keeps registries apart", async () => {
     const events = new EventEmitter<AdapterEvents>();
-    const store = { queue: async () => ({ pending: 3, dead: 2, oldestPendingAt: 10_000 }) };
-    const metrics = createMetrics({ events, store, space: SPACE, now: () => 25_000 });
-    const other = createMetrics({ events: new EventEmitter<AdapterEvents>(), store, space: "B" });
-    events.emit("accepted", "a", false, "low_credit");
+    const counts = { pending: 3, dead: 2, oldestPendingAt: 10_000 };
+    const store = { queue: async () => ({ ...counts, routes: { default: counts } }) };
+    const routes = [{ name: "default", space: SPACE }];
+    const metrics = createMetrics({ events, store, routes, now: () => 25_000 });
+    const other = createMetrics({
+      events: new EventEmitter<AdapterEvents>(),
+      store,
+      routes: [{ name: "default", space: "B" }],
+    });
+    events.emit("accepted", "a", false, "low_credit", ["default"]);
     events.emit("rejected", "payload_too_large", 413, undefined);
 
     const text = await metrics.render();

@@ -436,7 +436,7 @@ describe("route test", () => {
     expect(missing.code).toBe(2);
   });
 
-  it("through a running serve for the route it delivers, straight to the space for another", async () => {
+  it("through a running serve for the routes it delivers, straight to the space for another", async () => {
     const port = await freeLoopbackPort();
     const url = `http://127.0.0.1:${port}`;
     await initialised("--public-url", url, "--port", String(port));
@@ -444,27 +444,56 @@ describe("route test", () => {
     serve = spawnCli(["serve"], world.env());
     await serve.waitForLog((record) => record.msg === "ready");
 
+    // default takes every type: its sample is one billing does not, so billing's space stays quiet.
     const viaAdapter = await run(["route", "test", "default", "--json"]);
     expect(viaAdapter.code, viaAdapter.stderr).toBe(0);
     const report = JSON.parse(viaAdapter.stdout) as { via: string; event_id: string };
-    expect(report).toMatchObject({ ok: true, route: "default", via: "adapter" });
+    expect(report).toMatchObject({
+      ok: true,
+      route: "default",
+      via: "adapter",
+      also_routed_to: [],
+    });
     await serve.waitForLog((r) => r.msg === "delivered" && r.event_id === report.event_id);
     expect(JSON.stringify(messagesTo("AAAAfakeSpace").at(-1)?.body)).toContain(
       "Test of the route default",
     );
-    // Until the store keeps a delivery per route, default's counts are the store's.
-    const [defaultRoute, billing] = await listed();
-    expect(defaultRoute?.counts).toEqual({ pending: 0, delivered: 1, dead: 0 });
-    expect(billing?.counts).toBeNull();
+    expect(messagesTo(BILLING_SPACE)).toEqual([]);
 
-    const direct = await run(["route", "test", "billing"]);
-    expect(direct.code, direct.stderr).toBe(0);
-    expect(direct.stderr).toMatch(
-      /The adapter running here \(pid \d+\) does not deliver the route billing/,
+    // Every billing type goes to default too: said, and waited for in billing's own space.
+    const billing = await run(["route", "test", "billing"]);
+    expect(billing.code, billing.stderr).toBe(0);
+    expect(billing.stdout).toMatch(
+      /went through the adapter .* and arrived in spaces\/BBBBbilling/,
     );
+    expect(billing.stdout).toContain("also goes to the route default, and so did this sample");
     expect(JSON.stringify(messagesTo(BILLING_SPACE).at(-1)?.body)).toContain(
       "Test of the route billing",
     );
+    // Its copy for default is delivered on its own.
+    await serve.waitForLog(
+      (r) => r.msg === "delivered" && r.route === "default" && r.event_id !== report.event_id,
+    );
+    // Each route's own deliveries.
+    const counted = Object.fromEntries((await listed()).map((r) => [r.name, r.counts]));
+    expect(counted.billing).toEqual({ pending: 0, delivered: 1, dead: 0 });
+    expect(counted.default).toEqual({ pending: 0, delivered: 2, dead: 0 });
+
+    // A route added while serve runs is not one it delivers until restarted.
+    const added = await run(
+      ["route", "add", "ops", "--types", "host", "--chat-url-stdin", "--no-chat-check"],
+      `${world.chat.webhookUrl(OPS_SPACE)}\n`,
+    );
+    expect(added.code, added.stderr).toBe(0);
+    expect(added.stderr).toMatch(
+      /The adapter running here \(pid \d+\) delivers the routes as they were when it started: restart `vast-gchat serve`/,
+    );
+    const direct = await run(["route", "test", "ops"]);
+    expect(direct.code, direct.stderr).toBe(0);
+    expect(direct.stderr).toMatch(
+      /The adapter running here \(pid \d+\) does not deliver the route ops/,
+    );
+    expect(JSON.stringify(messagesTo(OPS_SPACE).at(-1)?.body)).toContain("Test of the route ops");
     expectNoSecrets();
   });
 });

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type ChatMessage, plainTextOf } from "../../src/chat/render.js";
-import type { EventStore, StoredEvent } from "../../src/delivery/event-store.js";
+import type { EventStore, StoredDelivery } from "../../src/delivery/event-store.js";
 import { openEventStore } from "../../src/delivery/open-store.js";
 import { backoffDelay, DeliveryWorker, type PostRequest } from "../../src/delivery/worker.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
@@ -67,6 +67,7 @@ describe("an event that cannot be rendered", () => {
             notifType: "low_credit",
             payload: "{}",
             receivedAt: Date.now(),
+            routes: ["default"],
           });
         }
         worker.start();
@@ -95,11 +96,17 @@ describe.each(SQLITE_DRIVERS_HERE)("a post whose outcome was never recorded (%s)
     const path = join(dir, "events.db");
     const accept = async (store: EventStore, ids: string[]) => {
       for (const eventId of ids) {
-        await store.accept({ eventId, notifType: "outbid", payload: "{}", receivedAt: Date.now() });
+        await store.accept({
+          eventId,
+          notifType: "outbid",
+          payload: "{}",
+          receivedAt: Date.now(),
+          routes: ["default"],
+        });
       }
     };
-    const render = (event: StoredEvent): ChatMessage => ({ text: event.eventId });
-    const renderDigest = (events: StoredEvent[]) => ({
+    const render = (event: StoredDelivery): ChatMessage => ({ text: event.eventId });
+    const renderDigest = (events: StoredDelivery[]) => ({
       message: { text: events.map((event) => event.eventId).join(",") },
       carried: events.length,
     });
@@ -144,7 +151,7 @@ describe.each(SQLITE_DRIVERS_HERE)("a post whose outcome was never recorded (%s)
       });
       expect(posted.map((p) => p.message.text)).toEqual(["a,b,c", "d,e,f"]);
       expect(posted[0]?.requestId).toBe(sent[0]?.requestId);
-      expect(await second.unfinishedPosting()).toBeUndefined();
+      expect(await second.unfinishedPosting("default")).toBeUndefined();
       await second.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -10,6 +10,7 @@ import {
   routesFor,
   sameSubscription,
   sampleTypeFor,
+  sampleTypeOnlyFor,
   subscriptionOf,
 } from "../../src/vast/routing.js";
 import { slugOf } from "../../src/vast/type-selection.js";
@@ -255,6 +256,29 @@ describe("routing, for any routes", () => {
         for (const r of routes)
           expect(routesFor(sampleTypeFor(r), routes, types)).toContain(r.name);
       }),
+    );
+  });
+
+  it("the sample `route test` sends through the adapter goes to that route alone when a type does", () => {
+    fc.assert(
+      fc.property(anyRoutes, (routes) => {
+        for (const r of routes) {
+          const type = sampleTypeOnlyFor(r, routes);
+          const to = routesFor(type, routes);
+          const aloneExists = [...KNOWN_EVENT_TYPES.keys()].some((slug) => {
+            const each = routesFor(slug, routes);
+            return slug !== "webhook_test" && each.length === 1 && each[0] === r.name;
+          });
+          if (aloneExists) expect(to).toEqual([r.name]);
+          else expect(type).toBe(sampleTypeFor(r));
+        }
+      }),
+    );
+    // default takes everything and billing its group: default's sample is not a billing one.
+    const routes = [DEFAULT, route("billing", "billing")];
+    expect(routesFor(sampleTypeOnlyFor(DEFAULT, routes), routes)).toEqual([DEFAULT_ROUTE]);
+    expect(sampleTypeOnlyFor(routes[1] as RouteSelection, routes)).toBe(
+      sampleTypeFor(routes[1] as RouteSelection),
     );
   });
 });

@@ -5,10 +5,15 @@ import type { ParsedChatUrl } from "../../chat/webhook-url.js";
 import { eventStorePath } from "../../config/paths.js";
 import { type Route, routeSecretName } from "../../config/routes.js";
 import { readRuntimeState } from "../../config/runtime-state.js";
-import type { EventStore, StoredEvent } from "../../delivery/event-store.js";
+import type { DeliveryState, EventStore } from "../../delivery/event-store.js";
 import { eventStoreExists } from "../../delivery/open-store.js";
 import { DEFAULT_ROUTE, MAX_MENTIONS, type Mention, TYPE_GROUPS } from "../../route-syntax.js";
-import { checkTypeList, sampleTypeFor, validTypeItems } from "../../vast/routing.js";
+import {
+  checkTypeList,
+  sampleTypeFor,
+  sampleTypeOnlyFor,
+  validTypeItems,
+} from "../../vast/routing.js";
 import { sampleEvent } from "../../vast/sample-events.js";
 import { type SentEvent, sendSignedEvent } from "../../vast/send-event.js";
 import { splitTypeList } from "../../vast/type-selection.js";
@@ -148,18 +153,21 @@ async function addRoute(
   const webhook = await updateWebhookTypes(config, next, catalogue, out);
   storeRoutes(config, next, { name, url: chat.url.href });
 
+  const restart = runningAdapterNote(config);
   out.result({
     ok: true,
     action: existing ? "replaced" : "added",
     route: routeJson(added, chat.label),
     webhook: webhookTypesJson(webhook),
     secrets: { kind: config.secrets.kind, location: config.secrets.location },
+    restart_needed: restart !== undefined,
   });
   out.line(
     `Route ${name} ${existing ? "replaced" : "added"}: ${types.join(", ")} -> Google Chat ${chat.label}${mentions.length ? `, mentioning ${mentions.join(", ")}` : ""}.`,
   );
   out.line(`Its Chat URL is kept in ${config.secrets.location}.`);
   reportWebhookTypes(webhook, out);
+  if (restart) out.warn(restart);
   return ExitCode.Ok;
 }
 
@@ -267,6 +275,33 @@ function storeRoutes(
   }
 }
 
+/**
+ * Gives up the removed route's deliveries not yet made; the route is gone either way, so a store
+ * that cannot be written now is a warning (its events then stay pending, for no one).
+ */
+async function forgetDeliveries(config: ConfigContext, name: string, out: Output): Promise<number> {
+  const path = eventStorePath(config.configDir);
+  if (!eventStoreExists(path)) return 0;
+  try {
+    return await withStore(path, (store) => store.forgetRoute(name));
+  } catch (error) {
+    out.warn(
+      `${(error as Error).message} The events that waited for the route ${name} stay in the store.`,
+    );
+    return 0;
+  }
+}
+
+/**
+ * A running serve delivers the routes as they were when it started (their URLs and mentions too):
+ * after a change, it must be restarted. Undefined when no adapter runs here.
+ */
+function runningAdapterNote(config: ConfigContext): string | undefined {
+  const runtime = readRuntimeState(config.configDir);
+  if (!runtime) return undefined;
+  return `The adapter running here (pid ${runtime.pid}) delivers the routes as they were when it started: restart \`vast-gchat serve\` for this change to take effect.`;
+}
+
 // ---------------------------------------------------------------------------------------------
 // list
 
@@ -317,27 +352,28 @@ async function listRoutes(config: ConfigContext, out: Output): Promise<number> {
 }
 
 /**
- * Each route's pending, delivered and dead events, or undefined when there is no event store yet.
- *
- * TODO(issue 16, phase 2): the store keeps one delivery per (event, route) and answers these per
- * route. Until then the store has one delivery per event, all of them to the `default` route's
- * space (serve delivers to that one space), so `default` gets the store's totals and the other
- * routes none (null: not counted, shown as "-").
+ * Each route's pending, delivered and dead deliveries (events the store still holds), or undefined
+ * when there is no event store yet.
  */
 export async function routeCounts(
   configDir: string,
   routes: readonly Route[],
-): Promise<Map<string, RouteCounts | null> | undefined> {
+): Promise<Map<string, RouteCounts> | undefined> {
   const path = eventStorePath(configDir);
   if (!eventStoreExists(path)) return undefined;
   const stats = await withStore(path, (store) => store.stats());
   return new Map(
-    routes.map((route) => [
-      route.name,
-      route.name === DEFAULT_ROUTE
-        ? { pending: stats.pending, delivered: stats.delivered, dead: stats.dead }
-        : null,
-    ]),
+    routes.map((route) => {
+      const counts = stats.routes[route.name];
+      return [
+        route.name,
+        {
+          pending: counts?.pending ?? 0,
+          delivered: counts?.delivered ?? 0,
+          dead: counts?.dead ?? 0,
+        },
+      ];
+    }),
   );
 }
 
@@ -366,10 +402,26 @@ async function removeRoute(name: string, config: ConfigContext, out: Output): Pr
   const webhook = await updateWebhookTypes(config, next, catalogue, out);
   storeRoutes(config, next, undefined);
   config.secrets.delete(routeSecretName(name));
+  // What still waited for the route has nowhere to go: given up, and said.
+  const dropped = await forgetDeliveries(config, name, out);
 
-  out.result({ ok: true, action: "removed", route: name, webhook: webhookTypesJson(webhook) });
+  const restart = runningAdapterNote(config);
+  out.result({
+    ok: true,
+    action: "removed",
+    route: name,
+    webhook: webhookTypesJson(webhook),
+    dropped,
+    restart_needed: restart !== undefined,
+  });
   out.line(`Route ${name} removed, and its Chat URL with it.`);
+  if (dropped > 0) {
+    out.line(
+      `${dropped} ${dropped === 1 ? "event" : "events"} still waiting for it (pending or dead) will not be posted.`,
+    );
+  }
   reportWebhookTypes(webhook, out);
+  if (restart) out.warn(restart);
   return ExitCode.Ok;
 }
 
@@ -382,7 +434,8 @@ async function testRoute(
   config: ConfigContext,
   out: Output,
 ): Promise<number> {
-  const route = readRoutes(config.settings).find((candidate) => candidate.name === name);
+  const routes = readRoutes(config.settings);
+  const route = routes.find((candidate) => candidate.name === name);
   if (!route) throw usageError(`There is no route ${name}.`, LIST_HINT);
   const url = routeUrl(name, config.env, config.secrets);
   if (!url) {
@@ -395,14 +448,17 @@ async function testRoute(
   }
   // Its warning (a host other than Google's) was shown when the route was added.
   const chat = checkedChatUrl(url.raw, { warn: () => {} });
-  const type = sampleTypeFor(route);
-  const event = sampleEvent(type);
-  event.subject = `Test of the route ${name}: ${event.subject}`;
-
   const runtime = readRuntimeState(config.configDir);
   // A serve that does not name its routes delivers everything to one space: `default`'s.
   const delivered = runtime ? (runtime.routes ?? [DEFAULT_ROUTE]) : [];
-  if (runtime && delivered.includes(name)) {
+  const viaAdapter = runtime !== undefined && delivered.includes(name);
+  // Through the adapter the sample goes wherever its type is routed: a type for this route alone,
+  // when there is one, keeps it out of the other spaces.
+  const type = viaAdapter ? sampleTypeOnlyFor(route, routes) : sampleTypeFor(route);
+  const event = sampleEvent(type);
+  event.subject = `Test of the route ${name}: ${event.subject}`;
+
+  if (runtime && viaAdapter) {
     const target = `${runtime.origin}${runtime.path}`;
     const sent = await out.step(`Sending a signed ${type} sample to the adapter at ${target}`, () =>
       sendToAdapter(target, signingSecret(options, config.env), event),
@@ -417,16 +473,17 @@ async function testRoute(
     }
     const waitSeconds = options.wait ?? 30;
     const askedAt = Date.now();
-    const stored = await withStore(eventStorePath(config.configDir), (store) =>
+    const followed = await withStore(eventStorePath(config.configDir), (store) =>
       out.step(
         `Waiting up to ${waitSeconds} s for the adapter to deliver it`,
-        () => followEvent(store, event.event_id, waitSeconds * 1000),
+        () => followEvent(store, event.event_id, name, waitSeconds * 1000),
         (found) =>
-          found?.state === "delivered"
+          found?.delivery?.state === "delivered"
             ? `The sample reached ${chat.label}`
             : { failed: `The sample has not reached ${chat.label}` },
       ),
     );
+    const stored = followed?.delivery;
     if (stored?.state !== "delivered") {
       out.result({ ok: false, route: name, via: "adapter", event_id: event.event_id });
       throw new CliError(
@@ -435,10 +492,20 @@ async function testRoute(
       );
     }
     const seconds = ((stored.deliveredAt ?? Date.now()) - askedAt) / 1000;
-    out.result(testJson(name, type, event.event_id, "adapter", chat.label, seconds));
+    // No type goes to this route alone (default takes every type, say): the others it went to.
+    const also = (followed?.routes ?? []).filter((other) => other !== name);
+    out.result({
+      ...testJson(name, type, event.event_id, "adapter", chat.label, seconds),
+      also_routed_to: also,
+    });
     out.line(
       `The ${type} sample went through the adapter (pid ${runtime.pid}) and arrived in ${chat.label} in ${seconds.toFixed(1)} s.`,
     );
+    if (also.length > 0) {
+      out.line(
+        `Every ${type} event also goes to the route${also.length > 1 ? "s" : ""} ${also.join(", ")}, and so did this sample.`,
+      );
+    }
     return ExitCode.Ok;
   }
 
@@ -484,20 +551,33 @@ async function sendToAdapter(
   }
 }
 
-/** Waits until the adapter has delivered the event or given up on it, or time is up. */
+/**
+ * Waits until the adapter has delivered the event to the route's space, or given up on that, or
+ * time is up: the route's own delivery, whatever other routes the sample also goes to.
+ */
 async function followEvent(
   store: EventStore,
   eventId: string,
+  route: string,
   timeoutMs: number,
-): Promise<StoredEvent | undefined> {
-  // TODO(issue 16, phase 2): the state of this route's delivery, once the store keeps one per route.
+): Promise<{ delivery: DeliveryState | undefined; routes: string[] } | undefined> {
   const deadline = Date.now() + timeoutMs;
-  let event = await store.get(eventId);
-  while (event?.state !== "delivered" && event?.state !== "dead" && Date.now() < deadline) {
+  const find = async () => {
+    const event = await store.get(eventId);
+    return (
+      event && {
+        delivery: event.deliveries.find((delivery) => delivery.route === route),
+        routes: event.deliveries.map((delivery) => delivery.route),
+      }
+    );
+  };
+  const settled = (state: string | undefined) => state === "delivered" || state === "dead";
+  let found = await find();
+  while (!settled(found?.delivery?.state) && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    event = await store.get(eventId);
+    found = await find();
   }
-  return event;
+  return found;
 }
 
 function testJson(
