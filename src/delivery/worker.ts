@@ -98,6 +98,12 @@ export class DeliveryWorker {
   /** The post under way, so that shutdown can cancel it once its grace period is over. */
   private currentPost: AbortController | undefined;
   private lastPostAt = Number.NEGATIVE_INFINITY;
+  /**
+   * Whether the post about to go is the repeat of one whose fate is unknown (a crash before its
+   * outcome was recorded, or no answer): Chat may have made it, so only a 2xx or a refusal for good
+   * settles it.
+   */
+  private repeating = false;
   /** Events whose digest Chat refused for good: each goes alone, to find the one at fault. */
   private readonly alone = new Set<number>();
   readonly health: DeliveryHealth = { failingSince: null, lastError: null };
@@ -163,9 +169,11 @@ export class DeliveryWorker {
   /** The events to post now, oldest first; empty when the head of the queue is not due. */
   private async nextDue(): Promise<StoredDelivery[]> {
     // The oldest event waiting to be retried holds the rest back: order of arrival is kept.
+    this.repeating = false;
     const first = await this.options.store.nextPending(this.route);
     if (!first || first.nextAttemptAt > this.now()) return [];
     const unfinished = await this.unfinishedPost(first);
+    this.repeating = unfinished !== undefined;
     if (unfinished) return unfinished;
     const max = this.options.renderDigest ? (this.options.digestMax ?? 50) : 1;
     const due = await this.options.store.dueBatch(this.route, this.now(), max);
@@ -330,9 +338,11 @@ export class DeliveryWorker {
     const expiredSeqs = expired.map((event) => event.seq);
     const waitingSeqs = waiting.map((event) => event.seq);
     // Without an answer (a timeout, a cut connection) Chat may have made the message: the retry
-    // carries the same events, so the same requestId. An error answer made none: the retry may
-    // carry whatever is due by then, as may one after some events were given up on.
-    const ambiguous = outcome.status === undefined && !expiredSeqs.length;
+    // carries the same events, so the same requestId. So does a retry of such a post that got an
+    // error answer (a 429 after a restart, say): that answer is about the repeat, not about the
+    // first, which Chat may still have made. An error answer to a first post made nothing: the
+    // retry may carry whatever is due by then, as may one after some events were given up on.
+    const ambiguous = (outcome.status === undefined || this.repeating) && !expiredSeqs.length;
     // One transaction: were a later write refused, the retry of all must not record the dead
     // letters twice.
     await store.recordOutcome(this.route, {
