@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { countersOf } from "../../src/adapter/admin-client.js";
 import type { AdapterEvents } from "../../src/adapter/events.js";
 import { createMetrics } from "../../src/adapter/metrics.js";
 import { chatSpaceLabel } from "../../src/chat/webhook-url.js";
@@ -153,6 +154,50 @@ describe("GET /metrics", () => {
     expect(new Set(spaces)).toEqual(new Set([SPACE]));
     for (const secret of ["key=", "token=", "fake-key-123", "fake-token-456", "127.0.0.1"]) {
       expect(text).not.toContain(secret);
+    }
+  });
+});
+
+describe("GET /metrics with routes", () => {
+  it("labels what is about a delivery by route, and the queue by route and space", async () => {
+    const routed = await startAdapterFixture({}, [
+      { name: "default", types: ["all"], space: SPACE },
+      { name: "billing", types: ["billing"], space: "BBBBbilling" },
+      { name: "gone", types: ["outbid"], space: "CCCCgone" },
+    ]);
+    try {
+      routed.chat.spaceBehaviour.set("CCCCgone", { kind: "status", status: 404 });
+      const credit = sampleEvent("low_credit");
+      const outbid = sampleEvent("outbid");
+      const done = Promise.all([
+        waitForAdapterEvent(routed.adapter, "delivered", credit.event_id, 15_000, "default"),
+        waitForAdapterEvent(routed.adapter, "delivered", credit.event_id, 15_000, "billing"),
+        waitForAdapterEvent(routed.adapter, "delivered", outbid.event_id, 15_000, "default"),
+        waitForAdapterEvent(routed.adapter, "dead", outbid.event_id, 15_000, "gone"),
+      ]);
+      await postSigned(routed.url, SECRET, credit);
+      await postSigned(routed.url, SECRET, outbid);
+      await done;
+      const response = await fetch(`${routed.adapter.adminOrigin}/metrics`);
+      const text = await response.text();
+      // Received once, whatever the number of its routes.
+      expect(sample(text, `${M}events_received_total`)).toBe(2);
+      expect(sample(text, `${M}events_delivered_total`, { route: "default" })).toBe(2);
+      expect(sample(text, `${M}events_delivered_total`, { route: "billing" })).toBe(1);
+      expect(sample(text, `${M}events_delivered_total`, { route: "gone" })).toBe(0);
+      expect(sample(text, `${M}events_dead_total`, { route: "gone" })).toBe(1);
+      expect(sample(text, `${M}events_dead_total`, { route: "default" })).toBe(0);
+      expect(sample(text, `${M}delivery_latency_seconds_count`, { route: "billing" })).toBe(1);
+      expect(sample(text, `${M}dead_letters`, { route: "gone", space: "CCCCgone" })).toBe(1);
+      expect(sample(text, `${M}dead_letters`, { route: "default", space: SPACE })).toBe(0);
+      expect(sample(text, `${M}queue_depth`, { route: "billing", space: "BBBBbilling" })).toBe(0);
+      for (const secret of ["key=", "token=", "fake-key-123", "fake-token-456"]) {
+        expect(text).not.toContain(secret);
+      }
+      // status adds every route's counters up.
+      expect(countersOf(text)).toMatchObject({ received: 2, delivered: 3, dead: 1 });
+    } finally {
+      await routed.close();
     }
   });
 });

@@ -24,8 +24,19 @@ export interface AdapterFixture {
   close(): Promise<void>;
 }
 
+/** A route of the fixture: its Chat URL is the fake Chat's, for `space`. */
+export interface FixtureRoute {
+  name: string;
+  types: string[];
+  mentions?: string[];
+  space: string;
+}
+
+export const DEFAULT_SPACE = "AAAAfakeSpace";
+
 export async function startAdapterFixture(
   overrides: Partial<AdapterConfig> = {},
+  routes: FixtureRoute[] = [{ name: "default", types: ["all"], space: DEFAULT_SPACE }],
 ): Promise<AdapterFixture> {
   const dir = mkdtempSync(join(tmpdir(), "vast-gchat-test-"));
   const chat = await FakeChat.start();
@@ -35,9 +46,12 @@ export async function startAdapterFixture(
     port: 0,
     path: "/",
     secrets: () => [SECRET],
-    routes: [
-      { name: "default", types: ["all"], mentions: [], chatUrl: new URL(chat.webhookUrl()) },
-    ],
+    routes: routes.map((route) => ({
+      name: route.name,
+      types: route.types,
+      mentions: route.mentions ?? [],
+      chatUrl: new URL(chat.webhookUrl(route.space)),
+    })),
     format: "card",
     storePath,
     initialBackoffMs: 20,
