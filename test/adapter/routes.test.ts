@@ -1,7 +1,9 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { startAdapter } from "../../src/adapter/adapter.js";
 import type { ChatMessage } from "../../src/chat/render.js";
 import { plainTextOf } from "../../src/chat/render.js";
 import type { StoredDelivery } from "../../src/delivery/event-store.js";
+import { openEventStore } from "../../src/delivery/open-store.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
 import {
   type AdapterFixture,
@@ -246,6 +248,55 @@ describe("a space that fails beside a healthy one", () => {
     });
     // Retry-After 30 s: ops waits, once; default never waited for it.
     expect(f.chat.requestsBySpace.get(GPU_SPACE)).toBe(1);
+  });
+});
+
+describe("deliveries for a route the adapter does not deliver", () => {
+  it("are said in the log at start, not posted anywhere", async () => {
+    fx = await startAdapterFixture({}, [
+      { name: "default", types: ["all"], space: DEFAULT_SPACE },
+      { name: "gone", types: ["outbid"], space: GPU_SPACE },
+    ]);
+    const { storePath } = fx;
+    await fx.adapter.close(100);
+    const store = await openEventStore(storePath);
+    await store.accept({
+      eventId: "kept-for-gone",
+      notifType: "outbid",
+      payload: JSON.stringify(sampleEvent("outbid")),
+      receivedAt: Date.now(),
+      routes: ["gone"],
+    });
+    await store.close();
+    const warnings: Array<{ fields: object; message: string }> = [];
+    const log = {
+      debug() {},
+      info() {},
+      error() {},
+      warn: (fields: object, message: string) => warnings.push({ fields, message }),
+    };
+    const again = await startAdapter({
+      host: "127.0.0.1",
+      port: 0,
+      path: "/",
+      secrets: () => [SECRET],
+      routes: [
+        { name: "default", types: ["all"], mentions: [], chatUrl: new URL(fx.chat.webhookUrl()) },
+      ],
+      format: "card",
+      storePath,
+      log,
+    });
+    try {
+      expect(warnings).toContainEqual({
+        fields: { route: "gone", pending: 1 },
+        message: "events wait for a route this adapter does not deliver",
+      });
+      expect(again.routes).toEqual(["default"]);
+      expect(fx.chat.requests).toBe(0);
+    } finally {
+      await again.close(100);
+    }
   });
 });
 
