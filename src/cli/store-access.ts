@@ -4,6 +4,7 @@ import {
   StoreUnavailableError,
 } from "../delivery/event-store.js";
 import { openEventStore } from "../delivery/open-store.js";
+import { UserError } from "../user-error.js";
 import { CliError } from "./errors.js";
 
 /** A user-facing command may wait for the adapter's write lock longer than a webhook request. */
@@ -22,7 +23,8 @@ export async function withStore<T>(
     store = await openEventStore(path, { busyTimeoutMs: BUSY_TIMEOUT_MS });
     return await work(store);
   } catch (error) {
-    if (error instanceof CliError) throw error;
+    // A sentence for the user already (a route that is not there, say): as it is.
+    if (error instanceof UserError) throw error;
     const reason =
       error instanceof StoreUnavailableError
         ? error.message
