@@ -148,15 +148,18 @@ export class DeliveryWorker {
       // for the idle poll, so a notify() since the turn began skips going idle.
       this.notified = false;
       try {
+        // Paced: nothing can be posted before the interval is over, so new events need not wake
+        // the worker; reading the queue on every event kept would cost a batch read per request.
+        const paced = this.lastPostAt + 1000 / (this.options.rate ?? 1) - this.now();
+        if (paced > 0) {
+          await this.sleep(paced, { wakeOnNotify: false });
+          continue;
+        }
         const due = await this.nextDue();
-        const wait = due.length
-          ? this.lastPostAt + 1000 / (this.options.rate ?? 1) - this.now()
-          : 0;
         if (!due.length) {
           const idleMs = await this.untilHeadIsDue();
           if (!this.notified) await this.sleep(idleMs);
-        } else if (wait > 0) await this.sleep(wait);
-        else await this.deliver(due);
+        } else await this.deliver(due);
       } catch (error) {
         // A store that refuses a read, or an event that cannot be rendered: never let the loop die
         // (nothing would deliver any more); report it and try again shortly.
@@ -368,7 +371,8 @@ export class DeliveryWorker {
   }
 
   /** Waits until notified, stopped, or `ms` elapse. */
-  private sleep(ms: number): Promise<void> {
+  /** Waits `ms`; stop() always ends the wait early, notify() too unless `wakeOnNotify` is false. */
+  private sleep(ms: number, { wakeOnNotify = true } = {}): Promise<void> {
     // Stopped while the store was being read: nothing to wait for.
     if (!this.running) return Promise.resolve();
     return new Promise((resolve) => {
@@ -378,7 +382,7 @@ export class DeliveryWorker {
         clearTimeout(timer);
         resolve();
       }
-      this.wake = done;
+      this.wake = wakeOnNotify ? done : () => this.running || done();
     });
   }
 }
