@@ -1,12 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
+import { withMentions } from "../chat/mentions.js";
 import { createChatPoster } from "../chat/post-message.js";
-import { type MessageFormat, renderMessage } from "../chat/render.js";
+import { type ChatMessage, type MessageFormat, renderMessage } from "../chat/render.js";
 import { renderDigest } from "../chat/render-digest.js";
 import { chatSpaceLabel } from "../chat/webhook-url.js";
-import type { EventStore, StoredEvent } from "../delivery/event-store.js";
+import type { EventRecord, EventStore, StoredDelivery } from "../delivery/event-store.js";
 import { openEventStore } from "../delivery/open-store.js";
 import { DeliveryWorker } from "../delivery/worker.js";
+import { DEFAULT_ROUTE } from "../route-syntax.js";
+import type { NotificationType } from "../vast/api-types.js";
 import { parseEvent } from "../vast/event.js";
 import { startAdminServer } from "./admin-server.js";
 import type { AdapterEvents } from "./events.js";
@@ -18,8 +21,8 @@ import { createRejectionLog, type RejectionLog } from "./rejection-log.js";
 import { startReceiverServer } from "./server.js";
 
 /**
- * The data plane assembled: receiver -> store -> worker -> Chat. `serve` runs it; tests and the
- * demo run it in-process the same way.
+ * The data plane assembled: receiver -> store -> one worker per route -> that route's Chat space.
+ * `serve` runs it; tests and the demo run it in-process the same way.
  */
 
 /** The structured log the adapter writes to; pino's logger has this shape. */
@@ -28,6 +31,16 @@ export interface AdapterLog {
   info(fields: object, message: string): void;
   warn(fields: object, message: string): void;
   error(fields: object, message: string): void;
+}
+
+/** A route as the adapter delivers it (README, "Routes"): config/routes.ts with its Chat URL. */
+export interface AdapterRoute {
+  name: string;
+  /** As the user wrote them: keys, slugs, group names or `all` (vast/routing.ts reads them). */
+  types: readonly string[];
+  /** `all` or `users/ID`, written into every message to this route (chat/mentions.ts). */
+  mentions: readonly string[];
+  chatUrl: URL;
 }
 
 export interface AdapterConfig {
@@ -43,13 +56,22 @@ export interface AdapterConfig {
   secrets: () => readonly string[];
   /** True while a secret rotation is under way: a mismatch then answers 503 (retried), not 401. */
   rotating?: () => boolean;
-  chatUrl: URL;
+  /**
+   * Where events go: each route its own space, pacing, digests, retries and dead letters. One must
+   * be `default`, which takes what no other route's types match.
+   */
+  routes: readonly AdapterRoute[];
+  /**
+   * The account's notification types, for the groups in route lists, once known (serve fetches
+   * them after start); until then, and without them, the types vast-gchat knows stand in.
+   */
+  catalogue?: () => readonly NotificationType[] | undefined;
   format: MessageFormat;
   storePath: string;
   maxBodyBytes?: number;
   requestTimeoutMs?: number;
   chatTimeoutMs?: number;
-  /** Messages a second to the Chat space (Chat allows about one). Default 1. */
+  /** Messages a second to each route's Chat space (Chat allows about one). Default 1. */
   rate?: number;
   /** An event still undelivered after this long goes to the dead letters. Default 72 h. */
   maxAgeMs?: number;
@@ -68,6 +90,8 @@ export interface RunningAdapter {
   /** Random per process: /health reports it, so a probe through a tunnel knows it reached us. */
   instance: string;
   port: number;
+  /** The names of the routes it delivers. */
+  routes: string[];
   store: EventStore;
   events: EventEmitter<AdapterEvents>;
   /** Stops taking events, lets a post in flight finish (up to graceMs), closes the store. */
@@ -77,18 +101,19 @@ export interface RunningAdapter {
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 const silentLog: AdapterLog = { debug() {}, info() {}, warn() {}, error() {} };
+const NOT_FAILING = { failingSince: null, lastError: null };
 
-function storedBody(event: StoredEvent) {
+function storedBody(event: EventRecord) {
   const parsed = parseEvent(Buffer.from(event.payload, "utf8"));
   // Only parseable objects are ever stored; this guards against a hand-edited database.
   return parsed.ok ? parsed.event : { message: event.payload };
 }
 
-export function renderStoredEvent(event: StoredEvent, format: MessageFormat) {
+export function renderStoredEvent(event: EventRecord, format: MessageFormat) {
   return renderMessage(storedBody(event), { eventId: event.eventId, format });
 }
 
-function renderStoredDigest(events: StoredEvent[], format: MessageFormat) {
+function renderStoredDigest(events: EventRecord[], format: MessageFormat) {
   const digest = renderDigest(
     events.map((event) => ({ eventId: event.eventId, event: storedBody(event) })),
     format,
@@ -114,20 +139,30 @@ function logResponse(
 
 function logDeliveries(events: EventEmitter<AdapterEvents>, log: AdapterLog): void {
   events.on("delivered", (event, latencyMs) => {
-    const fields = { type: event.notifType, event_id: event.eventId, attempts: event.attempts + 1 };
+    const fields = {
+      route: event.route,
+      type: event.notifType,
+      event_id: event.eventId,
+      attempts: event.attempts + 1,
+    };
     log.info({ ...fields, latency_ms: latencyMs }, "delivered");
   });
   events.on("retrying", (event, reason, delayMs) => {
-    const fields = { type: event.notifType, event_id: event.eventId, reason };
+    const fields = { route: event.route, type: event.notifType, event_id: event.eventId, reason };
     log.warn({ ...fields, retry_in_s: Math.round(delayMs / 100) / 10 }, "retrying");
   });
   events.on("dead", (event, reason) => {
-    log.error({ type: event.notifType, event_id: event.eventId, reason }, "dead");
+    const fields = { route: event.route, type: event.notifType, event_id: event.eventId, reason };
+    log.error(fields, "dead");
   });
   events.on("storeError", (error) => log.error({ reason: error.message }, "store error"));
 }
 
 export async function startAdapter(config: AdapterConfig): Promise<RunningAdapter> {
+  const names = config.routes.map((route) => route.name);
+  if (!names.includes(DEFAULT_ROUTE) || new Set(names).size !== names.length) {
+    throw new TypeError(`the routes must be named once each, default among them: ${names}`);
+  }
   const log = config.log ?? silentLog;
   const events = new EventEmitter<AdapterEvents>();
   const instance = randomUUID();
@@ -144,31 +179,16 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   await prune();
   const pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS).unref();
 
-  const poster = createChatPoster(
-    config.chatUrl,
-    config.chatTimeoutMs === undefined ? {} : { timeoutMs: config.chatTimeoutMs },
-  );
-  const worker = new DeliveryWorker({
-    store,
-    render: (event) => renderStoredEvent(event, config.format),
-    ...(config.digest === false
-      ? {}
-      : { renderDigest: (due: StoredEvent[]) => renderStoredDigest(due, config.format) }),
-    post: ({ message, requestId }, signal) => poster.post(message, signal, requestId),
-    ...(config.rate === undefined ? {} : { rate: config.rate }),
-    ...(config.maxAgeMs === undefined ? {} : { maxAgeMs: config.maxAgeMs }),
-    ...(config.initialBackoffMs === undefined ? {} : { initialBackoffMs: config.initialBackoffMs }),
-    ...(config.maxBackoffMs === undefined ? {} : { maxBackoffMs: config.maxBackoffMs }),
-    observer: {
-      delivered: (event, latencyMs) => events.emit("delivered", event, latencyMs),
-      retrying: (event, reason, delayMs) => events.emit("retrying", event, reason, delayMs),
-      dead: (event, reason) => events.emit("dead", event, reason),
-      storeError: (error) => events.emit("storeError", error as Error),
-    },
-  });
+  const workers = config.routes.map((route) => routeWorker(route, config, store, events));
   logDeliveries(events, log);
+  await warnOfOtherRoutes(store, config.routes, log);
   const rejections = createRejectionLog(log);
-  const metrics = createMetrics({ events, store, space: chatSpaceLabel(config.chatUrl) });
+  const spaces = config.routes.map((route) => ({
+    name: route.name,
+    space: chatSpaceLabel(route.chatUrl),
+  }));
+  const metrics = createMetrics({ events, store, routes: spaces });
+  const byName = new Map(workers.map((worker) => [worker.route, worker]));
 
   let server: HttpListener | undefined;
   let admin: HttpListener;
@@ -186,6 +206,8 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
         secrets: config.secrets,
         ...(config.rotating ? { rotating: config.rotating } : {}),
         store,
+        routes: config.routes,
+        ...(config.catalogue ? { catalogue: config.catalogue } : {}),
       },
       onResponse: (response, request) => {
         logResponse(log, rejections, response, request.socket.remoteAddress);
@@ -194,14 +216,28 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
           events.emit("rejected", outcome.error, response.status, outcome.detail);
         }
         if (outcome.kind !== "accepted") return;
-        if (!outcome.duplicate) worker.notify();
-        events.emit("accepted", outcome.eventId, outcome.duplicate, outcome.notifType);
+        if (!outcome.duplicate) for (const route of outcome.routes) byName.get(route)?.notify();
+        events.emit(
+          "accepted",
+          outcome.eventId,
+          outcome.duplicate,
+          outcome.notifType,
+          outcome.routes,
+        );
       },
       onError: (error) => log.error({ reason: (error as Error).message }, "internal error"),
     });
     admin = await startAdminServer({
       port: config.adminPort ?? 0,
-      health: () => detailedHealth({ instance, store, delivery: () => worker.health }),
+      health: () =>
+        detailedHealth({
+          instance,
+          store,
+          routes: spaces.map((route) => ({
+            ...route,
+            delivery: () => byName.get(route.name)?.health ?? NOT_FAILING,
+          })),
+        }),
       metrics: () => metrics.render().then((text) => ({ contentType: metrics.contentType, text })),
       onError: (error) => log.error({ reason: (error as Error).message }, "internal error"),
     });
@@ -212,7 +248,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
     await store.close();
     throw error;
   }
-  worker.start();
+  for (const worker of workers) worker.start();
 
   let closing: Promise<void> | undefined;
   return {
@@ -220,16 +256,86 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
     adminOrigin: admin.origin,
     instance,
     port: server.port,
+    routes: names,
     store,
     events,
     close(graceMs = 5000) {
       closing ??= (async () => {
         clearInterval(pruneTimer);
-        await Promise.all([server.close(), admin.close(), worker.stop(graceMs)]);
+        await Promise.all([
+          server.close(),
+          admin.close(),
+          ...workers.map((worker) => worker.stop(graceMs)),
+        ]);
         rejections.close();
         await store.close();
       })();
       return closing;
     },
   };
+}
+
+/**
+ * The worker of one route: its own Chat URL, pacing, digests, retries and dead letters, and its
+ * mentions written into every message it posts.
+ */
+function routeWorker(
+  route: AdapterRoute,
+  config: AdapterConfig,
+  store: EventStore,
+  events: EventEmitter<AdapterEvents>,
+): DeliveryWorker {
+  const poster = createChatPoster(
+    route.chatUrl,
+    config.chatTimeoutMs === undefined ? {} : { timeoutMs: config.chatTimeoutMs },
+  );
+  const mention = (message: ChatMessage) => withMentions(message, route.mentions);
+  return new DeliveryWorker({
+    store,
+    route: route.name,
+    render: (event) => mention(renderStoredEvent(event, config.format)),
+    ...(config.digest === false
+      ? {}
+      : {
+          renderDigest: (due: StoredDelivery[]) => {
+            const digest = renderStoredDigest(due, config.format);
+            return { message: mention(digest.message), carried: digest.carried };
+          },
+        }),
+    post: ({ message, requestId }, signal) => poster.post(message, signal, requestId),
+    ...(config.rate === undefined ? {} : { rate: config.rate }),
+    ...(config.maxAgeMs === undefined ? {} : { maxAgeMs: config.maxAgeMs }),
+    ...(config.initialBackoffMs === undefined ? {} : { initialBackoffMs: config.initialBackoffMs }),
+    ...(config.maxBackoffMs === undefined ? {} : { maxBackoffMs: config.maxBackoffMs }),
+    observer: {
+      delivered: (event, latencyMs) => events.emit("delivered", event, latencyMs),
+      retrying: (event, reason, delayMs) => events.emit("retrying", event, reason, delayMs),
+      dead: (event, reason) => events.emit("dead", event, reason),
+      storeError: (error) => events.emit("storeError", error as Error),
+    },
+  });
+}
+
+/**
+ * Events kept for a route this adapter does not deliver (the route was removed while serve was
+ * stopped, or serve runs on the environment alone beside a stored set-up) wait for no one: say so.
+ */
+async function warnOfOtherRoutes(
+  store: EventStore,
+  routes: readonly AdapterRoute[],
+  log: AdapterLog,
+): Promise<void> {
+  const ours = new Set(routes.map((route) => route.name));
+  try {
+    const queue = await store.queue();
+    for (const [route, counts] of Object.entries(queue.routes)) {
+      if (ours.has(route) || counts.pending === 0) continue;
+      log.warn(
+        { route, pending: counts.pending },
+        "events wait for a route this adapter does not deliver",
+      );
+    }
+  } catch (error) {
+    log.warn({ reason: (error as Error).message }, "could not read the queue");
+  }
 }

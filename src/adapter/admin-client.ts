@@ -11,7 +11,7 @@ export interface AdminReport {
   counters: AdapterCounters | undefined;
 }
 
-/** The adapter's counters since it started. */
+/** The adapter's counters since it started (delivered, retries and dead: every route's). */
 export interface AdapterCounters {
   received: number;
   duplicates: number;
@@ -90,7 +90,8 @@ export function countersOf(text: string): AdapterCounters {
     const name = match[1].slice(METRIC_PREFIX.length);
     const value = Number(match[3]);
     const field = fields[name];
-    if (field) counters[field] = value;
+    // A counter by route has a line per route: the adapter's count is their sum.
+    if (field) counters[field] += value;
     if (name === "events_rejected_total") {
       const reason = /reason="([^"\\]*)"/.exec(match[2] ?? "")?.[1];
       if (reason && value > 0) counters.rejected[reason] = value;

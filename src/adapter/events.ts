@@ -1,4 +1,4 @@
-import type { StoredEvent } from "../delivery/event-store.js";
+import type { StoredDelivery } from "../delivery/event-store.js";
 import type { RejectReason } from "./handler.js";
 
 /**
@@ -8,13 +8,17 @@ import type { RejectReason } from "./handler.js";
  * Each carries what a log line of it would say, so a listener never needs to read the log.
  */
 export interface AdapterEvents {
-  /** A delivery answered 200: the event newly kept, or (duplicate) found kept already. */
-  accepted: [eventId: string, duplicate: boolean, notifType: string | undefined];
+  /**
+   * A delivery answered 200: the event newly kept, or (duplicate) found kept already; `routes`, the
+   * routes it goes to.
+   */
+  accepted: [eventId: string, duplicate: boolean, notifType: string | undefined, routes: string[]];
   /** A delivery refused: its reason is SPEC.md's error code (invalid_signature, ...). */
   rejected: [reason: RejectReason, status: number, detail: string | undefined];
-  delivered: [event: StoredEvent, latencyMs: number];
-  retrying: [event: StoredEvent, reason: string, delayMs: number];
-  dead: [event: StoredEvent, reason: string];
+  /** One route's delivery of an event (its `route`): posted, failed for now, or given up. */
+  delivered: [event: StoredDelivery, latencyMs: number];
+  retrying: [event: StoredDelivery, reason: string, delayMs: number];
+  dead: [event: StoredDelivery, reason: string];
   /** The store refused the worker (locked, full); it tries again shortly. */
   storeError: [error: Error];
 }

@@ -1,5 +1,8 @@
 import { type EventStore, StoreUnavailableError } from "../delivery/event-store.js";
+import { ALL_TYPES, DEFAULT_ROUTE } from "../route-syntax.js";
+import type { NotificationType } from "../vast/api-types.js";
 import { parseEvent } from "../vast/event.js";
+import { type RouteSelection, routesFor } from "../vast/routing.js";
 import { verifySignature } from "../vast/signature.js";
 import type { JsonResponse } from "./http-listener.js";
 import { signatureHeadersProblem } from "./signature-headers.js";
@@ -19,7 +22,14 @@ export interface ReceivedRequest {
 
 /** What happened, for the log line and the worker. */
 export type Outcome =
-  | { kind: "accepted"; eventId: string; notifType: string | undefined; duplicate: boolean }
+  | {
+      kind: "accepted";
+      eventId: string;
+      notifType: string | undefined;
+      duplicate: boolean;
+      /** The routes it goes to (when new: the deliveries just kept). */
+      routes: string[];
+    }
   | { kind: "rejected"; error: RejectReason; detail?: string }
   | { kind: "other" };
 
@@ -47,12 +57,26 @@ export interface ReceiverDeps {
   /** True while a secret rotation is under way (see rotate-secret). */
   rotating?: () => boolean;
   store: Pick<EventStore, "accept">;
+  /**
+   * The routes an event may go to (README, "Routes"): each kept event gets a delivery for every
+   * route whose type list matches it (vast/routing.ts), else for `default`. Default: `default`
+   * alone, types `all`.
+   */
+  routes?: readonly RouteSelection[];
+  /**
+   * The account's notification types, for the groups of route lists, when known (fetched after
+   * start); else the types vast-gchat knows stand in.
+   */
+  catalogue?: () => readonly NotificationType[] | undefined;
   now?: () => number;
   /** A random id of this adapter process, in /health, so a probe through a tunnel knows it reached us. */
   instance?: string;
 }
 
 const HEALTH_PATH = "/health";
+const EVERYTHING_TO_DEFAULT: readonly RouteSelection[] = [
+  { name: DEFAULT_ROUTE, types: [ALL_TYPES] },
+];
 
 function header(headers: ReceivedRequest["headers"], name: string): string | undefined {
   const value = headers[name];
@@ -136,18 +160,21 @@ async function handleDelivery(
   if (!parsed.ok) return reject(400, parsed.error);
 
   const notifType = parsed.event.notif_type;
+  const routes = routesFor(notifType, deps.routes ?? EVERYTHING_TO_DEFAULT, deps.catalogue?.());
   try {
-    // Committed before this resolves: the 200 below is never sent for an event not kept.
+    // Committed, with a delivery for each route, before this resolves: the 200 below is never
+    // sent for an event not kept.
     const { duplicate } = await deps.store.accept({
       eventId: parsed.eventId,
       notifType,
       payload: request.body.toString("utf8"),
       receivedAt: now,
+      routes,
     });
     return {
       status: 200,
       body: { ok: true, event_id: parsed.eventId, duplicate },
-      outcome: { kind: "accepted", eventId: parsed.eventId, notifType, duplicate },
+      outcome: { kind: "accepted", eventId: parsed.eventId, notifType, duplicate, routes },
     };
   } catch (error) {
     // Not kept means not acknowledged: a 503 makes Vast.ai deliver it again later.

@@ -2,8 +2,15 @@ import { Command, Option } from "@commander-js/extra-typings";
 import { TUNNEL_CHOICES } from "../config/tunnel-choices.js";
 import { VERSION } from "../version.js";
 import type { EventsAction, EventsOptions } from "./commands/events.js";
+import type { RouteAction, RouteOptions } from "./commands/route.js";
 import type { GlobalOptions, ProgramContext } from "./context.js";
-import { countArgument, portArgument, positiveNumberArgument } from "./option-parsers.js";
+import {
+  countArgument,
+  mentionArgument,
+  portArgument,
+  positiveNumberArgument,
+  routeNameArgument,
+} from "./option-parsers.js";
 import { DEFAULT_HOST, DEFAULT_PATH } from "./serve-options.js";
 
 /**
@@ -229,7 +236,7 @@ export function createProgram(context: ProgramContext): Command {
     .command("events")
     .summary("received events and their delivery state; replay one, retry the dead ones")
     .description(
-      "List the events the adapter received, newest first, with their delivery state; show one with its payload and every delivery attempt; queue one again, or every dead letter. Reads the event store directly, so it works whether `serve` runs or not.",
+      "List the events the adapter received, newest first, with the state of their delivery to each route; show one with its payload and every delivery attempt; queue one again, or every dead letter. Reads the event store directly, so it works whether `serve` runs or not.",
     )
     .option(
       "--store <url|path>",
@@ -237,7 +244,7 @@ export function createProgram(context: ProgramContext): Command {
     )
     .addHelpText(
       "after",
-      "\nExamples:\n  vast-gchat events\n  vast-gchat events list --state dead --json\n  vast-gchat events show 5f3c9a0e...\n  vast-gchat events replay 5f3c9a0e...\n  vast-gchat events retry-dead",
+      "\nExamples:\n  vast-gchat events\n  vast-gchat events list --state dead --json\n  vast-gchat events show 5f3c9a0e...\n  vast-gchat events replay 5f3c9a0e... --route billing\n  vast-gchat events retry-dead --route billing",
     );
   const runEvents = async (
     action: EventsAction,
@@ -249,15 +256,18 @@ export function createProgram(context: ProgramContext): Command {
   };
   events
     .command("list", { isDefault: true })
-    .description("the events received, newest first, with their delivery state (the default)")
+    .description(
+      "the events received, newest first, a line for each route's delivery with its state (the default)",
+    )
     .addOption(
-      new Option("--state <state>", "list only events in this state").choices([
+      new Option("--state <state>", "list only deliveries in this state").choices([
         "pending",
         "delivered",
         "dead",
       ]),
     )
-    .option("--limit <n>", "how many events to list, newest first (default 20)", countArgument)
+    .option("--route <name>", "list only this route's deliveries", routeNameArgument)
+    .option("--limit <n>", "how many deliveries to list, newest first (default 20)", countArgument)
     .action((_options, command) => runEvents("list", undefined, command.optsWithGlobals()));
   events
     .command("show")
@@ -266,13 +276,98 @@ export function createProgram(context: ProgramContext): Command {
     .action((id, _options, command) => runEvents("show", id, command.optsWithGlobals()));
   events
     .command("replay")
-    .description("queue one event again; a running serve delivers it")
+    .description(
+      "queue one event again, to every route it went to or to one; a running serve delivers it",
+    )
     .argument("<id>", "the event id")
+    .option(
+      "--route <name>",
+      "only to this route (also one the event did not go to)",
+      routeNameArgument,
+    )
     .action((id, _options, command) => runEvents("replay", id, command.optsWithGlobals()));
   events
     .command("retry-dead")
-    .description("queue every dead letter again")
+    .description("queue every dead letter again, or one route's")
+    .option("--route <name>", "only this route's dead letters", routeNameArgument)
     .action((_options, command) => runEvents("retry-dead", undefined, command.optsWithGlobals()));
+
+  const route = program
+    .command("route")
+    .summary("which Chat space gets which notifications: add, list, remove or test a route")
+    .description(
+      "Send each notification to the right Chat space. A route is a name, a list of notification types (keys or slugs, the groups account, billing, instance, host, or all), a Chat webhook URL (kept as a secret) and the people its messages mention. An event goes to every route whose list matches its type, and to the route default when none does. Adding or removing a route keeps the Vast.ai webhook subscribed to what the routes need.",
+    )
+    .option(
+      "--store <url|path>",
+      "the event store: a postgresql:// URL (shared by replicas) or a SQLite file (VAST_GCHAT_STORE; default events.db in the config dir)",
+    )
+    .addHelpText(
+      "after",
+      "\nExamples:\n  printf '%s\\n' \"$BILLING_CHAT_URL\" | vast-gchat route add billing --types billing --chat-url-stdin --mention users/123456789\n  vast-gchat route add ops --types instance,host --chat-url-stdin --mention all < ops-url.txt\n  vast-gchat route list\n  vast-gchat route test billing\n  vast-gchat route remove billing",
+    );
+  const runRoute = async (
+    action: RouteAction,
+    name: string | undefined,
+    options: RouteOptions,
+  ): Promise<void> => {
+    const { route: run } = await import("./commands/route.js");
+    context.setExitCode(await run(action, name, options, context));
+  };
+  route
+    .command("add")
+    .description(
+      "add a route (or, with --replace, change one): its types, its Chat space and who is mentioned",
+    )
+    .argument(
+      "<name>",
+      "the route's name: lower-case letters, digits and dashes",
+      routeNameArgument,
+    )
+    .requiredOption(
+      "--types <list>",
+      "comma-separated type keys or slugs, groups (account, billing, instance, host) or all",
+    )
+    .option(
+      "--chat-url-stdin",
+      "read the space's Chat webhook URL from standard input (or set GOOGLE_CHAT_URL)",
+    )
+    .option(
+      "--chat-url <url>",
+      "the Chat URL on the command line: its token shows in ps and shell history, prefer --chat-url-stdin",
+    )
+    .option(
+      "--mention <m>",
+      "mention all, or users/ID, in the route's messages (repeatable)",
+      mentionArgument,
+    )
+    .option("--replace", "change the route of that name if there is one")
+    .option("--no-chat-check", "do not post a check message to the Chat space")
+    .action((name, _options, command) => runRoute("add", name, command.optsWithGlobals()));
+  route
+    .command("list", { isDefault: true })
+    .description(
+      "the routes: name, types, space (never the URL's key or token), mentions, and their events (the default)",
+    )
+    .action((_options, command) => runRoute("list", undefined, command.optsWithGlobals()));
+  route
+    .command("remove")
+    .description("remove a route and its Chat URL (the route default stays)")
+    .argument("<name>", "the route's name", routeNameArgument)
+    .action((name, _options, command) => runRoute("remove", name, command.optsWithGlobals()));
+  route
+    .command("test")
+    .description(
+      "send a signed sample event of a type the route gets through the running adapter, or straight to the route's space when none runs, and say where it arrived",
+    )
+    .argument("<name>", "the route's name", routeNameArgument)
+    .option(
+      "--wait <seconds>",
+      "how long to wait for a running adapter to deliver it",
+      positiveNumberArgument("seconds"),
+      30,
+    )
+    .action((name, _options, command) => runRoute("test", name, command.optsWithGlobals()));
 
   program
     .command("rotate-secret")

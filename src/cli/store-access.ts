@@ -54,8 +54,8 @@ export async function withStore<T>(
     store = await openEventStore(path, { busyTimeoutMs: BUSY_TIMEOUT_MS });
     return await work(store);
   } catch (error) {
-    if (error instanceof CliError) throw error;
-    if (error instanceof UserError && error.kind === "usage") throw error;
+    // A sentence for the user already (a route that is not there, say): as it is.
+    if (error instanceof UserError) throw error;
     const reason =
       error instanceof StoreUnavailableError
         ? error.message

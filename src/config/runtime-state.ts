@@ -24,6 +24,12 @@ export interface AdapterRuntime {
   /** The public URL Vast.ai delivers to, when there is one. */
   publicUrl?: string;
   startedAt: number;
+  /**
+   * The routes this adapter delivers by name (README, "Routes"). Absent from a serve that
+   * delivers everything to one space, its `default` route's: `route test` sends a route's
+   * sample through the adapter only when the adapter delivers that route.
+   */
+  routes?: string[];
   /** The tunnel's provider, restarts and last end-to-end probe, when serve runs one. */
   tunnel?: {
     provider: string;

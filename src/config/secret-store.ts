@@ -2,6 +2,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { createRequire } from "node:module";
 import { resolve } from "node:path";
 import type { EntryOptions, Entry as KeyringEntry } from "@napi-rs/keyring";
+import { ROUTE_NAME_PATTERN } from "../route-syntax.js";
 import { UserError } from "../user-error.js";
 import {
   damagedFileError,
@@ -19,9 +20,13 @@ import {
  * things live").
  * Environment variables override stored values; that is the caller's business, not this module's.
  */
-export type SecretName = "apiKey" | "webhookSecret" | "previousWebhookSecret" | "chatUrl";
+export type SecretName = FixedSecretName | RouteChatUrlName;
+type FixedSecretName = "apiKey" | "webhookSecret" | "previousWebhookSecret" | "chatUrl";
+/** The Chat URL of a route other than `default` (config/routes.ts, routeSecretName). */
+export type RouteChatUrlName = `chatUrl:${string}`;
 
-export const SECRET_NAMES: readonly SecretName[] = [
+/** The secrets every set-up may have; each route's Chat URL comes on top (isSecretName). */
+export const SECRET_NAMES: readonly FixedSecretName[] = [
   "apiKey",
   "webhookSecret",
   "previousWebhookSecret",
@@ -37,8 +42,11 @@ export interface SecretStore {
   get(name: SecretName): string | undefined;
   set(name: SecretName, value: string): void;
   delete(name: SecretName): void;
-  /** Every secret this store holds, removed (and the file itself, for the file store). Returns the names removed. */
-  clear(): SecretName[];
+  /**
+   * Every secret this store holds, removed (and the file itself, for the file store). Returns the
+   * names removed. A keychain cannot be listed: the routes' Chat URLs it holds are named in `also`.
+   */
+  clear(also?: readonly SecretName[]): SecretName[];
 }
 
 export type SecretStorePreference = "keychain" | "file" | "auto";
@@ -69,12 +77,43 @@ const SECRETS_FILE = "secrets.json";
 const WHAT = "secrets file";
 
 /** For people, in messages: never the value itself. */
-const LABELS: Record<SecretName, string> = {
+const LABELS: Record<FixedSecretName, string> = {
   apiKey: "the Vast.ai API key",
   webhookSecret: "the webhook signing secret",
   previousWebhookSecret: "the previous webhook signing secret",
   chatUrl: "the Google Chat URL",
 };
+const ROUTE_SECRET_PREFIX = "chatUrl:";
+
+/** The route whose Chat URL `name` is, or undefined. */
+function routeOfSecret(name: string): string | undefined {
+  if (!name.startsWith(ROUTE_SECRET_PREFIX)) return undefined;
+  const route = name.slice(ROUTE_SECRET_PREFIX.length);
+  return ROUTE_NAME_PATTERN.test(route) ? route : undefined;
+}
+
+/** A name this store keeps: one of SECRET_NAMES, or a route's Chat URL (`chatUrl:NAME`). */
+export function isSecretName(name: string): name is SecretName {
+  return isFixedSecretName(name) || routeOfSecret(name) !== undefined;
+}
+
+function isFixedSecretName(name: string): name is FixedSecretName {
+  return (SECRET_NAMES as readonly string[]).includes(name);
+}
+
+function labelOf(name: SecretName): string {
+  const route = routeOfSecret(name);
+  if (route !== undefined) return `the Google Chat URL of the route ${route}`;
+  return isFixedSecretName(name) ? LABELS[name] : name;
+}
+
+/** Fixed names first, then the routes' in name order: how `clear` reports them. */
+function inReportOrder(names: Iterable<SecretName>): SecretName[] {
+  const set = new Set(names);
+  const fixed = SECRET_NAMES.filter((name) => set.has(name));
+  const routes = [...set].filter((name) => !isFixedSecretName(name)).sort();
+  return [...fixed, ...routes];
+}
 
 export function secretsFilePath(configDir: string): string {
   return resolve(configDir, SECRETS_FILE);
@@ -209,9 +248,9 @@ class KeychainSecretStore implements SecretStore {
     }
   }
 
-  clear(): SecretName[] {
+  clear(also: readonly SecretName[] = []): SecretName[] {
     const removed = new Set<SecretName>();
-    for (const name of SECRET_NAMES) {
+    for (const name of new Set([...SECRET_NAMES, ...also])) {
       try {
         if (this.entry(name).deletePassword()) removed.add(name);
       } catch (error) {
@@ -220,7 +259,7 @@ class KeychainSecretStore implements SecretStore {
     }
     // A secrets file left by an earlier set-up without a keychain goes too: nothing secret stays.
     for (const name of removeSecretsFile(this.filePath)) removed.add(name);
-    return SECRET_NAMES.filter((name) => removed.has(name));
+    return inReportOrder(removed);
   }
 
   private entry(name: SecretName): KeyringEntryLike {
@@ -236,7 +275,7 @@ function keychainError(
 ): UserError {
   let reason = describe(error);
   if (value) reason = reason.split(value).join("…");
-  return new UserError(`Could not ${verb} ${LABELS[name]} in the OS keychain: ${reason}.`, {
+  return new UserError(`Could not ${verb} ${labelOf(name)} in the OS keychain: ${reason}.`, {
     hint: `Unlock the keychain, or set ${SECRET_STORE_ENV}=file to keep secrets in a file readable only by you.`,
   });
 }
@@ -249,7 +288,8 @@ function describe(error: unknown): string {
 }
 
 function refuseEmpty(name: SecretName, value: string): void {
-  if (value === "") throw new Error(`Refusing to store an empty value as ${LABELS[name]}.`);
+  if (!isSecretName(name)) throw new Error(`Refusing to store an unknown secret "${name}".`);
+  if (value === "") throw new Error(`Refusing to store an empty value as ${labelOf(name)}.`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -287,6 +327,7 @@ class FileSecretStore implements SecretStore {
   }
 
   clear(): SecretName[] {
+    // The file holds every secret there is, the routes' too: removing it removes them all.
     return removeSecretsFile(this.location);
   }
 }
@@ -295,9 +336,9 @@ class FileSecretStore implements SecretStore {
 function readSecretsFile(path: string): SecretsData | undefined {
   const record = readPrivateJsonObject(path, WHAT);
   if (!record) return undefined;
-  for (const name of SECRET_NAMES) {
-    const value = record[name];
-    if (value !== undefined && (typeof value !== "string" || value === "")) {
+  for (const [name, value] of Object.entries(record)) {
+    if (!isSecretName(name)) continue;
+    if (typeof value !== "string" || value === "") {
       throw damagedFileError(path, WHAT, `"${name}" is not a non-empty string`);
     }
   }
@@ -309,7 +350,7 @@ function removeSecretsFile(path: string): SecretName[] {
   let names: SecretName[] = [];
   try {
     const data = readSecretsFile(path);
-    if (data) names = SECRET_NAMES.filter((name) => typeof data[name] === "string");
+    if (data) names = inReportOrder(Object.keys(data).filter(isSecretName));
   } catch {
     // Damaged or unreadable: removed all the same, its content unknown.
   }

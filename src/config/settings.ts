@@ -8,6 +8,7 @@ import {
   removePrivateFile,
   writePrivateJson,
 } from "./private-file.js";
+import { type Route, routesSchema } from "./routes.js";
 import { TUNNEL_CHOICES, type TunnelChoice } from "./tunnel-choices.js";
 
 /**
@@ -22,14 +23,23 @@ export interface Settings {
   apiUrl?: string;
   webhookId?: number;
   webhookName?: string;
+  /**
+   * The types `init` chose (`--events`): what the webhook always subscribes to. The webhook gets
+   * these and whatever the routes name (vast/routing.ts, subscriptionOf).
+   */
   eventTypes?: string[];
   tunnel?: TunnelChoice;
   tunnelCommand?: string;
   publicUrl?: string;
   port?: number;
   path?: string;
-  /** The Chat space label, safe to show. */
+  /** The `default` route's Chat space label, safe to show. */
   chatSpace?: string;
+  /**
+   * Which Chat space gets which notifications (config/routes.ts); absent in a set-up made before
+   * routes, which reads as the one route `default` (routesOf). Their Chat URLs are secrets.
+   */
+  routes?: Route[];
   /** Until when (ms since epoch) the previous webhook secret is still accepted after a rotation. */
   previousSecretExpiresAt?: number;
   /**
@@ -87,6 +97,7 @@ const shape = {
     .startsWith("/", "expected a path starting with /")
     .exactOptional(),
   chatSpace: z.string({ error: "expected text" }).exactOptional(),
+  routes: routesSchema.exactOptional(),
   previousSecretExpiresAt: z
     .int({ error: "expected a time in milliseconds since 1970" })
     .nonnegative()

@@ -1,20 +1,23 @@
 import { createHash } from "node:crypto";
 import type { PostOutcome } from "../chat/post-message.js";
 import type { ChatMessage } from "../chat/render.js";
-import type { EventStore, PostRecord, StoredEvent } from "./event-store.js";
+import { DEFAULT_ROUTE } from "../route-syntax.js";
+import type { EventStore, PostRecord, StoredDelivery } from "./event-store.js";
 
 /**
- * The delivery worker: drains the store's outbox to one Chat space, oldest first, at most `rate`
- * messages a second (Chat allows about one per space and answers 429 beyond). When several events
- * wait, they go out together as one digest message, so a burst takes a handful of posts. An event
- * is marked delivered only after Chat's 2xx. A passing failure holds the queue (Chat failures are
- * space-wide) and is retried with growing, jittered backoff up to a maximum age; a permanent
- * refusal sends the event to the dead letters. Nothing retries forever; nothing is dropped silently.
+ * The delivery worker of one route: drains that route's outbox in the store to its Chat space,
+ * oldest first, at most `rate` messages a second (Chat allows about one per space and answers 429
+ * beyond). When several events wait, they go out together as one digest message, so a burst takes
+ * a handful of posts. An event is marked delivered only after Chat's 2xx. A passing failure holds
+ * the route's queue (Chat failures are space-wide) and is retried with growing, jittered backoff up
+ * to a maximum age; a permanent refusal sends the event to the route's dead letters. Nothing
+ * retries forever; nothing is dropped silently. Each route has a worker of its own (the adapter
+ * starts one per route), so one space refusing or throttling holds up nothing for the others.
  */
 export interface DeliveryObserver {
-  delivered(event: StoredEvent, latencyMs: number): void;
-  retrying(event: StoredEvent, reason: string, delayMs: number): void;
-  dead(event: StoredEvent, reason: string): void;
+  delivered(event: StoredDelivery, latencyMs: number): void;
+  retrying(event: StoredDelivery, reason: string, delayMs: number): void;
+  dead(event: StoredDelivery, reason: string): void;
   /** The store failed under the worker (locked, disk full); it tries again shortly. */
   storeError(error: unknown): void;
 }
@@ -27,9 +30,11 @@ export interface PostRequest {
 
 export interface WorkerOptions {
   store: EventStore;
-  render: (event: StoredEvent) => ChatMessage;
+  /** The route whose deliveries this worker makes. Default `default`. */
+  route?: string;
+  render: (event: StoredDelivery) => ChatMessage;
   /** Several events as one message; returns the message and how many of them it carries. */
-  renderDigest?: (events: StoredEvent[]) => { message: ChatMessage; carried: number };
+  renderDigest?: (events: StoredDelivery[]) => { message: ChatMessage; carried: number };
   post: (request: PostRequest, signal: AbortSignal) => Promise<PostOutcome>;
   observer?: Partial<DeliveryObserver>;
   now?: () => number;
@@ -65,17 +70,25 @@ export function backoffDelay(attempt: number, initialMs: number, maxMs: number):
 }
 
 /**
- * The same for every post of the same events in the same queuing (a retry after a timeout or 5xx
- * that Chat did act on, or after a crash between its 2xx and our record), different after a replay
- * or retry-dead, which must create a message again.
+ * The same for every post of the same events in the same queuing to the same route (a retry after a
+ * timeout or 5xx that Chat did act on, or after a crash between its 2xx and our record), different
+ * after a replay or retry-dead, which must create a message again, and different between routes:
+ * two routes may post to one space, and each must make its message. The route `default` derives
+ * it as versions before routes did, so a post noted by one of them before an upgrade goes again
+ * under the requestId it was first sent with.
  */
-export function requestIdFor(events: readonly StoredEvent[]): string {
+export function requestIdFor(
+  events: readonly StoredDelivery[],
+  route: string = DEFAULT_ROUTE,
+): string {
   const ids = events.map((event) => `${event.eventId}@${event.queuedAt}`).join(",");
-  return `vast-${createHash("sha256").update(ids).digest("hex").slice(0, 40)}`;
+  const source = route === DEFAULT_ROUTE ? ids : `${route}\n${ids}`;
+  return `vast-${createHash("sha256").update(source).digest("hex").slice(0, 40)}`;
 }
 
 export class DeliveryWorker {
   private readonly options: WorkerOptions;
+  readonly route: string;
   private readonly now: () => number;
   private running = false;
   private loop: Promise<void> | undefined;
@@ -85,12 +98,19 @@ export class DeliveryWorker {
   /** The post under way, so that shutdown can cancel it once its grace period is over. */
   private currentPost: AbortController | undefined;
   private lastPostAt = Number.NEGATIVE_INFINITY;
+  /**
+   * Whether the post about to go is the repeat of one whose fate is unknown (a crash before its
+   * outcome was recorded, or no answer): Chat may have made it, so only a 2xx or a refusal for good
+   * settles it.
+   */
+  private repeating = false;
   /** Events whose digest Chat refused for good: each goes alone, to find the one at fault. */
   private readonly alone = new Set<number>();
   readonly health: DeliveryHealth = { failingSince: null, lastError: null };
 
   constructor(options: WorkerOptions) {
     this.options = options;
+    this.route = options.route ?? DEFAULT_ROUTE;
     this.now = options.now ?? Date.now;
   }
 
@@ -128,15 +148,18 @@ export class DeliveryWorker {
       // for the idle poll, so a notify() since the turn began skips going idle.
       this.notified = false;
       try {
+        // Paced: nothing can be posted before the interval is over, so new events need not wake
+        // the worker; reading the queue on every event kept would cost a batch read per request.
+        const paced = this.lastPostAt + 1000 / (this.options.rate ?? 1) - this.now();
+        if (paced > 0) {
+          await this.sleep(paced, { wakeOnNotify: false });
+          continue;
+        }
         const due = await this.nextDue();
-        const wait = due.length
-          ? this.lastPostAt + 1000 / (this.options.rate ?? 1) - this.now()
-          : 0;
         if (!due.length) {
           const idleMs = await this.untilHeadIsDue();
           if (!this.notified) await this.sleep(idleMs);
-        } else if (wait > 0) await this.sleep(wait);
-        else await this.deliver(due);
+        } else await this.deliver(due);
       } catch (error) {
         // A store that refuses a read, or an event that cannot be rendered: never let the loop die
         // (nothing would deliver any more); report it and try again shortly.
@@ -147,14 +170,16 @@ export class DeliveryWorker {
   }
 
   /** The events to post now, oldest first; empty when the head of the queue is not due. */
-  private async nextDue(): Promise<StoredEvent[]> {
+  private async nextDue(): Promise<StoredDelivery[]> {
     // The oldest event waiting to be retried holds the rest back: order of arrival is kept.
-    const first = await this.options.store.nextPending();
+    this.repeating = false;
+    const first = await this.options.store.nextPending(this.route);
     if (!first || first.nextAttemptAt > this.now()) return [];
     const unfinished = await this.unfinishedPost(first);
+    this.repeating = unfinished !== undefined;
     if (unfinished) return unfinished;
     const max = this.options.renderDigest ? (this.options.digestMax ?? 50) : 1;
-    const due = await this.options.store.dueBatch(this.now(), max);
+    const due = await this.options.store.dueBatch(this.route, this.now(), max);
     const head = due[0];
     if (!head) return [];
     // A head that must go alone, or too few waiting for a digest: one event.
@@ -168,23 +193,23 @@ export class DeliveryWorker {
    * same and Chat can drop it if the first one got through. Only while it still starts at the head
    * of the queue: otherwise order comes first, and it is forgotten.
    */
-  private async unfinishedPost(head: StoredEvent): Promise<StoredEvent[] | undefined> {
+  private async unfinishedPost(head: StoredDelivery): Promise<StoredDelivery[] | undefined> {
     const { store } = this.options;
-    const events = await store.unfinishedPosting();
+    const events = await store.unfinishedPosting(this.route);
     if (events === undefined) return undefined;
     if (events[0]?.seq === head.seq) return events;
-    await store.clearPosting();
+    await store.clearPosting(this.route);
     return undefined;
   }
 
   private async untilHeadIsDue(): Promise<number> {
-    const head = await this.options.store.nextPending();
+    const head = await this.options.store.nextPending(this.route);
     if (!head) return IDLE_POLL_MS;
     return Math.max(1, Math.min(IDLE_POLL_MS, head.nextAttemptAt - this.now()));
   }
 
-  private async deliver(due: StoredEvent[]): Promise<void> {
-    let rendered: { carried: StoredEvent[]; message: ChatMessage };
+  private async deliver(due: StoredDelivery[]): Promise<void> {
+    let rendered: { carried: StoredDelivery[]; message: ChatMessage };
     try {
       rendered = this.renderDue(due);
     } catch (error) {
@@ -192,13 +217,16 @@ export class DeliveryWorker {
       return;
     }
     const { carried, message } = rendered;
-    await this.options.store.notePosting(carried.map((event) => event.seq));
+    await this.options.store.notePosting(
+      this.route,
+      carried.map((event) => event.seq),
+    );
     const controller = new AbortController();
     this.currentPost = controller;
     let outcome: PostOutcome;
     try {
       outcome = await this.options.post(
-        { message, requestId: requestIdFor(carried) },
+        { message, requestId: requestIdFor(carried, this.route) },
         controller.signal,
       );
     } catch (error) {
@@ -214,12 +242,12 @@ export class DeliveryWorker {
     await this.record(carried, outcome);
   }
 
-  private renderDue(due: StoredEvent[]): { carried: StoredEvent[]; message: ChatMessage } {
+  private renderDue(due: StoredDelivery[]): { carried: StoredDelivery[]; message: ChatMessage } {
     if (due.length > 1 && this.options.renderDigest) {
       const digest = this.options.renderDigest(due);
       return { carried: due.slice(0, digest.carried), message: digest.message };
     }
-    const head = due[0] as StoredEvent;
+    const head = due[0] as StoredDelivery;
     return { carried: [head], message: this.options.render(head) };
   }
 
@@ -228,16 +256,16 @@ export class DeliveryWorker {
    * reason, for `events show`) rather than hold every event behind it. A digest that cannot be
    * rendered is split, so only the event at fault is given up on.
    */
-  private async cannotRender(due: StoredEvent[], error: unknown): Promise<void> {
+  private async cannotRender(due: StoredDelivery[], error: unknown): Promise<void> {
     const { store } = this.options;
     if (due.length > 1) {
-      await store.clearPosting();
+      await store.clearPosting(this.route);
       for (const event of due) this.alone.add(event.seq);
       return;
     }
-    const event = due[0] as StoredEvent;
+    const event = due[0] as StoredDelivery;
     const reason = `could not render the message: ${(error as Error).message}`;
-    await store.recordOutcome({
+    await store.recordOutcome(this.route, {
       post: { at: this.now(), carried: 1 },
       dead: { seqs: [event.seq], error: reason },
       clearPosting: true,
@@ -250,7 +278,7 @@ export class DeliveryWorker {
    * Writes the outcome down, retrying the write (never the post) while the store refuses it:
    * posting again because a write failed would put the message in Chat twice.
    */
-  private async record(events: StoredEvent[], outcome: PostOutcome): Promise<void> {
+  private async record(events: StoredDelivery[], outcome: PostOutcome): Promise<void> {
     for (;;) {
       try {
         await this.apply(events, outcome);
@@ -265,14 +293,14 @@ export class DeliveryWorker {
     }
   }
 
-  private async apply(events: StoredEvent[], outcome: PostOutcome): Promise<void> {
+  private async apply(events: StoredDelivery[], outcome: PostOutcome): Promise<void> {
     const { store, observer } = this.options;
     const now = this.now();
     const seqs = events.map((event) => event.seq);
     const post: PostRecord = { at: now, status: outcome.status, carried: events.length };
 
     if (outcome.kind === "delivered") {
-      await store.recordOutcome({ post, delivered: seqs, clearPosting: true });
+      await store.recordOutcome(this.route, { post, delivered: seqs, clearPosting: true });
       this.health.failingSince = null;
       this.health.lastError = null;
       for (const event of events) {
@@ -283,13 +311,13 @@ export class DeliveryWorker {
     }
     if (outcome.kind === "rejected" && events.length > 1) {
       // Which event made Chat refuse the digest is unknown: send each alone, now.
-      await store.clearPosting();
+      await store.clearPosting(this.route);
       for (const event of events) this.alone.add(event.seq);
       this.lastPostAt = Number.NEGATIVE_INFINITY;
       return;
     }
     if (outcome.kind === "rejected") {
-      await store.recordOutcome({
+      await store.recordOutcome(this.route, {
         post,
         dead: { seqs, error: outcome.reason },
         clearPosting: true,
@@ -313,12 +341,14 @@ export class DeliveryWorker {
     const expiredSeqs = expired.map((event) => event.seq);
     const waitingSeqs = waiting.map((event) => event.seq);
     // Without an answer (a timeout, a cut connection) Chat may have made the message: the retry
-    // carries the same events, so the same requestId. An error answer made none: the retry may
-    // carry whatever is due by then, as may one after some events were given up on.
-    const ambiguous = outcome.status === undefined && !expiredSeqs.length;
+    // carries the same events, so the same requestId. So does a retry of such a post that got an
+    // error answer (a 429 after a restart, say): that answer is about the repeat, not about the
+    // first, which Chat may still have made. An error answer to a first post made nothing: the
+    // retry may carry whatever is due by then, as may one after some events were given up on.
+    const ambiguous = (outcome.status === undefined || this.repeating) && !expiredSeqs.length;
     // One transaction: were a later write refused, the retry of all must not record the dead
     // letters twice.
-    await store.recordOutcome({
+    await store.recordOutcome(this.route, {
       post,
       ...(expiredSeqs.length ? { dead: { seqs: expiredSeqs, error: deadReason } } : {}),
       ...(waitingSeqs.length
@@ -334,14 +364,15 @@ export class DeliveryWorker {
   }
 
   /** Chat's Retry-After, when it sends one, but never longer than our own longest backoff. */
-  private retryDelay(event: StoredEvent, retryAfterMs: number | undefined): number {
+  private retryDelay(event: StoredDelivery, retryAfterMs: number | undefined): number {
     const maxMs = this.options.maxBackoffMs ?? 5 * 60_000;
     const backoff = backoffDelay(event.attempts + 1, this.options.initialBackoffMs ?? 1000, maxMs);
     return Math.min(maxMs, Math.max(retryAfterMs ?? 0, backoff));
   }
 
   /** Waits until notified, stopped, or `ms` elapse. */
-  private sleep(ms: number): Promise<void> {
+  /** Waits `ms`; stop() always ends the wait early, notify() too unless `wakeOnNotify` is false. */
+  private sleep(ms: number, { wakeOnNotify = true } = {}): Promise<void> {
     // Stopped while the store was being read: nothing to wait for.
     if (!this.running) return Promise.resolve();
     return new Promise((resolve) => {
@@ -351,7 +382,7 @@ export class DeliveryWorker {
         clearTimeout(timer);
         resolve();
       }
-      this.wake = done;
+      this.wake = wakeOnNotify ? done : () => this.running || done();
     });
   }
 }

@@ -127,7 +127,9 @@ describe("the loopback listener", () => {
     const answer = await get(fx.adapter.adminOrigin, "/metrics");
     expect(answer.status).toBe(200);
     expect(answer.headers["content-type"]).toMatch(/^text\/plain; version=0\.0\.4/);
-    expect(answer.text).toContain('vast_gchat_queue_depth{space="AAAAfakeSpace"} 0');
+    expect(answer.text).toContain(
+      'vast_gchat_queue_depth{route="default",space="AAAAfakeSpace"} 0',
+    );
   });
 
   it.each([

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { countersOf } from "../../src/adapter/admin-client.js";
 import type { AdapterEvents } from "../../src/adapter/events.js";
 import { createMetrics } from "../../src/adapter/metrics.js";
 import { chatSpaceLabel } from "../../src/chat/webhook-url.js";
@@ -157,6 +158,50 @@ describe("GET /metrics", () => {
   });
 });
 
+describe("GET /metrics with routes", () => {
+  it("labels what is about a delivery by route, and the queue by route and space", async () => {
+    const routed = await startAdapterFixture({}, [
+      { name: "default", types: ["all"], space: SPACE },
+      { name: "billing", types: ["billing"], space: "BBBBbilling" },
+      { name: "gone", types: ["outbid"], space: "CCCCgone" },
+    ]);
+    try {
+      routed.chat.spaceBehaviour.set("CCCCgone", { kind: "status", status: 404 });
+      const credit = sampleEvent("low_credit");
+      const outbid = sampleEvent("outbid");
+      const done = Promise.all([
+        waitForAdapterEvent(routed.adapter, "delivered", credit.event_id, 15_000, "default"),
+        waitForAdapterEvent(routed.adapter, "delivered", credit.event_id, 15_000, "billing"),
+        waitForAdapterEvent(routed.adapter, "delivered", outbid.event_id, 15_000, "default"),
+        waitForAdapterEvent(routed.adapter, "dead", outbid.event_id, 15_000, "gone"),
+      ]);
+      await postSigned(routed.url, SECRET, credit);
+      await postSigned(routed.url, SECRET, outbid);
+      await done;
+      const response = await fetch(`${routed.adapter.adminOrigin}/metrics`);
+      const text = await response.text();
+      // Received once, whatever the number of its routes.
+      expect(sample(text, `${M}events_received_total`)).toBe(2);
+      expect(sample(text, `${M}events_delivered_total`, { route: "default" })).toBe(2);
+      expect(sample(text, `${M}events_delivered_total`, { route: "billing" })).toBe(1);
+      expect(sample(text, `${M}events_delivered_total`, { route: "gone" })).toBe(0);
+      expect(sample(text, `${M}events_dead_total`, { route: "gone" })).toBe(1);
+      expect(sample(text, `${M}events_dead_total`, { route: "default" })).toBe(0);
+      expect(sample(text, `${M}delivery_latency_seconds_count`, { route: "billing" })).toBe(1);
+      expect(sample(text, `${M}dead_letters`, { route: "gone", space: "CCCCgone" })).toBe(1);
+      expect(sample(text, `${M}dead_letters`, { route: "default", space: SPACE })).toBe(0);
+      expect(sample(text, `${M}queue_depth`, { route: "billing", space: "BBBBbilling" })).toBe(0);
+      for (const secret of ["key=", "token=", "fake-key-123", "fake-token-456"]) {
+        expect(text).not.toContain(secret);
+      }
+      // status adds every route's counters up.
+      expect(countersOf(text)).toMatchObject({ received: 2, delivered: 3, dead: 1 });
+    } finally {
+      await routed.close();
+    }
+  });
+});
+
 describe("createMetrics", () => {
   it("still answers when the store cannot be read", async () => {
     const metrics = createMetrics({
@@ -166,7 +211,7 @@ describe("createMetrics", () => {
           return Promise.reject(new Error("database is locked"));
         },
       },
-      space: SPACE,
+      routes: [{ name: "default", space: SPACE }],
     });
     const text = await metrics.render();
     expect(sample(text, `${M}queue_depth`, { space: SPACE })).toBeNaN();
@@ -176,10 +221,16 @@ describe("createMetrics", () => {
 
   it("measures the oldest pending event's age with its clock, and keeps registries apart", async () => {
     const events = new EventEmitter<AdapterEvents>();
-    const store = { queue: async () => ({ pending: 3, dead: 2, oldestPendingAt: 10_000 }) };
-    const metrics = createMetrics({ events, store, space: SPACE, now: () => 25_000 });
-    const other = createMetrics({ events: new EventEmitter<AdapterEvents>(), store, space: "B" });
-    events.emit("accepted", "a", false, "low_credit");
+    const counts = { pending: 3, dead: 2, oldestPendingAt: 10_000 };
+    const store = { queue: async () => ({ ...counts, routes: { default: counts } }) };
+    const routes = [{ name: "default", space: SPACE }];
+    const metrics = createMetrics({ events, store, routes, now: () => 25_000 });
+    const other = createMetrics({
+      events: new EventEmitter<AdapterEvents>(),
+      store,
+      routes: [{ name: "default", space: "B" }],
+    });
+    events.emit("accepted", "a", false, "low_credit", ["default"]);
     events.emit("rejected", "payload_too_large", 413, undefined);
 
     const text = await metrics.render();

@@ -119,6 +119,78 @@ describe("applySetup", () => {
     expect(printed).not.toContain(emulator.secretOf(1));
   });
 
+  it("stores the routes: default in the space checked, and the wizard's, each URL a secret", async () => {
+    const billingUrl = CHAT_URL.replace("AAAAsetup", "BBBBbilling");
+    const billing = {
+      route: { name: "billing", types: ["billing"], mentions: ["users/42" as const] },
+      chat: parseChatUrl(billingUrl),
+    };
+    const subscription = [
+      "client:low_credit",
+      "client:instance_stopped",
+      "client:billing_failed",
+      "client:payment_receipt",
+    ];
+    await apply({
+      action: "create",
+      answers: answers({ subscription, extraRoutes: [billing] }),
+      webhookUrl: TARGET,
+    });
+    expect(emulator.webhooks()[0]?.event_types).toEqual(subscription);
+    expect(config.settings.read()).toMatchObject({
+      // What init chose, not what the routes added: removing the route takes those away again.
+      eventTypes: ["client:low_credit", "client:instance_stopped"],
+      routes: [
+        { name: "default", types: ["all"], mentions: [], chatSpace: "spaces/AAAAsetup" },
+        {
+          name: "billing",
+          types: ["billing"],
+          mentions: ["users/42"],
+          chatSpace: "spaces/BBBBbilling",
+        },
+      ],
+    });
+    expect(config.secrets.get("chatUrl")).toBe(CHAT_URL);
+    expect(config.secrets.get("chatUrl:billing")).toBe(billingUrl);
+  });
+
+  it("run again, keeps the routes there were, and default's types and mentions", async () => {
+    config.settings.update({
+      routes: [
+        { name: "default", types: ["instance"], mentions: ["all"], chatSpace: "spaces/OLD" },
+        { name: "ops", types: ["host"], mentions: [] },
+      ],
+    });
+    await apply({ action: "create", answers: answers(), webhookUrl: TARGET });
+    expect(config.settings.read().routes).toEqual([
+      { name: "default", types: ["instance"], mentions: ["all"], chatSpace: "spaces/AAAAsetup" },
+      { name: "ops", types: ["host"], mentions: [] },
+    ]);
+  });
+
+  it("when the settings cannot be stored, a new route's URL goes again", async () => {
+    const failing = {
+      ...config,
+      settings: {
+        ...config.settings,
+        update: () => {
+          throw new Error("EROFS: read-only file system");
+        },
+      },
+    };
+    const billing = {
+      route: { name: "billing", types: ["billing"], mentions: [] },
+      chat: parseChatUrl(CHAT_URL.replace("AAAAsetup", "BBBB")),
+    };
+    await expect(
+      apply(
+        { action: "create", answers: answers({ extraRoutes: [billing] }), webhookUrl: TARGET },
+        failing,
+      ),
+    ).rejects.toThrow(/Could not store the configuration: EROFS/);
+    expect(config.secrets.get("chatUrl:billing")).toBeUndefined();
+  });
+
   it("creates at a placeholder of its own when there is no public URL yet", async () => {
     const result = await apply({
       action: "create",

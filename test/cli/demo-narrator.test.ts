@@ -4,14 +4,15 @@ import { describe, expect, it } from "vitest";
 import type { AdapterEvents } from "../../src/adapter/events.js";
 import { Narrator } from "../../src/cli/demo/narrator.js";
 import type { ServeEvents } from "../../src/cli/serve-events.js";
-import type { StoredEvent } from "../../src/delivery/event-store.js";
+import type { StoredDelivery } from "../../src/delivery/event-store.js";
 
 /**
  * The demo's commentary from serve's typed events, in-process: no serve, no log. The demo's own
  * test (demo.test.ts) runs the real chain; this one pins what each event reads as.
  */
-function stored(eventId: string, notifType: string | null): StoredEvent {
+function stored(eventId: string, notifType: string | null): StoredDelivery {
   return {
+    route: "default",
     seq: 1,
     eventId,
     notifType,
@@ -42,8 +43,8 @@ describe("the demo's narrator", () => {
     serve.emit("tunnelOpen", "http://127.0.0.1:4000");
     serve.emit("webhookPointed", 1, "http://127.0.0.1:4000/");
     serve.emit("ready", { url: "http://127.0.0.1:3000/", publicUrl: "http://127.0.0.1:4000/" });
-    adapter.emit("accepted", "ev-1", false, "low_credit");
-    adapter.emit("accepted", "ev-1", true, "low_credit");
+    adapter.emit("accepted", "ev-1", false, "low_credit", ["default"]);
+    adapter.emit("accepted", "ev-1", true, "low_credit", ["default"]);
     adapter.emit("delivered", stored("ev-1", "low_credit"), 13);
     adapter.emit("retrying", stored("ev-2", null), "Chat answered 503", 1000);
     adapter.emit("dead", stored("ev-3", "outbid"), "Chat refused it: 400");
@@ -66,7 +67,7 @@ describe("the demo's narrator", () => {
 
   it("shows an event type's control characters as escapes: the type comes from the network", () => {
     const { lines, adapter } = followed();
-    adapter.emit("accepted", "ev-1", false, "x\u001b[2J\ny");
+    adapter.emit("accepted", "ev-1", false, "x\u001b[2J\ny", ["default"]);
     // Whatever colour chalk adds, the type's own escape sequence and newline are not among it.
     expect(lines[0]).not.toContain("\u001b[2J");
     expect(lines[0]).not.toContain("\n");

@@ -61,6 +61,7 @@ describe("events against a store on disk", () => {
         notifType: type,
         payload: payload(id, type, subject),
         receivedAt: at,
+        routes: ["default"],
       });
     await accept("ev-delivered", "client:low_credit", "Credit Balance Is Getting Low", t0);
     await accept("ev-dead", "client:instance_stopped", longSubject, t0 + 1000);
@@ -72,7 +73,7 @@ describe("events against a store on disk", () => {
       await seqOf("ev-pending"),
     ];
     // ev-delivered: a 429, then delivered in a digest of three.
-    await store.recordOutcome({
+    await store.recordOutcome("default", {
       post: { at: t0 + 100, status: 429, carried: 1 },
       retry: {
         seqs: [delivered],
@@ -81,18 +82,18 @@ describe("events against a store on disk", () => {
       },
       clearPosting: true,
     });
-    await store.recordOutcome({
+    await store.recordOutcome("default", {
       post: { at: t0 + 700, status: 200, carried: 3 },
       delivered: [delivered],
       clearPosting: true,
     });
-    await store.recordOutcome({
+    await store.recordOutcome("default", {
       post: { at: t0 + 1100, status: 400, carried: 1 },
       dead: { seqs: [dead], error: "Chat refused it: 400 INVALID_ARGUMENT" },
       clearPosting: true,
     });
     // ev-pending: failed once, next attempt far in the future.
-    await store.recordOutcome({
+    await store.recordOutcome("default", {
       post: { at: t0 + 2100, carried: 1 },
       retry: {
         seqs: [pending],
@@ -113,17 +114,17 @@ describe("events against a store on disk", () => {
     expect(result.stderr).toBe("");
     const lines = result.stdout.split("\n");
     expect(lines[0]).toMatch(
-      /^ID\s+RECEIVED\s+TYPE\s+SUBJECT\s+STATE\s+ATTEMPTS\s+NEXT\s+LAST ERROR$/,
+      /^ID\s+RECEIVED\s+TYPE\s+SUBJECT\s+ROUTE\s+STATE\s+ATTEMPTS\s+NEXT\s+LAST ERROR$/,
     );
     expect(lines[1]).toMatch(
-      /^ev-pending\s+2025-03-0\d \d\d:\d\d:02\s+client:outbid\s+You were outbid\s+pending\s+1\s+in (59m|1h 0m)/,
+      /^ev-pending\s+2025-03-0\d \d\d:\d\d:02\s+client:outbid\s+You were outbid\s+default\s+pending\s+1\s+in (59m|1h 0m)/,
     );
     expect(lines[1]).toContain("could not post: ECONNREFUSED");
     expect(lines[2]).toMatch(
       /^ev-dead\s+.*\s+dead\s+1\s+-\s+Chat refused it: 400 INVALID_ARGUMENT$/,
     );
     expect(lines[3]).toMatch(
-      /^ev-delivered\s+.*client:low_credit\s+Credit Balance Is Getting Low\s+delivered\s+2\s+-\s+-$/,
+      /^ev-delivered\s+.*client:low_credit\s+Credit Balance Is Getting Low\s+default\s+delivered\s+2\s+-\s+-$/,
     );
     // The subject is cut, on one line.
     expect(lines[2]).toContain("Instance 4242 stopped: xxx");
@@ -183,6 +184,7 @@ describe("events against a store on disk", () => {
       notifType: `type\u001b[31m`,
       payload: payload("ev-hostile", "client:outbid", hostile),
       receivedAt: t0 + 3000,
+      routes: ["default"],
     });
     const list = await runInProcess(["events"], envFor(dir));
     const show = await runInProcess(["events", "show", "ev-\u001b[2Jhostile"], envFor(dir));
@@ -213,6 +215,7 @@ describe("events against a store on disk", () => {
     expect(doc.event.payload).toMatchObject({ event_id: "ev-delivered", user_id: 7 });
     expect(doc.event.attempts).toEqual([
       {
+        route: "default",
         at: "2025-03-01T10:00:00.100Z",
         outcome: "retry",
         status: 429,
@@ -220,6 +223,7 @@ describe("events against a store on disk", () => {
         carried: 1,
       },
       {
+        route: "default",
         at: "2025-03-01T10:00:00.700Z",
         outcome: "delivered",
         status: 200,

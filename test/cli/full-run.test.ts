@@ -93,6 +93,40 @@ it("init -> serve -> test -> duplicates -> rotate-secret -> cleanup leaves nothi
   for (const secret of secrets) expect(everything).not.toContain(secret);
 });
 
+it("test waits for the first route that delivers the test event, whatever another space answers", async () => {
+  const port = await freeLoopbackPort();
+  const init = await world.run(
+    initArgs(
+      world,
+      "--public-url",
+      `http://127.0.0.1:${port}`,
+      "--port",
+      String(port),
+      "--no-chat-check",
+    ),
+    {},
+    API_KEY,
+  );
+  expect(init.code).toBe(0);
+  // Vast.ai's test event is an account event: default (all) and this route both get it.
+  const added = await world.run(
+    ["route", "add", "account", "--types", "account", "--chat-url-stdin", "--no-chat-check"],
+    {},
+    `${world.chat.webhookUrl("EEEEaccount")}\n`,
+  );
+  expect(added.code, added.stderr).toBe(0);
+  // default's space is gone.
+  world.chat.spaceBehaviour.set("AAAAfakeSpace", { kind: "status", status: 404 });
+  serve = spawnCli(["serve"], world.env());
+  await serve.waitForLog((record) => record.msg === "ready");
+
+  const test = await world.run(["test", "--wait", "15", "--json"]);
+  expect(test.code, test.stderr).toBe(0);
+  expect(JSON.parse(test.stdout)).toMatchObject({ ok: true, delivered: true, route: "account" });
+  const [message] = world.chat.messages.filter((m) => m.space === "EEEEaccount");
+  expect(JSON.stringify(message?.body)).toContain("Test event received");
+});
+
 it("test says the event reached the adapter but not Chat, when Chat refuses it", async () => {
   await setUp();
   world.chat.behaviour = { kind: "status", status: 500 };

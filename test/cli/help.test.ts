@@ -15,6 +15,7 @@ const COMMANDS = [
   "status",
   "rotate-secret",
   "events",
+  "route",
   "trigger",
   "demo",
   "service",

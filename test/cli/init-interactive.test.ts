@@ -54,6 +54,7 @@ it("asks each question on a terminal, with sensible defaults, and creates the we
   await wizard.answer("Which notifications", "\r");
   await wizard.answer("Webhook name", "\r");
   await wizard.answer("How will Vast.ai reach this machine?", "\r");
+  await wizard.answer("Add another Chat space", "\r");
   expect(await wizard.exited).toBe(0);
   expect(wizard.screen()).toContain("Created webhook 1");
   expect(wizard.screen()).not.toContain(API_KEY);
@@ -66,6 +67,36 @@ it("asks each question on a terminal, with sensible defaults, and creates the we
     /^https:\/\/example\.com\/vast-gchat-placeholder\/[0-9a-f]{16}$/,
   );
   expect(JSON.stringify(world.chat.messages[0]?.body)).toContain("vast-gchat is set up");
+});
+
+it("offers more Chat spaces at the end, each a route, and subscribes the webhook to what they need", async () => {
+  const wizard = startWizard();
+  await wizard.answer("Vast.ai API key", `${API_KEY}\r`);
+  await wizard.answer("Google Chat webhook URL", `${world.chat.webhookUrl()}\r`);
+  await wizard.answer("to check the URL?", "\r");
+  await wizard.answer("Which notifications", "\r");
+  await wizard.answer("Webhook name", "\r");
+  await wizard.answer("How will Vast.ai reach this machine?", "\r");
+  await wizard.answer("Add another Chat space", "y\r");
+  await wizard.answer("Route name", "Billing!\r");
+  await wizard.answer("is not a route name", "\u0015billing\r");
+  await wizard.answer("Notifications for billing", "billing,nope\r");
+  await wizard.answer("Unknown: nope", "\u0015billing,host\r");
+  await wizard.answer("Google Chat webhook URL for billing", `${world.chat.webhookUrl("BBBB")}\r`);
+  await wizard.answer("Mention in billing's messages", "users/123456789, all\r");
+  await wizard.answer("Add another Chat space?", "\r");
+  expect(await wizard.exited).toBe(0);
+  expect(wizard.screen()).toContain("route billing: billing, host -> spaces/BBBB");
+  expect(wizard.screen()).not.toContain("fake-token-456");
+  const [webhook] = world.vast.webhooks();
+  // The tutorial's six, and what the new route needs.
+  expect(webhook?.event_types).toHaveLength(6 + 2 + 4);
+  expect(world.chat.messages.map((message) => message.space)).toEqual(["AAAAfakeSpace", "BBBB"]);
+  const routes = await world.run(["route", "list", "--json"]);
+  expect(JSON.parse(routes.stdout).routes).toMatchObject([
+    { name: "default", types: ["all"], mentions: [] },
+    { name: "billing", types: ["billing", "host"], mentions: ["users/123456789", "all"] },
+  ]);
 });
 
 it("Ctrl+C at a prompt leaves nothing behind and exits 130", async () => {

@@ -73,6 +73,31 @@ describe("the file store", () => {
     expect(store.clear()).toEqual([]);
   });
 
+  it("keeps each route's Chat URL under a name of its own, and clears them with the rest", () => {
+    const store = fileStore();
+    store.set("chatUrl", CHAT_URL);
+    store.set("chatUrl:billing", `${CHAT_URL}-billing`);
+    store.set("chatUrl:gpu-ops", `${CHAT_URL}-ops`);
+    expect(store.get("chatUrl:billing")).toBe(`${CHAT_URL}-billing`);
+    expect(store.get("chatUrl")).toBe(CHAT_URL);
+    store.delete("chatUrl:gpu-ops");
+    expect(store.get("chatUrl:gpu-ops")).toBeUndefined();
+    // Only a route's name makes a route's secret: nothing else is stored.
+    expect(() => store.set("chatUrl:Not A Route" as "chatUrl:x", CHAT_URL)).toThrow(
+      /unknown secret/,
+    );
+    expect(store.clear()).toEqual(["chatUrl", "chatUrl:billing"]);
+    expect(store.get("chatUrl:billing")).toBeUndefined();
+  });
+
+  it("refuses a secrets file whose route URL is not a string, naming it", () => {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    writeFileSync(secretsFilePath(dir), '{"chatUrl:billing": 42}', { mode: 0o600 });
+    expect(messageOf(() => fileStore().get("chatUrl"))).toContain(
+      '"chatUrl:billing" is not a non-empty string',
+    );
+  });
+
   it("keeps the file 0600 in a 0700 directory", () => {
     fileStore().set("apiKey", API_KEY);
     expect(existsSync(secretsFilePath(dir))).toBe(true);
@@ -333,6 +358,21 @@ describe("the keychain store (with a stand-in keychain)", () => {
     expect(store.clear()).toEqual(["apiKey"]);
     expect(store.get("apiKey")).toBeUndefined();
     expect(other.get("apiKey")).toBe("a-different-key-for-another-dir");
+  });
+
+  it("clear() removes the routes' Chat URLs it is told of (a keychain cannot be listed)", () => {
+    const fake = fakeKeyring();
+    const store = openSecretStore(dir, { prefer: "keychain", env: {}, keyring: fake.module });
+    store.set("chatUrl", CHAT_URL);
+    store.set("chatUrl:billing", `${CHAT_URL}-billing`);
+    expect([...fake.entries.keys()]).toContainEqual(
+      expect.stringMatching(/^vast-gchat\/chatUrl:billing@[0-9a-f]{12}$/),
+    );
+    expect(store.clear(["chatUrl:billing", "chatUrl:never-stored"])).toEqual([
+      "chatUrl",
+      "chatUrl:billing",
+    ]);
+    expect(fake.entries.size).toBe(0);
   });
 
   it("clear() also removes a secrets file an earlier set-up left", () => {

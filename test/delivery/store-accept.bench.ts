@@ -18,7 +18,13 @@ let full: EventStore;
 let seq = 0;
 
 function event(eventId: string): AcceptInput {
-  return { eventId, notifType: "client:instance_stopped", payload, receivedAt: Date.now() };
+  return {
+    eventId,
+    notifType: "client:instance_stopped",
+    payload,
+    receivedAt: Date.now(),
+    routes: ["default"],
+  };
 }
 
 async function expectKept(store: EventStore, input: AcceptInput, duplicate: boolean) {

@@ -1,12 +1,18 @@
+import { createHash } from "node:crypto";
 import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { type ChatMessage, plainTextOf } from "../../src/chat/render.js";
-import type { EventStore, StoredEvent } from "../../src/delivery/event-store.js";
+import type { EventStore, StoredDelivery } from "../../src/delivery/event-store.js";
 import { openEventStore } from "../../src/delivery/open-store.js";
-import { backoffDelay, DeliveryWorker, type PostRequest } from "../../src/delivery/worker.js";
+import {
+  backoffDelay,
+  DeliveryWorker,
+  type PostRequest,
+  requestIdFor,
+} from "../../src/delivery/worker.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
 import {
   type AdapterFixture,
@@ -67,6 +73,7 @@ describe("an event that cannot be rendered", () => {
             notifType: "low_credit",
             payload: "{}",
             receivedAt: Date.now(),
+            routes: ["default"],
           });
         }
         worker.start();
@@ -95,11 +102,17 @@ describe.each(SQLITE_DRIVERS_HERE)("a post whose outcome was never recorded (%s)
     const path = join(dir, "events.db");
     const accept = async (store: EventStore, ids: string[]) => {
       for (const eventId of ids) {
-        await store.accept({ eventId, notifType: "outbid", payload: "{}", receivedAt: Date.now() });
+        await store.accept({
+          eventId,
+          notifType: "outbid",
+          payload: "{}",
+          receivedAt: Date.now(),
+          routes: ["default"],
+        });
       }
     };
-    const render = (event: StoredEvent): ChatMessage => ({ text: event.eventId });
-    const renderDigest = (events: StoredEvent[]) => ({
+    const render = (event: StoredDelivery): ChatMessage => ({ text: event.eventId });
+    const renderDigest = (events: StoredDelivery[]) => ({
       message: { text: events.map((event) => event.eventId).join(",") },
       carried: events.length,
     });
@@ -144,13 +157,96 @@ describe.each(SQLITE_DRIVERS_HERE)("a post whose outcome was never recorded (%s)
       });
       expect(posted.map((p) => p.message.text)).toEqual(["a,b,c", "d,e,f"]);
       expect(posted[0]?.requestId).toBe(sent[0]?.requestId);
-      expect(await second.unfinishedPosting()).toBeUndefined();
+      expect(await second.unfinishedPosting("default")).toBeUndefined();
       await second.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });
 });
+
+describe.each(SQLITE_DRIVERS_HERE)(
+  "a post cut short by a crash, then refused for now (%s)",
+  (driver) => {
+    useSqliteDriver(driver);
+
+    it("goes again as that very post, under its requestId, until Chat takes it", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "worker-repeat-"));
+      const path = join(dir, "events.db");
+      const render = (event: StoredDelivery): ChatMessage => ({ text: event.eventId });
+      const renderDigest = (events: StoredDelivery[]) => ({
+        message: { text: events.map((event) => event.eventId).join(",") },
+        carried: events.length,
+      });
+      const accept = async (store: EventStore, ids: string[], route: string) => {
+        for (const eventId of ids) {
+          await store.accept({
+            eventId,
+            notifType: "outbid",
+            payload: "{}",
+            receivedAt: Date.now(),
+            routes: [route],
+          });
+        }
+      };
+      try {
+        const first = await openEventStore(path);
+        await accept(first, ["a", "b", "c"], "ops");
+        const sent: PostRequest[] = [];
+        const hanging = new DeliveryWorker({
+          store: first,
+          route: "ops",
+          render,
+          renderDigest,
+          post: (request, signal) => {
+            sent.push(request);
+            return new Promise((_, reject) =>
+              signal.addEventListener("abort", () => reject(signal.reason)),
+            );
+          },
+        });
+        hanging.start();
+        await vi.waitFor(() => expect(sent).toHaveLength(1));
+        await hanging.stop(0);
+        await accept(first, ["d", "e", "f"], "ops");
+        await first.close();
+
+        // After the restart Chat answers the repeat 429 (too soon after the first, which it made):
+        // that says nothing of the first, so the next try is the same post again, not a bigger one.
+        const second = await openEventStore(path);
+        const posted: PostRequest[] = [];
+        await new Promise<void>((resolve) => {
+          const worker = new DeliveryWorker({
+            store: second,
+            route: "ops",
+            render,
+            renderDigest,
+            rate: 1000,
+            initialBackoffMs: 1,
+            maxBackoffMs: 5,
+            post: async (request) => {
+              posted.push(request);
+              if (posted.length === 1)
+                return { kind: "retry", status: 429, reason: "Chat answered 429" };
+              // The last event posted: done, whatever the posts were.
+              if (String(request.message.text).includes("f")) void worker.stop().then(resolve);
+              return { kind: "delivered", status: 200 };
+            },
+          });
+          worker.start();
+        });
+        expect(posted.map((p) => p.message.text)).toEqual(["a,b,c", "a,b,c", "d,e,f"]);
+        expect(posted[0]?.requestId).toBe(sent[0]?.requestId);
+        expect(posted[1]?.requestId).toBe(sent[0]?.requestId);
+        expect(posted[2]?.requestId).not.toBe(sent[0]?.requestId);
+        expect(await second.unfinishedPosting("ops")).toBeUndefined();
+        await second.close();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
+  },
+);
 
 describe("delivery to Chat", () => {
   it("delivers in order of arrival, each event once", async () => {
@@ -344,6 +440,32 @@ describe.each(SQLITE_DRIVERS_HERE)("a store that refuses to record (%s)", (drive
     await delivered;
     expect(f.chat.requests).toBe(1);
     expect(f.chat.messages).toHaveLength(1);
+  });
+});
+
+describe("requestIdFor", () => {
+  const events = [
+    { eventId: "a", queuedAt: 1000 },
+    { eventId: "b", queuedAt: 2000 },
+  ] as StoredDelivery[];
+
+  it("differs between routes for the same events: two routes into one space each make theirs", () => {
+    const ids = ["default", "ops", "billing"].map((route) => requestIdFor(events, route));
+    expect(new Set(ids).size).toBe(3);
+    expect(requestIdFor(events, "ops")).toBe(requestIdFor(events, "ops"));
+  });
+
+  it("is, for default, what the release before routes sent, so a post it noted goes again alike", () => {
+    const before = `vast-${createHash("sha256").update("a@1000,b@2000").digest("hex").slice(0, 40)}`;
+    expect(requestIdFor(events)).toBe(before);
+    expect(requestIdFor(events, "default")).toBe(before);
+  });
+
+  it("is new after a replay (queued again)", () => {
+    const replayed = [{ eventId: "a", queuedAt: 5000 }] as StoredDelivery[];
+    expect(requestIdFor(replayed, "ops")).not.toBe(
+      requestIdFor([events[0] as StoredDelivery], "ops"),
+    );
   });
 });
 

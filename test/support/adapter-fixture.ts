@@ -6,12 +6,15 @@ import {
   type RunningAdapter,
   startAdapter,
 } from "../../src/adapter/adapter.js";
-import type { StoredEvent } from "../../src/delivery/event-store.js";
+import type { StoredDelivery } from "../../src/delivery/event-store.js";
 import { FakeChat } from "./fake-chat.js";
 
 export const SECRET = "whsec-test-4f9c2a7e1b";
 
-/** An in-process adapter on loopback port 0 with a real SQLite file, posting to a fake Chat. */
+/**
+ * An in-process adapter on loopback port 0 with a real SQLite file, posting to a fake Chat: by
+ * default one route, `default` (types all), to the space AAAAfakeSpace; `routes` gives others.
+ */
 export interface AdapterFixture {
   adapter: RunningAdapter;
   chat: FakeChat;
@@ -21,8 +24,19 @@ export interface AdapterFixture {
   close(): Promise<void>;
 }
 
+/** A route of the fixture: its Chat URL is the fake Chat's, for `space`. */
+export interface FixtureRoute {
+  name: string;
+  types: string[];
+  mentions?: string[];
+  space: string;
+}
+
+export const DEFAULT_SPACE = "AAAAfakeSpace";
+
 export async function startAdapterFixture(
   overrides: Partial<AdapterConfig> = {},
+  routes: FixtureRoute[] = [{ name: "default", types: ["all"], space: DEFAULT_SPACE }],
 ): Promise<AdapterFixture> {
   const dir = mkdtempSync(join(tmpdir(), "vast-gchat-test-"));
   const chat = await FakeChat.start();
@@ -32,7 +46,12 @@ export async function startAdapterFixture(
     port: 0,
     path: "/",
     secrets: () => [SECRET],
-    chatUrl: new URL(chat.webhookUrl()),
+    routes: routes.map((route) => ({
+      name: route.name,
+      types: route.types,
+      mentions: route.mentions ?? [],
+      chatUrl: new URL(chat.webhookUrl(route.space)),
+    })),
     format: "card",
     storePath,
     initialBackoffMs: 20,
@@ -55,20 +74,21 @@ export async function startAdapterFixture(
   };
 }
 
-/** Resolves when the adapter reports `name` for the event with this id. */
+/** Resolves when the adapter reports `name` for the event with this id (to `route`, if given). */
 export function waitForAdapterEvent(
   adapter: RunningAdapter,
   name: "delivered" | "dead" | "retrying",
   eventId: string,
   timeoutMs = 15_000,
-): Promise<StoredEvent> {
+  route?: string,
+): Promise<StoredDelivery> {
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       adapter.events.off(name, listener);
       reject(new Error(`no "${name}" for ${eventId} within ${timeoutMs} ms`));
     }, timeoutMs);
-    const listener = (event: StoredEvent) => {
-      if (event.eventId !== eventId) return;
+    const listener = (event: StoredDelivery) => {
+      if (event.eventId !== eventId || (route !== undefined && event.route !== route)) return;
       clearTimeout(timer);
       adapter.events.off(name, listener);
       resolve(event);

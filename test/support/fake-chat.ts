@@ -9,7 +9,8 @@ import { checkChatMessage } from "./chat-schema/check.js";
  * own protos (unknown fields, bad enum values, broken cards, lone surrogates: chat-schema/check.ts),
  * `text` over 4,096 characters, a body over 32,000 bytes. It records the messages it accepted and
  * can be told to fail the way Chat does: 429 RESOURCE_EXHAUSTED, 500, 400 INVALID_ARGUMENT, or a
- * request that never gets an answer.
+ * request that never gets an answer; everywhere (`behaviour`) or in one space (`spaceBehaviour`,
+ * e.g. a space whose webhook was deleted answering 404 beside healthy ones).
  */
 export type ChatBehaviour =
   | { kind: "ok"; delayMs?: number }
@@ -59,6 +60,10 @@ export class FakeChat {
   /** Every request, answered or not. */
   requests = 0;
   behaviour: ChatBehaviour = { kind: "ok" };
+  /** How one space answers, by space id, instead of `behaviour`. */
+  readonly spaceBehaviour = new Map<string, ChatBehaviour>();
+  /** Requests by space id, answered or not. */
+  readonly requestsBySpace = new Map<string, number>();
   /**
    * Chat's own limit: about one message a second per space, 429 RESOURCE_EXHAUSTED beyond
    * (docs/google-chat.md). Off (undefined) by default.
@@ -88,9 +93,12 @@ export class FakeChat {
       const chunks: Buffer[] = [];
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", () => {
+        const url = new URL(req.url ?? "/", "http://fake");
+        const space = /^\/v1\/spaces\/([^/]+)\/messages$/.exec(url.pathname)?.[1] ?? "unknown";
         chat.requests++;
+        chat.requestsBySpace.set(space, (chat.requestsBySpace.get(space) ?? 0) + 1);
         chat.notify();
-        const behaviour = chat.behaviour;
+        const behaviour = chat.spaceBehaviour.get(space) ?? chat.behaviour;
         if (behaviour.kind === "hang") {
           chat.hanging.add(req);
           chat.hungRequestIds.push(
@@ -112,8 +120,6 @@ export class FakeChat {
           chat.notify();
           return;
         }
-        const url = new URL(req.url ?? "/", "http://fake");
-        const space = /^\/v1\/spaces\/([^/]+)\/messages$/.exec(url.pathname)?.[1] ?? "unknown";
         if (chat.isOverLimit(space)) {
           chat.throttled++;
           res.writeHead(429, { "content-type": "application/json" });

@@ -55,6 +55,7 @@ it("the tunnel question says what the highlighted tunnel contacts", async () => 
     "contacts nothing but Vast.ai and Google Chat",
     "\u001b[A\u001b[A\u001b[A\u001b[A\r",
   );
+  await answer("Add another Chat space", "\r");
   expect(await exited).toBe(0);
   expect(world.vast.webhooks()).toHaveLength(1);
 });

@@ -1,3 +1,4 @@
+import { routeSecretName } from "../../config/routes.js";
 import { readRuntimeState } from "../../config/runtime-state.js";
 import { VastApiError, type VastClient } from "../../vast/api-client.js";
 import { WEBHOOK_NAME_MARK, type Webhook } from "../../vast/api-types.js";
@@ -5,6 +6,7 @@ import { openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
 import { createOutput, type OutputStreams } from "../output.js";
 import { createPrompter } from "../prompter.js";
+import { readRoutes } from "../route-config.js";
 
 /**
  * `cleanup`: the webhook deleted on Vast.ai (already gone is fine), the stored secrets and
@@ -77,7 +79,9 @@ export async function cleanup(options: CleanupOptions, context: CleanupContext):
     );
   }
 
-  const secrets = config.secrets.clear();
+  // A keychain cannot be listed: the routes' Chat URLs are named (the file goes whole anyway).
+  const routes = readRoutes(config.settings);
+  const secrets = config.secrets.clear(routes.map((route) => routeSecretName(route.name)));
   const settings = config.settings.clear();
   out.result({
     ok: failed.length === 0,

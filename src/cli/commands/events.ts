@@ -1,11 +1,22 @@
 import chalk from "chalk";
 import { resolveConfigDir } from "../../config/paths.js";
+import { routesOf } from "../../config/routes.js";
 import { readRuntimeState } from "../../config/runtime-state.js";
-import type { Attempt, EventState, StoredEvent } from "../../delivery/event-store.js";
+import { openSettings } from "../../config/settings.js";
+import type {
+  Attempt,
+  DeliveryState,
+  EventRecord,
+  EventState,
+  StoredDelivery,
+  StoredEvent,
+  StoreStats,
+} from "../../delivery/event-store.js";
 import { eventStoreExists } from "../../delivery/open-store.js";
+import { DEFAULT_ROUTE } from "../../route-syntax.js";
 import { parseEvent, type VastEvent } from "../../vast/event.js";
 import type { GlobalOptions } from "../context.js";
-import { CliError, ExitCode } from "../errors.js";
+import { CliError, ExitCode, usageError } from "../errors.js";
 import { createOutput, type Output, type OutputStreams } from "../output.js";
 import { printable, printableLine } from "../printable.js";
 import { resolveStoreLocation, type StoreFlag, withStore } from "../store-access.js";
@@ -22,6 +33,8 @@ export interface EventsContext extends OutputStreams {
 
 export interface EventsOptions extends GlobalOptions, StoreFlag {
   state?: EventState;
+  /** list, replay and retry-dead: one route only; checked where commander parses it. */
+  route?: string;
   /** Checked where commander parses it. */
   limit?: number;
 }
@@ -37,7 +50,7 @@ const LIST_HINT = "Run `vast-gchat events` to see the recent ones.";
 
 /**
  * One of the `events` subcommands; commander has checked the arguments (an id for show and replay,
- * --state and --limit only for list).
+ * --state and --limit only for list, --route a route name).
  */
 export async function events(
   verb: EventsAction,
@@ -50,20 +63,23 @@ export async function events(
   const path = resolveStoreLocation(options.store, context.env, configDir);
   // Listing must not create a store; the other actions have nothing to act on without one.
   const exists = eventStoreExists(path);
+  const { route } = options;
 
   switch (verb) {
     case "list": {
       const limit = Math.min(options.limit ?? DEFAULT_LIMIT, MAX_LIMIT);
       if (!exists) {
-        out.result({ events: [], counts: { pending: 0, delivered: 0, dead: 0 } });
+        if (route !== undefined) checkRoute(route, configDir, undefined);
+        out.result({ events: [], counts: { pending: 0, delivered: 0, dead: 0 }, routes: {} });
         out.line("No events yet.");
         return ExitCode.Ok;
       }
-      const { rows, counts } = await withStore(path, async (store) => ({
-        rows: await store.list({ state: options.state, limit }),
-        counts: await store.stats(),
-      }));
-      listEvents(out, rows, counts, options.state);
+      const { rows, stats } = await withStore(path, async (store) => {
+        const stats = await store.stats();
+        if (route !== undefined) checkRoute(route, configDir, stats);
+        return { rows: await store.list({ state: options.state, route, limit }), stats };
+      });
+      listEvents(out, rows, stats, options.state, route);
       return ExitCode.Ok;
     }
     case "show": {
@@ -79,31 +95,67 @@ export async function events(
     }
     case "replay": {
       const eventId = id as string;
-      if (!exists) throw noEventsYet();
+      if (!exists) {
+        if (route !== undefined) checkRoute(route, configDir, undefined);
+        throw noEventsYet();
+      }
       const before = await withStore(path, async (store) => {
+        if (route !== undefined) checkRoute(route, configDir, await store.stats());
         const event = await store.get(eventId);
-        if (event && !(await store.replay(eventId, Date.now()))) return undefined;
+        if (event && !(await store.replay(eventId, Date.now(), { route }))) return undefined;
         return event;
       });
       if (!before) throw unknownEvent(eventId);
-      out.result({ event_id: eventId, previous_state: before.state, state: "pending" });
-      out.line(`Queued event ${eventId} again (it was ${before.state}).`);
-      out.line(deliveryNote(configDir));
+      const routes = route === undefined ? before.deliveries.map((d) => d.route) : [route];
+      const was =
+        route === undefined
+          ? before.state
+          : (before.deliveries.find((delivery) => delivery.route === route)?.state ?? null);
+      out.result({ event_id: eventId, previous_state: was, state: "pending", routes });
+      if (route === undefined) {
+        out.line(`Queued event ${eventId} again (it was ${before.state}).`);
+      } else {
+        out.line(
+          `Queued event ${eventId} again for the route ${route} (${was === null ? "it had not gone there" : `it was ${was} there`}).`,
+        );
+      }
+      out.line(deliveryNote(configDir, routes));
       return ExitCode.Ok;
     }
     case "retry-dead": {
-      if (!exists) throw noEventsYet();
-      const requeued = await withStore(path, (store) => store.retryDead(Date.now()));
-      out.result({ requeued });
+      if (!exists) {
+        if (route !== undefined) checkRoute(route, configDir, undefined);
+        throw noEventsYet();
+      }
+      const requeued = await withStore(path, async (store) => {
+        if (route !== undefined) checkRoute(route, configDir, await store.stats());
+        return store.retryDead(Date.now(), route);
+      });
+      out.result(route === undefined ? { requeued } : { requeued, route });
+      const of = route === undefined ? "" : ` of the route ${route}`;
       if (requeued === 0) {
-        out.line("No dead letters to retry.");
+        out.line(`No dead letters${of} to retry.`);
       } else {
-        out.line(`Queued ${requeued} dead ${requeued === 1 ? "letter" : "letters"} again.`);
-        out.line(deliveryNote(configDir));
+        out.line(`Queued ${requeued} dead ${requeued === 1 ? "letter" : "letters"}${of} again.`);
+        out.line(deliveryNote(configDir, route === undefined ? [] : [route]));
       }
       return ExitCode.Ok;
     }
   }
+}
+
+/**
+ * A route named on the command line must be one of this set-up (config.json's routes, or the
+ * implicit `default`) or one the store has deliveries for: anything else is a typo, exit 2.
+ */
+function checkRoute(route: string, configDir: string, stats: StoreStats | undefined): void {
+  const configured = routesOf(openSettings(configDir).read()).map((known) => known.name);
+  const known = [...new Set([...configured, ...Object.keys(stats?.routes ?? {})])];
+  if (known.includes(route)) return;
+  throw usageError(
+    `There is no route ${route}.`,
+    `The routes here: ${known.join(", ")} (\`vast-gchat route list\` shows them).`,
+  );
 }
 
 function unknownEvent(eventId: string, hint = LIST_HINT): CliError {
@@ -116,16 +168,24 @@ function noEventsYet(): CliError {
   });
 }
 
-function deliveryNote(configDir: string): string {
-  return readRuntimeState(configDir)
-    ? "The running adapter delivers it shortly."
-    : "The adapter is not running here: `vast-gchat serve` delivers it when it starts.";
+/** What happens next to deliveries queued for `routes` (none named: whichever they are). */
+function deliveryNote(configDir: string, routes: readonly string[]): string {
+  const runtime = readRuntimeState(configDir);
+  if (!runtime)
+    return "The adapter is not running here: `vast-gchat serve` delivers it when it starts.";
+  // A serve that does not name its routes delivers the route default alone.
+  const delivered = runtime.routes ?? [DEFAULT_ROUTE];
+  const missing = routes.filter((route) => !delivered.includes(route));
+  if (missing.length > 0) {
+    return `The adapter running here (pid ${runtime.pid}) does not deliver the route${missing.length > 1 ? "s" : ""} ${missing.join(", ")}: restart \`vast-gchat serve\` after \`vast-gchat route add\`.`;
+  }
+  return "The running adapter delivers it shortly.";
 }
 
 // ---------------------------------------------------------------------------------------------
 
 /** The stored body read as the adapter reads a delivery (src/vast/event.ts), fields typed. */
-function eventOf(stored: StoredEvent): VastEvent {
+function eventOf(stored: EventRecord): VastEvent {
   const parsed = parseEvent(Buffer.from(stored.payload, "utf8"));
   return parsed.ok ? parsed.event : {};
 }
@@ -146,12 +206,12 @@ function cut(text: string, width: number): string {
 }
 
 /** The notification's subject, else the start of its message. */
-function subjectOf(stored: StoredEvent): string {
+function subjectOf(stored: EventRecord): string {
   const { subject, message } = eventOf(stored);
   return subject?.trim() ? subject : (message ?? "");
 }
 
-function typeOf(stored: StoredEvent): string | null {
+function typeOf(stored: EventRecord): string | null {
   return stored.notifType ?? eventOf(stored).notif_type ?? null;
 }
 
@@ -174,23 +234,44 @@ function relative(ms: number, now: number): string {
   return `in ${hours}h ${minutes % 60}m`;
 }
 
-function eventJson(event: StoredEvent) {
+/** A delivery's state, for --json. */
+function stateJson(delivery: Omit<DeliveryState, "route">) {
+  return {
+    state: delivery.state,
+    attempts: delivery.attempts,
+    next_attempt_at: delivery.state === "pending" ? iso(delivery.nextAttemptAt) : null,
+    last_error: delivery.lastError,
+    delivered_at: iso(delivery.deliveredAt),
+  };
+}
+
+function headJson(event: EventRecord) {
   return {
     event_id: event.eventId,
     seq: event.seq,
     type: typeOf(event),
     subject: subjectOf(event),
-    state: event.state,
-    attempts: event.attempts,
-    received_at: iso(event.receivedAt),
-    next_attempt_at: event.state === "pending" ? iso(event.nextAttemptAt) : null,
-    last_error: event.lastError,
-    delivered_at: iso(event.deliveredAt),
+  };
+}
+
+/** One line of `events list --json`: an event and one route's delivery of it. */
+function deliveryJson(row: StoredDelivery) {
+  const { state, attempts, next_attempt_at, last_error, delivered_at } = stateJson(row);
+  return {
+    ...headJson(row),
+    route: row.route,
+    state,
+    attempts,
+    received_at: iso(row.receivedAt),
+    next_attempt_at,
+    last_error,
+    delivered_at,
   };
 }
 
 function attemptJson(attempt: Attempt) {
   return {
+    route: attempt.route,
     at: iso(attempt.at),
     outcome: attempt.outcome,
     status: attempt.status,
@@ -205,71 +286,120 @@ const STATE_COLOUR: Record<EventState, (text: string) => string> = {
   dead: chalk.red,
 };
 
+type Cell = string;
+
+/** Columns padded to their widest cell (the last one not: no trailing blanks). */
+function renderTable(
+  header: Cell[],
+  rows: Cell[][],
+  style?: (text: string, row: number, column: number) => string,
+): string[] {
+  const widths = header.map((title, column) =>
+    Math.max(title.length, ...rows.map((cells) => (cells[column] ?? "").length)),
+  );
+  const render = (cells: Cell[], row: number) =>
+    cells
+      .map((cell, column) => {
+        const padded = column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0);
+        return style && row >= 0 ? style(padded, row, column) : padded;
+      })
+      .join("  ")
+      .trimEnd();
+  return [chalk.bold(render(header, -1)), ...rows.map((cells, row) => render(cells, row))];
+}
+
+function countsOf(counts: { pending: number; delivered: number; dead: number }) {
+  return { pending: counts.pending, delivered: counts.delivered, dead: counts.dead };
+}
+
 function listEvents(
   out: Output,
-  rows: StoredEvent[],
-  counts: { pending: number; delivered: number; dead: number },
+  rows: StoredDelivery[],
+  stats: StoreStats,
   state: EventState | undefined,
+  route: string | undefined,
 ): void {
-  const summary = { pending: counts.pending, delivered: counts.delivered, dead: counts.dead };
-  out.result({ events: rows.map(eventJson), counts: summary });
+  const counts = countsOf(route === undefined ? stats : (stats.routes[route] ?? NO_COUNTS));
+  out.result({
+    events: rows.map(deliveryJson),
+    counts,
+    routes: Object.fromEntries(
+      Object.entries(stats.routes).map(([name, each]) => [name, countsOf(each)]),
+    ),
+  });
   if (rows.length === 0) {
-    out.line(state ? `No ${state} events.` : "No events yet.");
+    const which = `${state ? `${state} ` : ""}events${route ? ` for the route ${route}` : ""}`;
+    out.line(state || route ? `No ${which}.` : "No events yet.");
     return;
   }
   const now = Date.now();
-  const header = ["ID", "RECEIVED", "TYPE", "SUBJECT", "STATE", "ATTEMPTS", "NEXT", "LAST ERROR"];
-  const table = rows.map((event) => [
-    printableLine(event.eventId),
-    localTime(event.receivedAt),
-    printableLine(typeOf(event) ?? "-"),
-    cut(subjectOf(event), SUBJECT_WIDTH) || "-",
-    event.state,
-    String(event.attempts),
-    event.state === "pending" ? relative(event.nextAttemptAt, now) : "-",
-    event.lastError ? cut(event.lastError, ERROR_WIDTH) : "-",
+  const header = [
+    "ID",
+    "RECEIVED",
+    "TYPE",
+    "SUBJECT",
+    "ROUTE",
+    "STATE",
+    "ATTEMPTS",
+    "NEXT",
+    "LAST ERROR",
+  ];
+  const table = rows.map((row) => [
+    printableLine(row.eventId),
+    localTime(row.receivedAt),
+    printableLine(typeOf(row) ?? "-"),
+    cut(subjectOf(row), SUBJECT_WIDTH) || "-",
+    printableLine(row.route),
+    row.state,
+    String(row.attempts),
+    row.state === "pending" ? relative(row.nextAttemptAt, now) : "-",
+    row.lastError ? cut(row.lastError, ERROR_WIDTH) : "-",
   ]);
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...table.map((cells) => (cells[column] ?? "").length)),
-  );
-  const render = (cells: string[], style?: (text: string, column: number) => string) =>
-    cells
-      .map((cell, column) => {
-        // The last column is not padded: no trailing blanks.
-        const padded = column === cells.length - 1 ? cell : cell.padEnd(widths[column] ?? 0);
-        return style ? style(padded, column) : padded;
-      })
-      .join("  ");
-  out.line(chalk.bold(render(header)));
-  for (const [index, cells] of table.entries()) {
-    const rowState = rows[index]?.state ?? "pending";
-    out.line(render(cells, (text, column) => (column === 4 ? STATE_COLOUR[rowState](text) : text)));
+  const stateColumn = header.indexOf("STATE");
+  for (const line of renderTable(header, table, (text, index, column) =>
+    column === stateColumn ? STATE_COLOUR[rows[index]?.state ?? "pending"](text) : text,
+  )) {
+    out.line(line);
   }
   const total = state ? counts[state] : counts.pending + counts.delivered + counts.dead;
   const shown =
     rows.length < total
       ? `Newest ${rows.length} of ${total}${state ? ` ${state}` : ""} (--limit N for more). `
       : "";
+  const where = route === undefined ? "In the store" : `For the route ${route}`;
   out.line(
     chalk.dim(
-      `\n${shown}In the store: ${counts.pending} pending, ${counts.delivered} delivered, ${counts.dead} dead.`,
+      `\n${shown}${where}: ${counts.pending} pending, ${counts.delivered} delivered, ${counts.dead} dead.`,
     ),
   );
   out.line(chalk.dim("`vast-gchat events show ID` shows one event with its payload and attempts."));
   if (counts.dead > 0 && state !== "pending" && state !== "delivered") {
-    out.line(chalk.dim("`vast-gchat events retry-dead` queues the dead letters again."));
+    out.line(
+      chalk.dim(
+        `\`vast-gchat events retry-dead${route === undefined ? "" : ` --route ${route}`}\` queues the dead letters again.`,
+      ),
+    );
   }
 }
+
+const NO_COUNTS = { pending: 0, delivered: 0, dead: 0 };
 
 function showEvent(out: Output, event: StoredEvent, attempts: Attempt[]): void {
   const parsed = parsePayload(event.payload);
   out.result({
     event: {
-      ...eventJson(event),
+      ...headJson(event),
+      ...stateJson(event),
+      received_at: iso(event.receivedAt),
+      deliveries: event.deliveries.map((delivery) => ({
+        route: delivery.route,
+        ...stateJson(delivery),
+      })),
       payload: parsed === undefined ? event.payload : parsed,
       attempts: attempts.map(attemptJson),
     },
   });
+  const now = Date.now();
   const field = (name: string, value: string) => out.line(`${name.padEnd(14)}${value}`);
   field("Event", printableLine(event.eventId));
   field("Type", printableLine(typeOf(event) ?? "-"));
@@ -280,12 +410,29 @@ function showEvent(out: Output, event: StoredEvent, attempts: Attempt[]): void {
   if (event.state === "pending") {
     field(
       "Next attempt",
-      `${localTime(event.nextAttemptAt)}  (${relative(event.nextAttemptAt, Date.now())})`,
+      `${localTime(event.nextAttemptAt)}  (${relative(event.nextAttemptAt, now)})`,
     );
   }
   if (event.deliveredAt !== null) field("Delivered", localTime(event.deliveredAt));
   field("Last error", printableLine(event.lastError ?? "-"));
   field("Store seq", String(event.seq));
+
+  out.line();
+  out.line(chalk.bold("Routes"));
+  const deliveries = event.deliveries.map((delivery) => [
+    printableLine(delivery.route),
+    delivery.state,
+    String(delivery.attempts),
+    delivery.state === "pending" ? relative(delivery.nextAttemptAt, now) : "-",
+    delivery.deliveredAt === null ? "-" : localTime(delivery.deliveredAt),
+    printableLine(delivery.lastError ?? "-"),
+  ]);
+  const routeHeader = ["ROUTE", "STATE", "ATTEMPTS", "NEXT", "DELIVERED", "LAST ERROR"];
+  for (const line of renderTable(routeHeader, deliveries, (text, index, column) =>
+    column === 1 ? STATE_COLOUR[event.deliveries[index]?.state ?? "pending"](text) : text,
+  )) {
+    out.line(`  ${line}`);
+  }
 
   out.line();
   out.line(chalk.bold("Payload"));
@@ -300,20 +447,12 @@ function showEvent(out: Output, event: StoredEvent, attempts: Attempt[]): void {
   out.line(chalk.bold("Attempts"));
   const cells = attempts.map((attempt) => [
     localTime(attempt.at),
+    printableLine(attempt.route),
     attempt.outcome,
     attempt.status === null ? "-" : String(attempt.status),
     attempt.carried > 1 ? `digest of ${attempt.carried}` : "1 event",
     printableLine(attempt.error ?? ""),
   ]);
-  const header = ["TIME", "OUTCOME", "CHAT", "MESSAGE", "ERROR"];
-  const widths = header.map((title, column) =>
-    Math.max(title.length, ...cells.map((row) => (row[column] ?? "").length)),
-  );
-  const render = (row: string[]) =>
-    row
-      .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
-      .join("  ")
-      .trimEnd();
-  out.line(`  ${chalk.bold(render(header))}`);
-  for (const row of cells) out.line(`  ${render(row)}`);
+  const header = ["TIME", "ROUTE", "OUTCOME", "CHAT", "MESSAGE", "ERROR"];
+  for (const line of renderTable(header, cells)) out.line(`  ${line}`);
 }

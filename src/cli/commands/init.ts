@@ -1,8 +1,8 @@
 import { hostname } from "node:os";
-import { createChatPoster } from "../../chat/post-message.js";
-import { type ParsedChatUrl, parseChatUrl } from "../../chat/webhook-url.js";
-import { maskChatUrl } from "../../config/mask.js";
+import type { ParsedChatUrl } from "../../chat/webhook-url.js";
+import { type Route, routesOf } from "../../config/routes.js";
 import type { TunnelChoice } from "../../config/settings.js";
+import { checkRouteName, type Mention, parseMention, TYPE_GROUPS } from "../../route-syntax.js";
 import { checkServiceUrl } from "../../service-url.js";
 import { VastApiError, type VastClient } from "../../vast/api-client.js";
 import {
@@ -13,16 +13,28 @@ import {
   type Webhook,
 } from "../../vast/api-types.js";
 import { GROUP_ORDER, groupOfType } from "../../vast/event-types.js";
+import { checkTypeList, sameSubscription, subscriptionOf } from "../../vast/routing.js";
 import {
   chooseEventTypes,
   slugOf,
   splitTypeList,
   subscribedSlugs,
 } from "../../vast/type-selection.js";
+import {
+  askChatUrlText,
+  checkedChatUrl,
+  postCheckMessage,
+  routeCheckMessage,
+} from "../chat-check.js";
 import { type ConfigContext, openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
 import { CliError, usageError } from "../errors.js";
-import { applySetup, type SetupAnswers, type SetupPlan } from "../init/apply-setup.js";
+import {
+  applySetup,
+  type RouteAnswer,
+  type SetupAnswers,
+  type SetupPlan,
+} from "../init/apply-setup.js";
 import { createOutput, type Output, type OutputStreams } from "../output.js";
 import { createPrompter, type Prompter } from "../prompter.js";
 import { DEFAULT_PATH, DEFAULT_PORT } from "../serve-options.js";
@@ -75,15 +87,44 @@ export async function init(options: InitOptions, context: InitContext): Promise<
   const existing = findExisting(webhooks, stored.webhookId, options.name);
   const action = existing ? await askExisting(options, ask, existing) : "create";
   const keep = action === "keep" && existing;
-  const catalogue = keep ? [] : await fetchCatalogue(client, options, out);
+  const catalogue = keep
+    ? undefined
+    : await fetchCatalogue(client, out, options.events === undefined ? undefined : "--events");
+  const eventTypes = keep
+    ? (stored.eventTypes ?? existing.event_types)
+    : await askEventTypes(options, ask, catalogue, existing);
+  const name = keep ? (existing.name ?? "") : await askName(options, ask, existing);
+  const tunnel = await askTunnel(options, ask, stored);
+  // At the end of the wizard, more spaces: on a terminal only (flags add them: `route add`).
+  let routeCatalogue: Promise<NotificationType[] | undefined> | undefined;
+  const loadCatalogue = () => {
+    routeCatalogue ??= keep
+      ? fetchCatalogue(client, out, "routes' types")
+      : Promise.resolve(catalogue);
+    return routeCatalogue;
+  };
+  const extraRoutes = ask.interactive
+    ? await askMoreRoutes(options, ask, out, routesOf(stored), loadCatalogue)
+    : [];
+  // The wizard takes only new names: the routes there were, and those added.
+  const routes = [...routesOf(stored), ...extraRoutes.map(({ route }) => route)];
+  if (keep && extraRoutes.length > 0) {
+    const wanted = subscriptionOf(routes, await loadCatalogue(), eventTypes);
+    if (!sameSubscription(wanted, existing.event_types)) {
+      out.warn(
+        `Webhook ${existing.id} is kept as it is, so it does not subscribe to every type the new routes need; \`vast-gchat init --existing update\` updates it.`,
+      );
+    }
+  }
   const answers: SetupAnswers = {
     apiKey,
     chat,
-    eventTypes: keep
-      ? existing.event_types
-      : await askEventTypes(options, ask, catalogue, existing),
-    name: keep ? (existing.name ?? "") : await askName(options, ask, existing),
-    ...(await askTunnel(options, ask, stored)),
+    eventTypes,
+    // "keep" leaves the webhook as it is; otherwise it gets what the routes need too.
+    ...(keep ? {} : { subscription: subscriptionOf(routes, catalogue, eventTypes) }),
+    extraRoutes,
+    name,
+    ...tunnel,
     port: options.port ?? stored.port ?? DEFAULT_PORT,
   };
   const webhookUrl = answers.publicUrl
@@ -262,44 +303,21 @@ async function askChatUrl(
   }
   const given =
     piped ?? options.chatUrl ?? config.env.GOOGLE_CHAT_URL ?? config.secrets.get("chatUrl");
-  const validate = (value: string): string | true => {
-    try {
-      parseChatUrl(value);
-      return true;
-    } catch (error) {
-      return (error as Error).message;
-    }
-  };
   const raw =
     given ??
-    (await ask.text("Google Chat webhook URL (space > Apps & integrations > Webhooks)", {
-      flag: "--chat-url-stdin",
-      validate,
-      // Its key and token let anyone post into the space: never leave them on the screen.
-      show: maskChatUrl,
-    }));
-  const problem = validate(raw);
-  if (problem !== true) throw usageError(problem);
-  const chat = parseChatUrl(raw);
-  if (chat.warning) out.warn(chat.warning);
+    (await askChatUrlText(
+      ask,
+      "Google Chat webhook URL (space > Apps & integrations > Webhooks)",
+      "--chat-url-stdin",
+    ));
+  const chat = checkedChatUrl(raw, out);
 
   if (options.chatCheck === false) return chat;
   const post = await ask.confirm(`Post "vast-gchat is set up" to ${chat.label} to check the URL?`, {
     flag: "--yes (or --no-chat-check)",
     default: true,
   });
-  if (post) {
-    const outcome = await out.step(`Posting a check message to ${chat.label}`, () =>
-      createChatPoster(chat.url, { timeoutMs: 10_000 }).post({
-        text: "vast-gchat is set up: Vast.ai notifications will arrive in this space.",
-      }),
-    );
-    if (outcome.kind !== "delivered") {
-      throw new CliError(`Google Chat did not take the check message: ${outcome.reason}.`, {
-        hint: "Copy the webhook URL again from the space, or pass --no-chat-check to skip this check.",
-      });
-    }
-  }
+  if (post) await postCheckMessage(chat, out);
   return chat;
 }
 
@@ -309,16 +327,96 @@ async function askChatUrl(
  */
 async function fetchCatalogue(
   client: VastClient,
-  options: InitOptions,
   out: Output,
+  /** What the types come from when the catalogue is refused; without it, a refusal stops init. */
+  typesGiven: string | undefined,
 ): Promise<NotificationType[] | undefined> {
   try {
     return await out.step("Fetching notification types", () => client.listNotificationTypes());
   } catch (error) {
     const refused = error instanceof VastApiError && error.reason === "unauthorized";
-    if (!refused || options.events === undefined) throw error;
-    out.warn(`${error.message} Going on with the --events given; Vast.ai checks them.`);
+    if (!refused || typesGiven === undefined) throw error;
+    out.warn(`${error.message} Going on with the ${typesGiven} given; Vast.ai checks them.`);
     return undefined;
+  }
+}
+
+/**
+ * The wizard's last question: more Chat spaces, each a route for some notification types (the same
+ * as `vast-gchat route add`, asked). Every URL is checked and proved as the first one was.
+ */
+async function askMoreRoutes(
+  options: InitOptions,
+  ask: Prompter,
+  out: Output,
+  existing: Route[],
+  loadCatalogue: () => Promise<NotificationType[] | undefined>,
+): Promise<RouteAnswer[]> {
+  const added: RouteAnswer[] = [];
+  const taken = new Set(existing.map((route) => route.name));
+  const flag = "`vast-gchat route add`";
+  for (;;) {
+    const more = await ask.confirm(
+      added.length === 0
+        ? "Add another Chat space, for some of the notifications?"
+        : "Add another Chat space?",
+      { flag, default: false },
+    );
+    if (!more) return added;
+    const name = await ask.text("Route name (e.g. billing)", {
+      flag,
+      validate: (value) =>
+        checkRouteName(value) ??
+        (taken.has(value) ? `The route ${value} exists already; choose another name.` : true),
+    });
+    const catalogue = await loadCatalogue();
+    const typeList = await ask.text(
+      `Notifications for ${name}: type keys or slugs, groups (${TYPE_GROUPS.join(", ")}) or all, comma-separated`,
+      {
+        flag,
+        validate: (value) => {
+          const { types, unknown } = checkTypeList(splitTypeList(value), catalogue);
+          if (unknown.length) return `Unknown: ${unknown.join(", ")}.`;
+          return types.length ? true : "Give at least one type, group or all.";
+        },
+      },
+    );
+    let chat: ParsedChatUrl;
+    for (;;) {
+      chat = checkedChatUrl(
+        await askChatUrlText(ask, `Google Chat webhook URL for ${name}`, flag),
+        out,
+      );
+      if (options.chatCheck === false) break;
+      try {
+        await postCheckMessage(chat, out, routeCheckMessage(name));
+        break;
+      } catch (error) {
+        out.warn((error as Error).message);
+      }
+    }
+    const mentionList = await ask.text(
+      `Mention in ${name}'s messages: users/ID or all, comma-separated (empty for nobody)`,
+      {
+        flag,
+        default: "",
+        validate: (value) => {
+          const bad = splitTypeList(value).filter((item) => parseMention(item) === undefined);
+          return bad.length ? `Not a mention: ${bad.join(", ")} (users/123456789 or all).` : true;
+        },
+      },
+    );
+    const mentions = [
+      ...new Set(splitTypeList(mentionList).map((item) => parseMention(item) as Mention)),
+    ];
+    const route: Route = {
+      name,
+      types: checkTypeList(splitTypeList(typeList), catalogue).types,
+      mentions,
+      chatSpace: chat.label,
+    };
+    added.push({ route, chat });
+    taken.add(name);
   }
 }
 
@@ -496,6 +594,7 @@ function report(
   action: string,
 ): void {
   const verb = { create: "created", replace: "created", update: "updated", keep: "kept" }[action];
+  const routes = routesOf(config.settings.read());
   out.result({
     ok: true,
     action: action === "replace" ? "replaced" : verb,
@@ -506,6 +605,12 @@ function report(
       event_types: webhook.event_types,
     },
     chat_space: answers.chat.label,
+    routes: routes.map((route) => ({
+      name: route.name,
+      types: route.types,
+      space: route.chatSpace ?? null,
+      mentions: route.mentions,
+    })),
     tunnel: answers.tunnel,
     port: answers.port,
     config_dir: config.configDir,
@@ -515,6 +620,11 @@ function report(
   out.line(
     `Webhook ${webhook.id} ${verb}: ${webhook.event_types.length} event types -> Google Chat ${answers.chat.label}.`,
   );
+  if (routes.length > 1) {
+    for (const route of routes) {
+      out.line(`  route ${route.name}: ${route.types.join(", ")} -> ${route.chatSpace ?? "?"}`);
+    }
+  }
   out.line(`Settings in ${config.settings.path}; secrets in ${config.secrets.location}.`);
   out.line(
     "Next: `vast-gchat serve` opens the tunnel, points the webhook at it and delivers to Chat;",

@@ -1,18 +1,23 @@
 import { EventEmitter } from "node:events";
+import { existsSync } from "node:fs";
 import type { Ora } from "ora";
-import { startAdapter } from "../../adapter/adapter.js";
+import { type AdapterLog, startAdapter } from "../../adapter/adapter.js";
 import type { MessageFormat } from "../../chat/render.js";
 import { resolveConfigDir } from "../../config/paths.js";
 import { removeRuntimeState, writeRuntimeState } from "../../config/runtime-state.js";
+import { openSettings } from "../../config/settings.js";
 import { NoStoreDriverError, StoreUnavailableError } from "../../delivery/event-store.js";
 import { redactStoreLocation } from "../../delivery/store-location.js";
+import { DEFAULT_ROUTE, isTypeGroupName } from "../../route-syntax.js";
 import type { TunnelProvider } from "../../tunnel/types.js";
-import { openConfig } from "../config-context.js";
+import type { NotificationType } from "../../vast/api-types.js";
+import { type ConfigContext, openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
 import { CliError, ExitCode, usageError } from "../errors.js";
 import { createLogger } from "../logger.js";
 import { besideSpinner, startSpinner } from "../output.js";
 import { type ReplicaRole, startReplicaRole } from "../replicas.js";
+import { type ResolvedRoute, resolveRoutes } from "../route-config.js";
 import { withSecretFiles } from "../secret-files.js";
 import { startSecretRefresh } from "../secret-refresh.js";
 import type { ServeEvents, ServeReady } from "../serve-events.js";
@@ -22,7 +27,6 @@ import {
   parsePort,
   parseWebhookPath,
   readStoredServeValues,
-  resolveChatUrl,
   resolveSecrets,
 } from "../serve-options.js";
 import { makeReachable, type Reachability, type TunnelFlags } from "../serve-tunnel.js";
@@ -57,9 +61,13 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   const events = context.events ?? new EventEmitter<ServeEvents>();
   const configDir = resolveConfigDir(options.configDir, env);
   // The tutorial's environment alone is enough; otherwise what `init` stored fills the gaps.
-  const config =
-    env.VAST_WEBHOOK_SECRET && env.GOOGLE_CHAT_URL ? undefined : openConfig(options, env);
+  const envOnly = Boolean(env.VAST_WEBHOOK_SECRET && env.GOOGLE_CHAT_URL);
+  const config = envOnly ? undefined : openConfig(options, env);
   const settings = config?.settings.read() ?? {};
+  // The routes are stored wherever a configuration exists, the environment alone or not: there,
+  // GOOGLE_CHAT_URL is the route default's URL; without one, it is the route default itself.
+  const routesConfig =
+    config ?? (existsSync(openSettings(configDir).path) ? openConfig(options, env) : undefined);
 
   const port =
     options.port ??
@@ -74,7 +82,8 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   const format = (options.format ?? "card") as MessageFormat;
   const stored = readStoredServeValues(config);
   resolveSecrets(env, stored);
-  const chat = resolveChatUrl(env, stored);
+  const routes = resolveRoutes(routesConfig, env);
+  const defaultRoute = routes.find((route) => route.name === DEFAULT_ROUTE) as ResolvedRoute;
   const storePath = resolveStoreLocation(options.store, env, configDir);
   // Replicas on a shared store sit behind the user's own URL: a tunnel only when asked for.
   const shared = isSharedStore(storePath);
@@ -92,7 +101,9 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     level: options.quiet ? "warn" : options.verbose ? "debug" : "info",
     out: context.stdout.isTTY ? besideSpinner(context.stdout, () => spinner) : context.stdout,
   });
-  if (chat.warning) log.warn({}, chat.warning);
+  for (const route of routes) {
+    if (route.chat.warning) log.warn({ route: route.name }, route.chat.warning);
+  }
   // A rotation by `vast-gchat rotate-secret` reaches this process within a second, with no
   // delivery needed (a quiet account must not keep accepting a revoked secret), and the previous
   // secret is dropped, and removed from storage, when its grace ends.
@@ -107,7 +118,13 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       path,
       secrets: secrets.secrets,
       rotating: secrets.rotating,
-      chatUrl: chat.url,
+      routes: routes.map((route) => ({
+        name: route.name,
+        types: route.types,
+        mentions: route.mentions,
+        chatUrl: route.chat.url,
+      })),
+      catalogue: () => catalogue,
       format,
       storePath,
       rate,
@@ -134,6 +151,12 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     await adapter.close();
     throw error;
   }
+  // Which group a type is in, for route lists that name groups: the account's catalogue, fetched
+  // once in the background; until it answers (or without an API key) the types vast-gchat knows.
+  let catalogue: NotificationType[] | undefined;
+  void fetchCatalogue(routesConfig, routes, log).then((types) => {
+    catalogue = types;
+  });
 
   const startedAt = Date.now();
   const saveRuntime = () => {
@@ -144,6 +167,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       adminOrigin: adapter.adminOrigin,
       path,
       startedAt,
+      routes: adapter.routes,
       ...(reachable?.publicUrl ? { publicUrl: reachable.publicUrl } : {}),
       ...(tunnel ? { tunnel } : {}),
     });
@@ -194,7 +218,8 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       url: ready.url,
       admin_url: adapter.adminOrigin,
       public_url: ready.publicUrl,
-      chat: chat.label,
+      chat: defaultRoute.chat.label,
+      routes: Object.fromEntries(routes.map((route) => [route.name, route.chat.label])),
       format,
       store: redactStoreLocation(storePath),
       store_kind: adapter.store.kind,
@@ -278,4 +303,28 @@ function startupError(
     });
   }
   return new CliError(`The adapter could not start: ${(error as Error).message}`, { cause: error });
+}
+
+/**
+ * The account's notification types, when a route list names a group and an API key is here;
+ * undefined otherwise, or (logged) when Vast.ai does not answer.
+ */
+async function fetchCatalogue(
+  config: ConfigContext | undefined,
+  routes: readonly ResolvedRoute[],
+  log: AdapterLog,
+): Promise<NotificationType[] | undefined> {
+  const namesGroup = routes.some((route) =>
+    route.types.some((item) => isTypeGroupName(item.toLowerCase())),
+  );
+  if (!config || !namesGroup || !config.findApiKey()) return undefined;
+  try {
+    return await config.client().listNotificationTypes();
+  } catch (error) {
+    log.warn(
+      { reason: (error as Error).message },
+      "could not fetch the notification types; route groups use the types vast-gchat knows",
+    );
+    return undefined;
+  }
 }

@@ -7,8 +7,10 @@ import { isPlaceholderUrl, type Webhook } from "../../vast/api-types.js";
 import { openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
 import { createOutput, type OutputStreams } from "../output.js";
+import { printableLine } from "../printable.js";
+import { readRoutes, routeSpace, routeUrl } from "../route-config.js";
 import { secretSource, withSecretFiles } from "../secret-files.js";
-import { resolveStoreLocation, type StoreFlag } from "../store-access.js";
+import { resolveStoreLocation, type StoreFlag, withStore } from "../store-access.js";
 
 /**
  * `status`: everything a user needs to see at a glance, secrets masked: the configuration, where
@@ -58,10 +60,8 @@ export async function status(
     }
   }
 
-  const store = await describeEventStore(
-    resolveStoreLocation(options.store, context.env, config.configDir),
-    context.env,
-  );
+  const storeLocation = resolveStoreLocation(options.store, context.env, config.configDir);
+  const store = await describeEventStore(storeLocation, context.env);
 
   const runtime = readRuntimeState(config.configDir);
   // The detailed health and the counters are on the adapter's loopback listener; a serve older
@@ -84,9 +84,24 @@ export async function status(
   if (webhookError) warnings.push(`Webhook: ${webhookError}`);
   if (store.problem) warnings.push(`Event store: ${store.problem}.`);
 
+  // Each route's queue: the running adapter's, else the store's when there is one.
+  const queues = await routeQueues(health, store, storeLocation, warnings);
+  const routes = readRoutes(config.settings).map((route) => {
+    const url = routeUrl(route.name, env, config.secrets);
+    return {
+      name: route.name,
+      types: route.types,
+      space: routeSpace(route, url) ?? null,
+      mentions: route.mentions,
+      url_source: url?.source ?? null,
+      queue: queues ? (queues.get(route.name) ?? { pending: 0, dead: 0 }) : null,
+    };
+  });
+
   out.result({
     config_dir: config.configDir,
     settings,
+    routes,
     secrets: { store: config.secrets.kind, location: config.secrets.location, ...secrets },
     store: {
       kind: store.kind,
@@ -107,6 +122,14 @@ export async function status(
     out.line(`  ${name.padEnd(15)} ${value ?? "(not set)"}${source ? `  [${source}]` : ""}`);
   }
   out.line(`Store             ${describeStore(store)}`);
+  out.line(`Routes            ${routes.length}`);
+  for (const route of routes) {
+    const mentions = route.mentions.length ? `, mentioning ${route.mentions.join(", ")}` : "";
+    const queue = route.queue ? `  [${describeQueue(route.queue)}]` : "";
+    out.line(
+      `  ${route.name.padEnd(15)} ${printableLine(route.types.join(", "))} -> ${route.space === null ? "(no Chat URL)" : printableLine(route.space)}${mentions}${queue}`,
+    );
+  }
   out.line(
     `Tunnel            ${settings.tunnel ?? "(not set)"}${settings.publicUrl ? ` (${settings.publicUrl})` : ""}`,
   );
@@ -167,4 +190,79 @@ function describeCounters(counters: AdapterCounters): string {
     `${counters.retries} retries`,
     `${counters.dead} dead`,
   ].join(", ");
+}
+
+interface RouteQueue {
+  pending: number;
+  dead: number;
+  /** Seconds; absent when nothing waits. */
+  oldest_pending_age_s?: number | null;
+  /** From a running adapter: "degraded" while its Chat fails with events waiting. */
+  status?: string;
+}
+
+/**
+ * Each route's queue, by name: from the running adapter's detailed health when it answers, else
+ * read from the store (when there is one); undefined when neither can tell. A store that cannot be
+ * read is a warning: status fails only on bad usage.
+ */
+async function routeQueues(
+  health: unknown,
+  store: EventStoreInfo,
+  /** Where the store is: `store.location` is how it is shown, without a password. */
+  location: string,
+  warnings: string[],
+): Promise<Map<string, RouteQueue> | undefined> {
+  const fromAdapter = (health as { routes?: Record<string, unknown> } | undefined)?.routes;
+  if (fromAdapter && typeof fromAdapter === "object") {
+    return new Map(
+      Object.entries(fromAdapter).map(([name, value]) => {
+        const route = value as {
+          status?: string;
+          queue?: { pending?: number; oldest_pending_age_s?: number | null };
+          dead?: number;
+        };
+        return [
+          name,
+          {
+            pending: route.queue?.pending ?? 0,
+            dead: route.dead ?? 0,
+            oldest_pending_age_s: route.queue?.oldest_pending_age_s ?? null,
+            ...(route.status ? { status: route.status } : {}),
+          },
+        ];
+      }),
+    );
+  }
+  if (!store.exists || store.driver === null || store.problem !== null) return undefined;
+  try {
+    const queue = await withStore(location, (opened) => opened.queue());
+    const now = Date.now();
+    return new Map(
+      Object.entries(queue.routes).map(([name, counts]) => [
+        name,
+        {
+          pending: counts.pending,
+          dead: counts.dead,
+          oldest_pending_age_s:
+            counts.oldestPendingAt === null
+              ? null
+              : Math.max(0, (now - counts.oldestPendingAt) / 1000),
+        },
+      ]),
+    );
+  } catch (error) {
+    warnings.push(`Event store: ${(error as Error).message}`);
+    return undefined;
+  }
+}
+
+/** "2 pending (oldest 31 s), 1 dead, degraded" */
+function describeQueue(queue: RouteQueue): string {
+  const age =
+    queue.pending > 0 && typeof queue.oldest_pending_age_s === "number"
+      ? ` (oldest ${Math.round(queue.oldest_pending_age_s)} s)`
+      : "";
+  const degraded = queue.status === "degraded" ? ", Chat failing" : "";
+  return `${queue.pending} pending${age}, ${queue.dead} dead${degraded}`;
 }

@@ -43,8 +43,8 @@ function targetUrl(flag: string | undefined, env: NodeJS.ProcessEnv, configDir: 
   return url;
 }
 
-/** VAST_WEBHOOK_SECRET, else the secret `init` stored. */
-function signingSecret(options: TriggerOptions, env: NodeJS.ProcessEnv): string {
+/** VAST_WEBHOOK_SECRET, else the secret `init` stored (also what `route test` signs with). */
+export function signingSecret(options: GlobalOptions, env: NodeJS.ProcessEnv): string {
   if (env.VAST_WEBHOOK_SECRET) return resolveSecrets(env)[0];
   const stored = openConfig(options, env).secrets.get("webhookSecret");
   return resolveSecrets(env, { webhookSecret: stored })[0];

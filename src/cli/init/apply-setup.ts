@@ -1,5 +1,8 @@
 import type { ParsedChatUrl } from "../../chat/webhook-url.js";
+import { type Route, routeSecretName, routesOf } from "../../config/routes.js";
+import type { SecretName } from "../../config/secret-store.js";
 import type { TunnelChoice } from "../../config/settings.js";
+import { DEFAULT_ROUTE } from "../../route-syntax.js";
 import { DEFAULT_API_URL, type VastClient } from "../../vast/api-client.js";
 import { newPlaceholderUrl, type Webhook } from "../../vast/api-types.js";
 import type { ConfigContext } from "../config-context.js";
@@ -13,13 +16,28 @@ import type { Output } from "../output.js";
  */
 export interface SetupAnswers {
   apiKey: string;
+  /** The `default` route's Chat URL. */
   chat: ParsedChatUrl;
+  /** The types chosen (`--events`): stored, and always part of the webhook's subscription. */
   eventTypes: string[];
+  /**
+   * What the webhook subscribes to: `eventTypes` and whatever the routes name
+   * (vast/routing.ts, subscriptionOf). `eventTypes` when absent.
+   */
+  subscription?: string[];
+  /** Routes besides `default` added in the wizard ("Add another Chat space?"). */
+  extraRoutes?: RouteAnswer[];
   name: string;
   tunnel: TunnelChoice;
   tunnelCommand: string | undefined;
   publicUrl: string | undefined;
   port: number;
+}
+
+/** A route and its Chat URL, checked (and proved, unless --no-chat-check) when it was asked. */
+export interface RouteAnswer {
+  route: Route;
+  chat: ParsedChatUrl;
 }
 
 export type SetupPlan = {
@@ -44,17 +62,26 @@ export interface SetupResult {
   oldDeleted?: boolean;
 }
 
-/** Every secret a save may write: a failed save puts each back as it was. */
-const SAVED_SECRETS = ["webhookSecret", "previousWebhookSecret", "apiKey", "chatUrl"] as const;
-type SecretsSnapshot = Partial<Record<(typeof SAVED_SECRETS)[number], string>>;
+/** Every secret a save may write (and the routes' Chat URLs): a failed save puts each back. */
+const SAVED_SECRETS: readonly SecretName[] = [
+  "webhookSecret",
+  "previousWebhookSecret",
+  "apiKey",
+  "chatUrl",
+];
+type SecretsSnapshot = Map<SecretName, string | undefined>;
 
 export async function applySetup(
   plan: SetupPlan,
   { client, config, out }: SetupDependencies,
 ): Promise<SetupResult> {
   // Read before anything changes: if the store cannot even be read, stop while nothing is made.
-  const snapshot = snapshotSecrets(config);
   const { answers, webhookUrl } = plan;
+  const snapshot = snapshotSecrets(config, [
+    ...SAVED_SECRETS,
+    ...(answers.extraRoutes ?? []).map(({ route }) => routeSecretName(route.name)),
+  ]);
+  const eventTypes = answers.subscription ?? answers.eventTypes;
   const existing = plan.action === "create" ? undefined : plan.existing;
 
   let webhook: Webhook;
@@ -69,7 +96,7 @@ export async function applySetup(
         client.createWebhook({
           name: answers.name,
           webhook_url: webhookUrl && !heldByOld ? webhookUrl : newPlaceholderUrl(),
-          event_types: answers.eventTypes,
+          event_types: eventTypes,
         }),
       (w) => `Created webhook ${w.id} "${w.name ?? answers.name}"`,
     );
@@ -85,7 +112,7 @@ export async function applySetup(
             () =>
               client.updateWebhook(old.id, {
                 name: answers.name,
-                event_types: answers.eventTypes,
+                event_types: eventTypes,
                 // Only a new URL: the one it holds could be refused as "already registered".
                 ...(webhookUrl && webhookUrl !== old.webhook_url
                   ? { webhook_url: webhookUrl }
@@ -140,20 +167,14 @@ async function secretIfMissing(
   return rotated.webhook_secret;
 }
 
-function snapshotSecrets(config: ConfigContext): SecretsSnapshot {
-  const snapshot: SecretsSnapshot = {};
-  for (const name of SAVED_SECRETS) {
-    const value = config.secrets.get(name);
-    if (value !== undefined) snapshot[name] = value;
-  }
-  return snapshot;
+function snapshotSecrets(config: ConfigContext, names: readonly SecretName[]): SecretsSnapshot {
+  return new Map(names.map((name) => [name, config.secrets.get(name)]));
 }
 
 /** Puts the secrets back as they were, so a failed init leaves the working set-up working. */
 function restoreSecrets(config: ConfigContext, snapshot: SecretsSnapshot): void {
-  for (const name of SAVED_SECRETS) {
+  for (const [name, value] of snapshot) {
     try {
-      const value = snapshot[name];
       if (value === undefined) config.secrets.delete(name);
       else config.secrets.set(name, value);
     } catch {
@@ -174,12 +195,16 @@ function saveConfiguration(
   }
   config.secrets.set("apiKey", answers.apiKey);
   config.secrets.set("chatUrl", answers.chat.url.href);
+  for (const { route, chat } of answers.extraRoutes ?? []) {
+    config.secrets.set(routeSecretName(route.name), chat.url.href);
+  }
   const apiUrl = config.apiUrl();
   config.settings.update({
     apiUrl: apiUrl === DEFAULT_API_URL ? undefined : apiUrl,
     webhookId: webhook.id,
     webhookName: webhook.name ?? answers.name,
-    eventTypes: webhook.event_types,
+    eventTypes: answers.eventTypes,
+    routes: routesAfterSetup(routesOf(config.settings.read()), answers),
     tunnel: answers.tunnel,
     tunnelCommand: answers.tunnelCommand,
     publicUrl: answers.publicUrl,
@@ -187,6 +212,29 @@ function saveConfiguration(
     chatSpace: answers.chat.label,
     ...(secret !== undefined ? { previousSecretExpiresAt: undefined } : {}),
   });
+}
+
+/**
+ * The routes once init is done: `default` (types `all` when it is new; a run again keeps the types
+ * and mentions it was given) in the space just checked, the routes that were there, and those
+ * added in the wizard (replacing any of the same name).
+ */
+function routesAfterSetup(before: Route[], answers: SetupAnswers): Route[] {
+  const added = new Map(
+    (answers.extraRoutes ?? []).map(({ route, chat }) => [
+      route.name,
+      { ...route, chatSpace: chat.label },
+    ]),
+  );
+  const routes = before.map((route) =>
+    route.name === DEFAULT_ROUTE
+      ? { ...route, chatSpace: answers.chat.label }
+      : (added.get(route.name) ?? route),
+  );
+  for (const [name, route] of added) {
+    if (!routes.some((existing) => existing.name === name)) routes.push(route);
+  }
+  return routes;
 }
 
 /** The create succeeded but nothing could be stored: take the webhook away again, or say how. */

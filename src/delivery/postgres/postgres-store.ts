@@ -1,13 +1,19 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import pg from "pg";
+import { DEFAULT_ROUTE } from "../../route-syntax.js";
 import {
   type AcceptInput,
   type Attempt,
+  type DeliveryCounts,
+  type DeliveryState,
   type EventState,
   type EventStore,
+  type ListOptions,
   type OutcomeRecord,
+  type QueueCounts,
   type QueueStats,
+  type StoredDelivery,
   type StoredEvent,
   type StoreOptions,
   type StoreStats,
@@ -38,8 +44,6 @@ import { migrate, newerSchemaError, SCHEMA_VERSION, schemaVersion } from "./sche
  *   reconnects by itself when the server is back. No query waits long: a connection is given up
  *   after 2 s, a statement after `statementTimeoutMs` (the receiver answers 503 and Vast.ai
  *   retries).
- *
- * With the interface of today (one outbox), every event has one delivery, to the route `default`.
  */
 export interface PostgresStoreOptions extends StoreOptions {
   /** Connections this process holds at most. Default 4. */
@@ -57,7 +61,6 @@ export interface PostgresStoreOptions extends StoreOptions {
 type PostgresLocation = Extract<StoreLocation, { kind: "postgresql" }>;
 
 const DAY_MS = 24 * 60 * 60 * 1000;
-const DEFAULT_ROUTE = "default";
 /** The claim's default life: longer than Chat's 15 s timeout, plus the pace. */
 const DEFAULT_CLAIM_TTL_MS = 20_000;
 /** The environment's say on the claim's life (tests make it short, to see a takeover sooner). */
@@ -108,21 +111,49 @@ const EVENT_COLUMNS = `e.seq, e.event_id, e.notif_type, e.payload, e.received_at
   COALESCE(min(d.next_attempt_at) FILTER (WHERE d.state = 'pending'), min(d.next_attempt_at),
            e.received_at) AS next_attempt_at,
   (array_agg(d.last_error ORDER BY d.route) FILTER (WHERE d.state <> 'delivered'))[1] AS last_error,
-  CASE WHEN bool_and(d.state = 'delivered') THEN max(d.delivered_at) END AS delivered_at`;
+  CASE WHEN bool_and(d.state = 'delivered') THEN max(d.delivered_at) END AS delivered_at,
+  COALESCE(json_agg(json_build_object('route', d.route, 'state', d.state, 'attempts', d.attempts,
+    'queuedAt', d.queued_at, 'nextAttemptAt', d.next_attempt_at, 'lastError', d.last_error,
+    'deliveredAt', d.delivered_at) ORDER BY d.route) FILTER (WHERE d.route IS NOT NULL), '[]')
+    AS deliveries`;
 
-function toStoredEvent(row: DeliveryRow): StoredEvent {
+function toStoredDelivery(row: DeliveryRow): StoredDelivery {
   return {
     seq: row.seq,
     eventId: row.event_id,
     notifType: row.notif_type,
     payload: row.payload,
+    receivedAt: row.received_at,
+    route: row.route,
     state: row.state,
     attempts: row.attempts,
-    receivedAt: row.received_at,
     queuedAt: row.queued_at,
     nextAttemptAt: row.next_attempt_at,
     lastError: row.last_error,
     deliveredAt: row.delivered_at,
+  };
+}
+
+/** An event row with its deliveries summed (EVENT_COLUMNS) and listed (json, in route order). */
+interface EventRow extends Omit<DeliveryRow, "route"> {
+  deliveries: DeliveryState[];
+}
+
+function toStoredEvent(row: EventRow): StoredEvent {
+  return {
+    seq: row.seq,
+    eventId: row.event_id,
+    notifType: row.notif_type,
+    payload: row.payload,
+    receivedAt: row.received_at,
+    state: row.state,
+    attempts: row.attempts,
+    queuedAt: row.queued_at,
+    nextAttemptAt: row.next_attempt_at,
+    lastError: row.last_error,
+    deliveredAt: row.delivered_at,
+    // json numbers: bigint columns arrive as numbers here already.
+    deliveries: row.deliveries.map((delivery) => ({ ...delivery })),
   };
 }
 
@@ -272,7 +303,13 @@ class PostgresEventStore implements EventStore {
          FROM e CROSS JOIN unnest($5::text[]) AS r(route)
          RETURNING 1)
        SELECT (SELECT count(*) FROM e)::integer AS inserted, (SELECT count(*) FROM d) AS deliveries`,
-      [input.eventId, input.notifType ?? null, input.payload, input.receivedAt, [DEFAULT_ROUTE]],
+      [
+        input.eventId,
+        input.notifType ?? null,
+        input.payload,
+        input.receivedAt,
+        [...new Set(input.routes.length > 0 ? input.routes : [DEFAULT_ROUTE])],
+      ],
     );
     return { duplicate: result.rows[0]?.inserted === 0 };
   }
@@ -310,7 +347,7 @@ class PostgresEventStore implements EventStore {
     this.knownRoutes.add(route);
   }
 
-  private async routeNextPending(route: string): Promise<DeliveryRow | undefined> {
+  async nextPending(route: string): Promise<StoredDelivery | undefined> {
     const result = await this.query<DeliveryRow>(
       `SELECT ${DELIVERY_COLUMNS} FROM ${FROM_DELIVERIES}
        WHERE d.route = $1 AND d.state = 'pending' ORDER BY d.seq LIMIT 1`,
@@ -319,15 +356,10 @@ class PostgresEventStore implements EventStore {
     const head = result.rows[0];
     // Work for the route: it is this replica's only if it can claim the route.
     if (!head || !(await this.claim(route))) return undefined;
-    return head;
+    return toStoredDelivery(head);
   }
 
-  async nextPending(): Promise<StoredEvent | undefined> {
-    const row = await this.routeNextPending(DEFAULT_ROUTE);
-    return row && toStoredEvent(row);
-  }
-
-  private async routeDueBatch(route: string, now: number, limit: number): Promise<DeliveryRow[]> {
+  async dueBatch(route: string, now: number, limit: number): Promise<StoredDelivery[]> {
     // Only the replica that holds the route hands its events out.
     if (!(await this.claim(route))) return [];
     const result = await this.query<DeliveryRow>(
@@ -338,14 +370,10 @@ class PostgresEventStore implements EventStore {
        ORDER BY d.seq LIMIT $3`,
       [route, now, limit, this.instance],
     );
-    return result.rows;
+    return result.rows.map(toStoredDelivery);
   }
 
-  async dueBatch(now: number, limit: number): Promise<StoredEvent[]> {
-    return (await this.routeDueBatch(DEFAULT_ROUTE, now, limit)).map(toStoredEvent);
-  }
-
-  private async routeNotePosting(route: string, seqs: readonly number[]): Promise<void> {
+  async notePosting(route: string, seqs: readonly number[]): Promise<void> {
     // Notes the post and takes or renews the claim: the post may take up to Chat's timeout.
     await this.ensureRoute(route);
     const result = await this.query(
@@ -363,11 +391,7 @@ class PostgresEventStore implements EventStore {
     }
   }
 
-  notePosting(seqs: readonly number[]): Promise<void> {
-    return this.routeNotePosting(DEFAULT_ROUTE, seqs);
-  }
-
-  private async routeUnfinishedPosting(route: string): Promise<DeliveryRow[] | undefined> {
+  async unfinishedPosting(route: string): Promise<StoredDelivery[] | undefined> {
     // This replica's note, or the note a replica whose claim expired left behind (a takeover);
     // never the note of a post another replica has under way.
     const noted = await this.query<{ posting: number[] | null }>(
@@ -381,14 +405,10 @@ class PostgresEventStore implements EventStore {
        WHERE d.route = $1 AND d.state = 'pending' AND d.seq = ANY($2::bigint[]) ORDER BY d.seq`,
       [route, posting],
     );
-    return result.rows;
+    return result.rows.map(toStoredDelivery);
   }
 
-  async unfinishedPosting(): Promise<StoredEvent[] | undefined> {
-    return (await this.routeUnfinishedPosting(DEFAULT_ROUTE))?.map(toStoredEvent);
-  }
-
-  private async routeClearPosting(route: string): Promise<void> {
+  async clearPosting(route: string): Promise<void> {
     await this.query(
       `UPDATE vast_gchat.routes SET posting = NULL
        WHERE route = $1 AND ${freeOrMine("$2")}`,
@@ -396,51 +416,47 @@ class PostgresEventStore implements EventStore {
     );
   }
 
-  clearPosting(): Promise<void> {
-    return this.routeClearPosting(DEFAULT_ROUTE);
-  }
-
-  private routeRecordOutcome(route: string, record: OutcomeRecord): Promise<void> {
+  recordOutcome(route: string, record: OutcomeRecord): Promise<void> {
     const { post } = record;
     return this.transaction(async (client) => {
-      const attempt = (
+      // Each marking and its attempts in one statement; a delivery no longer pending here (its
+      // route given up by `route remove` while the post was under way) gets no attempt.
+      const mark = (
+        set: string,
         seqs: readonly number[],
         outcome: Attempt["outcome"],
         error: string | null,
+        extra: unknown[] = [],
       ) =>
         client.query(
-          `INSERT INTO vast_gchat.attempts (seq, route, at, outcome, status, error, carried)
-           SELECT s, $2, $3, $4, $5, $6, $7 FROM unnest($1::bigint[]) AS s
-           WHERE EXISTS (SELECT 1 FROM vast_gchat.events WHERE seq = s)`,
-          [seqs, route, post.at, outcome, post.status ?? null, error, post.carried],
+          `WITH changed AS (
+             UPDATE vast_gchat.deliveries SET ${set}
+             WHERE route = $1 AND seq = ANY($2::bigint[]) AND state = 'pending' RETURNING seq)
+           INSERT INTO vast_gchat.attempts (seq, route, at, outcome, status, error, carried)
+           SELECT seq, $1, $3, $4, $5, $6, $7 FROM changed`,
+          [route, seqs, post.at, outcome, post.status ?? null, error, post.carried, ...extra],
         );
       if (record.delivered?.length) {
-        await client.query(
-          `UPDATE vast_gchat.deliveries SET state = 'delivered', attempts = attempts + 1,
-             delivered_at = $3, last_error = NULL
-           WHERE route = $1 AND seq = ANY($2::bigint[]) AND state = 'pending'`,
-          [route, record.delivered, post.at],
+        await mark(
+          "state = 'delivered', attempts = attempts + 1, delivered_at = $3, last_error = NULL",
+          record.delivered,
+          "delivered",
+          null,
         );
-        await attempt(record.delivered, "delivered", null);
       }
       if (record.dead?.seqs.length) {
         const { seqs, error } = record.dead;
-        await client.query(
-          `UPDATE vast_gchat.deliveries SET state = 'dead', attempts = attempts + 1, last_error = $3
-           WHERE route = $1 AND seq = ANY($2::bigint[]) AND state = 'pending'`,
-          [route, seqs, error],
-        );
-        await attempt(seqs, "dead", error);
+        await mark("state = 'dead', attempts = attempts + 1, last_error = $6", seqs, "dead", error);
       }
       if (record.retry?.seqs.length) {
         const { seqs, nextAttemptAt, error } = record.retry;
-        await client.query(
-          `UPDATE vast_gchat.deliveries SET attempts = attempts + 1, next_attempt_at = $3,
-             last_error = $4
-           WHERE route = $1 AND seq = ANY($2::bigint[]) AND state = 'pending'`,
-          [route, seqs, nextAttemptAt, error],
+        await mark(
+          "attempts = attempts + 1, next_attempt_at = $8, last_error = $6",
+          seqs,
+          "retry",
+          error,
+          [nextAttemptAt],
         );
-        await attempt(seqs, "retry", error);
       }
       // The post is over: its time paces the route, and the claim lives on from it. The note is
       // forgotten only by the replica that holds the claim (another may have taken it meanwhile,
@@ -456,14 +472,10 @@ class PostgresEventStore implements EventStore {
     });
   }
 
-  recordOutcome(record: OutcomeRecord): Promise<void> {
-    return this.routeRecordOutcome(DEFAULT_ROUTE, record);
-  }
-
   // --- the commands and the metrics ---
 
   private async events(where: string, values: unknown[], tail = ""): Promise<StoredEvent[]> {
-    const result = await this.query<DeliveryRow>(
+    const result = await this.query<EventRow>(
       `SELECT ${EVENT_COLUMNS} FROM vast_gchat.events e
        LEFT JOIN vast_gchat.deliveries d ON d.seq = e.seq
        WHERE ${where} GROUP BY e.seq ${tail}`,
@@ -485,78 +497,140 @@ class PostgresEventStore implements EventStore {
     return found[0];
   }
 
-  async list(
-    options: { state?: EventState | undefined; limit?: number } = {},
-  ): Promise<StoredEvent[]> {
+  async list(options: ListOptions = {}): Promise<StoredDelivery[]> {
     const result = await this.query<DeliveryRow>(
       `SELECT ${DELIVERY_COLUMNS} FROM ${FROM_DELIVERIES}
-       WHERE ($1::text IS NULL OR d.state = $1) AND d.route = $3
-       ORDER BY d.seq DESC LIMIT $2`,
-      [options.state ?? null, options.limit ?? 50, DEFAULT_ROUTE],
+       WHERE ($1::text IS NULL OR d.state = $1) AND ($3::text IS NULL OR d.route = $3)
+       ORDER BY d.seq DESC, d.route LIMIT $2`,
+      [options.state ?? null, options.limit ?? 50, options.route ?? null],
     );
-    return result.rows.map(toStoredEvent);
+    return result.rows.map(toStoredDelivery);
   }
 
   async attemptsOf(seq: number): Promise<Attempt[]> {
     const result = await this.query<Attempt>(
-      `SELECT at, outcome, status, error, carried FROM vast_gchat.attempts WHERE seq = $1
+      `SELECT route, at, outcome, status, error, carried FROM vast_gchat.attempts WHERE seq = $1
        ORDER BY id`,
       [seq],
     );
     return result.rows.map((row) => ({ ...row }));
   }
 
-  async replay(eventId: string, now: number): Promise<boolean> {
+  async replay(
+    eventId: string,
+    now: number,
+    options: { route?: string | undefined } = {},
+  ): Promise<boolean> {
+    // Every delivery of the event again, or one route's (made if the event never went there).
+    const requeue =
+      options.route === undefined
+        ? `UPDATE vast_gchat.deliveries SET state = 'pending', next_attempt_at = $2, queued_at = $2,
+             delivered_at = NULL
+           WHERE seq = (SELECT seq FROM e) RETURNING 1`
+        : `INSERT INTO vast_gchat.deliveries (seq, route, queued_at, next_attempt_at)
+           SELECT e.seq, $3, $2, $2 FROM e
+           ON CONFLICT (seq, route) DO UPDATE SET state = 'pending', next_attempt_at = $2,
+             queued_at = $2, delivered_at = NULL
+           RETURNING 1`;
     const result = await this.query<{ known: boolean }>(
       `WITH e AS (SELECT seq FROM vast_gchat.events WHERE event_id = $1),
-       d AS (
-         INSERT INTO vast_gchat.deliveries (seq, route, queued_at, next_attempt_at)
-         SELECT e.seq, $3, $2, $2 FROM e
-         ON CONFLICT (seq, route) DO UPDATE SET state = 'pending', next_attempt_at = $2,
-           queued_at = $2, delivered_at = NULL
-         RETURNING 1)
+       d AS (${requeue})
        SELECT EXISTS (SELECT 1 FROM e) AS known, (SELECT count(*) FROM d) AS n`,
-      [eventId, now, DEFAULT_ROUTE],
+      options.route === undefined ? [eventId, now] : [eventId, now, options.route],
     );
     return result.rows[0]?.known === true;
   }
 
-  async retryDead(now: number): Promise<number> {
+  async retryDead(now: number, route?: string): Promise<number> {
     const result = await this.query(
       `UPDATE vast_gchat.deliveries SET state = 'pending', next_attempt_at = $1, queued_at = $1
-       WHERE state = 'dead'`,
-      [now],
+       WHERE state = 'dead' AND ($2::text IS NULL OR route = $2)`,
+      [now, route ?? null],
     );
     return result.rowCount ?? 0;
   }
 
+  forgetRoute(route: string): Promise<number> {
+    return this.transaction(async (client) => {
+      const dropped = await client.query<{ seq: number }>(
+        `DELETE FROM vast_gchat.deliveries WHERE route = $1 AND state <> 'delivered'
+         RETURNING seq`,
+        [route],
+      );
+      // Its claim and its note go with it; an event that went nowhere else is forgotten: were
+      // Vast.ai to send it again, it would be routed afresh.
+      await client.query("DELETE FROM vast_gchat.routes WHERE route = $1", [route]);
+      await client.query(
+        `DELETE FROM vast_gchat.events e WHERE e.seq = ANY($1::bigint[])
+           AND NOT EXISTS (SELECT 1 FROM vast_gchat.deliveries d WHERE d.seq = e.seq)`,
+        [dropped.rows.map((row) => row.seq)],
+      );
+      this.knownRoutes.delete(route);
+      return dropped.rowCount ?? 0;
+    });
+  }
+
   async stats(): Promise<StoreStats> {
-    const result = await this.query<{ state: EventState; n: number; oldest: number | null }>(
-      `SELECT d.state, count(*)::integer AS n, min(e.received_at) AS oldest
-       FROM ${FROM_DELIVERIES} GROUP BY d.state`,
+    const result = await this.query<{
+      route: string;
+      state: EventState;
+      n: number;
+      oldest: number | null;
+    }>(
+      `SELECT d.route, d.state, count(*)::integer AS n,
+         min(e.received_at) FILTER (WHERE d.state = 'pending') AS oldest
+       FROM ${FROM_DELIVERIES} GROUP BY d.route, d.state`,
     );
-    const stats: StoreStats = { pending: 0, delivered: 0, dead: 0, oldestPendingAt: null };
+    const empty = (): DeliveryCounts => ({
+      pending: 0,
+      delivered: 0,
+      dead: 0,
+      oldestPendingAt: null,
+    });
+    const stats: StoreStats = { ...empty(), routes: {} };
     for (const row of result.rows) {
-      stats[row.state] = row.n;
-      if (row.state === "pending") stats.oldestPendingAt = row.oldest;
+      const counts = stats.routes[row.route] ?? empty();
+      stats.routes[row.route] = counts;
+      counts[row.state] = row.n;
+      stats[row.state] += row.n;
+      if (row.state === "pending" && row.oldest !== null) {
+        counts.oldestPendingAt = row.oldest;
+        stats.oldestPendingAt = Math.min(stats.oldestPendingAt ?? row.oldest, row.oldest);
+      }
     }
     return stats;
   }
 
   async queue(): Promise<QueueStats> {
     // Only the small partial indexes of pending and dead deliveries, never the delivered ones.
-    const result = await this.query<{ pending: number; oldest: number | null; dead: number }>(
-      `SELECT
-         (SELECT count(*) FROM vast_gchat.deliveries WHERE state = 'pending')::integer AS pending,
-         (SELECT min(e.received_at) FROM ${FROM_DELIVERIES} WHERE d.state = 'pending') AS oldest,
-         (SELECT count(*) FROM vast_gchat.deliveries WHERE state = 'dead')::integer AS dead`,
+    const result = await this.query<{
+      route: string;
+      state: "pending" | "dead";
+      n: number;
+      oldest: number | null;
+    }>(
+      `SELECT d.route, 'pending' AS state, count(*)::integer AS n, min(e.received_at) AS oldest
+         FROM ${FROM_DELIVERIES} WHERE d.state = 'pending' GROUP BY d.route
+       UNION ALL
+       SELECT route, 'dead' AS state, count(*)::integer AS n, NULL AS oldest
+         FROM vast_gchat.deliveries WHERE state = 'dead' GROUP BY route`,
     );
-    const row = result.rows[0];
-    return {
-      pending: row?.pending ?? 0,
-      dead: row?.dead ?? 0,
-      oldestPendingAt: row?.oldest ?? null,
-    };
+    const queue: QueueStats = { pending: 0, dead: 0, oldestPendingAt: null, routes: {} };
+    for (const row of result.rows) {
+      const counts: QueueCounts = queue.routes[row.route] ?? {
+        pending: 0,
+        dead: 0,
+        oldestPendingAt: null,
+      };
+      queue.routes[row.route] = counts;
+      counts[row.state] = row.n;
+      queue[row.state] += row.n;
+      if (row.state === "pending" && row.oldest !== null) {
+        counts.oldestPendingAt = row.oldest;
+        queue.oldestPendingAt = Math.min(queue.oldestPendingAt ?? row.oldest, row.oldest);
+      }
+    }
+    return queue;
   }
 
   // --- housekeeping ---

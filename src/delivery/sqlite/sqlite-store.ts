@@ -1,12 +1,15 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
+import { DEFAULT_ROUTE } from "../../route-syntax.js";
 import {
   type AcceptInput,
   type Attempt,
-  type EventState,
+  type DeliveryCounts,
   type EventStore,
+  type ListOptions,
   type OutcomeRecord,
   type QueueStats,
+  type StoredDelivery,
   type StoredEvent,
   type StoreOptions,
   type StoreStats,
@@ -20,11 +23,17 @@ import {
   type SqliteDriverName,
   sqliteErrorCode,
 } from "./sqlite-driver.js";
-import { prepareStatements, type Statements, toStoredEvent } from "./statements.js";
+import {
+  type EventRow,
+  prepareStatements,
+  type Statements,
+  toStoredDelivery,
+  toStoredEvent,
+} from "./statements.js";
 
 /**
- * The event store in one SQLite file: a unique `event_id` is the dedupe memory, the pending rows
- * are the outbox. An event is committed here before Vast.ai gets its 2xx. It runs on node:sqlite
+ * The event store in one SQLite file: a unique `event_id` is the dedupe memory, each route's
+ * pending deliveries are its outbox. An event is committed here before Vast.ai gets its 2xx. It runs on node:sqlite
  * or better-sqlite3, whichever sqlite-driver.ts chooses, with the same SQL.
  *
  * Durability: WAL with synchronous=NORMAL. A commit is in the WAL file (the OS's page cache) before
@@ -128,106 +137,129 @@ class SqliteEventStore implements EventStore {
   }
 
   accept(input: AcceptInput): Promise<{ duplicate: boolean }> {
+    const routes = [...new Set(input.routes.length > 0 ? input.routes : [DEFAULT_ROUTE])];
+    return this.run(() =>
+      this.db.transaction(() => {
+        // Exactly the statement's parameters: node:sqlite refuses a name the SQL does not have.
+        const result = this.statements.insert.run({
+          eventId: input.eventId,
+          notifType: input.notifType ?? null,
+          payload: input.payload,
+          receivedAt: input.receivedAt,
+        });
+        if (result.changes === 0) return { duplicate: true };
+        this.statements.insertDeliveries.run({
+          eventId: input.eventId,
+          routes: JSON.stringify(routes),
+        });
+        return { duplicate: false };
+      }),
+    );
+  }
+
+  nextPending(route: string): Promise<StoredDelivery | undefined> {
     return this.run(() => {
-      // Exactly the statement's parameters: node:sqlite refuses a name the SQL does not have.
-      const result = this.statements.insert.run({
-        eventId: input.eventId,
-        notifType: input.notifType ?? null,
-        payload: input.payload,
-        receivedAt: input.receivedAt,
-      });
-      return { duplicate: result.changes === 0 };
+      const row = this.statements.nextPending.get(route);
+      return row && toStoredDelivery(row);
     });
   }
 
-  nextPending(): Promise<StoredEvent | undefined> {
+  dueBatch(route: string, now: number, limit: number): Promise<StoredDelivery[]> {
+    return this.run(() => this.statements.dueBatch.all(route, now, limit).map(toStoredDelivery));
+  }
+
+  notePosting(route: string, seqs: readonly number[]): Promise<void> {
     return this.run(() => {
-      const row = this.statements.nextPending.get();
-      return row && toStoredEvent(row);
+      this.statements.notePosting.run(route, JSON.stringify(seqs));
     });
   }
 
-  dueBatch(now: number, limit: number): Promise<StoredEvent[]> {
-    return this.run(() => this.statements.dueBatch.all(now, limit).map(toStoredEvent));
-  }
-
-  notePosting(seqs: readonly number[]): Promise<void> {
+  unfinishedPosting(route: string): Promise<StoredDelivery[] | undefined> {
     return this.run(() => {
-      this.statements.notePosting.run(JSON.stringify(seqs));
-    });
-  }
-
-  unfinishedPosting(): Promise<StoredEvent[] | undefined> {
-    return this.run(() => {
-      const row = this.statements.posting.get();
+      const row = this.statements.posting.get(route);
       if (!row) return undefined;
-      return this.statements.pendingOf.all(row.seqs).map(toStoredEvent);
+      return this.statements.pendingOf.all(route, row.seqs).map(toStoredDelivery);
     });
   }
 
-  clearPosting(): Promise<void> {
+  clearPosting(route: string): Promise<void> {
     return this.run(() => {
-      this.statements.clearPosting.run();
+      this.statements.clearPosting.run(route);
     });
   }
 
-  recordOutcome(record: OutcomeRecord): Promise<void> {
-    return this.run(() => this.db.transaction(() => this.write(record)));
+  recordOutcome(route: string, record: OutcomeRecord): Promise<void> {
+    return this.run(() => this.db.transaction(() => this.write(route, record)));
   }
 
   /** The writes of recordOutcome; run inside one transaction. */
-  private write(record: OutcomeRecord): void {
+  private write(route: string, record: OutcomeRecord): void {
     const { statements } = this;
     const { post } = record;
     const attempt = (seq: number, outcome: Attempt["outcome"], error: string | null) =>
       statements.recordAttempt.run({
         seq,
+        route,
         at: post.at,
         outcome,
         status: post.status ?? null,
         error,
         carried: post.carried,
       });
+    // A delivery that is no longer pending here (its route given up by `route remove` while the
+    // post was under way) gets no attempt: there is nothing of it left to record against.
+    const changed: number[] = [];
     for (const seq of record.delivered ?? []) {
-      statements.markDelivered.run({ seq, at: post.at });
+      if (statements.markDelivered.run({ seq, route, at: post.at }).changes === 0) continue;
       attempt(seq, "delivered", null);
+      changed.push(seq);
     }
     if (record.dead) {
       const { error } = record.dead;
       for (const seq of record.dead.seqs) {
-        statements.markDead.run({ seq, error });
+        if (statements.markDead.run({ seq, route, error }).changes === 0) continue;
         attempt(seq, "dead", error);
+        changed.push(seq);
       }
     }
     if (record.retry) {
       const { nextAttemptAt, error } = record.retry;
       for (const seq of record.retry.seqs) {
-        statements.markRetry.run({ seq, nextAttemptAt, error });
+        if (statements.markRetry.run({ seq, route, nextAttemptAt, error }).changes === 0) continue;
         attempt(seq, "retry", error);
+        changed.push(seq);
       }
     }
-    if (record.clearPosting) statements.clearPosting.run();
+    this.summarise(changed);
+    if (record.clearPosting) statements.clearPosting.run(route);
+  }
+
+  /** Writes each event's sum of its deliveries (schema.ts); inside the caller's transaction. */
+  private summarise(seqs: Iterable<number>): void {
+    for (const seq of new Set(seqs)) this.statements.summarise.run(seq);
+  }
+
+  private eventOf(row: EventRow | undefined): StoredEvent | undefined {
+    return row && toStoredEvent(row, this.statements.deliveriesOf.all(row.seq));
   }
 
   get(eventId: string): Promise<StoredEvent | undefined> {
-    return this.run(() => {
-      const row = this.statements.byEventId.get(eventId);
-      return row && toStoredEvent(row);
-    });
+    return this.run(() => this.eventOf(this.statements.byEventId.get(eventId)));
   }
 
   latestOfType(notifType: string, since: number): Promise<StoredEvent | undefined> {
-    return this.run(() => {
-      const row = this.statements.latestOfType.get(notifType, since);
-      return row && toStoredEvent(row);
-    });
+    return this.run(() => this.eventOf(this.statements.latestOfType.get(notifType, since)));
   }
 
-  list(options: { state?: EventState | undefined; limit?: number } = {}): Promise<StoredEvent[]> {
+  list(options: ListOptions = {}): Promise<StoredDelivery[]> {
     return this.run(() =>
       this.statements.list
-        .all({ state: options.state ?? null, limit: options.limit ?? 50 })
-        .map(toStoredEvent),
+        .all({
+          state: options.state ?? null,
+          route: options.route ?? null,
+          limit: options.limit ?? 50,
+        })
+        .map(toStoredDelivery),
     );
   }
 
@@ -236,20 +268,75 @@ class SqliteEventStore implements EventStore {
     return this.run(() => this.statements.attemptsOf.all(seq).map((row) => ({ ...row })));
   }
 
-  replay(eventId: string, now: number): Promise<boolean> {
-    return this.run(() => this.statements.requeue.run({ eventId, now }).changes > 0);
+  replay(
+    eventId: string,
+    now: number,
+    options: { route?: string | undefined } = {},
+  ): Promise<boolean> {
+    return this.run(() =>
+      this.db.transaction(() => {
+        const event = this.statements.byEventId.get(eventId);
+        if (!event) return false;
+        const { seq } = event;
+        if (options.route === undefined) this.statements.requeue.run({ seq, now });
+        else this.statements.requeueRoute.run({ seq, route: options.route, now });
+        this.summarise([seq]);
+        return true;
+      }),
+    );
   }
 
-  retryDead(now: number): Promise<number> {
-    return this.run(() => this.statements.requeueDead.run({ now }).changes);
+  retryDead(now: number, route?: string): Promise<number> {
+    return this.run(() =>
+      this.db.transaction(() => {
+        const filter = { route: route ?? null };
+        const seqs = this.statements.deadSeqs.all(filter).map((row) => row.seq);
+        const { changes } = this.statements.requeueDead.run({ now, ...filter });
+        this.summarise(seqs);
+        return changes;
+      }),
+    );
+  }
+
+  forgetRoute(route: string): Promise<number> {
+    return this.run(() =>
+      this.db.transaction(() => {
+        const { statements } = this;
+        const seqs = statements.undeliveredOfRoute.all(route).map((row) => row.seq);
+        const { changes } = statements.dropUndelivered.run(route);
+        statements.clearPosting.run(route);
+        for (const seq of seqs) {
+          // An event that went nowhere else is forgotten: were Vast.ai to send it again, it would
+          // be routed afresh.
+          if (statements.dropIfBare.run({ seq }).changes === 0) statements.summarise.run(seq);
+        }
+        return changes;
+      }),
+    );
   }
 
   stats(): Promise<StoreStats> {
     return this.run(() => {
-      const stats: StoreStats = { pending: 0, delivered: 0, dead: 0, oldestPendingAt: null };
+      const empty = (): DeliveryCounts => ({
+        pending: 0,
+        delivered: 0,
+        dead: 0,
+        oldestPendingAt: null,
+      });
+      const stats: StoreStats = { ...empty(), routes: {} };
+      const of = (route: string): DeliveryCounts => {
+        const counts = stats.routes[route] ?? empty();
+        stats.routes[route] = counts;
+        return counts;
+      };
       for (const row of this.statements.counts.all()) {
-        stats[row.state] = row.n;
-        if (row.state === "pending") stats.oldestPendingAt = row.oldest;
+        of(row.route)[row.state] = row.n;
+        stats[row.state] += row.n;
+      }
+      for (const row of this.statements.queue.all()) {
+        if (row.state !== "pending" || row.oldest === null) continue;
+        of(row.route).oldestPendingAt = row.oldest;
+        stats.oldestPendingAt = Math.min(stats.oldestPendingAt ?? row.oldest, row.oldest);
       }
       return stats;
     });
@@ -257,14 +344,24 @@ class SqliteEventStore implements EventStore {
 
   queue(): Promise<QueueStats> {
     return this.run(() => {
-      const row = this.statements.queue.get();
-      if (!row) throw new Error("the queue query returned no row");
-      return { pending: row.pending, dead: row.dead, oldestPendingAt: row.oldest };
+      const queue: QueueStats = { pending: 0, dead: 0, oldestPendingAt: null, routes: {} };
+      for (const row of this.statements.queue.all()) {
+        const counts = queue.routes[row.route] ?? { pending: 0, dead: 0, oldestPendingAt: null };
+        queue.routes[row.route] = counts;
+        counts[row.state] = row.n;
+        queue[row.state] += row.n;
+        if (row.state === "pending" && row.oldest !== null) {
+          counts.oldestPendingAt = row.oldest;
+          queue.oldestPendingAt = Math.min(queue.oldestPendingAt ?? row.oldest, row.oldest);
+        }
+      }
+      return queue;
     });
   }
 
   prune(now: number): Promise<number> {
     return this.run(() => {
+      // Only events delivered to every route (their state is the sum of their deliveries).
       const old = this.statements.pruneOld.run(now - this.retentionMs).changes;
       const excess = this.statements.pruneExcess.run(this.maxDelivered).changes;
       return old + excess;

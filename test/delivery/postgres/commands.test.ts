@@ -36,10 +36,11 @@ describe.skipIf(SKIP_POSTGRES)("the commands on a PostgreSQL store", () => {
         notifType: "client:outbid",
         payload: JSON.stringify({ event_id: id, notif_type: "client:outbid", subject: id }),
         receivedAt: at,
+        routes: [],
       });
     }
     const seq = (await store.get("pg-one"))?.seq as number;
-    await store.recordOutcome({
+    await store.recordOutcome("default", {
       post: { at: 3000, status: 400, carried: 1 },
       dead: { seqs: [seq], error: "Chat answered 400" },
       clearPosting: true,

@@ -35,7 +35,7 @@ describe.skipIf(SKIP_POSTGRES)("the PostgreSQL store, shared by replicas", () =>
     return store;
   }
   const accept = (store: EventStore, eventId: string, receivedAt = 1000) =>
-    store.accept({ eventId, notifType: "low_credit", payload: "{}", receivedAt });
+    store.accept({ eventId, notifType: "low_credit", payload: "{}", receivedAt, routes: [] });
 
   beforeEach(async () => {
     if (!cluster().running) await cluster().start();
@@ -59,13 +59,13 @@ describe.skipIf(SKIP_POSTGRES)("the PostgreSQL store, shared by replicas", () =>
   it("hands a route's outbox to one replica at a time", async () => {
     const [a, b] = [await replica(), await replica()];
     for (const id of ["x", "y", "z"]) await accept(a, id);
-    expect((await a.nextPending())?.eventId).toBe("x");
+    expect((await a.nextPending("default"))?.eventId).toBe("x");
     // a holds the route now: b sees no work and gets nothing to post.
-    expect(await b.nextPending()).toBeUndefined();
-    expect(await b.dueBatch(5000, 10)).toEqual([]);
-    expect(await b.unfinishedPosting()).toBeUndefined();
-    await expect(b.notePosting([1])).rejects.toBeInstanceOf(StoreUnavailableError);
-    const due = await a.dueBatch(5000, 10);
+    expect(await b.nextPending("default")).toBeUndefined();
+    expect(await b.dueBatch("default", 5000, 10)).toEqual([]);
+    expect(await b.unfinishedPosting("default")).toBeUndefined();
+    await expect(b.notePosting("default", [1])).rejects.toBeInstanceOf(StoreUnavailableError);
+    const due = await a.dueBatch("default", 5000, 10);
     expect(due.map((event) => event.eventId)).toEqual(["x", "y", "z"]);
   });
 
@@ -73,26 +73,29 @@ describe.skipIf(SKIP_POSTGRES)("the PostgreSQL store, shared by replicas", () =>
     const dead = await replica({ claimTtlMs: 300 });
     const next = await replica({ claimTtlMs: 300 });
     for (const id of ["a", "b", "c", "d"]) await accept(dead, id);
-    const due = await dead.dueBatch(5000, 3);
-    await dead.notePosting(due.map((event) => event.seq));
+    const due = await dead.dueBatch("default", 5000, 3);
+    await dead.notePosting(
+      "default",
+      due.map((event) => event.seq),
+    );
     // The replica dies with its post under way: nothing recorded, its claim left to expire.
-    expect(await next.nextPending()).toBeUndefined();
+    expect(await next.nextPending("default")).toBeUndefined();
     await new Promise((resolve) => setTimeout(resolve, 400));
-    expect((await next.nextPending())?.eventId).toBe("a");
-    const again = await next.unfinishedPosting();
+    expect((await next.nextPending("default"))?.eventId).toBe("a");
+    const again = await next.unfinishedPosting("default");
     expect(again?.map((event) => event.eventId)).toEqual(["a", "b", "c"]);
     // Same events, same queuing: the worker derives the same requestId from them.
     expect(again?.map((event) => event.queuedAt)).toEqual(due.map((event) => event.queuedAt));
     // The dead one, were it to come back, finds the route taken and its note not its own.
-    await expect(dead.notePosting([due[0]?.seq ?? -1])).rejects.toBeInstanceOf(
+    await expect(dead.notePosting("default", [due[0]?.seq ?? -1])).rejects.toBeInstanceOf(
       StoreUnavailableError,
     );
-    await next.recordOutcome({
+    await next.recordOutcome("default", {
       post: { at: 6000, status: 200, carried: 3 },
       delivered: again?.map((event) => event.seq) ?? [],
       clearPosting: true,
     });
-    expect(await next.unfinishedPosting()).toBeUndefined();
+    expect(await next.unfinishedPosting("default")).toBeUndefined();
     expect((await next.stats()).delivered).toBe(3);
   });
 
@@ -100,36 +103,36 @@ describe.skipIf(SKIP_POSTGRES)("the PostgreSQL store, shared by replicas", () =>
     const stopping = await replica({ claimTtlMs: 20_000 });
     const next = await replica({ claimTtlMs: 20_000 });
     for (const id of ["a", "b"]) await accept(stopping, id);
-    const [first] = await stopping.dueBatch(5000, 1);
-    await stopping.notePosting([first?.seq ?? -1]);
-    await stopping.recordOutcome({
+    const [first] = await stopping.dueBatch("default", 5000, 1);
+    await stopping.notePosting("default", [first?.seq ?? -1]);
+    await stopping.recordOutcome("default", {
       post: { at: 6000, status: 200, carried: 1 },
       delivered: [first?.seq ?? -1],
       clearPosting: true,
     });
     await stopping.close();
     // Not at once: the space's pace holds across the handover.
-    expect(await next.nextPending()).toBeUndefined();
+    expect(await next.nextPending("default")).toBeUndefined();
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    expect((await next.nextPending())?.eventId).toBe("b");
+    expect((await next.nextPending("default"))?.eventId).toBe("b");
   });
 
   it("does not let a claimant's recorded outcome clear another replica's note", async () => {
     const a = await replica({ claimTtlMs: 200 });
     const b = await replica({ claimTtlMs: 200 });
     await accept(a, "e");
-    const [event] = await a.dueBatch(5000, 1);
-    await a.notePosting([event?.seq ?? -1]);
+    const [event] = await a.dueBatch("default", 5000, 1);
+    await a.notePosting("default", [event?.seq ?? -1]);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    await b.nextPending();
-    await b.notePosting([event?.seq ?? -1]);
+    await b.nextPending("default");
+    await b.notePosting("default", [event?.seq ?? -1]);
     // a's answer comes back late: recorded, but b's note of its own post stays.
-    await a.recordOutcome({
+    await a.recordOutcome("default", {
       post: { at: 6000, status: 200, carried: 1 },
       delivered: [event?.seq ?? -1],
       clearPosting: true,
     });
-    expect(await b.unfinishedPosting()).toEqual([]);
+    expect(await b.unfinishedPosting("default")).toEqual([]);
   });
 
   it("migrates once when several replicas start together, and refuses a newer schema", async () => {

@@ -29,6 +29,7 @@ describe.each(SQLITE_DRIVERS_HERE)("the checkpointer thread on %s", (driver) => 
         notifType: "low_credit",
         payload: `{"i":${i}}`,
         receivedAt,
+        routes: ["default"],
       });
     }
     // Without a checkpoint everything is still in the WAL, past SQLite's usual 1,000-page threshold.
@@ -72,7 +73,13 @@ describe.each(SQLITE_DRIVERS_HERE)("the checkpointer thread on %s", (driver) => 
       background: true,
       checkpointer: { intervalMs: 10, onCheckpoint: (result) => results.push(result) },
     });
-    await store.accept({ eventId: "a", notifType: "low_credit", payload: "{}", receivedAt: 1 });
+    await store.accept({
+      eventId: "a",
+      notifType: "low_credit",
+      payload: "{}",
+      receivedAt: 1,
+      routes: ["default"],
+    });
     await vi.waitFor(() =>
       expect(results.some((r) => r.log > 0 && r.checkpointed === r.log)).toBe(true),
     );

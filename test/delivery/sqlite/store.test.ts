@@ -16,7 +16,13 @@ let path: string;
 const opened: EventStore[] = [];
 
 function accept(store: EventStore, eventId: string) {
-  return store.accept({ eventId, notifType: "low_credit", payload: "{}", receivedAt: 1000 });
+  return store.accept({
+    eventId,
+    notifType: "low_credit",
+    payload: "{}",
+    receivedAt: 1000,
+    routes: ["default"],
+  });
 }
 
 beforeEach(() => {
@@ -48,8 +54,10 @@ describe.each(SQLITE_DRIVERS_HERE)("the SQLite event store on %s", (driver) => {
     const store = await open();
     const kept = await store.get("kept");
     expect(kept).toMatchObject({ state: "pending", receivedAt: 1234, queuedAt: 1234 });
+    // Its one delivery is the route default's now.
+    expect(kept?.deliveries.map((delivery) => delivery.route)).toEqual(["default"]);
     const seq = kept?.seq ?? -1;
-    await store.recordOutcome({
+    await store.recordOutcome("default", {
       post: { at: 2000, status: 400, carried: 1 },
       dead: { seqs: [seq], error: "refused" },
       clearPosting: false,
@@ -57,9 +65,11 @@ describe.each(SQLITE_DRIVERS_HERE)("the SQLite event store on %s", (driver) => {
     expect(await store.attemptsOf(seq)).toHaveLength(1);
     expect(await store.retryDead(5000)).toBe(1);
     expect((await store.get("kept"))?.queuedAt).toBe(5000);
-    // Version 3's note of the post under way is there too.
-    await store.notePosting([seq]);
-    expect((await store.unfinishedPosting())?.map((event) => event.eventId)).toEqual(["kept"]);
+    // The note of the post under way is there too, one a route.
+    await store.notePosting("default", [seq]);
+    expect((await store.unfinishedPosting("default"))?.map((event) => event.eventId)).toEqual([
+      "kept",
+    ]);
   });
 
   it("refuses a file written by a newer vast-gchat", async () => {
@@ -100,25 +110,33 @@ describe.each(SQLITE_DRIVERS_HERE)("the SQLite event store on %s", (driver) => {
   it("rolls back the whole outcome when one of its writes fails", async () => {
     const store = await open();
     await accept(store, "a");
+    await accept(store, "b");
     const seq = (await store.get("a"))?.seq ?? -1;
-    // The second event's attempt names an event that does not exist: a foreign key failure.
+    const other = (await store.get("b"))?.seq ?? -1;
+    // The second event's attempt is refused (a trigger stands in for whatever a disk may refuse).
+    const db = await otherConnection(path, driver);
+    db.exec(`CREATE TRIGGER refuse BEFORE INSERT ON attempts WHEN NEW.seq = ${other}
+             BEGIN SELECT RAISE(ABORT, 'refused'); END`);
+    db.close();
     await expect(
-      store.recordOutcome({
+      store.recordOutcome("default", {
         post: { at: 2000, status: 200, carried: 2 },
-        delivered: [seq, 999],
+        delivered: [seq, other],
         clearPosting: false,
       }),
-    ).rejects.toThrow("event store unavailable (SQLITE_CONSTRAINT_FOREIGNKEY)");
+    ).rejects.toThrow("event store unavailable (SQLITE_CONSTRAINT_TRIGGER)");
     expect(await store.get("a")).toMatchObject({ state: "pending", attempts: 0 });
+    expect((await store.get("a"))?.deliveries[0]).toMatchObject({ state: "pending", attempts: 0 });
     expect(await store.attemptsOf(seq)).toEqual([]);
     // And the connection is usable: no transaction was left open.
-    await store.recordOutcome({
+    await store.recordOutcome("default", {
       post: { at: 2000, status: 200, carried: 1 },
       delivered: [seq],
       clearPosting: false,
     });
     expect(await store.attemptsOf(seq)).toEqual([
-      { at: 2000, outcome: "delivered", status: 200, error: null, carried: 1 },
+      { route: "default", at: 2000, outcome: "delivered", status: 200, error: null, carried: 1 },
     ]);
+    expect((await store.get("a"))?.state).toBe("delivered");
   });
 });
