@@ -92,6 +92,15 @@ describe.skipIf(SKIP_POSTGRES)("the commands on a PostgreSQL store", () => {
       path: `postgresql://${cluster().user}:***@127.0.0.1:${cluster().port}/${url.split("/").pop()}`,
     });
     expect(report.warnings).toEqual([]);
+    // Each route's queue, read from the shared store.
+    expect(
+      (report as unknown as { routes: Array<{ name: string; queue: object }> }).routes,
+    ).toEqual([
+      expect.objectContaining({
+        name: "default",
+        queue: expect.objectContaining({ pending: 1, dead: 1 }),
+      }),
+    ]);
     noPassword(status.stdout + status.stderr);
 
     const closed = `postgresql://${cluster().user}:${cluster().password}@127.0.0.1:${await freeLoopbackPort()}/none`;
@@ -109,6 +118,15 @@ describe.skipIf(SKIP_POSTGRES)("the commands on a PostgreSQL store", () => {
       /^Error: Could not read the event store postgresql:\/\/.*:\*\*\*@/,
     );
     noPassword(events.stderr);
+  });
+
+  it("route list counts each route's deliveries in the database named by --store", async () => {
+    const list = await runInProcess(["route", "list", "--json", "--store", url], env());
+    expect(list.code).toBe(0);
+    expect(JSON.parse(list.stdout)).toMatchObject({
+      routes: [{ name: "default", counts: { pending: 1, delivered: 0, dead: 1 } }],
+    });
+    noPassword(list.stdout + list.stderr);
   });
 
   it("refuses a store URL that is not a URL with exit 2, without quoting it", async () => {

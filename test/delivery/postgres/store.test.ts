@@ -69,6 +69,25 @@ describe.skipIf(SKIP_POSTGRES)("the PostgreSQL store, shared by replicas", () =>
     expect(due.map((event) => event.eventId)).toEqual(["x", "y", "z"]);
   });
 
+  it("lets different replicas drain different routes at once, each route by one of them", async () => {
+    const [a, b] = [await replica(), await replica()];
+    await a.accept({
+      eventId: "both",
+      notifType: "low_credit",
+      payload: "{}",
+      receivedAt: 1000,
+      routes: ["billing", "ops"],
+    });
+    expect((await a.nextPending("billing"))?.route).toBe("billing");
+    expect((await b.nextPending("ops"))?.route).toBe("ops");
+    expect(await b.nextPending("billing")).toBeUndefined();
+    expect(await a.nextPending("ops")).toBeUndefined();
+    expect((await b.get("both"))?.deliveries.map((d) => [d.route, d.state])).toEqual([
+      ["billing", "pending"],
+      ["ops", "pending"],
+    ]);
+  });
+
   it("lets the next replica take a dead one's route once its claim expires, with exactly the post it had under way", async () => {
     const dead = await replica({ claimTtlMs: 300 });
     const next = await replica({ claimTtlMs: 300 });
