@@ -6,7 +6,7 @@ import { renderDigest } from "../chat/render-digest.js";
 import { chatSpaceLabel } from "../chat/webhook-url.js";
 import type { EventStore, StoredEvent } from "../delivery/event-store.js";
 import { openEventStore } from "../delivery/open-store.js";
-import { DeliveryWorker } from "../delivery/worker.js";
+import { type DeliveryHealth, DeliveryWorker } from "../delivery/worker.js";
 import { parseEvent } from "../vast/event.js";
 import { startAdminServer } from "./admin-server.js";
 import type { AdapterEvents } from "./events.js";
@@ -14,7 +14,10 @@ import type { HandlerResponse } from "./handler.js";
 import { detailedHealth } from "./health.js";
 import type { HttpListener } from "./http-listener.js";
 import { createMetrics } from "./metrics.js";
+import { createProblemMetrics } from "./problem-metrics.js";
+import { ProblemTracker } from "./problems.js";
 import { createRejectionLog, type RejectionLog } from "./rejection-log.js";
+import { type ClaimedEvent, SelfTestGate } from "./self-test-gate.js";
 import { startReceiverServer } from "./server.js";
 
 /**
@@ -70,6 +73,12 @@ export interface RunningAdapter {
   port: number;
   store: EventStore;
   events: EventEmitter<AdapterEvents>;
+  /** What is wrong with the chain now (problems.ts): the chain watcher reports, /metrics shows. */
+  problems: ProblemTracker;
+  /** Recognises the self-test's event at the receiver, so it is not posted (self-test-gate.ts). */
+  selfTest: SelfTestGate;
+  /** Whether Chat is failing now, and since when. */
+  deliveryHealth(): DeliveryHealth;
   /** Stops taking events, lets a post in flight finish (up to graceMs), closes the store. */
   close(graceMs?: number): Promise<void>;
 }
@@ -169,6 +178,21 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   logDeliveries(events, log);
   const rejections = createRejectionLog(log);
   const metrics = createMetrics({ events, store, space: chatSpaceLabel(config.chatUrl) });
+  const problems = new ProblemTracker();
+  const problemMetrics = createProblemMetrics(() => problems.list());
+  // A webhook_test the gate held back that was somebody else's: kept as the receiver keeps one.
+  const keepReleased = async (event: ClaimedEvent) => {
+    try {
+      const { duplicate } = await store.accept(event);
+      if (!duplicate) worker.notify();
+      const fields = { type: event.notifType ?? null, event_id: event.eventId };
+      log.info(fields, duplicate ? "duplicate" : "received");
+      events.emit("accepted", event.eventId, duplicate, event.notifType);
+    } catch (error) {
+      log.error({ event_id: event.eventId, reason: (error as Error).message }, "store error");
+    }
+  };
+  const selfTest = new SelfTestGate({ release: (event) => void keepReleased(event) });
 
   let server: HttpListener | undefined;
   let admin: HttpListener;
@@ -186,6 +210,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
         secrets: config.secrets,
         ...(config.rotating ? { rotating: config.rotating } : {}),
         store,
+        claimSelfTest: (event) => selfTest.claim(event),
       },
       onResponse: (response, request) => {
         logResponse(log, rejections, response, request.socket.remoteAddress);
@@ -202,7 +227,10 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
     admin = await startAdminServer({
       port: config.adminPort ?? 0,
       health: () => detailedHealth({ instance, store, delivery: () => worker.health }),
-      metrics: () => metrics.render().then((text) => ({ contentType: metrics.contentType, text })),
+      metrics: async () => ({
+        contentType: metrics.contentType,
+        text: (await metrics.render()) + (await problemMetrics.render()),
+      }),
       onError: (error) => log.error({ reason: (error as Error).message }, "internal error"),
     });
   } catch (error) {
@@ -222,6 +250,9 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
     port: server.port,
     store,
     events,
+    problems,
+    selfTest,
+    deliveryHealth: () => ({ ...worker.health }),
     close(graceMs = 5000) {
       closing ??= (async () => {
         clearInterval(pruneTimer);

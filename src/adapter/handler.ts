@@ -2,6 +2,7 @@ import { type EventStore, StoreUnavailableError } from "../delivery/event-store.
 import { parseEvent } from "../vast/event.js";
 import { verifySignature } from "../vast/signature.js";
 import type { JsonResponse } from "./http-listener.js";
+import type { ClaimedEvent } from "./self-test-gate.js";
 import { signatureHeadersProblem } from "./signature-headers.js";
 
 /**
@@ -21,6 +22,8 @@ export interface ReceivedRequest {
 export type Outcome =
   | { kind: "accepted"; eventId: string; notifType: string | undefined; duplicate: boolean }
   | { kind: "rejected"; error: RejectReason; detail?: string }
+  /** The adapter's own self-test event: answered 200, neither kept nor posted (self-test-gate.ts). */
+  | { kind: "self_test"; eventId: string }
   | { kind: "other" };
 
 export type RejectReason =
@@ -50,6 +53,8 @@ export interface ReceiverDeps {
   now?: () => number;
   /** A random id of this adapter process, in /health, so a probe through a tunnel knows it reached us. */
   instance?: string;
+  /** True for the adapter's own self-test event, verified and parsed (self-test-gate.ts). */
+  claimSelfTest?: (event: ClaimedEvent) => boolean;
 }
 
 const HEALTH_PATH = "/health";
@@ -136,12 +141,20 @@ async function handleDelivery(
   if (!parsed.ok) return reject(400, parsed.error);
 
   const notifType = parsed.event.notif_type;
+  const payload = request.body.toString("utf8");
+  if (deps.claimSelfTest?.({ eventId: parsed.eventId, notifType, payload, receivedAt: now })) {
+    return {
+      status: 200,
+      body: { ok: true, event_id: parsed.eventId, duplicate: false },
+      outcome: { kind: "self_test", eventId: parsed.eventId },
+    };
+  }
   try {
     // Committed before this resolves: the 200 below is never sent for an event not kept.
     const { duplicate } = await deps.store.accept({
       eventId: parsed.eventId,
       notifType,
-      payload: request.body.toString("utf8"),
+      payload,
       receivedAt: now,
     });
     return {
