@@ -1,6 +1,7 @@
 import { EventEmitter } from "node:events";
 import type { Ora } from "ora";
 import { startAdapter } from "../../adapter/adapter.js";
+import { createChatPoster } from "../../chat/post-message.js";
 import type { MessageFormat } from "../../chat/render.js";
 import { eventStorePath, resolveConfigDir } from "../../config/paths.js";
 import { removeRuntimeState, writeRuntimeState } from "../../config/runtime-state.js";
@@ -23,8 +24,9 @@ import {
   resolveSecrets,
 } from "../serve-options.js";
 import { makeReachable, type Reachability, type TunnelFlags } from "../serve-tunnel.js";
+import { createServeWatch, type WatchFlags } from "../serve-watch.js";
 
-export interface ServeOptions extends GlobalOptions, TunnelFlags {
+export interface ServeOptions extends GlobalOptions, TunnelFlags, WatchFlags {
   /** Numbers checked where commander parses them (option-parsers.ts). */
   rate?: number;
   maxAge?: number;
@@ -108,11 +110,25 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     throw startupError(error, port, adminPort, storePath);
   }
   events.emit("adapterStarted", adapter.events);
+  // The chain watch (issue 18): its alerts go where events go, to the Chat URL.
+  const alertPoster = createChatPoster(chat.url);
+  const watch = createServeWatch(options, {
+    adapter,
+    config,
+    settings,
+    env,
+    log,
+    format,
+    postAlert: (message) => alertPoster.post(message),
+    wantedTypes: () => config?.settings.read().eventTypes ?? [],
+    onProblemsChange: () => saveRuntime(),
+  });
 
   const startedAt = Date.now();
   let reachable: Reachability | undefined;
   const saveRuntime = () => {
     const tunnel = reachable?.status();
+    const problems = adapter.problems.list();
     writeRuntimeState(configDir, {
       pid: process.pid,
       origin: adapter.origin,
@@ -121,6 +137,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       startedAt,
       ...(reachable?.publicUrl ? { publicUrl: reachable.publicUrl } : {}),
       ...(tunnel ? { tunnel } : {}),
+      ...(problems.length ? { problems } : {}),
     });
   };
   // Until the tunnel is up, a Ctrl+C must not leave its process behind: exiting runs the tunnel
@@ -147,10 +164,12 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       log,
       events,
       onStatus: saveRuntime,
+      tunnelHealth: watch.tunnelHealth,
       ...(context.tunnelProvider ? { provider: context.tunnelProvider } : {}),
     });
   } catch (error) {
     spinner?.stop();
+    watch.stop();
     secrets.close();
     await adapter.close();
     throw error;
@@ -175,12 +194,14 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     "ready",
   );
   events.emit("ready", ready);
+  watch.start(reachable);
 
   const running = reachable;
   return new Promise<number>((resolve, reject) => {
     let stopping = false;
     const shutDown = async () => {
       removeRuntimeState(configDir, process.pid);
+      watch.stop();
       secrets.close();
       await running.close();
       await adapter.close();
