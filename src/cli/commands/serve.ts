@@ -2,6 +2,8 @@ import { EventEmitter } from "node:events";
 import { existsSync } from "node:fs";
 import type { Ora } from "ora";
 import { type AdapterLog, startAdapter } from "../../adapter/adapter.js";
+import { withMentions } from "../../chat/mentions.js";
+import { createChatPoster } from "../../chat/post-message.js";
 import type { MessageFormat } from "../../chat/render.js";
 import { eventStorePath, resolveConfigDir } from "../../config/paths.js";
 import { removeRuntimeState, writeRuntimeState } from "../../config/runtime-state.js";
@@ -10,6 +12,7 @@ import { NoStoreDriverError, StoreUnavailableError } from "../../delivery/event-
 import { DEFAULT_ROUTE, isTypeGroupName } from "../../route-syntax.js";
 import type { TunnelProvider } from "../../tunnel/types.js";
 import type { NotificationType } from "../../vast/api-types.js";
+import { subscriptionOf } from "../../vast/routing.js";
 import { type ConfigContext, openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
 import { CliError, ExitCode, usageError } from "../errors.js";
@@ -27,8 +30,9 @@ import {
   resolveSecrets,
 } from "../serve-options.js";
 import { makeReachable, type Reachability, type TunnelFlags } from "../serve-tunnel.js";
+import { createServeWatch, type WatchFlags } from "../serve-watch.js";
 
-export interface ServeOptions extends GlobalOptions, TunnelFlags {
+export interface ServeOptions extends GlobalOptions, TunnelFlags, WatchFlags {
   /** Numbers checked where commander parses them (option-parsers.ts). */
   rate?: number;
   maxAge?: number;
@@ -131,11 +135,27 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   void fetchCatalogue(routesConfig, routes, log).then((types) => {
     catalogue = types;
   });
+  // The chain watch (issue 18): its alerts go to the route default, with its mentions.
+  const alertPoster = createChatPoster(defaultRoute.chat.url);
+  const watch = createServeWatch(options, {
+    adapter,
+    config,
+    settings,
+    env,
+    log,
+    format,
+    postAlert: (message) => alertPoster.post(withMentions(message, defaultRoute.mentions)),
+    // What the webhook must subscribe to: init's types and every type a route names.
+    wantedTypes: () =>
+      subscriptionOf(routes, catalogue, routesConfig?.settings.read().eventTypes ?? []),
+    onProblemsChange: () => saveRuntime(),
+  });
 
   const startedAt = Date.now();
   let reachable: Reachability | undefined;
   const saveRuntime = () => {
     const tunnel = reachable?.status();
+    const problems = adapter.problems.list();
     writeRuntimeState(configDir, {
       pid: process.pid,
       origin: adapter.origin,
@@ -145,6 +165,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       routes: adapter.routes,
       ...(reachable?.publicUrl ? { publicUrl: reachable.publicUrl } : {}),
       ...(tunnel ? { tunnel } : {}),
+      ...(problems.length ? { problems } : {}),
     });
   };
   // Until the tunnel is up, a Ctrl+C must not leave its process behind: exiting runs the tunnel
@@ -171,10 +192,12 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       log,
       events,
       onStatus: saveRuntime,
+      tunnelHealth: watch.tunnelHealth,
       ...(context.tunnelProvider ? { provider: context.tunnelProvider } : {}),
     });
   } catch (error) {
     spinner?.stop();
+    watch.stop();
     secrets.close();
     await adapter.close();
     throw error;
@@ -200,12 +223,14 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     "ready",
   );
   events.emit("ready", ready);
+  watch.start(reachable);
 
   const running = reachable;
   return new Promise<number>((resolve, reject) => {
     let stopping = false;
     const shutDown = async () => {
       removeRuntimeState(configDir, process.pid);
+      watch.stop();
       secrets.close();
       await running.close();
       await adapter.close();
