@@ -7,17 +7,21 @@ import { renderDigest } from "../chat/render-digest.js";
 import { chatSpaceLabel } from "../chat/webhook-url.js";
 import type { EventRecord, EventStore, StoredDelivery } from "../delivery/event-store.js";
 import { openEventStore } from "../delivery/open-store.js";
-import { DeliveryWorker } from "../delivery/worker.js";
+import { type DeliveryHealth, DeliveryWorker } from "../delivery/worker.js";
 import { DEFAULT_ROUTE } from "../route-syntax.js";
 import type { NotificationType } from "../vast/api-types.js";
 import { parseEvent } from "../vast/event.js";
+import { routesFor } from "../vast/routing.js";
 import { startAdminServer } from "./admin-server.js";
 import type { AdapterEvents } from "./events.js";
 import type { HandlerResponse } from "./handler.js";
 import { detailedHealth } from "./health.js";
 import type { HttpListener } from "./http-listener.js";
 import { createMetrics } from "./metrics.js";
+import { createProblemMetrics } from "./problem-metrics.js";
+import { ProblemTracker } from "./problems.js";
 import { createRejectionLog, type RejectionLog } from "./rejection-log.js";
+import { type ClaimedEvent, SelfTestGate } from "./self-test-gate.js";
 import { startReceiverServer } from "./server.js";
 
 /**
@@ -94,6 +98,12 @@ export interface RunningAdapter {
   routes: string[];
   store: EventStore;
   events: EventEmitter<AdapterEvents>;
+  /** What is wrong with the chain now (problems.ts): the chain watcher reports, /metrics shows. */
+  problems: ProblemTracker;
+  /** Recognises the self-test's event at the receiver, so it is not posted (self-test-gate.ts). */
+  selfTest: SelfTestGate;
+  /** Whether Chat is failing now, and since when. */
+  deliveryHealth(): DeliveryHealth;
   /** Stops taking events, lets a post in flight finish (up to graceMs), closes the store. */
   close(graceMs?: number): Promise<void>;
 }
@@ -101,7 +111,7 @@ export interface RunningAdapter {
 const PRUNE_INTERVAL_MS = 60 * 60 * 1000;
 
 const silentLog: AdapterLog = { debug() {}, info() {}, warn() {}, error() {} };
-const NOT_FAILING = { failingSince: null, lastError: null };
+const NOT_FAILING: DeliveryHealth = { failingSince: null, lastError: null };
 
 function storedBody(event: EventRecord) {
   const parsed = parseEvent(Buffer.from(event.payload, "utf8"));
@@ -189,6 +199,22 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   }));
   const metrics = createMetrics({ events, store, routes: spaces });
   const byName = new Map(workers.map((worker) => [worker.route, worker]));
+  const problems = new ProblemTracker();
+  const problemMetrics = createProblemMetrics(() => problems.list());
+  // A webhook_test the gate held back that was somebody else's: kept as the receiver keeps one.
+  const keepReleased = async (event: ClaimedEvent) => {
+    try {
+      const routes = routesFor(event.notifType, config.routes, config.catalogue?.());
+      const { duplicate } = await store.accept({ ...event, routes });
+      if (!duplicate) for (const route of routes) byName.get(route)?.notify();
+      const fields = { type: event.notifType ?? null, event_id: event.eventId };
+      log.info(fields, duplicate ? "duplicate" : "received");
+      events.emit("accepted", event.eventId, duplicate, event.notifType, routes);
+    } catch (error) {
+      log.error({ event_id: event.eventId, reason: (error as Error).message }, "store error");
+    }
+  };
+  const selfTest = new SelfTestGate({ release: (event) => void keepReleased(event) });
 
   let server: HttpListener | undefined;
   let admin: HttpListener;
@@ -208,6 +234,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
         store,
         routes: config.routes,
         ...(config.catalogue ? { catalogue: config.catalogue } : {}),
+        claimSelfTest: (event) => selfTest.claim(event),
       },
       onResponse: (response, request) => {
         logResponse(log, rejections, response, request.socket.remoteAddress);
@@ -238,7 +265,10 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
             delivery: () => byName.get(route.name)?.health ?? NOT_FAILING,
           })),
         }),
-      metrics: () => metrics.render().then((text) => ({ contentType: metrics.contentType, text })),
+      metrics: async () => ({
+        contentType: metrics.contentType,
+        text: (await metrics.render()) + (await problemMetrics.render()),
+      }),
       onError: (error) => log.error({ reason: (error as Error).message }, "internal error"),
     });
   } catch (error) {
@@ -259,6 +289,9 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
     routes: names,
     store,
     events,
+    problems,
+    selfTest,
+    deliveryHealth: () => longestFailing(workers),
     close(graceMs = 5000) {
       closing ??= (async () => {
         clearInterval(pruneTimer);
@@ -338,4 +371,16 @@ async function warnOfOtherRoutes(
   } catch (error) {
     log.warn({ reason: (error as Error).message }, "could not read the queue");
   }
+}
+
+/** Chat failing for the whole adapter: the route that has been failing longest, if any is. */
+function longestFailing(workers: readonly DeliveryWorker[]): DeliveryHealth {
+  let longest: DeliveryHealth = NOT_FAILING;
+  for (const { health } of workers) {
+    if (health.failingSince === null) continue;
+    if (longest.failingSince === null || health.failingSince < longest.failingSince) {
+      longest = health;
+    }
+  }
+  return { ...longest };
 }

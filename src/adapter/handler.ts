@@ -5,6 +5,7 @@ import { parseEvent } from "../vast/event.js";
 import { type RouteSelection, routesFor } from "../vast/routing.js";
 import { verifySignature } from "../vast/signature.js";
 import type { JsonResponse } from "./http-listener.js";
+import type { ClaimedEvent } from "./self-test-gate.js";
 import { signatureHeadersProblem } from "./signature-headers.js";
 
 /**
@@ -31,6 +32,8 @@ export type Outcome =
       routes: string[];
     }
   | { kind: "rejected"; error: RejectReason; detail?: string }
+  /** The adapter's own self-test event: answered 200, neither kept nor posted (self-test-gate.ts). */
+  | { kind: "self_test"; eventId: string }
   | { kind: "other" };
 
 export type RejectReason =
@@ -71,6 +74,8 @@ export interface ReceiverDeps {
   now?: () => number;
   /** A random id of this adapter process, in /health, so a probe through a tunnel knows it reached us. */
   instance?: string;
+  /** True for the adapter's own self-test event, verified and parsed (self-test-gate.ts). */
+  claimSelfTest?: (event: ClaimedEvent) => boolean;
 }
 
 const HEALTH_PATH = "/health";
@@ -161,13 +166,21 @@ async function handleDelivery(
 
   const notifType = parsed.event.notif_type;
   const routes = routesFor(notifType, deps.routes ?? EVERYTHING_TO_DEFAULT, deps.catalogue?.());
+  const payload = request.body.toString("utf8");
+  if (deps.claimSelfTest?.({ eventId: parsed.eventId, notifType, payload, receivedAt: now })) {
+    return {
+      status: 200,
+      body: { ok: true, event_id: parsed.eventId, duplicate: false },
+      outcome: { kind: "self_test", eventId: parsed.eventId },
+    };
+  }
   try {
     // Committed, with a delivery for each route, before this resolves: the 200 below is never
     // sent for an event not kept.
     const { duplicate } = await deps.store.accept({
       eventId: parsed.eventId,
       notifType,
-      payload: request.body.toString("utf8"),
+      payload,
       receivedAt: now,
       routes,
     });

@@ -4,6 +4,7 @@ import { VERSION } from "../version.js";
 import type { EventsAction, EventsOptions } from "./commands/events.js";
 import type { RouteAction, RouteOptions } from "./commands/route.js";
 import type { GlobalOptions, ProgramContext } from "./context.js";
+import { durationArgument } from "./duration-argument.js";
 import {
   countArgument,
   mentionArgument,
@@ -12,6 +13,14 @@ import {
   routeNameArgument,
 } from "./option-parsers.js";
 import { DEFAULT_HOST, DEFAULT_PATH } from "./serve-options.js";
+
+/**
+ * The chain watch's periods (issue 18): at 1 s, one call a second to one route, within the client's
+ * own pacing (0.5 s per route) and Vast.ai's `x-rateLimit: 2.0` read as two a second; meant for
+ * tests, the defaults are minutes and hours (docs/watching.md has the call budget). At most a day.
+ */
+const WATCH_MIN_MS = 1000;
+const WATCH_MAX_MS = 24 * 60 * 60_000;
 
 /**
  * The commander program. Built by a function so tests can drive it; every command's code is
@@ -121,6 +130,22 @@ export function createProgram(context: ProgramContext): Command {
       "how often to check the tunnel end to end",
       positiveNumberArgument("seconds"),
       30,
+    )
+    .addOption(
+      new Option(
+        "--check-every <duration>",
+        "how often to check that the Vast.ai webhook exists, points here and has its types (0: never)",
+      )
+        .argParser(durationArgument(WATCH_MIN_MS, WATCH_MAX_MS))
+        .default(5 * 60_000, "5m"),
+    )
+    .addOption(
+      new Option(
+        "--self-test-every <duration>",
+        "how often to have Vast.ai send its test event and expect it back (0: never)",
+      )
+        .argParser(durationArgument(WATCH_MIN_MS, WATCH_MAX_MS))
+        .default(6 * 60 * 60_000, "6h"),
     )
     .option(
       "--rate <n>",

@@ -27,15 +27,19 @@ export interface TunnelFlags {
 export interface Reachability {
   /** The public base URL, when there is one. */
   publicUrl: string | undefined;
+  status(): TunnelStatus | undefined;
+  /** Settles if the tunnel is given up on: the adapter must stop. */
+  failed: Promise<UserError>;
+  close(): Promise<void>;
+  /** Where the webhook should point: where serve last pointed it, else the public URL and path. */
+  webhookTarget(): string | undefined;
+  /** Points the webhook back there, without looking first (the chain watcher found it elsewhere). */
+  pointWebhookBack(): Promise<void>;
   /**
    * Points the webhook at the public URL now (when there is one): what a replica does when it
    * becomes the leader (replicas.ts).
    */
   pointAgain(): Promise<void>;
-  status(): TunnelStatus | undefined;
-  /** Settles if the tunnel is given up on: the adapter must stop. */
-  failed: Promise<UserError>;
-  close(): Promise<void>;
 }
 
 export interface ReachabilityContext {
@@ -49,6 +53,8 @@ export interface ReachabilityContext {
   /** Where the tunnel's opening and the webhook's moves are told, besides the log. */
   events: EventEmitter<ServeEvents>;
   onStatus: () => void;
+  /** Told each probe's verdict and each loss, for the chain watcher's "tunnel unreachable". */
+  tunnelHealth?: { ok(): void; failed(reason: string): void };
   /** A tunnel chosen by the caller rather than by the flags (the demo's loopback relay). */
   provider?: TunnelProvider;
   /**
@@ -92,16 +98,26 @@ export function chooseTunnel(
   };
 }
 
-function webhookPointer(
-  flags: TunnelFlags,
-  context: ReachabilityContext,
-): (url: string) => Promise<void> {
+/**
+ * Points the Vast.ai webhook at serve's public URL: the supervisor after each (re)opened tunnel,
+ * and the chain watcher when a check finds the webhook pointed elsewhere (`pointBack`).
+ */
+interface WebhookPointer {
+  point(url: string): Promise<void>;
+  /** Where this process last pointed the webhook (URL and path), if it did. */
+  target(): string | undefined;
+  /** PUTs `target()` again: the webhook is known to point elsewhere, so there is no lookup first. */
+  pointBack(): Promise<void>;
+}
+
+function webhookPointer(flags: TunnelFlags, context: ReachabilityContext): WebhookPointer {
   const { config, settings, log, path } = context;
-  const webhookId = settings.webhookId;
-  if (flags.updateWebhook === false) return async () => {};
-  if (!config || webhookId === undefined || !config.findApiKey()) {
+  const storedId = settings.webhookId;
+  const none = { target: () => undefined, pointBack: async () => {} };
+  if (flags.updateWebhook === false) return { point: async () => {}, ...none };
+  if (!config || storedId === undefined || !config.findApiKey()) {
     let said = false;
-    return async () => {
+    const point = async () => {
       if (!said)
         log.warn(
           {},
@@ -109,12 +125,15 @@ function webhookPointer(
         );
       said = true;
     };
+    return { point, ...none };
   }
   const client = config.client();
+  /** A new `init` while serve runs may make a new webhook: the id is read at each call. */
+  const webhookIdNow = () => config.settings.read().webhookId ?? storedId;
   /** What this process last pointed the webhook at. */
   let pointed: string | undefined;
-  return async (url) => {
-    const target = `${url}${path}`;
+  const pointAt = async (target: string, knownElsewhere: boolean) => {
+    const webhookId = webhookIdNow();
     if (context.leader && !context.leader.isLeader()) {
       // Another replica leads and keeps the webhook pointed; on a takeover this one points it.
       log.debug(
@@ -129,7 +148,7 @@ function webhookPointer(
     // failed lookup is no reason to leave the webhook pointing elsewhere, so it then PUTs anyway.
     // A tunnel restarted with a new URL skips the lookup: the webhook points at the old URL, which
     // is dead, and every moment until the PUT may cost a delivery (docs/tunnels.md).
-    const mayMatch = pointed === undefined || pointed === target;
+    const mayMatch = !knownElsewhere && (pointed === undefined || pointed === target);
     const hasTarget = async () =>
       (await client.findWebhook(webhookId).catch(() => undefined))?.webhook_url === target;
     if (mayMatch && (await hasTarget())) {
@@ -154,6 +173,13 @@ function webhookPointer(
     log.info({ webhook_id: webhookId, url: target }, "webhook pointed");
     context.events.emit("webhookPointed", webhookId, target);
   };
+  return {
+    point: (url) => pointAt(`${url}${path}`, false),
+    target: () => pointed,
+    pointBack: async () => {
+      if (pointed !== undefined) await pointAt(pointed, true);
+    },
+  };
 }
 
 export async function makeReachable(
@@ -161,11 +187,11 @@ export async function makeReachable(
   context: ReachabilityContext,
 ): Promise<Reachability> {
   const { choice, command, publicUrl } = chooseTunnel(flags, context.settings);
-  const pointWebhook = webhookPointer(flags, context);
+  const pointer = webhookPointer(flags, context);
   const provider =
     context.provider ??
     (choice === "none" ? undefined : await providerFor(choice, command, flags, context.env));
-  if (!provider) return stayPut(publicUrl, pointWebhook, context);
+  if (!provider) return stayPut(publicUrl, pointer, context);
   const name = provider.name;
   const probeSeconds = flags.probeInterval ?? 30;
 
@@ -176,7 +202,7 @@ export async function makeReachable(
     provider,
     port: context.port,
     ...(backoffMs > 0 ? { initialBackoffMs: backoffMs, maxBackoffMs: backoffMs * 8 } : {}),
-    pointWebhook,
+    pointWebhook: (url) => pointer.point(url),
     // A probe may take up to 10 s, but no longer than the interval; under 2 s a loaded machine
     // would call a healthy tunnel dead.
     probe: (url) =>
@@ -195,11 +221,17 @@ export async function makeReachable(
   });
   supervisor.on("lost", (reason, delayMs) => {
     context.log.warn({ provider: name, reason, retry_in_s: delayMs / 1000 }, "tunnel lost");
+    context.tunnelHealth?.failed(reason);
     context.onStatus();
   });
   supervisor.on("probe", (result) => {
-    if (result.ok) context.log.debug({ provider: name }, "tunnel probe ok");
-    else context.log.warn({ provider: name, reason: result.error }, "tunnel probe failed");
+    if (result.ok) {
+      context.log.debug({ provider: name }, "tunnel probe ok");
+      context.tunnelHealth?.ok();
+    } else {
+      context.log.warn({ provider: name, reason: result.error }, "tunnel probe failed");
+      context.tunnelHealth?.failed(result.error ?? "probe failed");
+    }
     context.onStatus();
   });
   const failed = new Promise<UserError>((resolve) => {
@@ -217,22 +249,32 @@ export async function makeReachable(
     get publicUrl() {
       return supervisor.status.url ?? url;
     },
-    pointAgain: () => pointWebhook(supervisor.status.url ?? url),
     status: () => supervisor.status,
     failed,
     close: () => supervisor.close(),
+    webhookTarget: () => targetOf(pointer, supervisor.status.url ?? url, context.path),
+    pointWebhookBack: () => pointer.pointBack(),
+    pointAgain: () => pointer.point(supervisor.status.url ?? url),
   };
+}
+
+function targetOf(
+  pointer: WebhookPointer,
+  publicUrl: string | undefined,
+  path: string,
+): string | undefined {
+  return pointer.target() ?? (publicUrl === undefined ? undefined : `${publicUrl}${path}`);
 }
 
 /** No tunnel: the user's own public URL, or nothing reachable from outside at all. */
 async function stayPut(
   publicUrl: string | undefined,
-  pointWebhook: (url: string) => Promise<void>,
+  pointer: WebhookPointer,
   context: ReachabilityContext,
 ): Promise<Reachability> {
   const never = new Promise<UserError>(() => {});
   if (publicUrl) {
-    await pointWebhook(publicUrl);
+    await pointer.point(publicUrl);
     const probe = await probeThroughTunnel(publicUrl, context.instance);
     if (!probe.ok)
       context.log.warn(
@@ -247,12 +289,14 @@ async function stayPut(
   }
   return {
     publicUrl,
-    pointAgain: async () => {
-      if (publicUrl) await pointWebhook(publicUrl);
-    },
     status: () => undefined,
     failed: never,
     close: async () => {},
+    webhookTarget: () => targetOf(pointer, publicUrl, context.path),
+    pointWebhookBack: () => pointer.pointBack(),
+    pointAgain: async () => {
+      if (publicUrl) await pointer.point(publicUrl);
+    },
   };
 }
 

@@ -37,6 +37,11 @@ export interface AdapterRuntime {
     restarts: number;
     lastProbe: { at: number; ok: boolean; error?: string } | undefined;
   };
+  /**
+   * What is wrong with the chain now, as serve's chain watch sees it (issue 18), each with when it
+   * began (ms since epoch); absent when nothing is. `status` lists them.
+   */
+  problems?: Array<{ kind: string; since: number; title: string; summary: string; action: string }>;
 }
 
 export function runtimeStatePath(configDir: string): string {

@@ -77,6 +77,17 @@ export interface VastEmulator {
   deliver(webhookId: number, options?: DeliverOptions): Promise<DeliveryReport>;
   /** Makes the next `count` API calls whose path matches answer `status`. */
   failNext(pathPattern: RegExp, status: number, count?: number): void;
+  /**
+   * Test controls for what a user can do in Vast.ai's web console, which has no API route of ours:
+   * change a webhook (checked by the same rules as the API's PUT) or delete it.
+   */
+  consoleUpdate(id: number, changes: { webhook_url?: string; event_types?: string[] }): void;
+  consoleDelete(id: number): void;
+  /**
+   * A test control: the next `count` deliveries are answered 200 without reaching the webhook's
+   * URL, as if something else there had acknowledged them (delivery-engine.ts, dropNext).
+   */
+  dropNextDeliveries(count?: number): void;
   /** API call log (no secrets). */
   requests: ApiCallRecord[];
   close(): Promise<void>;
@@ -131,6 +142,17 @@ export async function startVastEmulator(options: EmulatorOptions = {}): Promise<
     secretOf: (id) => registry.get(id)?.secret,
     deliver,
     failNext: (pathPattern, status, count = 1) => api.failNext(pathPattern, status, count),
+    consoleUpdate(id, changes) {
+      const webhook = registry.get(id);
+      if (!webhook) throw new Error(`Vast emulator: no webhook ${id}`);
+      registry.update(webhook.user_id, id, { ...changes });
+    },
+    consoleDelete(id) {
+      const webhook = registry.get(id);
+      if (!webhook) throw new Error(`Vast emulator: no webhook ${id}`);
+      registry.delete(webhook.user_id, id);
+    },
+    dropNextDeliveries: (count = 1) => deliveries.dropNext(count),
     requests: api.requests,
     close() {
       closing ??= (async () => {

@@ -3,8 +3,10 @@
 // It forwards a loopback port of its own to the adapter's port and prints its URL, as tunnel
 // programs do. Tests steer it with signals: SIGUSR1 makes it go silent (keeps running, stops
 // forwarding: requests hang), SIGUSR2 makes it forward again; kill it to make it die.
-// FAKE_TUNNEL_STATE names a file where it writes {"pid", "url"}, so a test can find it.
-import { writeFileSync } from "node:fs";
+// FAKE_TUNNEL_STATE names a file where it writes {"pid", "url"}, so a test can find it. While the
+// file FAKE_TUNNEL_DEAD names exists, every tunnel answers as cloudflared's edge does for a tunnel
+// that is gone (530, error 1033): a tunnel that dies for good, however often it is reopened.
+import { existsSync, writeFileSync } from "node:fs";
 import { createServer, request } from "node:http";
 
 const target = Number(process.argv[2]);
@@ -12,6 +14,11 @@ let silent = false;
 
 const server = createServer((req, res) => {
   if (silent) return; // a dead tunnel that still accepts connections
+  if (process.env.FAKE_TUNNEL_DEAD && existsSync(process.env.FAKE_TUNNEL_DEAD)) {
+    res.writeHead(530, { "content-type": "text/html" });
+    res.end("error code: 1033");
+    return;
+  }
   const upstream = request(
     { host: "127.0.0.1", port: target, method: req.method, path: req.url, headers: req.headers },
     (answer) => {

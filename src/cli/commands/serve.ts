@@ -2,6 +2,8 @@ import { EventEmitter } from "node:events";
 import { existsSync } from "node:fs";
 import type { Ora } from "ora";
 import { type AdapterLog, startAdapter } from "../../adapter/adapter.js";
+import { withMentions } from "../../chat/mentions.js";
+import { createChatPoster } from "../../chat/post-message.js";
 import type { MessageFormat } from "../../chat/render.js";
 import { resolveConfigDir } from "../../config/paths.js";
 import { removeRuntimeState, writeRuntimeState } from "../../config/runtime-state.js";
@@ -11,6 +13,7 @@ import { redactStoreLocation } from "../../delivery/store-location.js";
 import { DEFAULT_ROUTE, isTypeGroupName } from "../../route-syntax.js";
 import type { TunnelProvider } from "../../tunnel/types.js";
 import type { NotificationType } from "../../vast/api-types.js";
+import { subscriptionOf } from "../../vast/routing.js";
 import { type ConfigContext, openConfig } from "../config-context.js";
 import type { GlobalOptions } from "../context.js";
 import { CliError, ExitCode, usageError } from "../errors.js";
@@ -30,9 +33,10 @@ import {
   resolveSecrets,
 } from "../serve-options.js";
 import { makeReachable, type Reachability, type TunnelFlags } from "../serve-tunnel.js";
+import { createServeWatch, type WatchFlags } from "../serve-watch.js";
 import { isSharedStore, resolveStoreLocation, type StoreFlag } from "../store-access.js";
 
-export interface ServeOptions extends GlobalOptions, TunnelFlags, StoreFlag {
+export interface ServeOptions extends GlobalOptions, TunnelFlags, WatchFlags, StoreFlag {
   /** Numbers checked where commander parses them (option-parsers.ts). */
   rate?: number;
   maxAge?: number;
@@ -157,10 +161,31 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   void fetchCatalogue(routesConfig, routes, log).then((types) => {
     catalogue = types;
   });
+  // The chain watch (issue 18): its alerts go to the route default, with its mentions.
+  const alertPoster = createChatPoster(defaultRoute.chat.url);
+  // On a shared store the self-test is off unless asked for: Vast.ai's test event reaches
+  // whichever replica the load balancer picks, not necessarily the one waiting for it.
+  const watchFlags =
+    shared && options.selfTestEvery === undefined ? { ...options, selfTestEvery: 0 } : options;
+  const watch = createServeWatch(watchFlags, {
+    adapter,
+    config,
+    settings,
+    env,
+    log,
+    format,
+    postAlert: (message) => alertPoster.post(withMentions(message, defaultRoute.mentions)),
+    // What the webhook must subscribe to: init's types and every type a route names.
+    wantedTypes: () =>
+      subscriptionOf(routes, catalogue, routesConfig?.settings.read().eventTypes ?? []),
+    onProblemsChange: () => saveRuntime(),
+    isLeader: () => replica.isLeader(),
+  });
 
   const startedAt = Date.now();
   const saveRuntime = () => {
     const tunnel = reachable?.status();
+    const problems = adapter.problems.list();
     writeRuntimeState(configDir, {
       pid: process.pid,
       origin: adapter.origin,
@@ -170,6 +195,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       routes: adapter.routes,
       ...(reachable?.publicUrl ? { publicUrl: reachable.publicUrl } : {}),
       ...(tunnel ? { tunnel } : {}),
+      ...(problems.length ? { problems } : {}),
     });
   };
   // Until the tunnel is up, a Ctrl+C must not leave its process behind: exiting runs the tunnel
@@ -197,10 +223,12 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
       events,
       onStatus: saveRuntime,
       leader: replica,
+      tunnelHealth: watch.tunnelHealth,
       ...(context.tunnelProvider ? { provider: context.tunnelProvider } : {}),
     });
   } catch (error) {
     spinner?.stop();
+    watch.stop();
     secrets.close();
     await replica.close();
     await adapter.close();
@@ -228,12 +256,14 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
     "ready",
   );
   events.emit("ready", ready);
+  watch.start(reachable);
 
   const running = reachable;
   return new Promise<number>((resolve, reject) => {
     let stopping = false;
     const shutDown = async () => {
       removeRuntimeState(configDir, process.pid);
+      watch.stop();
       secrets.close();
       await replica.close();
       await running.close();

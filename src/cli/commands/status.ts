@@ -1,6 +1,6 @@
 import { type AdapterCounters, readAdmin } from "../../adapter/admin-client.js";
 import { maskChatUrl, maskSecret } from "../../config/mask.js";
-import { readRuntimeState } from "../../config/runtime-state.js";
+import { type AdapterRuntime, readRuntimeState } from "../../config/runtime-state.js";
 import type { SecretName } from "../../config/secret-store.js";
 import { describeEventStore, type EventStoreInfo } from "../../delivery/open-store.js";
 import { isPlaceholderUrl, type Webhook } from "../../vast/api-types.js";
@@ -82,6 +82,10 @@ export async function status(
     );
   }
   if (webhookError) warnings.push(`Webhook: ${webhookError}`);
+  for (const problem of runtime?.problems ?? []) {
+    const since = describeTime(problem.since);
+    warnings.push(printableLine(`Since ${since}: ${problem.title}. ${problem.action}`));
+  }
   if (store.problem) warnings.push(`Event store: ${store.problem}.`);
 
   // Each route's queue: the running adapter's, else the store's when there is one.
@@ -153,6 +157,7 @@ export async function status(
       );
     }
     out.line(`  health          ${health ? JSON.stringify(health) : "not answering"}`);
+    out.line(`  problems        ${describeProblems(runtime.problems ?? [])}`);
     if (admin?.counters) out.line(`  since start     ${describeCounters(admin.counters)}`);
   } else {
     out.line("Adapter           not running here");
@@ -178,6 +183,24 @@ function pickWebhook(webhook: Webhook) {
 function describeStore(store: EventStoreInfo): string {
   const driver = store.driver ?? "no driver";
   return `${store.kind} (${driver}) ${store.location}${store.exists ? "" : " (not created yet)"}`;
+}
+
+/** A time today as the clock shows it; another day with its date. */
+function describeTime(ms: number): string {
+  const date = new Date(ms);
+  const today = date.toDateString() === new Date().toDateString();
+  return today ? date.toLocaleTimeString() : date.toLocaleString();
+}
+
+/** "none", or each open problem with when it began, on lines of their own. */
+function describeProblems(problems: NonNullable<AdapterRuntime["problems"]>): string {
+  if (problems.length === 0) return "none";
+  return problems
+    .map(
+      (problem) =>
+        `\n    ${printableLine(`${problem.kind} since ${describeTime(problem.since)}: ${problem.summary}`)}`,
+    )
+    .join("");
 }
 
 function describeCounters(counters: AdapterCounters): string {

@@ -75,8 +75,20 @@ export class DeliveryEngine {
   // Deliveries use their own connection pool, closed with the emulator; redirects are never
   // followed (undici's request does not follow them unless told to).
   private readonly agent = new Agent();
+  /** Deliveries still to be "acknowledged elsewhere" (dropNext). */
+  private toDrop = 0;
 
   constructor(private readonly options: DeliveryEngineOptions) {}
+
+  /**
+   * A test control, not Vast.ai behaviour one can ask for: the next `count` deliveries are answered
+   * 200 without reaching the webhook's URL, as if something else there had acknowledged them (an
+   * old tunnel's URL now serving another adapter, a proxy). So `/test/` answers 200 for an event
+   * the adapter never sees.
+   */
+  dropNext(count: number): void {
+    this.toDrop += count;
+  }
 
   /**
    * Sends `attempts` copies of one event (duplicates, as at-least-once delivery makes them), and
@@ -99,6 +111,11 @@ export class DeliveryEngine {
     const eventId = typeof body.event_id === "string" ? body.event_id : newEventId();
     const timeoutMs = options.timeoutMs ?? DELIVERY_TIMEOUT_MS;
     const retryDelayMs = options.retryDelayMs ?? DEFAULT_RETRY_DELAY_MS;
+    if (this.toDrop > 0) {
+      this.toDrop--;
+      const attempts = [{ attempt: 1, status: 200, answer: "acknowledged elsewhere (dropped)" }];
+      return { eventId, body, attempts, delivered: true, outcome: "success" };
+    }
     let copiesLeft = Math.max(1, options.attempts ?? 1);
     let retriesLeft = Math.max(0, options.maxRetries ?? 0);
     const attempts: DeliveryAttempt[] = [];
