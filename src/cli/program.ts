@@ -142,10 +142,8 @@ export function createProgram(context: ProgramContext): Command {
     .addOption(
       new Option(
         "--self-test-every <duration>",
-        "how often to have Vast.ai send its test event and expect it back (0: never)",
-      )
-        .argParser(durationArgument(WATCH_MIN_MS, WATCH_MAX_MS))
-        .default(6 * 60 * 60_000, "6h"),
+        "how often to have Vast.ai send its test event and expect it back (default: 6h, off with a PostgreSQL store, whose replicas share the URL; 0: never)",
+      ).argParser(durationArgument(WATCH_MIN_MS, WATCH_MAX_MS)),
     )
     .option(
       "--rate <n>",

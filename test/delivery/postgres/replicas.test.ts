@@ -325,6 +325,10 @@ describe.skipIf(SKIP_POSTGRES)("replicas of serve on one PostgreSQL store", () =
       };
       const leader = start(0);
       await leader.waitForLog((r) => r.msg === "ready", 30_000);
+      // The chain watch runs, but no self-test unless asked for: Vast.ai's test event would reach
+      // whichever replica the load balancer picks.
+      const watching = await leader.waitForLog((r) => r.msg === "watching the chain");
+      expect(watching).toMatchObject({ check_every: "5m", self_test_every: "0" });
       expect(world.vast.webhooks()[0]?.webhook_url).toBe(`${urls[0]}/`);
       const puts = () => world.vast.requests.filter((r) => r.method === "PUT").length;
       const putsBefore = puts();
