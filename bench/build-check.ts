@@ -6,7 +6,10 @@ import { REPO_ROOT } from "./targets.js";
  * The bench and the soak run the built CLI (dist/): a missing build stops them, and a build older
  * than src/ earns a warning, since it would measure old code.
  */
-export function checkBuild(script: "bench" | "soak", warn: (message: string) => void): void {
+export function checkBuild(
+  script: "bench" | "bench:routes" | "soak",
+  warn: (message: string) => void,
+): void {
   const built = join(REPO_ROOT, "dist/cli/main.js");
   if (!existsSync(built)) {
     throw new Error(`dist/ is missing: run \`npm run build\` before \`npm run ${script}\`.`);

@@ -49,7 +49,7 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-interface BurstEvent {
+export interface BurstEvent {
   subject: string;
   eventId: string;
   /** The same bytes on every attempt; only the timestamp and signature headers change. */
@@ -59,10 +59,11 @@ interface BurstEvent {
 // A mix of real types, so our digests group several types, as a real burst would.
 const EVENT_TYPES = ["instance_stopped", "outbid", "low_credit", "machine_error", "billing_failed"];
 
-function makeBurst(count: number): BurstEvent[] {
+/** `types` in turn (the burst's five by default). */
+export function makeBurst(count: number, types: readonly string[] = EVENT_TYPES): BurstEvent[] {
   if (count > 9999) throw new Error("a burst has at most 9,999 events (four-digit subjects)");
   return Array.from({ length: count }, (_, index) => {
-    const event = sampleEvent(EVENT_TYPES[index % EVENT_TYPES.length] ?? "low_credit", {
+    const event = sampleEvent(types[index % types.length] ?? "low_credit", {
       subject: `burst ${String(index + 1).padStart(4, "0")}`,
       message: `Burst event ${index + 1} of ${count}.`,
     });
@@ -71,7 +72,7 @@ function makeBurst(count: number): BurstEvent[] {
   });
 }
 
-interface SenderStats {
+export interface SenderStats {
   /** Requests sent, retries included. */
   attempts: number;
   /** Events that got a 2xx (the sender stops there), and those answered a final 4xx (not 408/429). */
@@ -97,7 +98,7 @@ function count<K>(map: Map<K, number>, key: K): void {
  * Every event ends in at most maxAttempts attempts, or when `stop` aborts (no new attempt then,
  * and the ones in flight are cancelled).
  */
-async function sendBurst(
+export async function sendBurst(
   target: LoadTarget,
   events: readonly BurstEvent[],
   { concurrency, policy, seed }: { concurrency: number; policy: RetryPolicy; seed: number },
@@ -195,16 +196,16 @@ export interface BurstResult {
   endedS: number;
 }
 
-const SUBJECT_PATTERN = /\bburst \d{4}\b/g;
+export const SUBJECT_PATTERN = /\bburst \d{4}\b/g;
 
 /** The text a person sees: a card's fallbackText (ours), else the message's text (the tutorial). */
-function visibleText(body: Record<string, unknown>): string {
+export function visibleText(body: Record<string, unknown>): string {
   if (typeof body.fallbackText === "string") return body.fallbackText;
   return typeof body.text === "string" ? body.text : "";
 }
 
 /** The same seed for every run: the senders draw the same jitter sequence. */
-const BURST_SEED = 0x5eed_b0b5;
+export const BURST_SEED = 0x5eed_b0b5;
 
 interface BurstOptions {
   label: string;

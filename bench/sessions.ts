@@ -92,7 +92,7 @@ async function settle(chat: FakeChat): Promise<number> {
  * space, when given) and a fresh target posting to it (the bare server posts nowhere), for
  * `body`; both are gone afterwards, and the target's log tail is printed when the session fails.
  */
-async function withTarget<T>(
+export async function withTarget<T>(
   start: StartTarget,
   workdir: string,
   chatSetup: { delayMs: number; ratePerSecond?: number },
