@@ -7,7 +7,7 @@ import { REPO_ROOT } from "./targets.js";
  * than src/ earns a warning, since it would measure old code.
  */
 export function checkBuild(
-  script: "bench" | "bench:routes" | "soak",
+  script: "bench" | "bench:routes" | "bench:stores" | "soak",
   warn: (message: string) => void,
 ): void {
   const built = join(REPO_ROOT, "dist/cli/main.js");

@@ -51,7 +51,8 @@ export interface BurstReport {
 
 // ---- The document: maps, infinite latencies ("no answer") and the start date survive the round trip.
 
-export const RESULTS_FILE = join(REPO_ROOT, "bench-results.json");
+/** BENCH_RESULTS_FILE: another document, so runs compared side by side (compare-stores.ts) keep theirs. */
+export const RESULTS_FILE = process.env.BENCH_RESULTS_FILE ?? join(REPO_ROOT, "bench-results.json");
 
 export function saveResults(input: ReportInput, file = RESULTS_FILE): void {
   const replacer = (_key: string, value: unknown): unknown => {
@@ -62,7 +63,7 @@ export function saveResults(input: ReportInput, file = RESULTS_FILE): void {
   writeFileSync(file, `${JSON.stringify(input, replacer, 1)}\n`);
 }
 
-function loadResults(file: string): ReportInput {
+export function loadResults(file: string): ReportInput {
   const input = JSON.parse(readFileSync(file, "utf8"), (_key, value: unknown) => {
     if (typeof value === "object" && value !== null) {
       if ("$map" in value) return new Map(value.$map as [unknown, unknown][]);
@@ -112,7 +113,7 @@ const orDash =
     value === undefined ? "–" : format(value);
 
 /** Median of the defined values; Infinity (a request with no answer) sorts last. */
-function median(values: readonly Maybe[]): Maybe {
+export function median(values: readonly Maybe[]): Maybe {
   const sorted = values.filter((v): v is number => v !== undefined).sort((a, b) => a - b);
   if (sorted.length === 0) return undefined;
   const middle = Math.floor(sorted.length / 2);

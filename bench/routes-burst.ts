@@ -19,7 +19,7 @@ import {
 } from "./burst.js";
 import { type BenchConfig, readConfig } from "./config.js";
 import { loadAverage, type MachineInfo, machineInfo } from "./machine.js";
-import { writeSection } from "./report.js";
+import { median, writeSection } from "./report.js";
 import { withTarget } from "./sessions.js";
 import { REPO_ROOT, type StartTarget, startOurs, type Target } from "./targets.js";
 
@@ -454,14 +454,6 @@ interface Repeat {
 // ---- The report.
 
 type Maybe = number | undefined;
-
-function median(values: readonly Maybe[]): Maybe {
-  const sorted = values.filter((v): v is number => v !== undefined).sort((a, b) => a - b);
-  if (sorted.length === 0) return undefined;
-  const middle = Math.floor(sorted.length / 2);
-  const upper = sorted[middle] as number;
-  return sorted.length % 2 === 1 ? upper : ((sorted[middle - 1] as number) + upper) / 2;
-}
 
 const secondsOf = (v: number) => v.toFixed(v < 10 ? 2 : 1);
 const countOf = (v: number) => Math.round(v).toLocaleString("en-US");

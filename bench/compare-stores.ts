@@ -1,0 +1,119 @@
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { parseArgs } from "node:util";
+import { execa } from "execa";
+import { startPostgresCluster } from "../test/support/postgres-cluster.js";
+import { checkBuild } from "./build-check.js";
+import { loadAverage } from "./machine.js";
+import { loadResults, median, type ReportInput, writeSection } from "./report.js";
+import { REPO_ROOT } from "./targets.js";
+
+/**
+ * `npm run bench:stores`: the load part of the bench (`bench/run.ts --only load`, Chat at 5 ms) once
+ * per store, each in its own run saved to its own document, then one table side by side: ack
+ * latency at 500/s, saturation and its share of a bare node:http server measured in the same run,
+ * and peak RSS. The stores: SQLite on node:sqlite (the default on Node 22.13+, run on the newest
+ * line), SQLite on better-sqlite3 (the default on Node 20, run on this machine's Node) and
+ * PostgreSQL (a throwaway local server with fsync on, run on the newest line). The newest line is
+ * Node's build from the npm registry that `.ci/run` installs (`npm ci --prefix .ci/node-lines`).
+ * With `--write` (or a full run) the table replaces the stores section of BENCHMARKS.md.
+ */
+const progress = (message: string) => console.error(`[stores] ${message}`);
+const MARKERS = ["<!-- stores:begin -->", "<!-- stores:end -->"] as const;
+const NEWEST = join(REPO_ROOT, ".ci", "node-lines", "node_modules", "node26", "bin", "node");
+
+interface StoreRun {
+  label: string;
+  node: string;
+  env: Record<string, string>;
+}
+
+async function runLoad(run: StoreRun, quick: boolean, file: string): Promise<ReportInput> {
+  progress(`${run.label}: npm run bench -- --only load`);
+  // The Node under test first on PATH: tsx, and serve (started with the bench's own execPath).
+  const PATH = `${dirname(run.node)}:${process.env.PATH ?? ""}`;
+  const args = ["tsx", "bench/run.ts", "--only", "load", "--chat-delays-ms", "5", "--no-write"];
+  await execa("npx", [...args, "--skip-python", ...(quick ? ["--quick"] : [])], {
+    cwd: REPO_ROOT,
+    env: { ...run.env, PATH, BENCH_RESULTS_FILE: file },
+    stdout: "ignore",
+    stderr: "inherit",
+  });
+  return loadResults(file);
+}
+
+const fixed = (n: number | undefined, digits = 1) => (n === undefined ? "–" : n.toFixed(digits));
+const int = (n: number | undefined) => (n === undefined ? "–" : Math.round(n).toLocaleString());
+
+/** One row: the medians over the repeats of the run. */
+function row(label: string, input: ReportInput): string {
+  const load = input.load;
+  if (!load) return `| ${label} | no load figures |`;
+  const ours = load.ours;
+  const saturation = median(ours.map((s) => s.saturation.acceptedPerS));
+  const ceiling = median(load.ceilings.map((c) => c.saturation.acceptedPerS));
+  const share = saturation !== undefined && ceiling ? saturation / ceiling : undefined;
+  const cells = [
+    label,
+    input.machine.node,
+    input.machine.store,
+    fixed(median(ours.map((s) => s.fixed?.p50Ms)), 2),
+    fixed(median(ours.map((s) => s.fixed?.p99Ms)), 2),
+    int(saturation),
+    int(ceiling),
+    share === undefined ? "–" : share.toFixed(2),
+    fixed(median(ours.map((s) => s.idleRssMiB))),
+    fixed(median(ours.map((s) => s.loadRssMiB))),
+  ];
+  return `| ${cells.join(" | ")} |`;
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    options: { quick: { type: "boolean" }, write: { type: "boolean" } },
+  });
+  const quick = values.quick === true;
+  checkBuild("bench:stores", progress);
+  if (!existsSync(NEWEST)) {
+    console.error(`${NEWEST} is missing: run \`npm ci --prefix .ci/node-lines\` first.`);
+    return 2;
+  }
+  const startedAt = new Date();
+  const loadAtStart = loadAverage();
+  const work = mkdtempSync(join(tmpdir(), "vast-gchat-stores-"));
+  // Durable as in production: the test cluster's fsync=off would flatter PostgreSQL.
+  const cluster = await startPostgresCluster({ settings: { fsync: "on", full_page_writes: "on" } });
+  try {
+    const runs: StoreRun[] = [
+      { label: "SQLite, node:sqlite", node: NEWEST, env: {} },
+      { label: "SQLite, better-sqlite3", node: process.execPath, env: {} },
+      {
+        label: "PostgreSQL, one replica",
+        node: NEWEST,
+        env: { VAST_GCHAT_STORE: await cluster.createDatabase("bench") },
+      },
+    ];
+    const rows: string[] = [];
+    for (const [index, run] of runs.entries()) {
+      rows.push(row(run.label, await runLoad(run, quick, join(work, `run-${index}.json`))));
+    }
+    const text = [
+      `- Command: \`npm run build && npm run bench:stores${quick ? " -- --quick" : ""}\``,
+      `- Run: ${startedAt.toISOString()}, took ${((Date.now() - startedAt.getTime()) / 60_000).toFixed(1)} min; load average ${loadAtStart} at the start, ${loadAverage()} at the end`,
+      "- Each store in its own `npm run bench -- --only load --chat-delays-ms 5` (method in the bench section above); figures are the medians of its repeats. PostgreSQL: a local server on loopback with fsync on and `synchronous_commit` on (the default), the pool of 4 connections serve opens.",
+      "",
+      "| store | node | driver | ack p50 at 500/s (ms) | ack p99 at 500/s (ms) | saturation (accepted/s) | bare node:http, same run (/s) | share of bare | peak RSS idle (MiB) | peak RSS after load (MiB) |",
+      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+      ...rows,
+    ].join("\n");
+    console.log(text);
+    if (values.write || !quick) writeSection(join(REPO_ROOT, "BENCHMARKS.md"), text, ...MARKERS);
+    return 0;
+  } finally {
+    await cluster.destroy();
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+process.exitCode = await main();
