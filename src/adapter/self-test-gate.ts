@@ -1,3 +1,5 @@
+import { slugOf } from "../vast/type-selection.js";
+
 /**
  * Recognising the adapter's own self-test event at the receiver, so that it never reaches Chat.
  *
@@ -60,7 +62,7 @@ export class SelfTestGate {
     if (!run) return false;
     const ours =
       run.expectedId === undefined
-        ? event.notifType === TEST_EVENT_TYPE
+        ? event.notifType !== undefined && slugOf(event.notifType) === TEST_EVENT_TYPE
         : event.eventId === run.expectedId;
     if (!ours) return false;
     run.claimed.set(event.eventId, event);
@@ -100,6 +102,11 @@ export class SelfTestGate {
       },
       close: () => this.end(run),
     };
+  }
+
+  /** Ends the run under way, if any (the adapter is stopping): what it claimed is settled. */
+  stop(): void {
+    if (this.run) this.end(this.run);
   }
 
   private end(run: Run): void {

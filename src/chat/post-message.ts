@@ -54,6 +54,7 @@ function isRetryableStatus(status: number): boolean {
 function networkReason(error: unknown): string {
   const { code, name, message } = error as { code?: string; name?: string; message?: string };
   if (name === "AbortError") return "post cancelled";
+  if (name === "TimeoutError") return "Chat timed out";
   if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT")
     return "Chat timed out";
   if (code === "UND_ERR_CONNECT_TIMEOUT") return "connecting to Chat timed out";
@@ -113,7 +114,11 @@ export function createChatPoster(chatUrl: URL, options: ChatPosterOptions = {}):
   }
 
   return {
-    async post(message, signal, requestId) {
+    async post(message, cancel, requestId) {
+      // One deadline for the whole post, however its time is spent (connecting, waiting, reading,
+      // a second try without the requestId): a shared store's claim on the route outlives it.
+      const deadline = AbortSignal.timeout(timeoutMs);
+      const signal = cancel ? AbortSignal.any([cancel, deadline]) : deadline;
       const outcome = await postOnce(message, signal, sendRequestId ? requestId : undefined);
       const refusedTheId =
         outcome.kind === "rejected" &&

@@ -112,22 +112,30 @@ function buildCard(items: DigestItem[]): ChatMessage {
 }
 
 /** Whether the message fits: under the byte target, and a text list whole (never cut). */
-function fits(message: ChatMessage): boolean {
-  if (message.text !== undefined && message.text.length > MAX_TEXT_LENGTH) return false;
+function fitsWithin(message: ChatMessage, textLength: number): boolean {
+  if (message.text !== undefined && message.text.length > textLength) return false;
   return utf8Length(JSON.stringify(message)) <= Math.min(BODY_BYTES_TARGET, MAX_BODY_BYTES);
 }
 
-function build(items: DigestItem[], format: MessageFormat): ChatMessage {
+function buildPlain(items: DigestItem[], format: MessageFormat): ChatMessage {
   return format === "text" ? { text: listText(items, escapeChatText) } : buildCard(items);
 }
 
 /**
  * The largest prefix of `items` whose digest fits Chat's limits. A prefix of one is that event's
  * own message: it fits where a digest of it might not (a huge type name in the header).
+ * `reservedText` characters of the text are left free for what goes above it (a route's mentions,
+ * chat/mentions.ts), so adding them can never cut a listed event out of the message.
  */
-export function renderDigest(items: DigestItem[], format: MessageFormat = "card"): Digest {
+export function renderDigest(
+  items: DigestItem[],
+  format: MessageFormat = "card",
+  reservedText = 0,
+): Digest {
+  const build = (some: DigestItem[]) => buildPlain(some, format);
+  const fits = (message: ChatMessage) => fitsWithin(message, MAX_TEXT_LENGTH - reservedText);
   let count = items.length;
-  let message = build(items, format);
+  let message = build(items);
   while (count > 1 && !fits(message)) {
     // Shrink in proportion, then by one: a few tries, not one per event.
     const over = Math.max(
@@ -135,7 +143,7 @@ export function renderDigest(items: DigestItem[], format: MessageFormat = "card"
       (message.text?.length ?? 0) / MAX_TEXT_LENGTH,
     );
     count = Math.max(1, Math.min(count - 1, Math.floor(count / over)));
-    message = build(items.slice(0, count), format);
+    message = build(items.slice(0, count));
   }
   const [head] = items;
   if (count === 1 && head) {

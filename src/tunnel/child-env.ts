@@ -53,6 +53,8 @@ export const OWN_SECRETS: readonly string[] = [
   "GOOGLE_CHAT_URL",
   "GOOGLE_CHAT_URL_FILE",
   "VAST_GCHAT_STORE",
+  // libpq's own: a shared store's password, were it given that way.
+  "PGPASSWORD",
 ];
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*\*?$/;

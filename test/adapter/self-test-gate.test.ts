@@ -25,11 +25,13 @@ describe("SelfTestGate", () => {
     const run = gate.begin();
     expect(gate.claim(event("low", "low_credit"))).toBe(false);
     expect(gate.claim(event("theirs"))).toBe(true);
+    // The type named by key, as Vast.ai's catalogue also names it, is the same type.
+    expect(gate.claim(event("keyed", "client:webhook_test"))).toBe(true);
     expect(gate.claim(event("ours"))).toBe(true);
     expect(await run.arrival("ours", never)).toBe(true);
-    expect(released).toEqual(["theirs"]);
+    expect(released).toEqual(["theirs", "keyed"]);
     run.close();
-    expect(released).toEqual(["theirs"]);
+    expect(released).toEqual(["theirs", "keyed"]);
     expect(gate.claim(event("later"))).toBe(false);
   });
 

@@ -90,6 +90,29 @@ describe("withMentions", () => {
     }
   });
 
+  it("never cuts a listed event out of a text digest: the mentions are part of its fit", () => {
+    const most = Array.from(
+      { length: MAX_MENTIONS },
+      (_, i) => `users/${String(i).padStart(30, "9")}`,
+    );
+    // Enough events that the list alone nearly fills Chat's text limit.
+    const items = Array.from({ length: 50 }, (_, i) => ({
+      eventId: `e${i}`,
+      event: { ...event, subject: `subject ${String(i).padStart(2, "0")} ${"x".repeat(60)}` },
+    }));
+    // As the adapter does it: the digest leaves room for the mention line, then gets it.
+    const digest = renderDigest(items, "text", mentionLine(most).length + 1);
+    const message = withMentions(digest.message, most);
+    expectAcceptable(message);
+    expect(mentionsIn(message)).toHaveLength(MAX_MENTIONS);
+    expect(digest.carried.length).toBeGreaterThan(1);
+    // Every event the digest says it carries is in its text, whole.
+    for (const item of digest.carried) expect(message.text).toContain(item.event.subject);
+    // Without the room, the mentions would have cut the last of them off.
+    const unreserved = withMentions(renderDigest(items, "text").message, most);
+    expect(unreserved.text).not.toContain(items.at(-1)?.event.subject);
+  });
+
   it("agrees with the grammar on every string: a mention renders, anything else throws", () => {
     fc.assert(
       fc.property(

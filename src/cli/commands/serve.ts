@@ -322,7 +322,8 @@ function startupError(
     });
   }
   if (error instanceof NoStoreDriverError) {
-    return new CliError(`Cannot open the event store ${storePath}: ${error.message}.`);
+    const shown = redactStoreLocation(storePath);
+    return new CliError(`Cannot open the event store ${shown}: ${error.message}.`);
   }
   if (error instanceof StoreUnavailableError) {
     const shown = redactStoreLocation(storePath);

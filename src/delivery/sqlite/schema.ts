@@ -95,21 +95,32 @@ export function migrate(db: SqliteConnection, path: string): void {
     if (!hasColumn(db, "attempts", "route")) {
       db.exec(`ALTER TABLE attempts ADD COLUMN route TEXT NOT NULL DEFAULT '${DEFAULT_ROUTE}'`);
     }
-    // Up to version 3 an event had one delivery, in its own row: now the route default's, as it
-    // stood (pending, delivered or dead, with its attempts, next attempt and last error).
-    db.exec(`INSERT OR IGNORE INTO deliveries
-               (seq, route, state, attempts, queued_at, next_attempt_at, last_error, delivered_at)
-             SELECT seq, '${DEFAULT_ROUTE}', state, attempts, queued_at, next_attempt_at, last_error,
-                    delivered_at
-             FROM events`);
-    // Version 3's one-row note of the post under way is the route default's note now.
-    if (hasTable(db, "posting")) {
-      db.exec(`INSERT OR IGNORE INTO postings (route, seqs)
-                 SELECT '${DEFAULT_ROUTE}', seqs FROM posting;
-               DROP TABLE posting;`);
-    }
+    adoptOlderWrites(db);
     db.exec(`PRAGMA user_version = ${SCHEMA_VERSION}`);
   });
+}
+
+/**
+ * Makes what the release before routes wrote deliverable here: up to version 3 an event had one
+ * delivery, in its own row, and one note of the post under way (`posting`); now they are the route
+ * default's, as they stood. Run by the upgrade, and again each time serve opens the store: an
+ * upgraded file may still be written by the old serve until it is restarted (a newer `status` or
+ * `events` upgrades the file under it), and what it keeps then has no delivery yet. `posting` stays
+ * for that old serve; an event with no delivery is otherwise never left behind (a removed route's
+ * events are forgotten with it), so any such event is the old release's.
+ */
+export function adoptOlderWrites(db: SqliteConnection): void {
+  db.exec(`INSERT OR IGNORE INTO deliveries
+             (seq, route, state, attempts, queued_at, next_attempt_at, last_error, delivered_at)
+           SELECT seq, '${DEFAULT_ROUTE}', state, attempts, queued_at, next_attempt_at, last_error,
+                  delivered_at
+           FROM events e
+           WHERE NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.seq = e.seq)`);
+  if (hasTable(db, "posting")) {
+    db.exec(`INSERT OR IGNORE INTO postings (route, seqs)
+               SELECT '${DEFAULT_ROUTE}', seqs FROM posting;
+             DELETE FROM posting;`);
+  }
 }
 
 /** The file's version; a newer one than this code knows is refused. */

@@ -16,7 +16,7 @@ import {
   StoreUnavailableError,
 } from "../event-store.js";
 import { type Checkpointer, type CheckpointerOptions, startCheckpointer } from "./checkpointer.js";
-import { migrate } from "./schema.js";
+import { adoptOlderWrites, migrate } from "./schema.js";
 import {
   chooseSqliteDriver,
   type SqliteConnection,
@@ -87,6 +87,11 @@ export async function openSqliteStore(
     // Checkpoints run in another thread (checkpointer.ts), never inside an acknowledged commit.
     if (checkpoints !== "inline") db.exec("PRAGMA wal_autocheckpoint = 0");
     migrate(db, path);
+    // The adapter's own store: take over what an older serve may have written since the upgrade.
+    if (options.background) {
+      const connection = db;
+      connection.transaction(() => adoptOlderWrites(connection));
+    }
     return new SqliteEventStore(db, options, checkpoints === "thread" ? path : undefined);
   } catch (error) {
     db?.close();

@@ -113,17 +113,48 @@ describe.each(SQLITE_DRIVERS_HERE)("a store made by the release before routes, o
       const version = db.prepare<[], { user_version: number }>("PRAGMA user_version").get();
       expect(version?.user_version).toBe(SCHEMA_VERSION);
       expect(SCHEMA_VERSION).toBe(4);
-      // Version 3's one-row note is gone, its row moved.
+      // Version 3's one-row note moved; its table stays (empty) for an old serve still running.
       const tables = db
         .prepare<[], { name: string }>("SELECT name FROM sqlite_master WHERE type = 'table'")
         .all()
         .map((row) => row.name);
       expect(tables).toEqual(
-        expect.arrayContaining(["events", "deliveries", "attempts", "postings"]),
+        expect.arrayContaining(["events", "deliveries", "attempts", "postings", "posting"]),
       );
-      expect(tables).not.toContain("posting");
+      expect(db.prepare<[], { n: number }>("SELECT COUNT(*) AS n FROM posting").get()?.n).toBe(0);
     } finally {
       db.close();
+    }
+  });
+
+  it("takes over what the old serve kept after the upgrade, once the new serve opens it", async () => {
+    // A newer `status` upgrades the file while the old serve still runs: it goes on keeping events
+    // (and noting its post) the old way, in events and posting, with no delivery for them.
+    await (await openEventStore(path)).close();
+    const old = await otherConnection(path, driver);
+    old.exec(`INSERT INTO events (event_id, notif_type, payload, received_at, queued_at, next_attempt_at)
+              VALUES ('kept-by-old-serve', 'low_credit', '{}', 1700000009000, 1700000009000, 1700000009000);
+              INSERT INTO posting (id, seqs) VALUES (1, '[3,4]');`);
+    old.close();
+    const commands = await openEventStore(path);
+    try {
+      // A command's store only reads: it does not take over what a running serve may still own.
+      expect((await commands.get("kept-by-old-serve"))?.deliveries).toEqual([]);
+    } finally {
+      await commands.close();
+    }
+    const serve = await openEventStore(path, { background: true });
+    try {
+      expect(await serve.get("kept-by-old-serve")).toMatchObject({
+        state: "pending",
+        deliveries: [{ route: "default", state: "pending" }],
+      });
+      expect((await serve.unfinishedPosting("default"))?.map((event) => event.eventId)).toEqual([
+        "v3-pending-1",
+        "v3-pending-2",
+      ]);
+    } finally {
+      await serve.close();
     }
   });
 
