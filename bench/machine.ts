@@ -1,6 +1,7 @@
 import { spawnSync } from "node:child_process";
 import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
 import { chooseSqliteDriver } from "../src/delivery/sqlite/sqlite-driver.js";
+import { isPostgresUrl } from "../src/delivery/store-location.js";
 import { REPO_ROOT } from "./targets.js";
 
 /** The machine a run was taken on: figures from a shared, noisy machine mean little without it. */
@@ -31,17 +32,21 @@ function output(command: string, args: string[]): string | undefined {
 }
 
 export async function machineInfo(): Promise<MachineInfo> {
-  // serve is started with this Node and VAST_GCHAT_SQLITE_DRIVER (targets.ts), so it chooses alike.
+  // serve is started with this Node, VAST_GCHAT_SQLITE_DRIVER and VAST_GCHAT_STORE (targets.ts),
+  // so it chooses alike.
   const driver = await chooseSqliteDriver().then(
     (chosen) => chosen.name,
     () => "no driver",
   );
+  const store = isPostgresUrl(process.env.VAST_GCHAT_STORE ?? "")
+    ? "postgresql (pg)"
+    : `sqlite (${driver})`;
   return {
     nproc: availableParallelism(),
     cpu: cpus()[0]?.model.trim() ?? "unknown CPU",
     memoryGiB: totalmem() / 2 ** 30,
     node: process.version,
-    store: `sqlite (${driver})`,
+    store,
     python: output("python3", ["--version"]),
     commit: output("git", ["rev-parse", "--short", "HEAD"]),
     dirty: (output("git", ["status", "--porcelain", "--untracked-files=no"]) ?? "") !== "",
