@@ -12,7 +12,7 @@ import {
   positiveNumberArgument,
   routeNameArgument,
 } from "./option-parsers.js";
-import { DEFAULT_HOST, DEFAULT_PATH } from "./serve-options.js";
+import { DEFAULT_HOST, DEFAULT_PATH } from "./serve-defaults.js";
 
 /**
  * The chain watch's periods (issue 18): at 1 s, one call a second to one route, within the client's

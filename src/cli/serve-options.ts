@@ -2,14 +2,14 @@ import { ChatUrlError, type ParsedChatUrl, parseChatUrl } from "../chat/webhook-
 import { MAX_SIGNATURE_AGE_SECONDS } from "../vast/signature.js";
 import type { ConfigContext } from "./config-context.js";
 import { usageError } from "./errors.js";
+import { DEFAULT_PATH, DEFAULT_PORT } from "./serve-defaults.js";
+
+export { DEFAULT_HOST, DEFAULT_PATH, DEFAULT_PORT } from "./serve-defaults.js";
 
 /**
  * What `serve` and `trigger` need, from flags and the tutorial's environment variables
  * (a flag beats the environment). Until `init` stores settings, the environment is the source.
  */
-export const DEFAULT_PORT = 8787;
-export const DEFAULT_HOST = "127.0.0.1";
-export const DEFAULT_PATH = "/";
 
 export function parsePort(value: string | undefined, source: string): number {
   if (value === undefined || value === "") return DEFAULT_PORT;

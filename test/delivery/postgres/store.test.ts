@@ -69,6 +69,28 @@ describe.skipIf(SKIP_POSTGRES)("the PostgreSQL store, shared by replicas", () =>
     expect(due.map((event) => event.eventId)).toEqual(["x", "y", "z"]);
   });
 
+  it("commits synchronously whatever the database's default: an acknowledgement means committed", async () => {
+    // A database whose default would let a commit return before it is safe.
+    const admin = new pg.Client({ connectionString: url });
+    await admin.connect();
+    try {
+      const database = new URL(url).pathname.slice(1);
+      await admin.query(`ALTER DATABASE "${database}" SET synchronous_commit = off`);
+      const store = await replica();
+      // What the store's own session runs with, read inside its own insert by a trigger.
+      await admin.query(`CREATE TABLE seen (setting text);
+        CREATE FUNCTION note_setting() RETURNS trigger LANGUAGE plpgsql AS $$
+          BEGIN INSERT INTO seen VALUES (current_setting('synchronous_commit')); RETURN NEW; END $$;
+        CREATE TRIGGER note_setting AFTER INSERT ON vast_gchat.events
+          FOR EACH ROW EXECUTE FUNCTION note_setting();`);
+      await accept(store, "safe");
+      const { rows } = await admin.query<{ setting: string }>("SELECT setting FROM seen");
+      expect(rows).toEqual([{ setting: "on" }]);
+    } finally {
+      await admin.end();
+    }
+  });
+
   it("lets different replicas drain different routes at once, each route by one of them", async () => {
     const [a, b] = [await replica(), await replica()];
     await a.accept({
