@@ -136,6 +136,53 @@ export interface QueueStats extends QueueCounts {
   routes: Record<string, QueueCounts>;
 }
 
+/** A route's deliveries in one state, counted by a store's query; `oldest` for pending ones. */
+export interface CountRow<State extends EventState = EventState> {
+  route: string;
+  state: State;
+  n: number;
+  /** Receipt time of the oldest pending delivery's event; null for other states. */
+  oldest: number | null;
+}
+
+type Counts = Partial<Record<EventState, number>> & { oldestPendingAt: number | null };
+
+function add(into: Counts, row: CountRow): void {
+  into[row.state] = (into[row.state] ?? 0) + row.n;
+  if (row.state === "pending" && row.oldest !== null) {
+    into.oldestPendingAt = Math.min(into.oldestPendingAt ?? row.oldest, row.oldest);
+  }
+}
+
+/** The totals and each route's counts from a store's count rows: the same sums for every store. */
+export function sumStats(rows: readonly CountRow[]): StoreStats {
+  const empty = (): DeliveryCounts => ({
+    pending: 0,
+    delivered: 0,
+    dead: 0,
+    oldestPendingAt: null,
+  });
+  const stats: StoreStats = { ...empty(), routes: {} };
+  for (const row of rows) {
+    add(stats, row);
+    stats.routes[row.route] ??= empty();
+    add(stats.routes[row.route] as DeliveryCounts, row);
+  }
+  return stats;
+}
+
+/** The same for the queue (pending and dead only). */
+export function sumQueue(rows: readonly CountRow<"pending" | "dead">[]): QueueStats {
+  const empty = (): QueueCounts => ({ pending: 0, dead: 0, oldestPendingAt: null });
+  const queue: QueueStats = { ...empty(), routes: {} };
+  for (const row of rows) {
+    add(queue, row);
+    queue.routes[row.route] ??= empty();
+    add(queue.routes[row.route] as QueueCounts, row);
+  }
+  return queue;
+}
+
 export interface ListOptions {
   /** Only deliveries in this state. */
   state?: EventState | undefined;

@@ -5,19 +5,20 @@ import { DEFAULT_ROUTE } from "../../route-syntax.js";
 import {
   type AcceptInput,
   type Attempt,
-  type DeliveryCounts,
+  type CountRow,
   type DeliveryState,
   type EventState,
   type EventStore,
   type ListOptions,
   type OutcomeRecord,
-  type QueueCounts,
   type QueueStats,
   type StoredDelivery,
   type StoredEvent,
   type StoreOptions,
   type StoreStats,
   StoreUnavailableError,
+  sumQueue,
+  sumStats,
 } from "../event-store.js";
 import type { StoreLocation } from "../store-location.js";
 import { describePgError, unavailable } from "./errors.js";
@@ -583,66 +584,24 @@ class PostgresEventStore implements EventStore {
   }
 
   async stats(): Promise<StoreStats> {
-    const result = await this.query<{
-      route: string;
-      state: EventState;
-      n: number;
-      oldest: number | null;
-    }>(
+    const result = await this.query<CountRow>(
       `SELECT d.route, d.state, count(*)::integer AS n,
          min(e.received_at) FILTER (WHERE d.state = 'pending') AS oldest
        FROM ${FROM_DELIVERIES} GROUP BY d.route, d.state`,
     );
-    const empty = (): DeliveryCounts => ({
-      pending: 0,
-      delivered: 0,
-      dead: 0,
-      oldestPendingAt: null,
-    });
-    const stats: StoreStats = { ...empty(), routes: {} };
-    for (const row of result.rows) {
-      const counts = stats.routes[row.route] ?? empty();
-      stats.routes[row.route] = counts;
-      counts[row.state] = row.n;
-      stats[row.state] += row.n;
-      if (row.state === "pending" && row.oldest !== null) {
-        counts.oldestPendingAt = row.oldest;
-        stats.oldestPendingAt = Math.min(stats.oldestPendingAt ?? row.oldest, row.oldest);
-      }
-    }
-    return stats;
+    return sumStats(result.rows);
   }
 
   async queue(): Promise<QueueStats> {
     // Only the small partial indexes of pending and dead deliveries, never the delivered ones.
-    const result = await this.query<{
-      route: string;
-      state: "pending" | "dead";
-      n: number;
-      oldest: number | null;
-    }>(
+    const result = await this.query<CountRow<"pending" | "dead">>(
       `SELECT d.route, 'pending' AS state, count(*)::integer AS n, min(e.received_at) AS oldest
          FROM ${FROM_DELIVERIES} WHERE d.state = 'pending' GROUP BY d.route
        UNION ALL
        SELECT route, 'dead' AS state, count(*)::integer AS n, NULL AS oldest
          FROM vast_gchat.deliveries WHERE state = 'dead' GROUP BY route`,
     );
-    const queue: QueueStats = { pending: 0, dead: 0, oldestPendingAt: null, routes: {} };
-    for (const row of result.rows) {
-      const counts: QueueCounts = queue.routes[row.route] ?? {
-        pending: 0,
-        dead: 0,
-        oldestPendingAt: null,
-      };
-      queue.routes[row.route] = counts;
-      counts[row.state] = row.n;
-      queue[row.state] += row.n;
-      if (row.state === "pending" && row.oldest !== null) {
-        counts.oldestPendingAt = row.oldest;
-        queue.oldestPendingAt = Math.min(queue.oldestPendingAt ?? row.oldest, row.oldest);
-      }
-    }
-    return queue;
+    return sumQueue(result.rows);
   }
 
   // --- housekeeping ---

@@ -4,7 +4,6 @@ import { DEFAULT_ROUTE } from "../../route-syntax.js";
 import {
   type AcceptInput,
   type Attempt,
-  type DeliveryCounts,
   type EventStore,
   type ListOptions,
   type OutcomeRecord,
@@ -14,6 +13,8 @@ import {
   type StoreOptions,
   type StoreStats,
   StoreUnavailableError,
+  sumQueue,
+  sumStats,
 } from "../event-store.js";
 import { type Checkpointer, type CheckpointerOptions, startCheckpointer } from "./checkpointer.js";
 import { adoptOlderWrites, migrate } from "./schema.js";
@@ -322,46 +323,18 @@ class SqliteEventStore implements EventStore {
 
   stats(): Promise<StoreStats> {
     return this.run(() => {
-      const empty = (): DeliveryCounts => ({
-        pending: 0,
-        delivered: 0,
-        dead: 0,
-        oldestPendingAt: null,
-      });
-      const stats: StoreStats = { ...empty(), routes: {} };
-      const of = (route: string): DeliveryCounts => {
-        const counts = stats.routes[route] ?? empty();
-        stats.routes[route] = counts;
-        return counts;
-      };
-      for (const row of this.statements.counts.all()) {
-        of(row.route)[row.state] = row.n;
-        stats[row.state] += row.n;
-      }
-      for (const row of this.statements.queue.all()) {
-        if (row.state !== "pending" || row.oldest === null) continue;
-        of(row.route).oldestPendingAt = row.oldest;
-        stats.oldestPendingAt = Math.min(stats.oldestPendingAt ?? row.oldest, row.oldest);
-      }
-      return stats;
+      // Pending and dead (with the oldest pending) from the queue's statement, which reads only
+      // their small indexes; delivered ones counted apart.
+      const delivered = this.statements.counts
+        .all()
+        .filter((row) => row.state === "delivered")
+        .map((row) => ({ ...row, oldest: null }));
+      return sumStats([...this.statements.queue.all(), ...delivered]);
     });
   }
 
   queue(): Promise<QueueStats> {
-    return this.run(() => {
-      const queue: QueueStats = { pending: 0, dead: 0, oldestPendingAt: null, routes: {} };
-      for (const row of this.statements.queue.all()) {
-        const counts = queue.routes[row.route] ?? { pending: 0, dead: 0, oldestPendingAt: null };
-        queue.routes[row.route] = counts;
-        counts[row.state] = row.n;
-        queue[row.state] += row.n;
-        if (row.state === "pending" && row.oldest !== null) {
-          counts.oldestPendingAt = row.oldest;
-          queue.oldestPendingAt = Math.min(queue.oldestPendingAt ?? row.oldest, row.oldest);
-        }
-      }
-      return queue;
-    });
+    return this.run(() => sumQueue(this.statements.queue.all()));
   }
 
   prune(now: number): Promise<number> {
