@@ -5,6 +5,7 @@ import { join, resolve } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { eventStorePath } from "../src/config/paths.js";
+import { isPostgresUrl } from "../src/delivery/store-location.js";
 import { freeLoopbackPort } from "../src/tunnel/free-port.js";
 import { BIN, type CliProcess, cleanEnv, spawnProcess } from "../test/support/cli-process.js";
 
@@ -107,7 +108,7 @@ export async function startOurs(options: StartOptions): Promise<Target> {
   const ready = await proc.waitForLog((r) => r.msg === "ready");
   const { pathname: path } = new URL(String(ready.url));
   // The kill -9 check reads a SQLite file; on PostgreSQL it is left out.
-  const onSqlite = !/^postgres(ql)?:\/\//i.test(process.env.VAST_GCHAT_STORE ?? "");
+  const onSqlite = !isPostgresUrl(process.env.VAST_GCHAT_STORE ?? "");
   const storePath = onSqlite
     ? process.env.VAST_GCHAT_STORE || eventStorePath(configDir)
     : undefined;

@@ -165,7 +165,6 @@ async function handleDelivery(
   if (!parsed.ok) return reject(400, parsed.error);
 
   const notifType = parsed.event.notif_type;
-  const routes = routesFor(notifType, deps.routes ?? EVERYTHING_TO_DEFAULT, deps.catalogue?.());
   const payload = request.body.toString("utf8");
   if (deps.claimSelfTest?.({ eventId: parsed.eventId, notifType, payload, receivedAt: now })) {
     return {
@@ -174,6 +173,7 @@ async function handleDelivery(
       outcome: { kind: "self_test", eventId: parsed.eventId },
     };
   }
+  const routes = routesFor(notifType, deps.routes ?? EVERYTHING_TO_DEFAULT, deps.catalogue?.());
   try {
     // Committed, with a delivery for each route, before this resolves: the 200 below is never
     // sent for an event not kept.

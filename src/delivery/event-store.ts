@@ -1,3 +1,4 @@
+import { DEFAULT_ROUTE } from "../route-syntax.js";
 /**
  * The event store as the rest of the adapter sees it: the dedupe memory (an event id is kept once)
  * and one outbox per route, which that route's delivery worker drains. The receiver, the workers,
@@ -109,6 +110,11 @@ export interface AcceptInput {
    * transaction as the event. Empty means `default`.
    */
   routes: readonly string[];
+}
+
+/** The routes an accepted event gets a delivery for: each once, `default` when none is named. */
+export function deliveryRoutes(input: AcceptInput): string[] {
+  return [...new Set(input.routes.length > 0 ? input.routes : [DEFAULT_ROUTE])];
 }
 
 /** Deliveries in each state, and when the oldest pending one's event was received. */

@@ -370,7 +370,6 @@ export class DeliveryWorker {
     return Math.min(maxMs, Math.max(retryAfterMs ?? 0, backoff));
   }
 
-  /** Waits until notified, stopped, or `ms` elapse. */
   /** Waits `ms`; stop() always ends the wait early, notify() too unless `wakeOnNotify` is false. */
   private sleep(ms: number, { wakeOnNotify = true } = {}): Promise<void> {
     // Stopped while the store was being read: nothing to wait for.

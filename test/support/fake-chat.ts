@@ -94,7 +94,16 @@ export class FakeChat {
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
       req.on("end", () => {
         const url = new URL(req.url ?? "/", "http://fake");
-        const space = /^\/v1\/spaces\/([^/]+)\/messages$/.exec(url.pathname)?.[1] ?? "unknown";
+        const space = /^\/v1\/spaces\/([^/]+)\/messages$/.exec(url.pathname)?.[1];
+        // As Google's front end does: an unknown path is 404, another method on it 405; neither
+        // counts as a post to any space.
+        if (space === undefined || req.method !== "POST") {
+          const status = space === undefined ? 404 : 405;
+          res.writeHead(status, { "content-type": "application/json" });
+          const name = status === 404 ? "NOT_FOUND" : "METHOD_NOT_ALLOWED";
+          res.end(JSON.stringify({ error: { code: status, message: "fake", status: name } }));
+          return;
+        }
         chat.requests++;
         chat.requestsBySpace.set(space, (chat.requestsBySpace.get(space) ?? 0) + 1);
         chat.notify();

@@ -1,13 +1,12 @@
 import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import pg from "pg";
-import { DEFAULT_ROUTE } from "../../route-syntax.js";
 import {
   type AcceptInput,
   type Attempt,
   type CountRow,
   type DeliveryState,
-  type EventState,
+  deliveryRoutes,
   type EventStore,
   type ListOptions,
   type OutcomeRecord,
@@ -20,6 +19,7 @@ import {
   sumQueue,
   sumStats,
 } from "../event-store.js";
+import { type DeliveryEventRow, type EventRow, toStoredDelivery, toStoredEvent } from "../rows.js";
 import type { StoreLocation } from "../store-location.js";
 import { describePgError, unavailable } from "./errors.js";
 import { migrate, newerSchemaError, SCHEMA_VERSION, schemaVersion } from "./schema.js";
@@ -77,21 +77,6 @@ const types = {
 };
 
 /** One delivery with its event, as the worker and `events list` read it. */
-interface DeliveryRow {
-  seq: number;
-  event_id: string;
-  notif_type: string | null;
-  payload: string;
-  received_at: number;
-  route: string;
-  state: EventState;
-  attempts: number;
-  queued_at: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  delivered_at: number | null;
-}
-
 const DELIVERY_COLUMNS = `e.seq, e.event_id, e.notif_type, e.payload, e.received_at, d.route, d.state,
   d.attempts, d.queued_at, d.next_attempt_at, d.last_error, d.delivered_at`;
 const FROM_DELIVERIES = `vast_gchat.deliveries d JOIN vast_gchat.events e ON e.seq = d.seq`;
@@ -118,45 +103,13 @@ const EVENT_COLUMNS = `e.seq, e.event_id, e.notif_type, e.payload, e.received_at
     'deliveredAt', d.delivered_at) ORDER BY d.route) FILTER (WHERE d.route IS NOT NULL), '[]')
     AS deliveries`;
 
-function toStoredDelivery(row: DeliveryRow): StoredDelivery {
-  return {
-    seq: row.seq,
-    eventId: row.event_id,
-    notifType: row.notif_type,
-    payload: row.payload,
-    receivedAt: row.received_at,
-    route: row.route,
-    state: row.state,
-    attempts: row.attempts,
-    queuedAt: row.queued_at,
-    nextAttemptAt: row.next_attempt_at,
-    lastError: row.last_error,
-    deliveredAt: row.delivered_at,
-  };
-}
-
 /** An event row with its deliveries summed (EVENT_COLUMNS) and listed (json, in route order). */
-interface EventRow extends Omit<DeliveryRow, "route"> {
+interface SummedEventRow extends EventRow {
   deliveries: DeliveryState[];
 }
 
-function toStoredEvent(row: EventRow): StoredEvent {
-  return {
-    seq: row.seq,
-    eventId: row.event_id,
-    notifType: row.notif_type,
-    payload: row.payload,
-    receivedAt: row.received_at,
-    state: row.state,
-    attempts: row.attempts,
-    queuedAt: row.queued_at,
-    nextAttemptAt: row.next_attempt_at,
-    lastError: row.last_error,
-    deliveredAt: row.delivered_at,
-    // json numbers: bigint columns arrive as numbers here already.
-    deliveries: row.deliveries.map((delivery) => ({ ...delivery })),
-  };
-}
+/** json numbers: the deliveries' bigint columns arrive as numbers here already. */
+const toEvent = (row: SummedEventRow): StoredEvent => toStoredEvent(row, row.deliveries);
 
 function poolFor(where: PostgresLocation, options: PostgresStoreOptions): pg.Pool {
   const statementTimeoutMs = options.statementTimeoutMs ?? 2000;
@@ -321,7 +274,7 @@ class PostgresEventStore implements EventStore {
         input.notifType ?? null,
         input.payload,
         input.receivedAt,
-        [...new Set(input.routes.length > 0 ? input.routes : [DEFAULT_ROUTE])],
+        deliveryRoutes(input),
       ],
     );
     return { duplicate: result.rows[0]?.inserted === 0 };
@@ -361,7 +314,7 @@ class PostgresEventStore implements EventStore {
   }
 
   async nextPending(route: string): Promise<StoredDelivery | undefined> {
-    const result = await this.query<DeliveryRow>(
+    const result = await this.query<DeliveryEventRow>(
       `SELECT ${DELIVERY_COLUMNS} FROM ${FROM_DELIVERIES}
        WHERE d.route = $1 AND d.state = 'pending' ORDER BY d.seq LIMIT 1`,
       [route],
@@ -375,7 +328,7 @@ class PostgresEventStore implements EventStore {
   async dueBatch(route: string, now: number, limit: number): Promise<StoredDelivery[]> {
     // Only the replica that holds the route hands its events out.
     if (!(await this.claim(route))) return [];
-    const result = await this.query<DeliveryRow>(
+    const result = await this.query<DeliveryEventRow>(
       `SELECT ${DELIVERY_COLUMNS} FROM ${FROM_DELIVERIES}
        WHERE d.route = $1 AND d.state = 'pending' AND d.next_attempt_at <= $2
          AND EXISTS (SELECT 1 FROM vast_gchat.routes r WHERE r.route = $1 AND r.claimed_by = $4
@@ -413,7 +366,7 @@ class PostgresEventStore implements EventStore {
     );
     const posting = noted.rows[0]?.posting;
     if (!posting) return undefined;
-    const result = await this.query<DeliveryRow>(
+    const result = await this.query<DeliveryEventRow>(
       `SELECT ${DELIVERY_COLUMNS} FROM ${FROM_DELIVERIES}
        WHERE d.route = $1 AND d.state = 'pending' AND d.seq = ANY($2::bigint[]) ORDER BY d.seq`,
       [route, posting],
@@ -488,13 +441,13 @@ class PostgresEventStore implements EventStore {
   // --- the commands and the metrics ---
 
   private async events(where: string, values: unknown[], tail = ""): Promise<StoredEvent[]> {
-    const result = await this.query<EventRow>(
+    const result = await this.query<SummedEventRow>(
       `SELECT ${EVENT_COLUMNS} FROM vast_gchat.events e
        LEFT JOIN vast_gchat.deliveries d ON d.seq = e.seq
        WHERE ${where} GROUP BY e.seq ${tail}`,
       values,
     );
-    return result.rows.map(toStoredEvent);
+    return result.rows.map(toEvent);
   }
 
   async get(eventId: string): Promise<StoredEvent | undefined> {
@@ -511,7 +464,7 @@ class PostgresEventStore implements EventStore {
   }
 
   async list(options: ListOptions = {}): Promise<StoredDelivery[]> {
-    const result = await this.query<DeliveryRow>(
+    const result = await this.query<DeliveryEventRow>(
       `SELECT ${DELIVERY_COLUMNS} FROM ${FROM_DELIVERIES}
        WHERE ($1::text IS NULL OR d.state = $1) AND ($3::text IS NULL OR d.route = $3)
        ORDER BY d.seq DESC, d.route LIMIT $2`,

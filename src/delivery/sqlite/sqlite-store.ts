@@ -1,9 +1,9 @@
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { DEFAULT_ROUTE } from "../../route-syntax.js";
 import {
   type AcceptInput,
   type Attempt,
+  deliveryRoutes,
   type EventStore,
   type ListOptions,
   type OutcomeRecord,
@@ -16,6 +16,7 @@ import {
   sumQueue,
   sumStats,
 } from "../event-store.js";
+import { type EventRow, toDeliveryState, toStoredDelivery, toStoredEvent } from "../rows.js";
 import { type Checkpointer, type CheckpointerOptions, startCheckpointer } from "./checkpointer.js";
 import { adoptOlderWrites, migrate } from "./schema.js";
 import {
@@ -24,13 +25,7 @@ import {
   type SqliteDriverName,
   sqliteErrorCode,
 } from "./sqlite-driver.js";
-import {
-  type EventRow,
-  prepareStatements,
-  type Statements,
-  toStoredDelivery,
-  toStoredEvent,
-} from "./statements.js";
+import { prepareStatements, type Statements } from "./statements.js";
 
 /**
  * The event store in one SQLite file: a unique `event_id` is the dedupe memory, each route's
@@ -143,7 +138,7 @@ class SqliteEventStore implements EventStore {
   }
 
   accept(input: AcceptInput): Promise<{ duplicate: boolean }> {
-    const routes = [...new Set(input.routes.length > 0 ? input.routes : [DEFAULT_ROUTE])];
+    const routes = deliveryRoutes(input);
     return this.run(() =>
       this.db.transaction(() => {
         // Exactly the statement's parameters: node:sqlite refuses a name the SQL does not have.
@@ -246,7 +241,9 @@ class SqliteEventStore implements EventStore {
   }
 
   private eventOf(row: EventRow | undefined): StoredEvent | undefined {
-    return row && toStoredEvent(row, this.statements.deliveriesOf.all(row.seq));
+    return (
+      row && toStoredEvent(row, this.statements.deliveriesOf.all(row.seq).map(toDeliveryState))
+    );
   }
 
   get(eventId: string): Promise<StoredEvent | undefined> {
@@ -325,11 +322,7 @@ class SqliteEventStore implements EventStore {
     return this.run(() => {
       // Pending and dead (with the oldest pending) from the queue's statement, which reads only
       // their small indexes; delivered ones counted apart.
-      const delivered = this.statements.counts
-        .all()
-        .filter((row) => row.state === "delivered")
-        .map((row) => ({ ...row, oldest: null }));
-      return sumStats([...this.statements.queue.all(), ...delivered]);
+      return sumStats([...this.statements.queue.all(), ...this.statements.deliveredCounts.all()]);
     });
   }
 

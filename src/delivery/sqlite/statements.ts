@@ -1,86 +1,6 @@
-import type {
-  Attempt,
-  DeliveryState,
-  EventState,
-  StoredDelivery,
-  StoredEvent,
-} from "../event-store.js";
+import type { Attempt, EventState } from "../event-store.js";
+import type { DeliveryEventRow, DeliveryRow, EventRow } from "../rows.js";
 import type { SqliteConnection } from "./sqlite-driver.js";
-
-/**
- * Every statement the SQLite store runs, prepared once per connection and typed: the parameters
- * each takes and the rows it returns, so no call site casts a row. The same SQL on either driver.
- */
-export interface EventRow {
-  seq: number;
-  event_id: string;
-  notif_type: string | null;
-  payload: string;
-  state: EventState;
-  attempts: number;
-  received_at: number;
-  queued_at: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  delivered_at: number | null;
-}
-
-export interface DeliveryRow {
-  route: string;
-  state: EventState;
-  attempts: number;
-  queued_at: number;
-  next_attempt_at: number;
-  last_error: string | null;
-  delivered_at: number | null;
-}
-
-/** An event's columns with one of its deliveries' (what a route's worker and `events list` read). */
-export type DeliveryEventRow = Pick<
-  EventRow,
-  "seq" | "event_id" | "notif_type" | "payload" | "received_at"
-> &
-  DeliveryRow;
-
-export function toDeliveryState(row: DeliveryRow): DeliveryState {
-  return {
-    route: row.route,
-    state: row.state,
-    attempts: row.attempts,
-    queuedAt: row.queued_at,
-    nextAttemptAt: row.next_attempt_at,
-    lastError: row.last_error,
-    deliveredAt: row.delivered_at,
-  };
-}
-
-export function toStoredDelivery(row: DeliveryEventRow): StoredDelivery {
-  return {
-    seq: row.seq,
-    eventId: row.event_id,
-    notifType: row.notif_type,
-    payload: row.payload,
-    receivedAt: row.received_at,
-    ...toDeliveryState(row),
-  };
-}
-
-export function toStoredEvent(row: EventRow, deliveries: DeliveryRow[]): StoredEvent {
-  return {
-    seq: row.seq,
-    eventId: row.event_id,
-    notifType: row.notif_type,
-    payload: row.payload,
-    state: row.state,
-    attempts: row.attempts,
-    receivedAt: row.received_at,
-    queuedAt: row.queued_at,
-    nextAttemptAt: row.next_attempt_at,
-    lastError: row.last_error,
-    deliveredAt: row.delivered_at,
-    deliveries: deliveries.map(toDeliveryState),
-  };
-}
 
 interface InsertParams {
   eventId: string;
@@ -122,6 +42,11 @@ const SUMMARY = `(state, attempts, queued_at, next_attempt_at, last_error, deliv
     CASE WHEN SUM(d.state != 'delivered') = 0 THEN MAX(d.delivered_at) END
   FROM deliveries d WHERE d.seq = events.seq)`;
 
+/**
+ * Every statement the SQLite store runs, prepared once per connection and typed: the parameters
+ * each takes and the rows it returns (rows.ts), so no call site casts a row. The same SQL on
+ * either driver.
+ */
 export function prepareStatements(db: SqliteConnection) {
   return {
     insert: db.prepare<InsertParams>(
@@ -227,8 +152,10 @@ export function prepareStatements(db: SqliteConnection) {
     latestOfType: db.prepare<[notifType: string, since: number], EventRow>(
       `SELECT * FROM events WHERE notif_type = ? AND received_at >= ? ORDER BY seq DESC LIMIT 1`,
     ),
-    counts: db.prepare<[], { route: string; state: EventState; n: number }>(
-      `SELECT route, state, COUNT(*) AS n FROM deliveries GROUP BY route, state`,
+    /** Each route's delivered deliveries (pending and dead: `queue`, which reads less). */
+    deliveredCounts: db.prepare<[], { route: string; state: "delivered"; n: number; oldest: null }>(
+      `SELECT route, 'delivered' AS state, COUNT(*) AS n, NULL AS oldest
+       FROM deliveries WHERE state = 'delivered' GROUP BY route`,
     ),
     /**
      * Each route's pending and dead deliveries, and its oldest pending one's receipt: reads only
