@@ -16,6 +16,7 @@ import {
   sumQueue,
   sumStats,
 } from "../event-store.js";
+import { GroupCommit } from "../group-commit.js";
 import { type EventRow, toDeliveryState, toStoredDelivery, toStoredEvent } from "../rows.js";
 import { type Checkpointer, type CheckpointerOptions, startCheckpointer } from "./checkpointer.js";
 import { adoptOlderWrites, migrate } from "./schema.js";
@@ -37,7 +38,9 @@ import { prepareStatements, type Statements } from "./statements.js";
  * power cut or kernel crash could lose the last commits; `durability: "full"` fsyncs every commit to
  * close that gap too, at the cost of a disk flush per event.
  *
- * Both drivers are synchronous: each method does its work at once and returns a settled promise.
+ * Both drivers are synchronous: each method does its work at once and returns a settled promise,
+ * except `accept`, which waits for the end of the event-loop turn to commit every event that
+ * arrived in it in one transaction (group-commit.ts).
  * A write waits for another process's lock at most `busyTimeoutMs` (100 ms), blocking the event
  * loop meanwhile, so keep it short: a 503 makes Vast.ai retry anyway.
  */
@@ -102,6 +105,8 @@ class SqliteEventStore implements EventStore {
   private readonly retentionMs: number;
   private readonly maxDelivered: number;
   private readonly checkpointer: Checkpointer | undefined;
+  /** Acknowledgements wait for this: one transaction for every event of one event-loop turn. */
+  private readonly accepts: GroupCommit<AcceptInput, { duplicate: boolean }>;
   private closing: Promise<void> | undefined;
 
   /** `checkpointPath`: start the checkpointer thread on this file. */
@@ -111,6 +116,11 @@ class SqliteEventStore implements EventStore {
     this.statements = prepareStatements(db);
     this.retentionMs = options.retentionMs ?? 7 * DAY_MS;
     this.maxDelivered = options.maxDelivered ?? 100_000;
+    this.accepts = new GroupCommit({
+      commit: (inputs) => this.db.transaction(() => inputs.map((input) => this.insertEvent(input))),
+      // A constraint refuses one event (a trigger, a corrupt row); a full disk or a lock, all.
+      isolates: (error) => sqliteErrorCode(error)?.startsWith("SQLITE_CONSTRAINT") === true,
+    });
     if (checkpointPath !== undefined) {
       this.checkpointer = startCheckpointer(checkpointPath, {
         ...options.checkpointer,
@@ -138,24 +148,25 @@ class SqliteEventStore implements EventStore {
   }
 
   accept(input: AcceptInput): Promise<{ duplicate: boolean }> {
-    const routes = deliveryRoutes(input);
-    return this.run(() =>
-      this.db.transaction(() => {
-        // Exactly the statement's parameters: node:sqlite refuses a name the SQL does not have.
-        const result = this.statements.insert.run({
-          eventId: input.eventId,
-          notifType: input.notifType ?? null,
-          payload: input.payload,
-          receivedAt: input.receivedAt,
-        });
-        if (result.changes === 0) return { duplicate: true };
-        this.statements.insertDeliveries.run({
-          eventId: input.eventId,
-          routes: JSON.stringify(routes),
-        });
-        return { duplicate: false };
-      }),
-    );
+    return this.accepts.submit(input).catch((error: unknown) => Promise.reject(unavailable(error)));
+  }
+
+  /** One event and its deliveries, inside the shared transaction of group-commit.ts. */
+  private insertEvent(input: AcceptInput): { duplicate: boolean } {
+    // Exactly the statement's parameters: node:sqlite refuses a name the SQL does not have.
+    const result = this.statements.insert.run({
+      eventId: input.eventId,
+      notifType: input.notifType ?? null,
+      payload: input.payload,
+      receivedAt: input.receivedAt,
+    });
+    // Already here, committed earlier or earlier in this same transaction.
+    if (result.changes === 0) return { duplicate: true };
+    this.statements.insertDeliveries.run({
+      eventId: input.eventId,
+      routes: JSON.stringify(deliveryRoutes(input)),
+    });
+    return { duplicate: false };
   }
 
   nextPending(route: string): Promise<StoredDelivery | undefined> {
@@ -340,6 +351,8 @@ class SqliteEventStore implements EventStore {
   }
 
   close(): Promise<void> {
+    // What was accepted in this turn is committed before the connection goes.
+    if (this.db.open) this.accepts.flush();
     const closeConnection = () => this.db.close();
     // The checkpointer's last checkpoint first, then the connection; without one, at once.
     this.closing ??= this.checkpointer
