@@ -21,17 +21,23 @@ export interface StoreFlag {
 /**
  * Where the event store is: `--store`, else VAST_GCHAT_STORE, else `events.db` in the config
  * directory (SPEC.md, "Store"). A PostgreSQL URL that is not a URL is a usage error (exit 2) that
- * does not quote it: it may hold a password.
+ * does not quote it: it may hold a password. A password given with `--store` is in the process
+ * list and the shell's history: `warn` says so and where it belongs instead.
  */
 export function resolveStoreLocation(
   flag: string | undefined,
   env: NodeJS.ProcessEnv,
   configDir: string,
+  warn: (message: string) => void,
 ): string {
   const location = flag || env[STORE_ENV] || eventStorePath(configDir);
-  parseStoreLocation(location);
+  const parsed = parseStoreLocation(location);
+  if (flag && parsed.kind === "postgresql" && parsed.secrets.length > 0) warn(PASSWORD_ON_ARGV);
   return location;
 }
+
+const PASSWORD_ON_ARGV =
+  "--store puts the database password in the process list and your shell history; VAST_GCHAT_STORE, PGPASSWORD or ~/.pgpass keeps it out.";
 
 /** Whether the store is a PostgreSQL database (shared by replicas) rather than a SQLite file. */
 export function isSharedStore(location: string): boolean {

@@ -60,7 +60,7 @@ export async function events(
 ): Promise<number> {
   const out = createOutput(context, options);
   const configDir = resolveConfigDir(options.configDir, context.env);
-  const path = resolveStoreLocation(options.store, context.env, configDir);
+  const path = resolveStoreLocation(options.store, context.env, configDir, out.warn);
   // Listing must not create a store; the other actions have nothing to act on without one.
   const exists = eventStoreExists(path);
   const { route } = options;

@@ -77,7 +77,7 @@ export async function route(
   const out = createOutput(context, options);
   const config = openConfig(options, context.env);
   // The event store (--store, VAST_GCHAT_STORE, else events.db here): counts, forgetting, test.
-  const store = resolveStoreLocation(options.store, context.env, config.configDir);
+  const store = resolveStoreLocation(options.store, context.env, config.configDir, out.warn);
   switch (action) {
     case "add":
       return addRoute(name as string, options, context, config, out);

@@ -88,7 +88,11 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   resolveSecrets(env, stored);
   const routes = resolveRoutes(routesConfig, env);
   const defaultRoute = routes.find((route) => route.name === DEFAULT_ROUTE) as ResolvedRoute;
-  const storePath = resolveStoreLocation(options.store, env, configDir);
+  // Said once the log exists, beside the routes' warnings.
+  const warnings: string[] = [];
+  const storePath = resolveStoreLocation(options.store, env, configDir, (message) =>
+    warnings.push(message),
+  );
   // Replicas on a shared store sit behind the user's own URL: a tunnel only when asked for.
   const shared = isSharedStore(storePath);
   const tunnelFlags: TunnelFlags =
@@ -108,6 +112,7 @@ export async function serve(options: ServeOptions, context: ServeContext): Promi
   for (const route of routes) {
     if (route.chat.warning) log.warn({ route: route.name }, route.chat.warning);
   }
+  for (const warning of warnings) log.warn(warning);
   // A rotation by `vast-gchat rotate-secret` reaches this process within a second, with no
   // delivery needed (a quiet account must not keep accepting a revoked secret), and the previous
   // secret is dropped, and removed from storage, when its grace ends.

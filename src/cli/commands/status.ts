@@ -60,7 +60,12 @@ export async function status(
     }
   }
 
-  const storeLocation = resolveStoreLocation(options.store, context.env, config.configDir);
+  const storeLocation = resolveStoreLocation(
+    options.store,
+    context.env,
+    config.configDir,
+    out.warn,
+  );
   const store = await describeEventStore(storeLocation, context.env);
 
   const runtime = readRuntimeState(config.configDir);

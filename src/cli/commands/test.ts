@@ -68,7 +68,7 @@ export async function test(options: TestOptions, context: TestContext): Promise<
     throw error;
   }
 
-  const storePath = resolveStoreLocation(undefined, context.env, config.configDir);
+  const storePath = resolveStoreLocation(undefined, context.env, config.configDir, out.warn);
   if (!runtime || !eventStoreExists(storePath)) {
     out.warn("No adapter is running here, so whether the event reached Chat cannot be checked.");
     out.result({ ok: true, requested: true, adapter_running: false });

@@ -77,6 +77,10 @@ describe.skipIf(SKIP_POSTGRES)("the commands on a PostgreSQL store", () => {
     );
     expect(replay.code).toBe(0);
     for (const run of [list, show, retry, replay]) noPassword(run.stdout + run.stderr);
+    // A password on the command line is in `ps` and the shell's history: said, with where else.
+    const warning = "--store puts the database password in the process list";
+    for (const run of [list, retry]) expect(run.stderr).toContain(warning);
+    for (const run of [show, replay]) expect(run.stderr).not.toContain(warning);
   });
 
   it("status names the store without its password, and says when it cannot be reached", async () => {
@@ -115,7 +119,7 @@ describe.skipIf(SKIP_POSTGRES)("the commands on a PostgreSQL store", () => {
     const events = await runInProcess(["events", "--store", closed], env());
     expect(events.code).toBe(1);
     expect(events.stderr).toMatch(
-      /^Error: Could not read the event store postgresql:\/\/.*:\*\*\*@/,
+      /^Error: Could not read the event store postgresql:\/\/.*:\*\*\*@/m,
     );
     noPassword(events.stderr);
   });
