@@ -1,5 +1,5 @@
 import { createChatPoster } from "../chat/post-message.js";
-import { ChatUrlError, type ParsedChatUrl, parseChatUrl } from "../chat/webhook-url.js";
+import { type ParsedChatUrl, parseChatUrl } from "../chat/webhook-url.js";
 import { maskChatUrl } from "../config/mask.js";
 import { CliError, usageError } from "./errors.js";
 import type { Output } from "./output.js";
@@ -23,13 +23,8 @@ export function validateChatUrl(value: string): string | true {
 
 /** Parses a Chat URL the user gave; a bad one is a usage error (exit 2), its warning is shown. */
 export function checkedChatUrl(raw: string, out: Pick<Output, "warn">): ParsedChatUrl {
-  let chat: ParsedChatUrl;
-  try {
-    chat = parseChatUrl(raw);
-  } catch (error) {
-    if (error instanceof ChatUrlError) throw usageError(error.message);
-    throw error;
-  }
+  // A URL that is not usable throws ChatUrlError, a usage error already (exit 2).
+  const chat = parseChatUrl(raw);
   if (chat.warning) out.warn(chat.warning);
   return chat;
 }

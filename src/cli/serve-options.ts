@@ -1,4 +1,4 @@
-import { ChatUrlError, type ParsedChatUrl, parseChatUrl } from "../chat/webhook-url.js";
+import { type ParsedChatUrl, parseChatUrl } from "../chat/webhook-url.js";
 import { MAX_SIGNATURE_AGE_SECONDS } from "../vast/signature.js";
 import type { ConfigContext } from "./config-context.js";
 import { usageError } from "./errors.js";
@@ -92,12 +92,8 @@ export function resolveChatUrl(
       "In the Chat space: Apps & integrations > Webhooks > Add webhook, then copy its URL.",
     );
   }
-  try {
-    return parseChatUrl(raw);
-  } catch (error) {
-    if (error instanceof ChatUrlError) throw usageError(error.message);
-    throw error;
-  }
+  // A URL that is not usable throws ChatUrlError, a usage error already (exit 2).
+  return parseChatUrl(raw);
 }
 
 /**
