@@ -1,7 +1,7 @@
 import { createChatPoster } from "../chat/post-message.js";
 import { type ParsedChatUrl, parseChatUrl } from "../chat/webhook-url.js";
 import { maskChatUrl } from "../config/mask.js";
-import { CliError, usageError } from "./errors.js";
+import { CliError } from "./errors.js";
 import type { Output } from "./output.js";
 import type { Prompter } from "./prompter.js";
 
