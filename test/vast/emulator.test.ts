@@ -205,8 +205,11 @@ describe("Vast emulator API", () => {
     const emu = await emulator({ apiKeys: { [KEY]: { userId: 4242 }, other: { userId: 99 } } });
     const me = CurrentUserResponse.parse((await call(emu, "GET", "/users/current/")).json);
     expect(me.id).toBe(4242);
-    const other = await call(emu, "GET", "/users/current", { key: "other" });
+    const other = await call(emu, "GET", "/users/current/", { key: "other" });
     expect(CurrentUserResponse.parse(other.json).id).toBe(99);
+    // Every published path ends in "/"; without it the service's answer is not published, so the
+    // stand-in refuses, and a client that drops the slash fails here first.
+    expect((await call(emu, "GET", "/users/current")).status).toBe(404);
   });
 
   it("creates a webhook with a secret, then never shows the secret again", async () => {
@@ -239,7 +242,7 @@ describe("Vast emulator API", () => {
     const second = await create(emu, { name: null });
     expect(second.id).toBeGreaterThan(created.webhook.id);
 
-    const list = await call(emu, "GET", "/webhooks");
+    const list = await call(emu, "GET", "/webhooks/");
     const { webhooks } = WebhookListResponse.parse(list.json);
     expect(webhooks.map((w) => w.id)).toEqual([created.webhook.id, second.id]);
     expect(webhooks[1]?.name).toBeNull();
@@ -354,7 +357,7 @@ describe("Vast emulator API", () => {
     expect(answer.text).not.toContain("secret");
     expect(emu.secretOf(id)).toBe(secret);
 
-    const cleared = await call(emu, "PUT", `/webhooks/${id}`, { body: { name: null } });
+    const cleared = await call(emu, "PUT", `/webhooks/${id}/`, { body: { name: null } });
     expect(WebhookUpdatedResponse.parse(cleared.json).webhook.name).toBeNull();
 
     const refused = await call(emu, "PUT", `/webhooks/${id}/`, {

@@ -166,9 +166,10 @@ export function findRoutes(
   path: string,
 ): { routes: Route[]; id: number } | undefined {
   if (!path.startsWith(`${API_PREFIX}/`)) return undefined;
-  // Vast's paths end in "/"; a client that leaves it off is still understood.
-  let rest = path.slice(API_PREFIX.length);
-  if (!rest.endsWith("/")) rest += "/";
+  // Vast's published paths all end in "/". What the service does with one that does not is not
+  // published (docs/vast-api.md), so the stand-in refuses it: a client that drops the slash is
+  // caught here rather than in front of the real service.
+  const rest = path.slice(API_PREFIX.length);
   const matching = routes.flatMap((route) => {
     const match = route.pattern.exec(rest);
     return match ? [{ route, id: Number(match[1] ?? 0) }] : [];
