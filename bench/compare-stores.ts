@@ -1,11 +1,12 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { execa } from "execa";
 import { startPostgresCluster } from "../test/support/postgres-cluster.js";
 import { checkBuild } from "./build-check.js";
 import { loadAverage } from "./machine.js";
+import type { ReplicaRun } from "./replica-load.js";
 import { loadResults, median, type ReportInput, writeSection } from "./report.js";
 import { REPO_ROOT } from "./targets.js";
 
@@ -17,6 +18,8 @@ import { REPO_ROOT } from "./targets.js";
  * line), SQLite on better-sqlite3 (the default on Node 20, run on this machine's Node) and
  * PostgreSQL (a throwaway local server with fsync on, run on the newest line). The newest line is
  * Node's build from the npm registry that `.ci/run` installs (`npm ci --prefix .ci/node-lines`).
+ * Then PostgreSQL with one and with two replicas behind a round-robin proxy (bench/replica-load.ts,
+ * the same sessions and flags, each row a fresh database), whose store is checked afterwards.
  * With `--write` (or a full run) the table replaces the stores section of BENCHMARKS.md.
  */
 const progress = (message: string) => console.error(`[stores] ${message}`);
@@ -27,13 +30,16 @@ interface StoreRun {
   label: string;
   node: string;
   env: Record<string, string>;
+  /** bench/run.ts (the load part), or bench/replica-load.ts. */
+  script?: string;
 }
 
 async function runLoad(run: StoreRun, quick: boolean, file: string): Promise<ReportInput> {
-  progress(`${run.label}: npm run bench -- --only load`);
+  const script = run.script ?? "bench/run.ts";
+  progress(`${run.label}: tsx ${script} --only load`);
   // The Node under test first on PATH: tsx, and serve (started with the bench's own execPath).
   const PATH = `${dirname(run.node)}:${process.env.PATH ?? ""}`;
-  const args = ["tsx", "bench/run.ts", "--only", "load", "--chat-delays-ms", "5", "--no-write"];
+  const args = ["tsx", script, "--only", "load", "--chat-delays-ms", "5", "--no-write"];
   await execa("npx", [...args, "--skip-python", ...(quick ? ["--quick"] : [])], {
     cwd: REPO_ROOT,
     env: { ...run.env, PATH, BENCH_RESULTS_FILE: file },
@@ -94,14 +100,34 @@ async function main(): Promise<number> {
         env: { VAST_GCHAT_STORE: await cluster.createDatabase("bench") },
       },
     ];
+    for (const replicas of [1, 2]) {
+      runs.push({
+        label: `PostgreSQL, ${replicas === 1 ? "one replica" : "two replicas"} behind the proxy`,
+        node: NEWEST,
+        env: { VAST_GCHAT_STORE: await cluster.createDatabase(), BENCH_REPLICAS: String(replicas) },
+        script: "bench/replica-load.ts",
+      });
+    }
     const rows: string[] = [];
+    const checks: string[] = [];
+    let wrong = 0;
     for (const [index, run] of runs.entries()) {
-      rows.push(row(run.label, await runLoad(run, quick, join(work, `run-${index}.json`))));
+      const result = await runLoad(run, quick, join(work, `run-${index}.json`));
+      rows.push(row(run.label, result));
+      const check = (result as Partial<ReplicaRun>).stored;
+      if (check) {
+        wrong += check.missing + check.repeated;
+        checks.push(
+          `${run.label}: ${int(check.acknowledged)} acknowledged, ${int(check.missing)} missing, ${int(check.repeated)} stored more than once (${int(check.rows)} rows)`,
+        );
+      }
     }
     const text = [
       `- Command: \`npm run build && npm run bench:stores${quick ? " -- --quick" : ""}\``,
       `- Run: ${startedAt.toISOString()}, took ${((Date.now() - startedAt.getTime()) / 60_000).toFixed(1)} min; load average ${loadAtStart} at the start, ${loadAverage()} at the end`,
       "- Each store in its own `npm run bench -- --only load --chat-delays-ms 5` (method in the bench section above); figures are the medians of its repeats. PostgreSQL: a local server on loopback with fsync on and `synchronous_commit` on (the default), the pool of 4 connections serve opens.",
+      `- Behind the proxy: \`bench/replica-load.ts\`, the same sessions against one or two \`serve\` replicas (each its own config dir) sharing one database, behind the round-robin proxy of the replica tests (test/support/round-robin-proxy.ts) in a process of its own; the bare node:http server is measured behind the same proxy, and the RSS is the larger replica's. The generator, the proxy, PostgreSQL and the replicas share this machine's ${availableParallelism()} cores, so two replicas cannot show a speed-up here: what their row shows is the cost of coordinating them.`,
+      `- Store check, behind the proxy (each acknowledged event id looked up in PostgreSQL after the runs; it must be there exactly once): ${checks.join("; ")}.`,
       "",
       "| store | node | driver | ack p50 at 500/s (ms) | ack p99 at 500/s (ms) | saturation (accepted/s) | bare node:http, same run (/s) | share of bare | peak RSS idle (MiB) | peak RSS after load (MiB) |",
       "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
@@ -109,7 +135,8 @@ async function main(): Promise<number> {
     ].join("\n");
     console.log(text);
     if (values.write || !quick) writeSection(join(REPO_ROOT, "BENCHMARKS.md"), text, ...MARKERS);
-    return 0;
+    // An acknowledged event missing from the store is a correctness failure, not a figure.
+    return wrong === 0 ? 0 : 1;
   } finally {
     await cluster.destroy();
     rmSync(work, { recursive: true, force: true });

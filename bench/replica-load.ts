@@ -1,0 +1,231 @@
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import pg from "pg";
+import { isPostgresUrl } from "../src/delivery/store-location.js";
+import { cleanEnv, spawnProcess } from "../test/support/cli-process.js";
+import { startRoundRobinProxy } from "../test/support/round-robin-proxy.js";
+import { type BenchConfig, readConfig } from "./config.js";
+import { closedLoop, describeRun, openLoop, type RunStats, summarize } from "./load.js";
+import { loadAverage, machineInfo } from "./machine.js";
+import { type LoadReport, type ReportInput, saveResults } from "./report.js";
+import { withTarget } from "./sessions.js";
+import {
+  peakRssMiB,
+  REPO_ROOT,
+  type StartTarget,
+  startBareServer,
+  startOurs,
+  type Target,
+} from "./targets.js";
+
+/**
+ * `BENCH_REPLICAS=N VAST_GCHAT_STORE=postgresql://… tsx bench/replica-load.ts [bench flags]`, run
+ * by compare-stores.ts: the load part's sessions (sessions.ts) against N `vast-gchat serve`
+ * replicas sharing one PostgreSQL database behind the round-robin proxy of the replica tests, the
+ * ceiling being a bare node:http server behind the same proxy. The proxy runs in a process of its
+ * own, as a load balancer does, so it does not share the generator's event loop. Saved like a
+ * `bench/run.ts --only load` run (BENCH_RESULTS_FILE), plus the store check: every acknowledged
+ * event in the database exactly once.
+ */
+const progress = (message: string) => console.error(`[replicas] ${message}`);
+const PROXY = "--proxy";
+/** As sessions.ts: start-up work after the first /health settles; one run's stragglers drain. */
+const IDLE_SETTLE_MS = 1000;
+const BETWEEN_RUNS_MS = 500;
+
+type Maybe = number | undefined;
+const larger = (values: Maybe[]) =>
+  values.includes(undefined) ? undefined : Math.max(...(values as number[]));
+
+export interface StoreCheck {
+  acknowledged: number;
+  missing: number;
+  /** Acknowledged ids stored more than once (the UNIQUE index should make this 0). */
+  repeated: number;
+  /** Rows in `events`: more than acknowledged, as answers in flight when a run stopped are kept. */
+  rows: number;
+}
+export type ReplicaRun = ReportInput & { stored: StoreCheck };
+
+/**
+ * `count` copies of a target behind the proxy, each with its own workdir (so its own config dir)
+ * and the same secret and Chat; the Target is the proxy's, and stopping it stops them all. (Copies
+ * started before one that fails are left to execa's clean-up at exit: the bench has failed.)
+ */
+function behindProxy(count: number, start: StartTarget, copies: Target[]): StartTarget {
+  return async (options) => {
+    for (let i = 1; i <= count; i++) {
+      const workdir = join(options.workdir, `replica-${i}`);
+      mkdirSync(workdir);
+      copies.push(await start({ ...options, workdir }));
+    }
+    // This file again, as the proxy, under the same Node and tsx (execArgv).
+    const args = [...process.execArgv, fileURLToPath(import.meta.url), PROXY];
+    const logFile = join(options.workdir, "proxy.log");
+    const env = cleanEnv({});
+    const proc = spawnProcess(process.execPath, [...args, ...copies.map((c) => c.origin)], env, {
+      logFile,
+      cwd: REPO_ROOT,
+      forceKillAfterMs: 5000,
+    });
+    const ready = await proc.waitForLog((r) => r.msg === "ready");
+    const stop = async () => {
+      const exit = await proc.stop();
+      await Promise.all(copies.map((c) => c.proc.stop()));
+      return exit;
+    };
+    const { name, path, secret } = copies[0] as Target;
+    const pid = proc.child.pid ?? 0;
+    const origin = String(ready.url);
+    return {
+      secret,
+      name: `${name} behind the proxy`,
+      pid,
+      origin,
+      path,
+      startedInMs: 0,
+      proc: { ...proc, stop },
+    };
+  };
+}
+
+async function ceilingSession(config: BenchConfig, workdir: string) {
+  const start = behindProxy(1, (options) => startBareServer(options.workdir), []);
+  return withTarget(start, workdir, { delayMs: 0 }, progress, async (target) => {
+    await closedLoop(target, config, config.warmupSeconds);
+    await sleep(BETWEEN_RUNS_MS);
+    const saturation = summarize(await closedLoop(target, config, config.saturationSeconds));
+    progress(describeRun("  bare node:http behind the proxy, saturation", saturation));
+    return { saturation, serverCpuShare: undefined };
+  });
+}
+
+/** Warm-up, the fixed rate and saturation, as sessions.ts's for ours, without the kill. */
+async function replicaSession(
+  config: BenchConfig,
+  count: number,
+  chatDelayMs: number,
+  workdir: string,
+  acked: string[],
+) {
+  const label = `  ${count} × vast-gchat behind the proxy, Chat ${chatDelayMs} ms`;
+  const copies: Target[] = [];
+  const start = behindProxy(count, startOurs, copies);
+  return withTarget(start, workdir, { delayMs: chatDelayMs }, progress, async (target, chat) => {
+    const keep = (stats: RunStats) => {
+      acked.push(...stats.ackedIds);
+      return summarize(stats);
+    };
+    const rss = () => copies.map((c) => peakRssMiB(c.pid));
+    await sleep(IDLE_SETTLE_MS);
+    const idle = rss();
+    keep(await closedLoop(target, config, config.warmupSeconds));
+    await sleep(BETWEEN_RUNS_MS);
+    const fixed = keep(
+      await openLoop(target, {
+        rate: config.rate,
+        durationS: config.rateSeconds,
+        connections: config.openConnections,
+        maxInFlight: config.maxInFlight,
+        timeoutMs: config.requestTimeoutMs,
+      }),
+    );
+    progress(describeRun(`${label}, fixed ${config.rate}/s`, fixed));
+    await sleep(BETWEEN_RUNS_MS);
+    const saturation = keep(await closedLoop(target, config, config.saturationSeconds));
+    progress(describeRun(`${label}, saturation`, saturation));
+    const loaded = rss();
+    const mib = (values: Maybe[]) => values.map((v) => v?.toFixed(1)).join(", ");
+    progress(`${label}: peak RSS per replica ${mib(idle)} MiB idle, ${mib(loaded)} MiB after load`);
+    return {
+      chatDelayMs,
+      // The table has one RSS cell: the larger replica's peak (each one's is in the log above).
+      idleRssMiB: larger(idle),
+      loadRssMiB: larger(loaded),
+      fixed,
+      saturation,
+      adapterCpuShare: undefined,
+      chatPosts: chat.requests,
+      kill: undefined,
+    };
+  });
+}
+
+/** Each acknowledged id looked up by the UNIQUE index of `events`. */
+async function checkStore(url: string, acked: string[]): Promise<StoreCheck> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ missing: number; repeated: number; rows: number }>(
+      `SELECT count(*) FILTER (WHERE n = 0)::int AS missing, count(*) FILTER (WHERE n > 1)::int AS repeated,
+         (SELECT count(*) FROM vast_gchat.events)::int AS rows
+       FROM (SELECT (SELECT count(*) FROM vast_gchat.events WHERE event_id = id) AS n
+             FROM unnest($1::text[]) AS acked (id)) AS looked_up`,
+      [acked],
+    );
+    return { acknowledged: acked.length, ...(rows[0] as Omit<StoreCheck, "acknowledged">) };
+  } finally {
+    await client.end();
+  }
+}
+
+async function main(): Promise<number> {
+  const config = readConfig(process.argv.slice(2), process.env);
+  const count = Number(process.env.BENCH_REPLICAS ?? "2");
+  const storeUrl = process.env.VAST_GCHAT_STORE ?? "";
+  if (!isPostgresUrl(storeUrl)) throw new Error("VAST_GCHAT_STORE must be a PostgreSQL URL");
+  const startedAt = new Date();
+  const loadAverageAtStart = loadAverage();
+  const machine = await machineInfo();
+  const workdir = mkdtempSync(join(tmpdir(), "vast-gchat-replicas-"));
+  const skipped = { skipped: "not run by bench/replica-load.ts" };
+  const load: LoadReport = {
+    plan: { fixedRate: true, kill: false },
+    ceilings: [],
+    ours: [],
+    tutorial: skipped,
+  };
+  const acked: string[] = [];
+  try {
+    for (let repeat = 1; repeat <= config.repeats; repeat++) {
+      const dir = (name: string) => join(workdir, `load-${repeat}`, name);
+      progress(`${count} replica(s), repeat ${repeat} of ${config.repeats}`);
+      load.ceilings.push(await ceilingSession(config, dir("bare")));
+      for (const delay of config.chatDelaysMs) {
+        load.ours.push(
+          await replicaSession(config, count, delay, dir(`ours-chat-${delay}ms`), acked),
+        );
+      }
+    }
+    const stored = await checkStore(storeUrl, acked);
+    progress(
+      `store check: ${stored.missing} of ${stored.acknowledged} acknowledged missing, ${stored.repeated} stored more than once`,
+    );
+    const durationS = (Date.now() - startedAt.getTime()) / 1000;
+    const run: ReplicaRun = {
+      config,
+      machine,
+      startedAt,
+      durationS,
+      loadAverageAtStart,
+      loadAverageAtEnd: loadAverage(),
+      load,
+      stored,
+    };
+    saveResults(run);
+    return 0;
+  } finally {
+    rmSync(workdir, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[2] === PROXY) {
+  // The proxy's own process: it lives until stopped.
+  const proxy = await startRoundRobinProxy(process.argv.slice(3));
+  console.log(JSON.stringify({ msg: "ready", url: proxy.url }));
+} else {
+  process.exitCode = await main();
+}
