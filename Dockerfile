@@ -1,4 +1,5 @@
-# vast-gchat's adapter as a container: one replica of `serve` (docs/replicas.md). Node 22 has SQLite
+# vast-gchat's adapter as a container: one replica of `serve` (docs/replicas.md), on Node 26, the
+# Active LTS line, on which CI runs the whole test suite. Node 22.13+ has SQLite
 # built in (node:sqlite) and the PostgreSQL client is plain JavaScript, so nothing is compiled and
 # no install script runs. It runs as the unprivileged user `node`, listens on 0.0.0.0:8787, and
 # reports its health on GET /health.
@@ -8,7 +9,7 @@
 #     -e VAST_WEBHOOK_SECRET_FILE=/run/secrets/webhook_secret -e GOOGLE_CHAT_URL_FILE=/run/secrets/chat_url \
 #     -v /srv/vast-gchat/secrets:/run/secrets:ro vast-gchat serve --host 0.0.0.0 --public-url https://hooks.example.org
 
-FROM node:22-bookworm-slim AS build
+FROM node:26-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
@@ -16,7 +17,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:22-bookworm-slim
+FROM node:26-bookworm-slim
 ENV NODE_ENV=production \
     VAST_GCHAT_CONFIG_DIR=/var/lib/vast-gchat \
     VAST_GCHAT_SECRET_STORE=file \
