@@ -9,7 +9,8 @@
  *
  * On Node 22.13 and later the install runs with `--ignore-scripts`: the store must run on the
  * built-in node:sqlite there, with no native build (issue 15). Older lines install with scripts, so
- * better-sqlite3 can build.
+ * better-sqlite3 can build. The last Node given is also checked with the container's set
+ * (Dockerfile): `--omit=optional` too (no better-sqlite3, no keyring) and the secrets in files.
  */
 import { mkdtempSync, readFileSync, realpathSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -40,9 +41,10 @@ const hasBuiltinSqlite = ([major, minor]: [number, number]) =>
 /** Anything a user should not see on a healthy run: warnings, deprecations, stack traces. */
 const ALARMING = /warning|deprecat|experimental|error|\n\s+at /i;
 
-async function checkOn(node: string, tarball: string): Promise<void> {
+/** `container`: installed and run as the Dockerfile does. */
+async function checkOn(node: string, tarball: string, container = false): Promise<void> {
   const version = await versionOf(node);
-  const label = `Node ${version.join(".")}`;
+  const label = `Node ${version.join(".")}${container ? ", the container's install" : ""}`;
   const prefix = mkdtempSync(join(tmpdir(), "vast-gchat-packed-"));
   // The Node under test comes first on PATH: the bin's `#!/usr/bin/env node` and npm's scripts use it.
   const env: NodeJS.ProcessEnv = {
@@ -65,13 +67,19 @@ async function checkOn(node: string, tarball: string): Promise<void> {
         "--no-fund",
         "--prefer-offline",
         ...ignoreScripts,
+        ...(container ? ["--omit=optional"] : []),
         tarball,
       ],
       { env, cwd: prefix },
     );
     const bin = join(prefix, "node_modules", ".bin", "vast-gchat");
     // A config dir of its own, so nothing of the user's is read (demo makes its own anyway).
-    const runEnv = { ...env, VAST_GCHAT_CONFIG_DIR: join(prefix, "config"), NO_COLOR: "1" };
+    const runEnv = {
+      ...env,
+      VAST_GCHAT_CONFIG_DIR: join(prefix, "config"),
+      NO_COLOR: "1",
+      ...(container ? { VAST_GCHAT_SECRET_STORE: "file" } : {}),
+    };
     const run = (args: string[]) =>
       execa(bin, args, { env: runEnv, cwd: prefix, reject: false, timeout: 60_000 });
 
@@ -89,7 +97,7 @@ async function checkOn(node: string, tarball: string): Promise<void> {
       expect(label, `${name} prints nothing alarming`, !ALARMING.test(result.stderr), result);
     }
     console.log(
-      `ok   ${label}: installed ${ignoreScripts.length ? "with scripts off" : ""}, --help, --version, demo`,
+      `ok   ${label}: installed${ignoreScripts.length ? " with scripts off" : ""}${container ? " and no optional dependency" : ""}, --help, --version, demo`,
     );
   } finally {
     rmSync(prefix, { recursive: true, force: true });
@@ -122,6 +130,7 @@ async function main(nodes: string[]): Promise<number> {
     if (!packed) throw new Error("npm pack made no tarball");
     const tarball = join(packDir, packed.filename);
     for (const node of nodes) await checkOn(node, tarball);
+    await checkOn(nodes.at(-1) as string, tarball, true);
     return 0;
   } catch (error) {
     console.error(`FAIL ${(error as Error).message}`);
