@@ -4,6 +4,7 @@ import type { BurstResult } from "./burst.js";
 import type { BenchConfig } from "./config.js";
 import type { RunSummary } from "./load.js";
 import type { MachineInfo } from "./machine.js";
+import { type RoutesInput, renderRoutes } from "./routes-report.js";
 import type { CeilingResult, SessionPlan, SessionResult } from "./sessions.js";
 import type { ServeStartsResult, StartupResult } from "./startup.js";
 import { REPO_ROOT } from "./targets.js";
@@ -53,8 +54,11 @@ export interface BurstReport {
 
 /** BENCH_RESULTS_FILE: another document, so runs compared side by side (compare-stores.ts) keep theirs. */
 export const RESULTS_FILE = process.env.BENCH_RESULTS_FILE ?? join(REPO_ROOT, "bench-results.json");
+/** The routed burst's document (bench/routes-burst.ts), BENCH_RESULTS_FILE too when set. */
+export const ROUTES_RESULTS_FILE =
+  process.env.BENCH_RESULTS_FILE ?? join(REPO_ROOT, "bench-routes-results.json");
 
-export function saveResults(input: ReportInput, file = RESULTS_FILE): void {
+export function saveResults(input: ReportInput | RoutesInput, file = RESULTS_FILE): void {
   const replacer = (_key: string, value: unknown): unknown => {
     if (value instanceof Map) return { $map: [...value] };
     if (typeof value === "number" && !Number.isFinite(value)) return { $number: String(value) };
@@ -580,9 +584,12 @@ export function renderReport(input: ReportInput): { text: string; correct: boole
  * BENCHMARKS.md's bench section when `write` is set; true when every correctness target held.
  */
 export function renderDocument(file = RESULTS_FILE, write = false): boolean {
-  const { text, correct } = renderReport(loadResults(file));
+  const input = loadResults(file) as ReportInput | RoutesInput;
+  const routes = "kind" in input;
+  const { text, correct } = "kind" in input ? renderRoutes(input) : renderReport(input);
   console.log(text);
-  if (write) writeSection(join(REPO_ROOT, "BENCHMARKS.md"), text);
+  const markers = routes ? (["<!-- routes:begin -->", "<!-- routes:end -->"] as const) : [];
+  if (write) writeSection(join(REPO_ROOT, "BENCHMARKS.md"), text, ...markers);
   return correct;
 }
 
