@@ -5,7 +5,7 @@ import { sampleEvent } from "../src/vast/sample-events.js";
 import type { FakeChat } from "../test/support/fake-chat.js";
 import { vastHeaders } from "../test/support/sign.js";
 import type { BenchConfig } from "./config.js";
-import { createPool, type LoadTarget } from "./load.js";
+import { countInto, createPool, type LoadTarget } from "./load.js";
 
 /**
  * The burst: N events (subjects `burst 0001`…) sent at once into Chat spaces that take one message
@@ -80,9 +80,6 @@ export interface SenderStats {
   /** When the last event's 2xx arrived, ms from the start of the run. */
   lastAckMs: number | undefined;
 }
-
-export const countInto = <K>(map: Map<K, number>, key: K, by = 1) =>
-  map.set(key, (map.get(key) ?? 0) + by);
 
 /**
  * Sends every event, each with its own retry loop, at most `concurrency` requests in flight (the

@@ -36,8 +36,7 @@ export interface PartContext {
 
 export const median = (values: readonly number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-export const countInto = <K>(map: Map<K, number>, key: K, by = 1) =>
-  map.set(key, (map.get(key) ?? 0) + by);
+export { countInto } from "../load.js";
 export const formatCounts = (counts: ReadonlyMap<string | number, number>) =>
   [...counts]
     .sort(([a], [b]) => String(a).localeCompare(String(b)))
