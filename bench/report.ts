@@ -10,13 +10,9 @@ import type { ServeStartsResult, StartupResult } from "./startup.js";
 import { REPO_ROOT } from "./targets.js";
 
 /**
- * The bench's one renderer. A run saves what it measured (ReportInput) to one JSON document,
- * bench-results.json; the terminal report, the verdicts, the exit code and BENCHMARKS.md's bench
- * section all come from reading that document back (`tsx bench/render.ts [FILE] [--write]` does
- * the same for a saved run). The report: how it was run, one table (ours and the tutorial's
- * figures side by side with their ratio, the baseline measured in the same run, the target and its
- * verdict; each figure the median of the repeats with their range, because one run on a shared
- * machine proves little), the targets, what went wrong on the wire, and the method.
+ * The bench's one renderer. A run saves what it measured to one JSON document; the report, the
+ * verdicts, the exit code and BENCHMARKS.md's section all come from reading it back (`tsx
+ * bench/render.ts [FILE] [--write]` does the same for a saved run).
  */
 export interface ReportInput {
   config: BenchConfig;

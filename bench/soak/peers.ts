@@ -6,17 +6,12 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { type RetryPolicy, seededRandom, sendBurst } from "../burst.js";
 import * as h from "./harness.js";
 
-/** The two sides serve talks to: Vast.ai sending it events, and Google Chat failing at random. */
-
 /**
- * A Google Chat incoming webhook on loopback that fails the way Chat does, at random: spells of
- * 500 INTERNAL, of 429 RESOURCE_EXHAUSTED with Retry-After, and of requests that get no answer at
- * all (ended by dropping the connection when the spell is over, as a dying frontend would), with
- * single failures sprinkled in between. A message is recorded only when it is answered 200, so a
- * failed post is never in Chat: repeats can only come from the adapter.
- *
- * The test/support FakeChat has one behaviour for all requests and keeps every body; this one
- * changes its behaviour by itself and keeps only the event tokens, so it can run for minutes.
+ * The two sides serve talks to: Vast.ai sending it events, and a Google Chat webhook on loopback
+ * that fails the way Chat does, at random: spells of 500, of 429 with Retry-After, and of requests
+ * never answered (their connections dropped when the spell ends), single failures in between. A
+ * message counts only once answered 200, so repeats can only come from the adapter. Unlike
+ * test/support's FakeChat it changes its behaviour by itself and keeps only the event tokens.
  */
 type Mode = "ok" | "error500" | "throttle429" | "hang";
 
