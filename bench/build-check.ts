@@ -1,4 +1,5 @@
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { REPO_ROOT } from "./targets.js";
 
@@ -22,4 +23,25 @@ export function checkBuild(
   if (newest(join(REPO_ROOT, "src")) > statSync(built).mtimeMs) {
     warn("warning: src/ changed after the last build; run `npm run build` first.");
   }
+}
+
+/** A temporary work directory, removed however the script ends (an error, Ctrl+C). */
+export function workdirFor(name: string): string {
+  const workdir = mkdtempSync(join(tmpdir(), `vast-gchat-${name}-`));
+  process.once("exit", () => rmSync(workdir, { recursive: true, force: true }));
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => process.exit(130));
+  }
+  return workdir;
+}
+
+/** Runs a script's main and exits with its code; an error is printed with its stack, exit 1. */
+export function benchScript(tag: string, main: () => Promise<number>): void {
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(`[${tag}] failed: ${error instanceof Error ? error.stack : String(error)}`);
+      process.exit(1);
+    },
+  );
 }

@@ -3,18 +3,15 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { deliveryOutcome } from "../src/vast/delivery-outcome.js";
 import { sampleEvent } from "../src/vast/sample-events.js";
 import type { FakeChat } from "../test/support/fake-chat.js";
+import { vastHeaders } from "../test/support/sign.js";
 import type { BenchConfig } from "./config.js";
-import { createPool, type LoadTarget } from "./load.js";
-import { Slots } from "./slots.js";
-import { attemptDelivery } from "./vast-attempt.js";
+import { countInto, createPool, type LoadTarget } from "./load.js";
 
 /**
- * The burst benchmark: N events (subjects `burst 0001`…) sent at once, with bounded concurrency,
- * into one Chat space that takes one message a second (FakeChat.ratePerSecond, 429 beyond). The
- * sender plays Vast.ai, retries included, the same way for every adapter: an adapter that answers
- * 502 on Chat's 429 (the tutorial's) is measured with the help it relies on.
- *
- * Vast.ai does not publish its retry schedule, so this one is an assumption (see RetryPolicy).
+ * The burst: N events (subjects `burst 0001`…) sent at once into Chat spaces that take one message
+ * a second (FakeChat.ratePerSecond, 429 beyond), by a sender that plays Vast.ai, retries included,
+ * the same way for every adapter (and for the soak's). Vast.ai does not publish its retry schedule:
+ * this one is an assumption (BENCHMARKS.md, the method).
  */
 export interface RetryPolicy {
   /** Delay before the 2nd attempt; doubles each attempt up to maxDelayMs. */
@@ -26,12 +23,7 @@ export interface RetryPolicy {
   timeoutMs: number;
 }
 
-/**
- * Delay after failed attempt `attempt` (1-based): 1 s, 2 s, 4 s … capped, with "equal jitter"
- * (uniform in the upper half), so 500 events that failed together do not all come back in the
- * same millisecond. Jitter is the kinder assumption for an adapter that needs retries to get
- * through a 1/s limit.
- */
+/** Delay after failed attempt `attempt` (1-based): 1 s, 2 s, 4 s … capped, with equal jitter. */
 export function retryDelayMs(attempt: number, policy: RetryPolicy, random: () => number): number {
   const base = Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.max(0, attempt - 1));
   return Math.round(base / 2 + (random() * base) / 2);
@@ -89,78 +81,88 @@ export interface SenderStats {
   lastAckMs: number | undefined;
 }
 
-function count<K>(map: Map<K, number>, key: K): void {
-  map.set(key, (map.get(key) ?? 0) + 1);
-}
-
 /**
- * Sends every event, each with its own retry loop, at most `concurrency` requests in flight.
- * Every event ends in at most maxAttempts attempts, or when `stop` aborts (no new attempt then,
- * and the ones in flight are cancelled).
+ * Sends every event, each with its own retry loop, at most `concurrency` requests in flight (the
+ * first attempt of event i after i/ratePerS s, when given). Every event ends in at most
+ * maxAttempts attempts, or when `stop` aborts (no new attempt then; the ones in flight are
+ * cancelled). Each attempt is signed as it leaves (a fresh X-Vast-Timestamp and signature).
  */
-export async function sendBurst(
+export async function sendBurst<E extends { eventId: string; body: Buffer }>(
   target: LoadTarget,
-  events: readonly BurstEvent[],
-  { concurrency, policy, seed }: { concurrency: number; policy: RetryPolicy; seed: number },
+  events: readonly E[],
+  options: { concurrency: number; policy: RetryPolicy; seed: number; ratePerS?: number },
   stop: AbortSignal,
   startMs: number,
+  onAck: (event: E) => void = () => {},
 ): Promise<SenderStats> {
+  const { concurrency, policy, ratePerS } = options;
+  // Every in-flight request and every retry wait listens to it: not a leak.
+  setMaxListeners(events.length * 2 + 16, stop);
   const stats: SenderStats = {
-    attempts: 0,
-    acked: 0,
-    refused: 0,
-    gaveUp: 0,
-    cutOff: 0,
-    statuses: new Map(),
-    errors: new Map(),
-    lastAckMs: undefined,
+    ...{ attempts: 0, acked: 0, refused: 0, gaveUp: 0, cutOff: 0 },
+    ...{ statuses: new Map(), errors: new Map(), lastAckMs: undefined },
   };
-  const random = seededRandom(seed);
+  const random = seededRandom(options.seed);
   const pool = createPool(target.origin, concurrency, policy.timeoutMs);
-  const slots = new Slots(concurrency);
-  const onStop = () => slots.releaseAll();
+  // At most `concurrency` in flight, so an attempt's timeout runs from when it leaves.
+  let free = concurrency;
+  let waiting: Array<() => void> = [];
+  const release = () => (waiting.length ? waiting.shift()?.() : free++);
+  const onStop = () => {
+    for (const wake of waiting.splice(0)) wake();
+  };
   stop.addEventListener("abort", onStop, { once: true });
 
-  const attempt = async (event: BurstEvent, number: number) => {
-    await slots.acquire();
+  const attempt = async (event: E, number: number) => {
+    if (free > 0) free--;
+    else await new Promise<void>((resolve) => waiting.push(resolve));
     if (stop.aborted) return "stopped";
     stats.attempts++;
-    const signal = AbortSignal.any([stop, AbortSignal.timeout(policy.timeoutMs)]);
-    const result = await attemptDelivery(pool, target, event, number, signal).finally(() =>
-      slots.release(),
-    );
-    if (result.kind === "acked") return "acked";
-    if (result.kind === "no answer") {
+    let status: number;
+    try {
+      const response = await pool.request({
+        path: target.path,
+        method: "POST",
+        headers: vastHeaders(target.secret, event.body, {
+          eventId: event.eventId,
+          attempt: number,
+        }),
+        body: event.body,
+        signal: AbortSignal.any([stop, AbortSignal.timeout(policy.timeoutMs)]),
+      });
+      await response.body.text();
+      status = response.statusCode;
+    } catch (error) {
       if (stop.aborted) return "stopped";
-      count(stats.errors, result.code);
+      const { code, name } = error as { code?: string; name?: string };
+      countInto(stats.errors, code ?? name ?? "error");
       return "retry";
+    } finally {
+      release();
     }
-    count(stats.statuses, result.status);
-    return deliveryOutcome(result.status) === "retry" ? "retry" : "refused";
+    const outcome = deliveryOutcome(status);
+    if (outcome === "success") return "acked";
+    countInto(stats.statuses, status);
+    return outcome === "retry" ? "retry" : "refused";
   };
 
-  const deliver = async (event: BurstEvent): Promise<void> => {
-    for (let number = 1; number <= policy.maxAttempts; number++) {
-      const outcome = await attempt(event, number);
-      if (outcome === "acked") {
-        stats.acked++;
-        stats.lastAckMs = performance.now() - startMs;
-        return;
-      }
-      if (outcome === "refused") {
-        stats.refused++;
-        return;
-      }
-      if (outcome === "stopped") break;
-      if (number === policy.maxAttempts) {
-        stats.gaveUp++;
-        return;
-      }
-      try {
+  const deliver = async (event: E, index: number): Promise<void> => {
+    try {
+      if (ratePerS) await sleep((index / ratePerS) * 1000, undefined, { signal: stop });
+      for (let number = 1; number <= policy.maxAttempts; number++) {
+        const outcome = await attempt(event, number);
+        if (outcome === "acked") {
+          stats.acked++;
+          stats.lastAckMs = performance.now() - startMs;
+          return onAck(event);
+        }
+        if (outcome === "refused") return void stats.refused++;
+        if (outcome === "stopped") break;
+        if (number === policy.maxAttempts) return void stats.gaveUp++;
         await sleep(retryDelayMs(number, policy, random), undefined, { signal: stop });
-      } catch {
-        break; // stopped while waiting
       }
+    } catch {
+      // Stopped while waiting.
     }
     stats.cutOff++;
   };
@@ -169,6 +171,7 @@ export async function sendBurst(
     await Promise.all(events.map(deliver));
   } finally {
     stop.removeEventListener("abort", onStop);
+    waiting = [];
     await pool.destroy();
   }
   return stats;
@@ -198,16 +201,21 @@ export interface BurstResult {
 
 export const SUBJECT_PATTERN = /\bburst \d{4}\b/g;
 
-/** The text a person sees: a card's fallbackText (ours), else the message's text (the tutorial). */
-export function visibleText(body: Record<string, unknown>): string {
-  if (typeof body.fallbackText === "string") return body.fallbackText;
-  return typeof body.text === "string" ? body.text : "";
+/** The subjects a person sees: a card's fallbackText (ours), else the message's text (the tutorial). */
+export function visibleSubjects(body: Record<string, unknown>): string[] {
+  const text =
+    typeof body.fallbackText === "string"
+      ? body.fallbackText
+      : typeof body.text === "string"
+        ? body.text
+        : "";
+  return [...text.matchAll(SUBJECT_PATTERN)].map(([subject]) => subject);
 }
 
 /** The same seed for every run: the senders draw the same jitter sequence. */
 export const BURST_SEED = 0x5eed_b0b5;
 
-interface BurstOptions {
+export interface WatchOptions {
   label: string;
   capS: number;
   /**
@@ -215,55 +223,35 @@ interface BurstOptions {
    * inside the request, so once the sender is done nothing more can reach Chat).
    */
   deliversAfterAck: boolean;
+  /** Once every event is visible, wait until Chat has had no post for quietMs (at most settleMs). */
+  settle?: { quietMs: number; settleMs: number };
 }
 
 /**
- * One burst against one adapter posting to `chat` (limited to burstChatRate messages a second):
- * send, then watch Chat until every subject is visible, the cap is reached, or (for an adapter
- * that posts inline) the sender has finished. Bounded by capS.
+ * Sends `events` like Vast.ai (config's burst knobs) and watches Chat: `observe` reads what Chat
+ * has shown since its last call and returns how many events are visible; the watch ends once all
+ * are, at the cap, or (for an adapter that posts inline) once the sender has finished.
  */
-export async function runBurst(
+export async function sendAndWatch(
   config: BenchConfig,
   chat: FakeChat,
   target: LoadTarget,
-  { label, capS, deliversAfterAck }: BurstOptions,
+  events: readonly BurstEvent[],
+  { capS, deliversAfterAck, settle }: WatchOptions,
+  observe: (nowMs: number) => number,
   progress: (message: string) => void,
-): Promise<BurstResult> {
-  const events = makeBurst(config.burstEvents);
-  progress(
-    `  ${label}: burst of ${events.length} events, ${config.burstConcurrency} in flight, Chat at ${config.burstChatRate}/s, cap ${capS} s`,
-  );
+): Promise<{ sender: SenderStats; allVisibleS: number | undefined; endedS: number }> {
   const stop = new AbortController();
-  // Every in-flight request and every retry wait listens to it: not a leak.
-  setMaxListeners(events.length * 2 + 16, stop.signal);
   const startMs = performance.now();
   const capEndMs = startMs + capS * 1000;
-
-  // Which subjects have reached Chat (ms from the start when each first did), read incrementally.
-  const expected = new Set(events.map((event) => event.subject));
-  const firstSeenMs = new Map<string, number>();
-  let cursor = 0;
-  let occurrences = 0;
-  let maxPerMessage = 0;
   let allVisibleMs: number | undefined;
-  const allVisible = (): boolean => {
+  let visible = 0;
+  const allVisible = () => {
     const now = performance.now() - startMs;
-    for (; cursor < chat.messages.length; cursor++) {
-      let carried = 0;
-      for (const [subject] of visibleText(chat.messages[cursor]?.body ?? {}).matchAll(
-        SUBJECT_PATTERN,
-      )) {
-        if (!expected.has(subject)) continue;
-        carried++;
-        occurrences++;
-        if (!firstSeenMs.has(subject)) firstSeenMs.set(subject, now);
-      }
-      maxPerMessage = Math.max(maxPerMessage, carried);
-    }
-    if (firstSeenMs.size >= expected.size) allVisibleMs ??= now;
+    visible = observe(now);
+    if (visible >= events.length) allVisibleMs ??= now;
     return allVisibleMs !== undefined;
   };
-
   let senderDone = false;
   const policy = {
     initialDelayMs: config.burstInitialDelayMs,
@@ -271,13 +259,8 @@ export async function runBurst(
     maxAttempts: config.burstMaxAttempts,
     timeoutMs: config.requestTimeoutMs,
   };
-  const sending = sendBurst(
-    target,
-    events,
-    { concurrency: config.burstConcurrency, policy, seed: BURST_SEED },
-    stop.signal,
-    startMs,
-  ).finally(() => {
+  const options = { concurrency: config.burstConcurrency, policy, seed: BURST_SEED };
+  const sending = sendBurst(target, events, options, stop.signal, startMs).finally(() => {
     senderDone = true;
   });
   // A failure of the sender itself (not of a request) would be a bench bug: surface it after cleanup.
@@ -291,7 +274,7 @@ export async function runBurst(
       if (now >= capEndMs || (senderDone && !deliversAfterAck)) break;
       if (now >= nextProgressMs) {
         progress(
-          `  ${((now - startMs) / 1000).toFixed(0)} s: ${firstSeenMs.size} of ${events.length} visible, ` +
+          `  ${((now - startMs) / 1000).toFixed(0)} s: ${visible} of ${events.length} visible, ` +
             `${chat.requests} posts, ${chat.throttled} 429s`,
         );
         nextProgressMs += 10_000;
@@ -299,31 +282,63 @@ export async function runBurst(
       // Wakes on every request Chat handles; at most every 250 ms otherwise.
       await chat.waitFor(allVisible, Math.max(1, Math.min(250, capEndMs - now))).catch(() => {});
     }
+    // Late posts (a repeat, a stray message) and answers still under way, before counting.
+    const settleEnd = performance.now() + (settle?.settleMs ?? 0);
+    for (let before = -1; settle && chat.requests !== before && performance.now() < settleEnd; ) {
+      before = chat.requests;
+      await sleep(settle.quietMs);
+      allVisible();
+    }
   } finally {
     stop.abort();
   }
   const sender = await sending;
   allVisible();
-  const visible = firstSeenMs.size;
+  const allVisibleS = allVisibleMs === undefined ? undefined : allVisibleMs / 1000;
+  return { sender, allVisibleS, endedS: (performance.now() - startMs) / 1000 };
+}
+
+/** One burst against one adapter posting to `chat` (limited to burstChatRate messages a second). */
+export async function runBurst(
+  config: BenchConfig,
+  chat: FakeChat,
+  target: LoadTarget,
+  options: WatchOptions,
+  progress: (message: string) => void,
+): Promise<BurstResult> {
+  const { label, capS } = options;
+  const events = makeBurst(config.burstEvents);
+  progress(
+    `  ${label}: burst of ${events.length} events, ${config.burstConcurrency} in flight, Chat at ${config.burstChatRate}/s, cap ${capS} s`,
+  );
+  // Which subjects have reached Chat, read incrementally.
+  const expected = new Set(events.map((event) => event.subject));
+  const seen = new Set<string>();
+  let [cursor, occurrences, maxPerMessage] = [0, 0, 0];
+  const observe = () => {
+    for (; cursor < chat.messages.length; cursor++) {
+      const carried = visibleSubjects(chat.messages[cursor]?.body ?? {}).filter((subject) =>
+        expected.has(subject),
+      );
+      occurrences += carried.length;
+      maxPerMessage = Math.max(maxPerMessage, carried.length);
+      for (const subject of carried) seen.add(subject);
+    }
+    return seen.size;
+  };
+  const watched = await sendAndWatch(config, chat, target, events, options, observe, progress);
+  const { sender, allVisibleS, endedS } = watched;
+  const visible = seen.size;
   const result: BurstResult = {
-    events: events.length,
-    capS,
-    allVisibleS: allVisibleMs === undefined ? undefined : allVisibleMs / 1000,
-    visible,
-    lost: events.length - visible,
-    duplicates: occurrences - visible,
-    posts: chat.requests,
-    accepted: chat.messages.length,
-    throttled: chat.throttled,
-    maxPerMessage,
-    sender,
-    endedS: (performance.now() - startMs) / 1000,
+    ...{ events: events.length, capS, allVisibleS, visible, lost: events.length - visible },
+    ...{ duplicates: occurrences - visible, posts: chat.requests, accepted: chat.messages.length },
+    ...{ throttled: chat.throttled, maxPerMessage, sender, endedS },
   };
   progress(
     `  ${label}: ${visible} of ${result.events} visible` +
-      (result.allVisibleS === undefined
-        ? ` when the run ended after ${result.endedS.toFixed(1)} s`
-        : ` after ${result.allVisibleS.toFixed(1)} s`) +
+      (allVisibleS === undefined
+        ? ` when the run ended after ${endedS.toFixed(1)} s`
+        : ` after ${allVisibleS.toFixed(1)} s`) +
       `; ${result.posts} posts, ${result.throttled} 429s, ${result.accepted} messages;` +
       ` sender: ${sender.attempts} deliveries, ${sender.gaveUp} given up`,
   );

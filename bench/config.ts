@@ -1,18 +1,10 @@
 import { parseArgs } from "node:util";
 
 /**
- * The bench's knobs, from `--flag value` arguments or BENCH_* environment variables (a flag beats
- * the environment, which beats `--quick`, which beats the defaults). A number knob is one row
- * below: its flag is its name in kebab case (`rateSeconds`: `--rate-seconds`), its variable
- * BENCH_ and the name in capitals (BENCH_RATE_SECONDS); `max` is there so a typo cannot start an
- * hour-long or machine-wrecking run, `quick` is the value under `--quick` when it differs, and
- * `int` rounds to a count.
- *
- * With the defaults a full run takes about 15 minutes on a 2-core machine: the load part repeats
- * every figure 3 times for each Chat latency (about 8 minutes), the tutorial's burst is capped at
- * 5 minutes, and start-up, the ceiling and our own bursts take the rest. `--quick` is for
- * development: short runs, one repeat, a small burst, 2 to 3 minutes; it does not write
- * BENCHMARKS.md unless `--write` is given.
+ * The bench's knobs, from `--flag value` or BENCH_* variables (a flag beats the environment, which
+ * beats `--quick`, which beats the defaults). A number knob is one row below: `rateSeconds` is
+ * `--rate-seconds` and BENCH_RATE_SECONDS; `max` keeps a typo from starting an hour-long run,
+ * `quick` is its value under `--quick`, `int` rounds to a count. What each does is in the method.
  */
 interface Knob {
   fallback: number;
@@ -22,56 +14,35 @@ interface Knob {
 }
 
 const LOAD = {
-  /** Every load figure is measured this many times, ceiling and adapters taking turns. */
   repeats: { fallback: 3, quick: 1, max: 20, int: true },
-  /** Offered rate of the open-loop run, events per second. */
   rate: { fallback: 500, max: 20_000 },
   rateSeconds: { fallback: 10, quick: 3, max: 120 },
-  /** Requests kept in flight by the closed-loop (saturation) runs. */
   concurrency: { fallback: 64, max: 1024, int: true },
   saturationSeconds: { fallback: 10, quick: 3, max: 120 },
-  /** Unmeasured closed-loop load first, so the adapters' JIT and connections are warm. */
   warmupSeconds: { fallback: 2, quick: 1, max: 30 },
-  /** How long into the saturated kill run our adapter gets SIGKILL (every one of our sessions). */
   killAfterSeconds: { fallback: 3, quick: 1, max: 60 },
-  /** Connections the open-loop generator may open: enough for a slow adapter's backlog. */
   openConnections: { fallback: 256, max: 4096, int: true },
-  /** The open-loop generator never has more than this in flight; beyond it a send is skipped. */
   maxInFlight: { fallback: 5000, max: 100_000, int: true },
-  /** Every request gets an answer within this, or counts as "no answer" (Vast.ai waits 10 s). */
   requestTimeoutMs: { fallback: 10_000, max: 60_000 },
 };
 
 const STARTUP = {
-  /** Timed runs of `vast-gchat --help` and of `node -e 0` each. */
   startupRuns: { fallback: 20, quick: 5, max: 500, int: true },
-  /** Untimed runs of each first, so both start from a warm page cache. */
   startupWarmupRuns: { fallback: 3, quick: 1, max: 50, int: true },
-  /** Starts of each adapter, timed until it answers /health. */
   serveStarts: { fallback: 5, quick: 2, max: 50, int: true },
 };
 
 const BURST = {
-  /** Events sent at once into one space (subjects `burst 0001`…). */
   burstEvents: { fallback: 500, quick: 100, max: 5000, int: true },
-  /** Runs of ours; the figures are medians. */
   burstRepeats: { fallback: 3, quick: 1, max: 20, int: true },
-  /** Runs of the tutorial's adapter (each takes up to burstTutorialCapSeconds). */
   tutorialBurstRepeats: { fallback: 1, max: 20, int: true },
-  /** Requests the Vast.ai-like sender keeps in flight at most. */
   burstConcurrency: { fallback: 32, max: 256, int: true },
-  /** Attempts per event, the first included, before the sender gives up on it. */
   burstMaxAttempts: { fallback: 20, max: 100, int: true },
-  /** The sender's first retry delay; doubles per attempt up to burstMaxDelayMs. */
   burstInitialDelayMs: { fallback: 1000, max: 60_000 },
   burstMaxDelayMs: { fallback: 30_000, max: 600_000 },
-  /** Messages a second the fake Chat takes per space (429 beyond). */
   burstChatRate: { fallback: 1, max: 100 },
-  /** How long the fake Chat takes to answer a post it accepts. */
   burstChatDelayMs: { fallback: 300, max: 10_000 },
-  /** How long ours gets before the run reports what is still not visible. */
   burstOursCapSeconds: { fallback: 120, quick: 60, max: 1800 },
-  /** The same for the tutorial's adapter (it needs about one second per event). */
   burstTutorialCapSeconds: { fallback: 300, quick: 30, max: 1800 },
 };
 

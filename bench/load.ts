@@ -6,14 +6,12 @@ import { vastHeaders } from "../test/support/sign.js";
 
 /**
  * The load generator: our open-loop fixed-rate run and autocannon's closed-loop saturation run,
- * both sending signed deliveries with a fresh timestamp and a unique event id, the way Vast.ai
- * would. It shares the machine (2 cores) with the adapter under test, so it is kept lean:
- * keep-alive connections, no per-request timers, results in plain arrays.
+ * both sending signed deliveries as Vast.ai would (BENCHMARKS.md, the method). It shares the
+ * machine with the adapter under test, so it is kept lean: no per-request timers, plain arrays.
  */
 export interface LoadTarget {
-  /** e.g. http://127.0.0.1:8787 */
+  /** e.g. http://127.0.0.1:8787, and the webhook path, e.g. `/`. */
   origin: string;
-  /** The webhook path, e.g. `/`. */
   path: string;
   secret: string;
 }
@@ -23,19 +21,13 @@ export class RunStats {
   /** Requests handed to the connection pool, and 2xx answers (events the adapter acknowledged). */
   sent = 0;
   ok = 0;
-  /**
-   * Closed loop: 2xx answers that arrived within the measured window (answers still in flight at
-   * its end may take up to the request timeout and must not stretch the window), and the window.
-   */
+  /** Closed loop: 2xx answers that arrived within the measured window, and the window. */
   okInWindow = 0;
   windowS = 0;
   /** Non-2xx answers by status; requests without an answer by error code. */
   statuses = new Map<number, number>();
   errors = new Map<string, number>();
-  /**
-   * Ack latency of every sent request, from handing it to the connection to the end of the
-   * answer; Infinity when it never got one, so lost requests push the percentiles up.
-   */
+  /** Ack latency of every sent request; Infinity when it never got an answer. */
   latenciesMs: number[] = [];
   /** Open loop: the same from the scheduled send time, and how late each send left. */
   fromScheduleMs: number[] = [];
@@ -47,24 +39,19 @@ export class RunStats {
   /** Wall time of the run, first send to last answer; open loop: first to last send. */
   elapsedS = 0;
   sendSpanS = 0;
-  /**
-   * CPU seconds the bench process used during the run: the generator's own cost (plus the fake
-   * Chat's, which lives in the same process and is idle unless the adapter posts per request).
-   */
+  /** CPU seconds the bench process (the generator, and the fake Chat) used during the run. */
   generatorCpuS = 0;
 }
 
-function count<K>(map: Map<K, number>, key: K): void {
-  map.set(key, (map.get(key) ?? 0) + 1);
-}
-
+export const countInto = <K>(map: Map<K, number>, key: K, by = 1) =>
+  map.set(key, (map.get(key) ?? 0) + by);
 const total = (map: Map<unknown, number>) => [...map.values()].reduce((sum, n) => sum + n, 0);
 
 /** CPU seconds this process has used since `since` (a process.cpuUsage() reading). */
-function cpuSecondsSince(since: NodeJS.CpuUsage): number {
-  const used = process.cpuUsage(since);
-  return (used.user + used.system) / 1e6;
-}
+const cpuSecondsSince = (since: NodeJS.CpuUsage) => {
+  const { user, system } = process.cpuUsage(since);
+  return (user + system) / 1e6;
+};
 
 const nowNs = () => process.hrtime.bigint();
 const nsToMs = (ns: bigint) => Number(ns) / 1e6;
@@ -114,11 +101,11 @@ async function sendOne(pool: Pool, target: LoadTarget, stats: RunStats, schedule
       stats.ok++;
       stats.ackedIds.push(delivery.eventId);
     } else {
-      count(stats.statuses, response.statusCode);
+      countInto(stats.statuses, response.statusCode);
     }
   } catch (error) {
     const { code, name } = error as { code?: string; name?: string };
-    count(stats.errors, code ?? name ?? "error");
+    countInto(stats.errors, code ?? name ?? "error");
     stats.latenciesMs.push(Number.POSITIVE_INFINITY);
     stats.fromScheduleMs.push(Number.POSITIVE_INFINITY);
   }
@@ -133,10 +120,8 @@ interface OpenLoopOptions {
 }
 
 /**
- * Fixed-rate open loop: send i leaves at start + i/rate whatever the earlier ones are doing, so a
- * slow adapter builds a backlog instead of slowing the generator down (no coordinated omission).
- * Timers wake the loop at the next due send; whatever is due by then goes out in that tick.
- * Bounded by count (rate x duration); the drain afterwards is bounded by the request timeout.
+ * Fixed-rate open loop: send i leaves at start + i/rate whatever the earlier ones are doing (no
+ * coordinated omission). A timer wakes the loop at the next due send; whatever is due goes out.
  */
 export async function openLoop(target: LoadTarget, options: OpenLoopOptions): Promise<RunStats> {
   const stats = new RunStats();
@@ -193,10 +178,7 @@ export async function openLoop(target: LoadTarget, options: OpenLoopOptions): Pr
 
 /**
  * Closed loop, driven by autocannon: `concurrency` connections, each sending its next delivery
- * (signed in autocannon's setupRequest) as soon as the last one is answered. With enough in
- * flight this finds the adapter's sustained accept rate. Latencies come from autocannon's own
- * per-response timing; answers still in flight when the window closes are dropped. `signal`
- * stops it early (the kill -9 check).
+ * (signed in setupRequest) as soon as the last one is answered. `signal` stops it early (kill -9).
  */
 export async function closedLoop(
   target: LoadTarget,
@@ -243,12 +225,12 @@ export async function closedLoop(
       stats.ok++;
       if (stoppedAt === undefined) stats.okInWindow++;
     } else {
-      count(stats.statuses, status);
+      countInto(stats.statuses, status);
     }
   });
   instance.on("reqError", (error: Error & { code?: string }) => {
     const timedOut = error.message === "request timed out";
-    count(stats.errors, error.code ?? (timedOut ? "timeout" : "error"));
+    countInto(stats.errors, error.code ?? (timedOut ? "timeout" : "error"));
     stats.latenciesMs.push(Number.POSITIVE_INFINITY);
   });
   const stop = () => {
@@ -277,10 +259,7 @@ export function percentile(values: readonly number[], p: number): number | undef
   return sorted[rank - 1];
 }
 
-/**
- * The figures the report needs from one run, taken as soon as it ends so the raw latencies and
- * acknowledged ids (tens of thousands per run) need not be kept for every repeat.
- */
+/** The figures the report needs from one run, so its raw latencies need not be kept. */
 export type RunSummary = ReturnType<typeof summarize>;
 
 export function summarize(stats: RunStats) {

@@ -4,18 +4,15 @@ import type { BurstResult } from "./burst.js";
 import type { BenchConfig } from "./config.js";
 import type { RunSummary } from "./load.js";
 import type { MachineInfo } from "./machine.js";
+import { type RoutesInput, renderRoutes } from "./routes-report.js";
 import type { CeilingResult, SessionPlan, SessionResult } from "./sessions.js";
 import type { ServeStartsResult, StartupResult } from "./startup.js";
 import { REPO_ROOT } from "./targets.js";
 
 /**
- * The bench's one renderer. A run saves what it measured (ReportInput) to one JSON document,
- * bench-results.json; the terminal report, the verdicts, the exit code and BENCHMARKS.md's bench
- * section all come from reading that document back (`tsx bench/render.ts [FILE] [--write]` does
- * the same for a saved run). The report: how it was run, one table (ours and the tutorial's
- * figures side by side with their ratio, the baseline measured in the same run, the target and its
- * verdict; each figure the median of the repeats with their range, because one run on a shared
- * machine proves little), the targets, what went wrong on the wire, and the method.
+ * The bench's one renderer. A run saves what it measured to one JSON document; the report, the
+ * verdicts, the exit code and BENCHMARKS.md's section all come from reading it back (`tsx
+ * bench/render.ts [FILE] [--write]` does the same for a saved run).
  */
 export interface ReportInput {
   config: BenchConfig;
@@ -53,8 +50,11 @@ export interface BurstReport {
 
 /** BENCH_RESULTS_FILE: another document, so runs compared side by side (compare-stores.ts) keep theirs. */
 export const RESULTS_FILE = process.env.BENCH_RESULTS_FILE ?? join(REPO_ROOT, "bench-results.json");
+/** The routed burst's document (bench/routes-burst.ts), BENCH_RESULTS_FILE too when set. */
+export const ROUTES_RESULTS_FILE =
+  process.env.BENCH_RESULTS_FILE ?? join(REPO_ROOT, "bench-routes-results.json");
 
-export function saveResults(input: ReportInput, file = RESULTS_FILE): void {
+export function saveResults(input: ReportInput | RoutesInput, file = RESULTS_FILE): void {
   const replacer = (_key: string, value: unknown): unknown => {
     if (value instanceof Map) return { $map: [...value] };
     if (typeof value === "number" && !Number.isFinite(value)) return { $number: String(value) };
@@ -105,7 +105,7 @@ export function writeSection(
 
 // ---- Numbers as the report shows them; "–" for a missing one.
 
-type Maybe = number | undefined;
+export type Maybe = number | undefined;
 type Format = (value: Maybe) => string;
 const orDash =
   (format: (value: number) => string): Format =>
@@ -122,7 +122,7 @@ export function median(values: readonly Maybe[]): Maybe {
 }
 
 const sum = (values: readonly number[]) => values.reduce((total, v) => total + v, 0);
-const int = (value: number) => Math.round(value).toLocaleString("en-US");
+export const int = (value: number) => Math.round(value).toLocaleString("en-US");
 const count = orDash(int);
 const oneDecimal = orDash((v) => v.toFixed(1));
 /** Milliseconds with sensible precision; "no answer" for a percentile that fell on one. */
@@ -140,14 +140,12 @@ const times = (r: number) =>
 
 /** A ratio as "4.16×"; "–" when either side is missing, infinite or zero below. */
 function ratio(a: Maybe, b: Maybe): string {
-  if (a === undefined || b === undefined || !Number.isFinite(a) || !Number.isFinite(b) || b === 0) {
-    return "–";
-  }
-  return times(a / b);
+  const finite = a !== undefined && b !== undefined && Number.isFinite(a) && Number.isFinite(b);
+  return finite && b !== 0 ? times(a / b) : "–";
 }
 
 /** The median of the repeats, then their range when there is one: "0.44 (0.40–0.61)". */
-function spread(values: readonly Maybe[], format: Format): string {
+export function spread(values: readonly Maybe[], format: Format): string {
   const defined = values.filter((v): v is number => v !== undefined);
   if (defined.length === 0) return "–";
   const middle = format(median(defined));
@@ -155,9 +153,56 @@ function spread(values: readonly Maybe[], format: Format): string {
   return defined.length === 1 || low === high ? middle : `${middle} (${low}–${high})`;
 }
 
-// ---- Targets: a latency or rate target is judged on the median of the repeats; a correctness
-// target (nothing acknowledged lost, no burst event lost) must hold in every run and sets the
-// exit code. Each is judged while its row is built: the verdict is kept, the row gets its cell.
+export function table(head: readonly string[], rows: readonly (readonly string[])[]): string {
+  return [head, head.map(() => "---"), ...rows]
+    .map((line) => `| ${line.map((c) => c.replaceAll("|", "\\|")).join(" | ")} |`)
+    .join("\n");
+}
+
+/**
+ * Targets: a latency or rate target is judged on the median of the repeats; a correctness target
+ * (nothing acknowledged lost, no event lost) must hold in every run and sets the exit code. Each
+ * is judged while its row is built: `judge` keeps the verdict and returns the row's cell.
+ */
+export function verdicts() {
+  const list: { name: string; pass: boolean; correctness: boolean }[] = [];
+  const failed = () => list.filter((v) => !v.pass);
+  return {
+    any: () => list.length > 0,
+    judge: (name: string, pass: boolean, cell: string, correctness = false) => {
+      list.push({ name, pass, correctness });
+      return `${cell} ${pass ? "**PASS**" : "**FAIL**"}`;
+    },
+    summary: () =>
+      `Targets met: ${list.length - failed().length} of ${list.length}.` +
+      (failed().length
+        ? ` Not met: ${failed()
+            .map((v) => v.name)
+            .join("; ")}.`
+        : ""),
+    correct: () => list.every((v) => v.pass || !v.correctness),
+  };
+}
+type Judge = ReturnType<typeof verdicts>["judge"];
+
+/** How a run was made: the command, when, on what machine and under what load, its repeats. */
+export function header(
+  command: string,
+  run: { machine: MachineInfo; startedAt: Date; durationS: number },
+  [loadAtStart, loadAtEnd]: [string, string],
+  python: string,
+  sharing: string,
+  repeats: string,
+): string[] {
+  const { machine: m } = run;
+  return [
+    `- Command: ${command}`,
+    `- Run: ${run.startedAt.toISOString()}, took ${(run.durationS / 60).toFixed(1)} min; commit ${m.commit ?? "unknown"}${m.dirty ? " with uncommitted changes" : ""}`,
+    `- Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryGiB.toFixed(1)} GiB RAM, node ${m.node}, store ${m.store}${python}; shared with other work, and ${sharing} share its cores`,
+    `- Load average (1, 5, 15 min): ${loadAtStart} at the start, ${loadAtEnd} at the end`,
+    `- Repeats: ${repeats}`,
+  ];
+}
 
 const TARGETS = {
   /** `vast-gchat --help` at most this many times a bare `node -e 0`. */
@@ -169,19 +214,7 @@ const TARGETS = {
   burstLost: 0,
 };
 
-interface Verdict {
-  /** e.g. "ack p99 < 10 ms at 500/s, Chat 5 ms". */
-  name: string;
-  pass: boolean;
-  correctness: boolean;
-}
-
-type Judge = (name: string, pass: boolean, cell: string, correctness?: boolean) => string;
-
 // ---- The table: a metric per row, ours and the tutorial's side by side.
-
-/** One row; a cell left out shows "–". */
-type Row = Partial<Record<keyof typeof COLUMNS, string>> & { metric: string };
 
 const COLUMNS = {
   metric: "metric",
@@ -191,14 +224,9 @@ const COLUMNS = {
   baseline: "baseline (same run)",
   target: "target",
 };
-
-function markdownTable(rows: readonly Row[]): string {
-  const keys = Object.keys(COLUMNS) as (keyof typeof COLUMNS)[];
-  const cells = rows.map((row) => keys.map((key) => row[key] ?? "–"));
-  return [Object.values(COLUMNS), keys.map(() => "---"), ...cells]
-    .map((line) => `| ${line.map((c) => c.replaceAll("|", "\\|")).join(" | ")} |`)
-    .join("\n");
-}
+/** One row; a cell left out shows "–". */
+type Row = Partial<Record<keyof typeof COLUMNS, string>> & { metric: string };
+type Cells = { baseline?: string; target?: string; noRatio?: boolean };
 
 /** Ours and the tutorial's figures (undefined: it was skipped), with the ratio of their medians. */
 function sides(
@@ -206,7 +234,7 @@ function sides(
   ours: readonly Maybe[],
   tutorial: readonly Maybe[] | undefined,
   format: Format,
-  { noRatio = false, ...cells }: { baseline?: string; target?: string; noRatio?: boolean } = {},
+  { noRatio = false, ...cells }: Cells = {},
 ): Row {
   return {
     metric,
@@ -295,19 +323,16 @@ function loadRows({ config, load }: ReportInput, judge: Judge): Row[] {
   for (const delay of config.chatDelaysMs) {
     const ours = load.ours.filter(at(delay));
     const tutorial = isSkipped(load.tutorial) ? undefined : load.tutorial.filter(at(delay));
-    type Cells = Parameters<typeof sides>[4];
-    const pair = (
-      metric: string,
-      pick: (s: SessionResult) => Maybe,
-      format: Format,
-      cells?: Cells,
-    ) => rows.push(sides(metric, ours.map(pick), tutorial?.map(pick), format, cells));
+    type Pick = (s: SessionResult) => Maybe;
+    const pair = (metric: string, pick: Pick, format: Format, cells?: Cells) =>
+      rows.push(sides(metric, ours.map(pick), tutorial?.map(pick), format, cells));
     const answersRow = (metric: string, pick: (s: SessionResult) => RunSummary | undefined) =>
       rows.push({
         metric: `${metric}: answers 2xx / non-2xx / none (all runs)`,
         ours: answers(ours.map(pick)),
         tutorial: answers(tutorial?.map(pick)),
       });
+    const noRatio = { noRatio: true };
     if (load.plan.fixedRate) {
       const fixed = `Chat ${delay} ms · fixed ${int(config.rate)}/s × ${config.rateSeconds} s`;
       const p99 = median(ours.map((s) => s.fixed?.p99Ms));
@@ -317,30 +342,20 @@ function loadRows({ config, load }: ReportInput, judge: Judge): Row[] {
       pair(`${fixed}: **ack latency p99 (ms)**`, (s) => s.fixed?.p99Ms, ms, {
         target: judge(name, met, `< ${TARGETS.ackP99Ms} ms`),
       });
-      pair(
-        `${fixed}: ack latency p99 from the scheduled send (ms)`,
-        (s) => s.fixed?.fromScheduleP99Ms,
-        ms,
-      );
-      pair(
-        `${fixed}: rate the generator achieved (events/s)`,
-        (s) => s.fixed?.achievedRate,
-        oneDecimal,
-        {
-          noRatio: true,
-        },
-      );
-      pair(`${fixed}: generator send lag p99 (ms)`, (s) => s.fixed?.sendLagP99Ms, ms, {
-        noRatio: true,
-      });
+      const fromSchedule: Pick = (s) => s.fixed?.fromScheduleP99Ms;
+      pair(`${fixed}: ack latency p99 from the scheduled send (ms)`, fromSchedule, ms);
+      const achieved: Pick = (s) => s.fixed?.achievedRate;
+      pair(`${fixed}: rate the generator achieved (events/s)`, achieved, oneDecimal, noRatio);
+      pair(`${fixed}: generator send lag p99 (ms)`, (s) => s.fixed?.sendLagP99Ms, ms, noRatio);
       answersRow(fixed, (s) => s.fixed);
     }
     const sat = `Chat ${delay} ms · saturation, ${config.concurrency} in flight × ${config.saturationSeconds} s`;
     const accepted = median(ours.map((s) => s.saturation.acceptedPerS));
     const name = `≥ ${TARGETS.acceptedPerS} accepted events/s, Chat ${delay} ms`;
     const met = accepted !== undefined && accepted >= TARGETS.acceptedPerS;
+    const bare = (text: string) => (hasCeiling ? text : "–");
     pair(`${sat}: **accepted events/s**`, (s) => s.saturation.acceptedPerS, count, {
-      baseline: hasCeiling ? `bare node:http: ${spread(ceilings, count)}` : "–",
+      baseline: bare(`bare node:http: ${spread(ceilings, count)}`),
       target: judge(name, met, `≥ ${int(TARGETS.acceptedPerS)}/s`),
     });
     if (ceiling !== undefined && ceiling > 0) {
@@ -351,25 +366,18 @@ function loadRows({ config, load }: ReportInput, judge: Judge): Row[] {
     pair(`${sat}: ack latency p99 (ms)`, (s) => s.saturation.p99Ms, ms);
     answersRow(sat, (s) => s.saturation);
     pair(`${sat}: adapter CPU (share of one core)`, (s) => s.adapterCpuShare, percent, {
-      baseline: hasCeiling ? `bare node:http: ${serverCpu}` : "–",
+      baseline: bare(`bare node:http: ${serverCpu}`),
     });
-    pair(
-      `${sat}: load generator CPU (share of one core)`,
-      (s) => s.saturation.generatorCpuShare,
-      percent,
-      {
-        noRatio: true,
-        baseline: hasCeiling ? `driving bare node:http: ${generatorCpu}` : "–",
-      },
-    );
+    const generator: Pick = (s) => s.saturation.generatorCpuShare;
+    pair(`${sat}: load generator CPU (share of one core)`, generator, percent, {
+      noRatio: true,
+      baseline: bare(`driving bare node:http: ${generatorCpu}`),
+    });
     const rss = `Chat ${delay} ms · peak RSS (VmHWM, MiB)`;
     pair(`${rss}: idle, after start`, (s) => s.idleRssMiB, oneDecimal);
     pair(`${rss}: **after the load runs**`, (s) => s.loadRssMiB, oneDecimal);
-    pair(
-      `Chat ${delay} ms · posts the fake Chat received during the session`,
-      (s) => s.chatPosts,
-      count,
-    );
+    const posts = `Chat ${delay} ms · posts the fake Chat received during the session`;
+    pair(posts, (s) => s.chatPosts, count);
   }
   const kills = load.ours.flatMap((s) => (s.kill ? [s.kill.durability] : []));
   if (kills.length > 0) {
@@ -458,47 +466,16 @@ function burstRows({ config, burst }: ReportInput, judge: Judge): Row[] {
       ours.map(acksIn),
       tutorial?.map(acksIn),
       seconds,
-      {
-        noRatio: true,
-      },
+      { noRatio: true },
     ),
   ];
 }
 
-// ---- The report around the table.
-
-function header(input: ReportInput): string[] {
-  const { machine, config, burst } = input;
-  // The command as typed, so anyone can run the same thing.
-  const env = config.envSettings.length ? `${config.envSettings.join(" ")} ` : "";
-  const args = config.argv.length ? ` -- ${config.argv.join(" ")}` : "";
-  const only = config.only === "all" ? "" : ` (only the ${config.only} part)`;
-  const quick = config.quick ? " (`--quick`: short runs, not for comparison)" : "";
-  const repeats = [
-    input.load &&
-      `every load figure ${config.repeats} time(s) per Chat latency (the median, with the range across runs in brackets)`,
-    input.startup &&
-      `start-up ${config.startupRuns} timed runs each after ${config.startupWarmupRuns} warm-up, ${config.serveStarts} starts of each adapter`,
-    burst &&
-      `burst ${burst.ours.length} run(s) of vast-gchat, ${isSkipped(burst.tutorial) ? 0 : burst.tutorial.length} of the tutorial's`,
-  ];
-  return [
-    `- Command: \`npm run build && ${env}npm run bench${args}\`${only}${quick}`,
-    `- Run: ${input.startedAt.toISOString()}, took ${(input.durationS / 60).toFixed(1)} min; commit ${machine.commit ?? "unknown"}${machine.dirty ? " with uncommitted changes" : ""}`,
-    `- Machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB.toFixed(1)} GiB RAM, node ${machine.node}, store ${machine.store}${machine.python ? `, ${machine.python}` : ""}; shared with other work, and the generator, the fake Chat and the adapter under test share its cores`,
-    `- Load average (1, 5, 15 min): ${input.loadAverageAtStart} at the start, ${input.loadAverageAtEnd} at the end`,
-    `- Repeats: ${repeats.filter(Boolean).join("; ")}`,
-  ];
-}
-
 /** Each adapter's results, the tutorial's unless it was skipped. */
-const bothSides = <T>(part: { ours: T[]; tutorial: T[] | Skipped }): [string, T[]][] =>
-  isSkipped(part.tutorial)
-    ? [["vast-gchat", part.ours]]
-    : [
-        ["vast-gchat", part.ours],
-        ["tutorial", part.tutorial],
-      ];
+const bothSides = <T>(part: { ours: T[]; tutorial: T[] | Skipped }): [string, T[]][] => [
+  ["vast-gchat", part.ours],
+  ...(isSkipped(part.tutorial) ? [] : [["tutorial", part.tutorial] as [string, T[]]]),
+];
 
 /** Non-2xx answers and requests without one, summed over the repeats, per adapter and run. */
 function problems({ config, load, burst }: ReportInput): string[] {
@@ -538,32 +515,47 @@ function problems({ config, load, burst }: ReportInput): string[] {
 
 /** The report, and whether every correctness target held (the exit code). */
 export function renderReport(input: ReportInput): { text: string; correct: boolean } {
-  const verdicts: Verdict[] = [];
-  const judge: Judge = (name, pass, cell, correctness = false) => {
-    verdicts.push({ name, pass, correctness });
-    return `${cell} ${pass ? "**PASS**" : "**FAIL**"}`;
-  };
-  const table = markdownTable([
+  const { machine, config, burst } = input;
+  const { judge, any, summary, correct } = verdicts();
+  const rows = [
     ...startupRows(input, judge),
     ...loadRows(input, judge),
     ...burstRows(input, judge),
-  ]);
-  const failed = verdicts.filter((v) => !v.pass);
+  ];
+  const keys = Object.keys(COLUMNS) as (keyof typeof COLUMNS)[];
   const reasons = new Set<string>();
   if (input.load && isSkipped(input.load.tutorial)) reasons.add(input.load.tutorial.skipped);
   if (input.burst && isSkipped(input.burst.tutorial)) reasons.add(input.burst.tutorial.skipped);
   if (input.startup && input.startup.serve.tutorialMs === undefined) reasons.add("not available");
+  // The command as typed, so anyone can run the same thing.
+  const env = config.envSettings.length ? `${config.envSettings.join(" ")} ` : "";
+  const args = config.argv.length ? ` -- ${config.argv.join(" ")}` : "";
+  const only = config.only === "all" ? "" : ` (only the ${config.only} part)`;
+  const quick = config.quick ? " (`--quick`: short runs, not for comparison)" : "";
+  const repeats = [
+    input.load &&
+      `every load figure ${config.repeats} time(s) per Chat latency (the median, with the range across runs in brackets)`,
+    input.startup &&
+      `start-up ${config.startupRuns} timed runs each after ${config.startupWarmupRuns} warm-up, ${config.serveStarts} starts of each adapter`,
+    burst &&
+      `burst ${burst.ours.length} run(s) of vast-gchat, ${isSkipped(burst.tutorial) ? 0 : burst.tutorial.length} of the tutorial's`,
+  ];
   const text = [
-    ...header(input),
+    ...header(
+      `\`npm run build && ${env}npm run bench${args}\`${only}${quick}`,
+      input,
+      [input.loadAverageAtStart, input.loadAverageAtEnd],
+      machine.python ? `, ${machine.python}` : "",
+      "the generator, the fake Chat and the adapter under test",
+      repeats.filter(Boolean).join("; "),
+    ),
     "",
-    table,
+    table(
+      Object.values(COLUMNS),
+      rows.map((row) => keys.map((key) => row[key] ?? "–")),
+    ),
     "",
-    ...(verdicts.length
-      ? [
-          `Targets met: ${verdicts.length - failed.length} of ${verdicts.length}.` +
-            (failed.length ? ` Not met: ${failed.map((v) => v.name).join("; ")}.` : ""),
-        ]
-      : []),
+    ...(any() ? [summary()] : []),
     ...(reasons.size ? ["", `Tutorial adapter skipped: ${[...reasons].join("; ")}.`] : []),
     ...problems(input),
     "",
@@ -572,17 +564,21 @@ export function renderReport(input: ReportInput): { text: string; correct: boole
     ...method(input),
     "",
   ].join("\n");
-  return { text, correct: verdicts.every((v) => v.pass || !v.correctness) };
+  return { text, correct: correct() };
 }
 
 /**
- * The one report path: reads the document, prints the report to stdout, writes it into
- * BENCHMARKS.md's bench section when `write` is set; true when every correctness target held.
+ * The one report path: reads a document (the bench's or the routed burst's), prints its report,
+ * writes it into its section of BENCHMARKS.md when `write` is set; true when every correctness
+ * target held.
  */
 export function renderDocument(file = RESULTS_FILE, write = false): boolean {
-  const { text, correct } = renderReport(loadResults(file));
+  const input = loadResults(file) as ReportInput | RoutesInput;
+  const { text, correct } = "kind" in input ? renderRoutes(input) : renderReport(input);
   console.log(text);
-  if (write) writeSection(join(REPO_ROOT, "BENCHMARKS.md"), text);
+  const markers =
+    "kind" in input ? (["<!-- routes:begin -->", "<!-- routes:end -->"] as const) : [];
+  if (write) writeSection(join(REPO_ROOT, "BENCHMARKS.md"), text, ...markers);
   return correct;
 }
 

@@ -1,10 +1,7 @@
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { checkBuild } from "./build-check.js";
+import { benchScript, checkBuild, workdirFor } from "./build-check.js";
 import { type BenchConfig, type Progress, readConfig, runs, USAGE } from "./config.js";
 import { loadAverage, machineInfo } from "./machine.js";
-import { RESULTS_FILE, type ReportInput, renderDocument, saveResults } from "./report.js";
+import { RESULTS_FILE, renderDocument, saveResults } from "./report.js";
 import { benchBurst, benchLoad } from "./sessions.js";
 import { benchStartup } from "./startup.js";
 import { tutorialUnavailable } from "./targets.js";
@@ -17,7 +14,7 @@ import { tutorialUnavailable } from "./targets.js";
  */
 const progress: Progress = (message) => console.error(`[bench] ${message}`);
 
-async function main(): Promise<number> {
+benchScript("bench", async () => {
   let config: BenchConfig;
   try {
     config = readConfig(process.argv.slice(2), process.env);
@@ -26,63 +23,33 @@ async function main(): Promise<number> {
     return 2;
   }
   checkBuild("bench", progress);
-  const startedAt = new Date();
-  const startedMs = performance.now();
-  const loadAverageAtStart = loadAverage();
+  const [startedAt, startedMs, loadAverageAtStart] = [new Date(), performance.now(), loadAverage()];
   const machine = await machineInfo();
-  const workdir = mkdtempSync(join(tmpdir(), "vast-gchat-bench-"));
-  // Whatever happens (error, Ctrl+C), no temp dir is left behind; execa kills the children.
-  const cleanup = () => rmSync(workdir, { recursive: true, force: true });
-  process.once("exit", cleanup);
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.once(signal, () => process.exit(130));
-  }
-
-  try {
-    const tutorialSkip = config.skipPython ? "--skip-python" : tutorialUnavailable();
-    if (tutorialSkip) progress(`tutorial adapter skipped: ${tutorialSkip}`);
-    progress(`load average at the start: ${loadAverageAtStart}`);
-    const startup = runs(config, "startup")
-      ? await benchStartup(config, workdir, tutorialSkip === undefined, progress)
+  const workdir = workdirFor("bench");
+  const tutorialSkip = config.skipPython ? "--skip-python" : tutorialUnavailable();
+  if (tutorialSkip) progress(`tutorial adapter skipped: ${tutorialSkip}`);
+  progress(`load average at the start: ${loadAverageAtStart}`);
+  const startup = runs(config, "startup")
+    ? await benchStartup(config, workdir, tutorialSkip === undefined, progress)
+    : undefined;
+  const load =
+    runs(config, "load") || config.only === "rss"
+      ? await benchLoad(config, workdir, tutorialSkip, progress)
       : undefined;
-    const load =
-      runs(config, "load") || config.only === "rss"
-        ? await benchLoad(config, workdir, tutorialSkip, progress)
-        : undefined;
-    const burst = runs(config, "burst")
-      ? await benchBurst(config, workdir, tutorialSkip, progress)
-      : undefined;
-    const input: ReportInput = {
-      config,
-      machine,
-      startedAt,
-      durationS: (performance.now() - startedMs) / 1000,
-      loadAverageAtStart,
-      loadAverageAtEnd: loadAverage(),
-      startup,
-      load,
-      burst,
-    };
-    saveResults(input);
-    progress(`results saved to ${RESULTS_FILE} (re-render with tsx bench/render.ts)`);
-    // The report, BENCHMARKS.md's section and the exit code come from the saved document, as
-    // bench/render.ts renders it. Losing an event is a correctness failure; the rest is reported.
-    const ok = renderDocument(RESULTS_FILE, config.write);
-    progress(
-      config.write
-        ? "written to the bench section of BENCHMARKS.md"
-        : "BENCHMARKS.md left alone (a full run writes it; --write to force)",
-    );
-    return ok ? 0 : 1;
-  } finally {
-    cleanup();
-  }
-}
-
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`[bench] failed: ${error instanceof Error ? error.stack : String(error)}`);
-    process.exit(1);
-  },
-);
+  const burst = runs(config, "burst")
+    ? await benchBurst(config, workdir, tutorialSkip, progress)
+    : undefined;
+  const durationS = (performance.now() - startedMs) / 1000;
+  const [loadAverageAtEnd, at] = [loadAverage(), { startedAt, durationS, loadAverageAtStart }];
+  saveResults({ config, machine, ...at, loadAverageAtEnd, startup, load, burst });
+  progress(`results saved to ${RESULTS_FILE} (re-render with tsx bench/render.ts)`);
+  // The report, BENCHMARKS.md's section and the exit code come from the saved document, as
+  // bench/render.ts renders it. Losing an event is a correctness failure; the rest is reported.
+  const ok = renderDocument(RESULTS_FILE, config.write);
+  progress(
+    config.write
+      ? "written to the bench section of BENCHMARKS.md"
+      : "BENCHMARKS.md left alone (a full run writes it; --write to force)",
+  );
+  return ok ? 0 : 1;
+});

@@ -27,16 +27,12 @@ import {
 } from "./targets.js";
 
 /**
- * The sessions the bench repeats and reports medians of. A load session: a fresh adapter (or the
- * bare server) against a fresh fake Chat, measured idle, then under a warm-up, a fixed-rate run
- * and a saturation run, and for ours killed with SIGKILL under load at the end. A burst session:
- * a fresh adapter and a fresh fake Chat limited to burstChatRate messages a second in its one
- * space, so Chat's limit starts fresh: nothing was posted before the burst.
+ * The sessions the bench repeats and reports medians of, each a fresh adapter (or the bare server)
+ * against a fresh fake Chat; what a session does is in BENCHMARKS.md's method. `--only rss` leaves
+ * out the fixed-rate run and the kill.
  */
 export interface SessionPlan {
-  /** The open-loop fixed-rate run (left out by `--only rss`). */
   fixedRate: boolean;
-  /** Our adapter is killed under load at the end and its store checked (left out by `--only rss`). */
   kill: boolean;
 }
 
@@ -65,32 +61,25 @@ export interface CeilingResult {
 const IDLE_SETTLE_MS = 1000;
 /** A breather between runs, so one run's stragglers do not land in the next. */
 const BETWEEN_RUNS_MS = 500;
-/**
- * After a run, an adapter that posts inside the request (the tutorial's) may still be working
- * off requests the generator has given up on; the next run would measure that backlog, not the
- * adapter. It counts as settled once the fake Chat gets at most QUIET_MAX_POSTS in a window
- * (ours posts at most one message a second, so it settles in the first window).
- */
 const QUIET_WINDOW_MS = 500;
-const QUIET_MAX_POSTS = 1;
-const MAX_SETTLE_MS = 30_000;
 
-/** Waits until the adapter's posts to Chat die down; returns the ms waited (bounded). */
+/**
+ * Waits until the adapter's posts to Chat die down (at most one in a window, 30 s at most): one
+ * that posts inside the request (the tutorial's) may still work off requests the generator gave
+ * up on, which the next run would measure. Returns the ms waited.
+ */
 async function settle(chat: FakeChat): Promise<number> {
   const start = performance.now();
-  let before = chat.requests;
-  while (performance.now() - start < MAX_SETTLE_MS) {
-    await sleep(QUIET_WINDOW_MS);
-    if (chat.requests - before <= QUIET_MAX_POSTS) break;
+  for (let before = -2; chat.requests - before > 1 && performance.now() - start < 30_000; ) {
     before = chat.requests;
+    await sleep(QUIET_WINDOW_MS);
   }
   return performance.now() - start;
 }
 
 /**
- * A fresh fake Chat answering after `delayMs` (and taking `ratePerSecond` posts a second per
- * space, when given) and a fresh target posting to it (the bare server posts nowhere), for
- * `body`; both are gone afterwards, and the target's log tail is printed when the session fails.
+ * A fresh fake Chat answering after `delayMs` (taking `ratePerSecond` posts a second per space,
+ * when given) and a fresh target posting to it, for `body`; the target's log tail on a failure.
  */
 export async function withTarget<T>(
   start: StartTarget,
@@ -218,25 +207,14 @@ async function adapterSession(
           ` (${durability.rows} rows in the store)`,
       );
     }
-    const adapterCpuShare = cpuShare;
     return {
-      chatDelayMs,
-      idleRssMiB,
-      loadRssMiB,
-      fixed,
-      saturation,
-      adapterCpuShare,
-      chatPosts,
-      kill,
+      ...{ chatDelayMs, idleRssMiB, loadRssMiB, fixed, saturation },
+      ...{ adapterCpuShare: cpuShare, chatPosts, kill },
     };
   });
 }
 
-/**
- * The load part. Repeat r: the ceiling, then for each Chat latency ours and the tutorial's.
- * Interleaving the repeats spreads the shared machine's slow moments over every figure instead
- * of one.
- */
+/** The load part. Repeat r: the ceiling, then for each Chat latency ours and the tutorial's. */
 export async function benchLoad(
   config: BenchConfig,
   workdir: string,

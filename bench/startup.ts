@@ -7,11 +7,8 @@ import type { BenchConfig, Progress } from "./config.js";
 import { newSecret, type StartTarget, startOurs, startTutorial } from "./targets.js";
 
 /**
- * Start-up time: `node bin/vast-gchat.js --help` (what a user waits for on every command) against
- * a bare `node -e 0` (what no Node CLI can beat), timed by hyperfine (`apt-get install hyperfine`)
- * without a shell, warm-up runs first so both read from a warm page cache. Without hyperfine the
- * bench falls back to its own loop: the same warm-up, then timed runs taking turns, the order
- * swapped each round.
+ * Start-up time: `node bin/vast-gchat.js --help` against a bare `node -e 0`, timed by hyperfine
+ * (`apt-get install hyperfine`), else by the bench's own loop (the method says how).
  */
 export interface StartupResult {
   /** What timed the runs. */
@@ -71,10 +68,7 @@ function measureHelp(config: BenchConfig, configDir: string, progress: Progress)
   return result;
 }
 
-/**
- * The adapters' own start-up: from the spawn until /health answers, for `vast-gchat serve` and
- * the tutorial's script, taking turns. Each start gets a fresh directory and is stopped at once.
- */
+/** The adapters' own start-up, taking turns, each in a fresh directory and stopped at once. */
 export interface ServeStartsResult {
   oursMs: number[];
   /** Undefined when the tutorial's adapter cannot run here. */

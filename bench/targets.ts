@@ -8,25 +8,20 @@ import { eventStorePath } from "../src/config/paths.js";
 import { isPostgresUrl } from "../src/delivery/store-location.js";
 import { freeLoopbackPort } from "../src/tunnel/free-port.js";
 import { BIN, type CliProcess, cleanEnv, spawnProcess } from "../test/support/cli-process.js";
+import type { LoadTarget } from "./load.js";
 
 /**
  * The processes under test: our CLI, the tutorial's Python adapter, and a bare node:http server
- * (the ceiling). Each is a real child process (test/support's spawnProcess) writing to a log
- * file, not a pipe, so the generator never spends CPU reading it. A SIGTERM that has not ended
- * one within 5 s is followed by SIGKILL; any still running when the bench exits are killed.
+ * (the ceiling), each a child process (test/support's spawnProcess) writing to a log file, SIGKILL
+ * 5 s after a SIGTERM that did not end it, killed when the bench exits.
  */
 export const REPO_ROOT = fileURLToPath(new URL("..", import.meta.url));
 const TUTORIAL_ADAPTER = resolve(REPO_ROOT, "../shared/reference/vast_google_chat_adapter.py");
 const BARE_SERVER = fileURLToPath(new URL("./bare-server.ts", import.meta.url));
 
-export interface Target {
+export interface Target extends LoadTarget {
   name: string;
   pid: number;
-  /** e.g. http://127.0.0.1:40123 */
-  origin: string;
-  /** The webhook path, e.g. `/`. */
-  path: string;
-  secret: string;
   proc: CliProcess;
   /** From the spawn until the first 200 from /health (or the ready line, for the bare server). */
   startedInMs: number;
@@ -60,10 +55,7 @@ function spawn(name: string, command: string, args: string[], env: NodeJS.Proces
 const running = (proc: CliProcess) =>
   proc.child.exitCode === null && proc.child.signalCode === null;
 
-/** How often a starting adapter's /health is asked: the resolution of the start-up time. */
-const HEALTH_POLL_MS = 5;
-
-/** Polls /health until it answers 200; the ms since the spawn. Gives up after 15 s or an exit. */
+/** Polls /health every 5 ms until it answers 200; the ms since the spawn. 15 s at most. */
 async function waitForHealth(name: string, proc: CliProcess, origin: string, spawnedAt: number) {
   while (performance.now() < spawnedAt + 15_000 && running(proc)) {
     try {
@@ -73,15 +65,12 @@ async function waitForHealth(name: string, proc: CliProcess, origin: string, spa
     } catch {
       // Not listening yet.
     }
-    await sleep(HEALTH_POLL_MS);
+    await sleep(5);
   }
   throw new Error(`${name} did not answer /health; its log:\n${tailOf(proc)}`);
 }
 
-/**
- * `node bin/vast-gchat.js serve --port N`, as a user runs it, with its own config dir. The port
- * is chosen beforehand so /health can be polled from the spawn on, as for the tutorial's.
- */
+/** `node bin/vast-gchat.js serve --port N` with its own config dir, as a user runs it. */
 export async function startOurs(options: StartOptions): Promise<Target> {
   const name = "vast-gchat";
   const configDir = join(options.workdir, "config");
@@ -90,9 +79,8 @@ export async function startOurs(options: StartOptions): Promise<Target> {
     VAST_WEBHOOK_SECRET: options.secret,
     GOOGLE_CHAT_URL: options.chatUrl,
     VAST_GCHAT_CONFIG_DIR: configDir,
-    // The bench's choice of SQLite driver (BENCHMARKS.md compares both) reaches serve, and so
-    // does VAST_GCHAT_STORE: `VAST_GCHAT_STORE=postgresql://... npm run bench` measures serve on
-    // PostgreSQL (a fresh database each run: the store is not emptied between sessions).
+    // `VAST_GCHAT_STORE=postgresql://... npm run bench` measures serve on PostgreSQL (a fresh
+    // database each run: the store is not emptied between sessions).
     ...pick(process.env, "VAST_GCHAT_SQLITE_DRIVER", "VAST_GCHAT_STORE"),
   });
   const { proc, pid, spawnedAt } = spawn(
@@ -112,16 +100,8 @@ export async function startOurs(options: StartOptions): Promise<Target> {
   const storePath = onSqlite
     ? process.env.VAST_GCHAT_STORE || eventStorePath(configDir)
     : undefined;
-  return {
-    name,
-    pid,
-    origin,
-    path,
-    secret: options.secret,
-    proc,
-    startedInMs,
-    ...(storePath ? { storePath } : {}),
-  };
+  const target = { name, pid, origin, path, secret: options.secret, proc, startedInMs };
+  return { ...target, ...(storePath ? { storePath } : {}) };
 }
 
 /** The named variables of `env` that are set, to pass to a child. */
@@ -172,9 +152,6 @@ export function tailOf(proc: CliProcess, lines = 30): string {
   return proc.stdout().split("\n").slice(-lines).join("\n") || "(no log)";
 }
 
-// What Linux's /proc says about a process under test. Both figures cover every thread (the
-// tutorial's per-request threads, our checkpointer).
-
 /** Peak resident set (VmHWM) of a live process, in MiB; undefined once it is gone. */
 export function peakRssMiB(pid: number): number | undefined {
   try {
@@ -193,8 +170,7 @@ const TICKS_PER_S =
 export function cpuSeconds(pid: number): number | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    // After the command name (which may hold spaces and parentheses), utime and stime are the
-    // 12th and 13th fields (14 and 15 of the whole line).
+    // utime and stime, the 14th and 15th fields, after the name (which may hold spaces).
     const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
     const ticks = Number(fields[11]) + Number(fields[12]);
     return Number.isFinite(ticks) ? ticks / TICKS_PER_S : undefined;

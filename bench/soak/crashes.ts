@@ -87,12 +87,12 @@ export async function runCrashes(context: h.PartContext): Promise<h.PartResult> 
   const duplicates = chat.duplicates(acked);
   const ackedIds = events.filter((event) => sender.acked.has(event.token)).map((e) => e.eventId);
   const onDisk = await checkAcknowledged(serve.storePath, ackedIds);
-  const allAcked = acked.length === plan.events && sender.refused.size === 0;
+  const allAcked = acked.length === plan.events && sender.refused === 0;
   const notes = [
     missing.length && `crashes: missing in Chat, e.g. ${missing.slice(0, 5).join(", ")}`,
     onDisk.missing && `crashes: acknowledged but not in the store: ${onDisk.examples.join(", ")}`,
     !allAcked &&
-      `crashes: sender: ${acked.length} acknowledged, refused ${h.formatCounts(sender.refused)}, cut off ${sender.cutOff}`,
+      `crashes: sender: ${acked.length} acknowledged, refused ${sender.refused}, cut off ${sender.cutOff}`,
   ];
   const { stats } = chat;
   return {

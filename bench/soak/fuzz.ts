@@ -8,29 +8,23 @@ import * as h from "./harness.js";
 import { startChaosChat } from "./peers.js";
 
 /**
- * Bad input: fast-check generates raw HTTP requests (odd methods, paths, versions, headers,
- * framing, signatures, and bodies from random bytes to huge, deeply nested and validly signed
- * non-objects) and sends them in small concurrent batches over plain TCP to a running serve.
- * Promised: the process stays up and both /health are ok at the end (the public one and the
- * loopback listener's detailed one, which also tells the queue drained), no 5xx but a deliberate
- * 503, every connection answered or closed, memory flat over the long phase; and for requests
- * that are well-formed HTTP, the very answer README.md gives ("What the adapter answers").
+ * Bad input: fast-check generates raw HTTP requests (fuzz-recipes.ts) sent in small concurrent
+ * batches over plain TCP to a running serve. Promised: it stays up and both /health are ok at the
+ * end, no 5xx but a deliberate 503, every connection answered or closed, memory flat over the long
+ * phase, and for well-formed requests the very answer README.md gives.
  */
 
 /**
- * How much the child's RSS may grow over the long phase. Judged on the medians of the phase's
- * first and last quarter (1 s samples), because one sample lands at a random point of a heap that
- * swings by tens of MiB with GC timing; the single start and end samples are reported as well.
+ * How much the child's RSS may grow over the long phase, judged on the medians of its first and
+ * last quarter (1 s samples): one sample lands anywhere in a heap that swings with GC timing.
  */
 export const RSS_SLACK_MIB = 64;
 const MAX_EXAMPLES = 5;
 
 /**
- * One exchange over a plain TCP connection, since a malformed request is the point: the bytes are
- * written exactly as given (in pieces, to exercise the parser's partial reads), then the
- * connection is half-closed, so the server answers what it could parse and closes. Returns the
- * statuses received, whether neither an answer nor a close came within 15 s, and the socket
- * error on our side if any (e.g. ECONNRESET after a 413 that stopped reading).
+ * One exchange over plain TCP: the bytes written as given (in pieces, for the parser's partial
+ * reads), then half-closed. Returns the statuses received, whether neither an answer nor a close
+ * came within 15 s, and our socket's error if any (e.g. ECONNRESET after a 413).
  */
 async function rawExchange(port: number, pieces: readonly Buffer[]) {
   const socket = connect({ host: "127.0.0.1", port });
@@ -172,11 +166,8 @@ export async function runFuzz(context: h.PartContext): Promise<h.PartResult> {
     serverGoneAt = batch.map(describeRecipe).join(" ; ");
     return false;
   });
-  /**
-   * fast-check lanes in parallel until the time is up, so one slow case does not idle the fuzzer;
-   * a lane that finds a failure is shrunk, reported, and started again with a new seed, so the
-   * server keeps getting traffic the whole phase.
-   */
+  /** fast-check lanes in parallel until the time is up; a failure is shrunk, noted, and the
+   * lane started again with a new seed, so the server keeps getting traffic the whole phase. */
   const fuzzFor = (seconds: number, seedOffset: number) => {
     const untilMs = Date.now() + seconds * 1000;
     const lane = async (lane: number) => {

@@ -12,8 +12,6 @@ import { BIN, cleanEnv } from "../../test/support/cli-process.js";
 import { REPO_ROOT } from "../targets.js";
 import type { Budget } from "./run.js";
 
-/** What every part of the soak shares: results, secrets, events, children, serve. */
-
 /** One line of the results table. `info` rows explain a figure; they never fail the run. */
 export type CheckRow = { check: string; figure: string; target: string; verdict: Verdict };
 type Verdict = "PASS" | "FAIL" | "SKIP" | "info";
@@ -36,8 +34,7 @@ export interface PartContext {
 
 export const median = (values: readonly number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-export const countInto = <K>(map: Map<K, number>, key: K, by = 1) =>
-  map.set(key, (map.get(key) ?? 0) + by);
+export { countInto } from "../load.js";
 export const formatCounts = (counts: ReadonlyMap<string | number, number>) =>
   [...counts]
     .sort(([a], [b]) => String(a).localeCompare(String(b)))
@@ -45,11 +42,10 @@ export const formatCounts = (counts: ReadonlyMap<string | number, number>) =>
     .join(", ") || "none";
 
 /**
- * The secrets the suite hands its children: fresh random values with a recognisable prefix, so a
- * leak anywhere in their output is found by a plain substring search, and never a real secret.
- * serve has no use for the API key (the commands that call the API do) nor NGROK_AUTHTOKEN: they
- * are there to prove they are never printed nor handed to a tunnel child. The refused key is one
- * the local Vast.ai API refuses: error paths must not print it either.
+ * The secrets the suite hands its children: fresh random values with a recognisable prefix, found
+ * by a substring search. serve has no use for the API key nor NGROK_AUTHTOKEN: they are there to
+ * prove they are never printed nor handed to a tunnel child. The local Vast.ai API refuses the
+ * refused key: error paths must not print it either.
  */
 const SECRETS = {
   webhookSecret: ["soakwhsec", "webhook secret"],
@@ -68,11 +64,7 @@ export const makeSoakSecrets = () =>
     ]),
   ) as SoakSecrets;
 
-/**
- * What to look for (and what leaked, for the report, never the value): each whole value, and each
- * half of its random part (16 hex characters), so a value cut short or printed without its prefix
- * is found too. A mask (`soak…ab12`) shows less.
- */
+/** What to look for (and its name for the report): each value, and each half of its random part. */
 export type Needle = { name: string; value: string };
 export const needlesOf = (secrets: SoakSecrets): Needle[] =>
   (Object.keys(SECRETS) as Array<keyof SoakSecrets>).flatMap((key) => {
@@ -91,12 +83,8 @@ export function redactor(secrets: SoakSecrets): (text: string) => string {
 }
 
 /**
- * Events the suite can find again in Chat. Each subject carries a token (`SOAKC000042`, one capital
- * letter per part): letters and digits only, so Chat escaping leaves it whole, and a digest shows
- * every subject (its fallback text and its card sections), so counting tokens per message counts
- * events per message. The body is the same bytes on every attempt; only the timestamp and
- * signature headers change. A mix of real types, so digests group several types as a real burst
- * would.
+ * Events the suite can find again in Chat: each subject carries a token (`SOAKC000042`, a letter
+ * per part) that Chat's escaping leaves whole. A mix of real types, as a real burst would be.
  */
 export type SoakEvent = { token: string; eventId: string; body: Buffer };
 export const TOKEN_PATTERN = /\bSOAK[A-Z]\d{6}\b/g;
@@ -115,12 +103,9 @@ export function makeSoakEvents(series: "C" | "D" | "S", count: number, first = 0
 }
 
 /**
- * `node bin/vast-gchat.js ARGS`: the built CLI (bin/ imports dist/) as a user runs it, in its own
- * process group (so a kill reaches anything it started), with stdout and stderr appended to
- * `<log>.stdout.log` and `<log>.stderr.log` (execa drains the pipes into them, so a child never
- * stalls on a full pipe; the files are what the secrets scan reads afterwards). Runs with the
- * same `log` append to the same pair; `from` is where this run's stdout starts. `exited` tells how
- * it ended, once its output is all in the files: `exit N` or the signal.
+ * `node bin/vast-gchat.js ARGS` in its own process group (a kill reaches what it started), stdout
+ * and stderr appended to `<log>.stdout.log` and `<log>.stderr.log` (what the secrets scan reads);
+ * `from` is where this run's stdout starts; `exited` says how it ended: `exit N` or the signal.
  */
 export type Child = ReturnType<typeof spawnCli>;
 export const children = { started: 0, running: new Set<Child>(), logFiles: new Set<string>() };
@@ -185,9 +170,8 @@ export function currentRssMiB(pid: number): number | undefined {
 }
 
 /**
- * `vast-gchat serve` as the suite runs it: a fixed loopback port (a restart after kill -9 must be
- * found where the sender expects it), no tunnel unless told, secrets from the environment only,
- * logs and (unless given) its config directory holding the store in the part's directory.
+ * `vast-gchat serve` as the suite runs it: a fixed loopback port (a restart after kill -9 is found
+ * where the sender expects it), no tunnel unless told, secrets from the environment only.
  */
 async function serveSpec(
   context: PartContext,
@@ -208,8 +192,7 @@ async function serveSpec(
     VAST_API_KEY: secrets.apiKey,
     NGROK_AUTHTOKEN: secrets.ngrokAuthtoken,
     VAST_GCHAT_CONFIG_DIR: configDir,
-    // As `vast-gchat service` runs it for good (its heap cap); SOAK_CHILD_NODE_OPTIONS replaces
-    // that, to look into a failure (e.g. --trace-gc) or to measure serve uncapped ("").
+    // As `vast-gchat service` runs it (its heap cap), unless SOAK_CHILD_NODE_OPTIONS says otherwise.
     NODE_OPTIONS: process.env.SOAK_CHILD_NODE_OPTIONS ?? SERVE_NODE_OPTIONS.join(" "),
     ...more.env,
   });
@@ -225,10 +208,8 @@ async function serveSpec(
 export type Serve = Awaited<ReturnType<typeof launchServe>["ready"]>;
 
 /**
- * Starts serve; `ready` settles when its `ready` line appears in this run's part of the log, or
- * rejects when it exits first or takes longer than timeoutMs. The caller may kill it before then.
- * `origin` is the public listener (the webhook path, the minimal /health); the detailed /health
- * and /metrics are on the loopback-only `adminOrigin` (any free port), named in the ready line.
+ * Starts serve; `ready` settles at its `ready` line in this run's log, or rejects when it exits
+ * first or after timeoutMs. `origin` is the public listener, `adminOrigin` the loopback one.
  */
 export function launchServe(spec: Awaited<ReturnType<typeof serveSpec>>, timeoutMs = 20_000) {
   const child = spawnCli(spec.args, spec.env, spec.log);

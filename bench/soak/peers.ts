@@ -3,23 +3,15 @@ import { createServer, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
 import { text } from "node:stream/consumers";
 import { setTimeout as sleep } from "node:timers/promises";
-import { Pool } from "undici";
-import { deliveryOutcome } from "../../src/vast/delivery-outcome.js";
-import { type RetryPolicy, retryDelayMs, seededRandom } from "../burst.js";
-import { attemptDelivery } from "../vast-attempt.js";
+import { type RetryPolicy, seededRandom, sendBurst } from "../burst.js";
 import * as h from "./harness.js";
 
-/** The two sides serve talks to: Vast.ai sending it events, and Google Chat failing at random. */
-
 /**
- * A Google Chat incoming webhook on loopback that fails the way Chat does, at random: spells of
- * 500 INTERNAL, of 429 RESOURCE_EXHAUSTED with Retry-After, and of requests that get no answer at
- * all (ended by dropping the connection when the spell is over, as a dying frontend would), with
- * single failures sprinkled in between. A message is recorded only when it is answered 200, so a
- * failed post is never in Chat: repeats can only come from the adapter.
- *
- * The test/support FakeChat has one behaviour for all requests and keeps every body; this one
- * changes its behaviour by itself and keeps only the event tokens, so it can run for minutes.
+ * The two sides serve talks to: Vast.ai sending it events, and a Google Chat webhook on loopback
+ * that fails the way Chat does, at random: spells of 500, of 429 with Retry-After, and of requests
+ * never answered (their connections dropped when the spell ends), single failures in between. A
+ * message counts only once answered 200, so repeats can only come from the adapter. Unlike
+ * test/support's FakeChat it changes its behaviour by itself and keeps only the event tokens.
  */
 type Mode = "ok" | "error500" | "throttle429" | "hang";
 
@@ -199,14 +191,10 @@ function answer(res: ServerResponse, status: number, body: string, headers = {})
 }
 
 /**
- * Plays Vast.ai: each event is sent with a fresh timestamp and signature on every attempt, and
- * retried with growing, jittered delays after a non-2xx retryable answer or a connection error,
- * until it is acknowledged or the deadline passes. First attempts leave at a fixed rate; the
- * pool's connections bound the requests in flight, as a webhook sender's small worker pool.
- *
- * Vast.ai does not publish its retry schedule; the policy here is quicker than a real sender's
- * would likely be (and effectively unbounded in attempts), so that a run of minutes sees every
- * event through.
+ * Plays Vast.ai (bench/burst.ts's sender): first attempts leave at a fixed rate, each retried with
+ * growing, jittered delays until acknowledged or the deadline passes. The policy is quicker than a
+ * real sender's would likely be (and effectively unbounded in attempts), so that a run of minutes
+ * sees every event through. `acked` holds the tokens of the events that got a 2xx.
  */
 const POLICY: RetryPolicy = {
   initialDelayMs: 200,
@@ -221,46 +209,18 @@ export async function sendLikeVast(
   events: readonly h.SoakEvent[],
   options: { concurrency: number; ratePerS: number; seedOffset: number; deadlineS: number },
 ) {
-  const random = seededRandom(context.seed + options.seedOffset);
-  const target = { path: serve.path, secret: context.secrets.webhookSecret };
-  const deadline = Date.now() + options.deadlineS * 1000;
-  const report = {
-    /** Tokens of the events that got a 2xx. */
-    acked: new Set<string>(),
-    attempts: 0,
-    /** Non-2xx answers, by status; attempts without an answer, by error code. */
-    statuses: new Map<number, number>(),
-    errors: new Map<string, number>(),
-    /** Events answered with a final 4xx (not 408/429), by status: a sender gives up on those. */
-    refused: new Map<number, number>(),
-    /** Events still unacknowledged at the deadline. */
-    cutOff: 0,
+  const target = { ...serve, secret: context.secrets.webhookSecret };
+  const { concurrency, ratePerS } = options;
+  const sending = {
+    concurrency,
+    ratePerS,
+    policy: POLICY,
+    seed: context.seed + options.seedOffset,
   };
-  const timeout = POLICY.timeoutMs;
-  const pool = new Pool(serve.origin, {
-    connections: options.concurrency,
-    pipelining: 1,
-    connectTimeout: timeout,
-    headersTimeout: timeout,
-    bodyTimeout: timeout,
-  });
-  const deliver = async (event: h.SoakEvent, index: number): Promise<void> => {
-    await sleep((index / options.ratePerS) * 1000);
-    for (let number = 1; number <= POLICY.maxAttempts && Date.now() < deadline; number++) {
-      report.attempts++;
-      const signal = AbortSignal.timeout(timeout);
-      const result = await attemptDelivery(pool, target, event, number, signal);
-      if (result.kind === "acked") return void report.acked.add(event.token);
-      if (result.kind === "no answer") h.countInto(report.errors, result.code);
-      else h.countInto(report.statuses, result.status);
-      if (result.kind === "answered" && deliveryOutcome(result.status) !== "retry") {
-        return void h.countInto(report.refused, result.status);
-      }
-      const delay = retryDelayMs(number, POLICY, random);
-      await sleep(Math.min(delay, Math.max(0, deadline - Date.now())));
-    }
-    report.cutOff++;
-  };
-  await Promise.all(events.map(deliver)).finally(() => pool.destroy());
-  return report;
+  const acked = new Set<string>();
+  const deadline = AbortSignal.timeout(options.deadlineS * 1000);
+  const stats = await sendBurst(target, events, sending, deadline, performance.now(), (event) =>
+    acked.add(event.token),
+  );
+  return { ...stats, acked };
 }

@@ -10,19 +10,11 @@ import * as h from "./harness.js";
 import { sendLikeVast, startChaosChat } from "./peers.js";
 
 /**
- * Secrets: every line the suite's children printed (stdout and stderr of every serve and command,
- * kept in files) is searched for the webhook secret, the Vast.ai API keys, the Chat URL's key and
- * token and NGROK_AUTHTOKEN (every serve has it, none uses it). Before the scan, a scenario of its
- * own reaches the paths most likely to leak: debug logging, Chat failing (500, 429, hangs), forged
- * deliveries, the commands that report configuration or call the (local) Vast.ai API with a good
- * and a refused key, and start-up errors about a bad Chat URL or secret. Everything stays on
- * loopback.
- *
- * Two more scans: the answers of both listeners (the public /health and /metrics, the loopback
- * listener's detailed /health and /metrics, while Chat fails and after), and the environment and
- * command line of every process a serve with a tunnel command starts (the command's shell and
- * what it runs, the watchdog), read from /proc while it runs, for the webhook secret, the API
- * key, the Chat URL's key and token and NGROK_AUTHTOKEN, all of which that serve has.
+ * Secrets: every line the suite's children printed is searched for every secret, after a scenario
+ * that reaches the paths most likely to leak (debug logging, Chat failing, forged deliveries, the
+ * commands that report configuration or call the local Vast.ai API with a good and a refused key,
+ * start-up errors about a bad Chat URL or secret); so are both listeners' answers, and the
+ * environment and command line of every process a serve with a tunnel command starts.
  */
 async function leakScenario(context: h.PartContext) {
   const { secrets, dir } = context;
