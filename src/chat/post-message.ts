@@ -135,7 +135,10 @@ class PostError extends Error {}
 export function createChatPoster(chatUrl: URL, options: ChatPosterOptions = {}): ChatPoster {
   const timeoutMs = options.timeoutMs ?? 15_000;
   // One connection kept open between posts: a worker posts one message at a time, every second.
-  const agent = new (chatUrl.protocol === "https:" ? https : http).Agent({ keepAlive: true });
+  // An idle one is closed after 4 s (undici's default), before a server's own idle timeout can cut
+  // it under a new post; an open post is bounded by its deadline, not by this.
+  const { Agent: KeepAliveAgent } = chatUrl.protocol === "https:" ? https : http;
+  const agent = new KeepAliveAgent({ keepAlive: true, timeout: 4_000 });
 
   /**
    * Whether webhooks honour requestId is not confirmed (docs/google-chat.md). Should Chat ever
