@@ -1,4 +1,5 @@
-import { Agent, request } from "undici";
+import type { Agent, IncomingHttpHeaders } from "node:http";
+import { http, https } from "../http-modules.js";
 import type { ChatMessage } from "./render.js";
 
 /**
@@ -51,23 +52,93 @@ function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
 }
 
-function networkReason(error: unknown): string {
+/** Why a post got no answer; an aborted one by why its signal fired (the deadline or the caller). */
+function networkReason(error: unknown, connected: boolean): string {
   const { code, name, message } = error as { code?: string; name?: string; message?: string };
   if (name === "AbortError") return "post cancelled";
-  if (name === "TimeoutError") return "Chat timed out";
-  if (code === "UND_ERR_HEADERS_TIMEOUT" || code === "UND_ERR_BODY_TIMEOUT")
-    return "Chat timed out";
-  if (code === "UND_ERR_CONNECT_TIMEOUT") return "connecting to Chat timed out";
+  if (name === "TimeoutError") return connected ? "Chat timed out" : "connecting to Chat timed out";
   return `could not reach Chat (${code ?? message ?? "network error"})`;
 }
 
+/**
+ * The most of an answer's body that is read: Chat's error bodies are a few hundred bytes, and
+ * the reason keeps 300 characters of one. What is beyond is not waited for.
+ */
+const MAX_ANSWER_BYTES = 64 * 1024;
+
+interface Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  /** The body, or what arrived of it before the cap, the deadline or a dropped connection. */
+  body: string;
+}
+
+/**
+ * One POST and its answer. Rejects (with why, see networkReason) only when no answer's headers
+ * came; `signal` ends it at any point, the body's reading included.
+ */
+function exchange(url: URL, body: string, agent: Agent, signal: AbortSignal): Promise<Answer> {
+  const { request } = url.protocol === "https:" ? https : http;
+  let connected = false;
+  /** Set once the answer's headers are in: ends the reading with what came. */
+  let answered: (() => void) | undefined;
+  let stop = () => {};
+  return new Promise<Answer>((resolve, reject) => {
+    // Node's own abort error says neither which signal fired nor in which phase: the reason does.
+    const fail = (error: unknown) => reject(new PostError(networkReason(error, connected)));
+    stop = () => {
+      if (answered) answered();
+      else fail(signal.reason);
+      req.destroy();
+    };
+    const req = request(url, {
+      method: "POST",
+      agent,
+      headers: {
+        "content-type": "application/json; charset=UTF-8",
+        "content-length": Buffer.byteLength(body),
+      },
+    });
+    req.on("error", fail);
+    if (signal.aborted) return stop();
+    signal.addEventListener("abort", stop, { once: true });
+    req.on("socket", (socket) => {
+      if (!socket.connecting) connected = true;
+      else socket.once("connect", () => (connected = true));
+    });
+    req.on("response", (response) => {
+      const chunks: Buffer[] = [];
+      let size = 0;
+      answered = () =>
+        resolve({
+          status: response.statusCode ?? 0,
+          headers: response.headers,
+          body: Buffer.concat(chunks).toString("utf8"),
+        });
+      response.on("data", (chunk: Buffer) => {
+        chunks.push(chunk.subarray(0, Math.max(0, MAX_ANSWER_BYTES - size)));
+        size += chunk.length;
+        if (size >= MAX_ANSWER_BYTES) stop();
+      });
+      // The end of the body, or a connection cut while it came: either way, what came.
+      response.on("end", answered);
+      response.on("error", answered);
+      response.on("close", answered);
+    });
+    req.end(body);
+  }).finally(() => signal.removeEventListener("abort", stop));
+}
+
+/** A post that got no answer, with the reason the outcome gives. */
+class PostError extends Error {}
+
 export function createChatPoster(chatUrl: URL, options: ChatPosterOptions = {}): ChatPoster {
   const timeoutMs = options.timeoutMs ?? 15_000;
-  const dispatcher = new Agent({
-    connectTimeout: timeoutMs,
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-  });
+  // One connection kept open between posts: a worker posts one message at a time, every second.
+  // An idle one is closed after 4 s (undici's default), before a server's own idle timeout can cut
+  // it under a new post; an open post is bounded by its deadline, not by this.
+  const { Agent: KeepAliveAgent } = chatUrl.protocol === "https:" ? https : http;
+  const agent = new KeepAliveAgent({ keepAlive: true, timeout: 4_000 });
 
   /**
    * Whether webhooks honour requestId is not confirmed (docs/google-chat.md). Should Chat ever
@@ -77,7 +148,7 @@ export function createChatPoster(chatUrl: URL, options: ChatPosterOptions = {}):
 
   async function postOnce(
     message: ChatMessage,
-    signal: AbortSignal | undefined,
+    signal: AbortSignal,
     requestId: string | undefined,
   ): Promise<PostOutcome> {
     const url = new URL(chatUrl);
@@ -86,31 +157,22 @@ export function createChatPoster(chatUrl: URL, options: ChatPosterOptions = {}):
     if (message.thread) {
       url.searchParams.set("messageReplyOption", "REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD");
     }
+    let answer: Answer;
     try {
-      const response = await request(url, {
-        method: "POST",
-        dispatcher,
-        headers: { "content-type": "application/json; charset=UTF-8" },
-        body: JSON.stringify(message),
-        signal,
-      });
-      const status = response.statusCode;
-      if (status >= 200 && status < 300) {
-        // Chat has created the message: what its body says, or whether it arrives, changes nothing.
-        await response.body.dump().catch(() => {});
-        return { kind: "delivered", status };
-      }
-      const body = await response.body.text().catch(() => "");
-      const reason = describeChatError(status, body);
-      if (!isRetryableStatus(status)) return { kind: "rejected", status, reason };
-      const header = response.headers["retry-after"];
-      const retryAfterMs = parseRetryAfter(Array.isArray(header) ? header[0] : header, Date.now());
-      return retryAfterMs === undefined
-        ? { kind: "retry", status, reason }
-        : { kind: "retry", status, reason, retryAfterMs };
+      answer = await exchange(url, JSON.stringify(message), agent, signal);
     } catch (error) {
-      return { kind: "retry", reason: networkReason(error) };
+      const reason = error instanceof PostError ? error.message : networkReason(error, false);
+      return { kind: "retry", reason };
     }
+    const { status } = answer;
+    // Chat has created the message: what its body says, or whether it all arrived, changes nothing.
+    if (status >= 200 && status < 300) return { kind: "delivered", status };
+    const reason = describeChatError(status, answer.body);
+    if (!isRetryableStatus(status)) return { kind: "rejected", status, reason };
+    const retryAfterMs = parseRetryAfter(answer.headers["retry-after"], Date.now());
+    return retryAfterMs === undefined
+      ? { kind: "retry", status, reason }
+      : { kind: "retry", status, reason, retryAfterMs };
   }
 
   return {

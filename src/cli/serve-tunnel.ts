@@ -1,7 +1,7 @@
 import type { EventEmitter } from "node:events";
 import type { AdapterLog } from "../adapter/adapter.js";
 import type { Settings, TunnelChoice } from "../config/settings.js";
-import { probeThroughTunnel } from "../tunnel/probe.js";
+import type { probeThroughTunnel } from "../tunnel/probe.js";
 import { type TunnelStatus, TunnelSupervisor } from "../tunnel/supervisor.js";
 import type { TunnelProvider } from "../tunnel/types.js";
 import type { UserError } from "../user-error.js";
@@ -63,6 +63,14 @@ export interface ReachabilityContext {
    */
   leader?: { isLeader(): boolean };
 }
+
+/**
+ * The end-to-end probe, its module (and undici, which it uses) loaded at the first probe: a
+ * serve with neither a tunnel nor a public URL never probes, and should not carry undici's
+ * memory (issue 15).
+ */
+const probeThroughTunnelLazily: typeof probeThroughTunnel = async (...args) =>
+  (await import("../tunnel/probe.js")).probeThroughTunnel(...args);
 
 /** Flags first, then what init stored; with neither, no tunnel. */
 export function chooseTunnel(
@@ -206,7 +214,7 @@ export async function makeReachable(
     // A probe may take up to 10 s, but no longer than the interval; under 2 s a loaded machine
     // would call a healthy tunnel dead.
     probe: (url) =>
-      probeThroughTunnel(
+      probeThroughTunnelLazily(
         url,
         context.instance,
         Math.max(2000, Math.min(10_000, probeSeconds * 1000)),
@@ -275,7 +283,7 @@ async function stayPut(
   const never = new Promise<UserError>(() => {});
   if (publicUrl) {
     await pointer.point(publicUrl);
-    const probe = await probeThroughTunnel(publicUrl, context.instance);
+    const probe = await probeThroughTunnelLazily(publicUrl, context.instance);
     if (!probe.ok)
       context.log.warn(
         { public_url: publicUrl, reason: probe.error },

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { Agent, type Dispatcher, request } from "undici";
+import type { Dispatcher } from "undici";
 import type { z } from "zod";
 import { UserError } from "../user-error.js";
 import { USER_AGENT } from "../version.js";
@@ -138,7 +138,8 @@ export class VastClient {
   private readonly initialBackoffMs: number;
   private readonly rateLimitBackoffMs: number;
   private readonly routeSpacingMs: number;
-  private readonly dispatcher: Dispatcher;
+  private readonly timeoutMs: number;
+  private dispatcher: Dispatcher | undefined;
   /** When each route was last called, so bulk work (`cleanup --all`) is paced. */
   private readonly lastCallAt = new Map<string, number>();
 
@@ -149,10 +150,27 @@ export class VastClient {
     this.initialBackoffMs = options.initialBackoffMs ?? 150;
     this.rateLimitBackoffMs = options.rateLimitBackoffMs ?? 1000;
     this.routeSpacingMs = options.routeSpacingMs ?? 500;
-    const timeoutMs = options.timeoutMs ?? 20_000;
-    this.dispatcher =
-      options.dispatcher ??
-      new Agent({ connectTimeout: timeoutMs, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    this.timeoutMs = options.timeoutMs ?? 20_000;
+    this.dispatcher = options.dispatcher;
+  }
+
+  /**
+   * undici, loaded at the first call rather than with this module: `serve` imports the client
+   * (and VastApiError) at start-up, and undici costs some 20 MB of memory that a serve which
+   * never calls Vast.ai should not pay (issue 15).
+   */
+  private async undici(): Promise<{
+    request: typeof import("undici").request;
+    dispatcher: Dispatcher;
+  }> {
+    const { Agent, request } = await import("undici");
+    const { timeoutMs } = this;
+    this.dispatcher ??= new Agent({
+      connectTimeout: timeoutMs,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    return { request, dispatcher: this.dispatcher };
   }
 
   async listNotificationTypes(): Promise<NotificationType[]> {
@@ -245,10 +263,11 @@ export class VastClient {
       let status: number;
       let text: string;
       await this.pace(call);
+      const { request, dispatcher } = await this.undici();
       try {
         const response = await request(url, {
           method: call.method,
-          dispatcher: this.dispatcher,
+          dispatcher,
           headers: {
             authorization: `Bearer ${this.apiKey}`,
             accept: "application/json",
