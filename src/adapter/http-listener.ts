@@ -1,5 +1,6 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { http } from "../http-modules.js";
 
 /**
  * node:http as both of the adapter's listeners use it: timeouts so slow or idle clients cannot tie
@@ -61,7 +62,7 @@ export async function startHttpListener(
   handle: (req: IncomingMessage, res: ServerResponse) => void,
 ): Promise<HttpListener> {
   const requestTimeout = options.requestTimeoutMs ?? 10_000;
-  const server = createServer(
+  const server = http.createServer(
     {
       requestTimeout,
       headersTimeout: Math.min(requestTimeout, 10_000),

@@ -12,7 +12,8 @@ import { postSigned } from "../support/sign.js";
  * Issue 15: undici costs serve some 20 MB of memory, so serve loads it only when it calls
  * Vast.ai, probes a public URL or opens tunnelmole's websocket. A serve with its secrets in the
  * environment and no tunnel does none of these: it starts, takes an event and posts it to Chat
- * without loading undici at all. The child records every module it resolves through a module
+ * without loading undici at all, neither the package nor the copy bundled in Node (which an ESM
+ * import of node:http loads on Node 22+: src/http-modules.ts). The child records every module it resolves through a module
  * hook given to `node --import`: registerHooks (synchronous, in the thread) where Node has it,
  * else register (Node 20; the hooks run in a thread of their own, hence a file for the record).
  */
@@ -20,6 +21,11 @@ const RECORDER = `
 import { appendFileSync } from "node:fs";
 import * as module from "node:module";
 const record = (url) => appendFileSync(process.env.RESOLVED_LOG, url + "\\n");
+// Node's own copy of undici (behind fetch, and behind node:http's lazy WebSocket getters on 22+)
+// is a built-in module: it shows in moduleLoadList, not in the resolve hook.
+process.on("exit", () => {
+  for (const name of process.moduleLoadList) if (/undici/.test(name)) record("builtin:" + name);
+});
 if (module.registerHooks) {
   module.registerHooks({
     resolve(specifier, context, next) {
@@ -83,4 +89,5 @@ it("serve starts, takes an event and posts it to Chat without loading undici", a
   expect(resolved).toContainEqual(expect.stringMatching(/\/dist\/cli\/commands\/serve\.js$/));
   expect(resolved).toContainEqual(expect.stringMatching(/\/dist\/chat\/post-message\.js$/));
   expect(resolved.filter((url) => /[/\\]node_modules[/\\]undici[/\\]/.test(url))).toEqual([]);
+  expect(resolved.filter((url) => url.startsWith("builtin:"))).toEqual([]);
 });
