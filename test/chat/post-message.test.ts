@@ -2,6 +2,7 @@ import { createServer, type RequestListener, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterEach, describe, expect, it } from "vitest";
 import { createChatPoster, parseRetryAfter } from "../../src/chat/post-message.js";
+import { FakeChat } from "../support/fake-chat.js";
 
 describe("parseRetryAfter", () => {
   const now = Date.parse("2026-11-27T12:00:00Z");
@@ -170,5 +171,23 @@ describe("a post to Chat", () => {
     const outcome = await createChatPoster(chat.url).post({ text: "x" }, undefined, "vast-1");
     expect(outcome).toMatchObject({ kind: "retry", status: 500 });
     expect(JSON.stringify(outcome)).not.toMatch(/KEY|TOKEN/);
+  });
+  it("is refused for good by a Chat that gets no key or token (the URL copied short)", async () => {
+    const chat = await FakeChat.start();
+    try {
+      const full = new URL(chat.webhookUrl());
+      for (const missing of ["key", "token"]) {
+        const url = new URL(full);
+        url.searchParams.delete(missing);
+        const outcome = await createChatPoster(url).post({ text: "hello" }, undefined, "vast-1");
+        expect(outcome).toMatchObject({ kind: "rejected", status: 403 });
+      }
+      expect(chat.messages).toHaveLength(0);
+      expect(await createChatPoster(full).post({ text: "hello" })).toMatchObject({
+        kind: "delivered",
+      });
+    } finally {
+      await chat.close();
+    }
   });
 });

@@ -107,6 +107,15 @@ export class FakeChat {
         chat.requests++;
         chat.requestsBySpace.set(space, (chat.requestsBySpace.get(space) ?? 0) + 1);
         chat.notify();
+        // A webhook URL carries its key and token (docs/google-chat.md); Chat refuses a post
+        // without them. Its exact answer is not published: 403 PERMISSION_DENIED, as Google's
+        // APIs answer a request without a valid API key, is inferred.
+        if (!url.searchParams.get("key") || !url.searchParams.get("token")) {
+          res.writeHead(403, { "content-type": "application/json" });
+          const message = "The request is missing a valid API key or webhook token.";
+          res.end(JSON.stringify({ error: { code: 403, message, status: "PERMISSION_DENIED" } }));
+          return;
+        }
         const behaviour = chat.spaceBehaviour.get(space) ?? chat.behaviour;
         if (behaviour.kind === "hang") {
           chat.hanging.add(req);
