@@ -498,8 +498,10 @@ class PostgresEventStore implements EventStore {
            ON CONFLICT (seq, route) DO UPDATE SET state = 'pending', next_attempt_at = $2,
              queued_at = $2, delivered_at = NULL
            RETURNING 1`;
+    // FOR SHARE: a prune that has chosen this event waits for the requeue, or the requeue for
+    // the prune (and then finds no event); see prune().
     const result = await this.query<{ known: boolean }>(
-      `WITH e AS (SELECT seq FROM vast_gchat.events WHERE event_id = $1),
+      `WITH e AS (SELECT seq FROM vast_gchat.events WHERE event_id = $1 FOR SHARE),
        d AS (${requeue})
        SELECT EXISTS (SELECT 1 FROM e) AS known, (SELECT count(*) FROM d) AS n`,
       options.route === undefined ? [eventId, now] : [eventId, now, options.route],
@@ -559,21 +561,35 @@ class PostgresEventStore implements EventStore {
 
   // --- housekeeping ---
 
-  async prune(now: number): Promise<number> {
-    // Events whose every delivery is made: past retention, then the oldest beyond the bound.
-    const result = await this.query<{ n: number }>(
-      `WITH done AS (
-         SELECT seq, max(delivered_at) AS at FROM vast_gchat.deliveries GROUP BY seq
-         HAVING bool_and(state = 'delivered')),
-       doomed AS (
-         SELECT seq FROM done WHERE at < $1
-         UNION
-         SELECT seq FROM (SELECT seq FROM done ORDER BY seq DESC OFFSET $2) AS excess),
-       gone AS (DELETE FROM vast_gchat.events WHERE seq IN (SELECT seq FROM doomed) RETURNING 1)
-       SELECT count(*)::integer AS n FROM gone`,
-      [now - this.retentionMs, this.maxDelivered],
-    );
-    return result.rows[0]?.n ?? 0;
+  /**
+   * Events whose every delivery is made: past retention, then the oldest beyond the bound. Two
+   * statements in one transaction, so that a replay on another connection is never undone: the
+   * first locks the candidates' event rows (a replay locks its event's row too, and so waits, then
+   * finds the event gone), the second deletes only those still fully delivered, seen with a fresh
+   * snapshot (READ COMMITTED) that holds every replay committed before the lock was taken.
+   */
+  prune(now: number): Promise<number> {
+    return this.transaction(async (client) => {
+      const candidates = await client.query<{ seq: string }>(
+        `WITH done AS (
+           SELECT seq, max(delivered_at) AS at FROM vast_gchat.deliveries GROUP BY seq
+           HAVING bool_and(state = 'delivered')),
+         doomed AS (
+           SELECT seq FROM done WHERE at < $1
+           UNION
+           SELECT seq FROM (SELECT seq FROM done ORDER BY seq DESC OFFSET $2) AS excess)
+         SELECT seq FROM vast_gchat.events WHERE seq IN (SELECT seq FROM doomed) FOR UPDATE`,
+        [now - this.retentionMs, this.maxDelivered],
+      );
+      if (candidates.rows.length === 0) return 0;
+      const gone = await client.query(
+        `DELETE FROM vast_gchat.events e WHERE e.seq = ANY($1::bigint[])
+           AND NOT EXISTS (SELECT 1 FROM vast_gchat.deliveries d
+                           WHERE d.seq = e.seq AND d.state <> 'delivered')`,
+        [candidates.rows.map((row) => row.seq)],
+      );
+      return gone.rowCount ?? 0;
+    });
   }
 
   /**

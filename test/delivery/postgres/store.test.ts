@@ -176,6 +176,65 @@ describe.skipIf(SKIP_POSTGRES)("the PostgreSQL store, shared by replicas", () =>
     expect(await b.unfinishedPosting("default")).toEqual([]);
   });
 
+  it("never lets a prune undo a replay on another connection, whichever locks the event first", async () => {
+    const store = await replica({ retentionMs: 1000 });
+    for (const id of ["kept", "gone"]) {
+      await accept(store, id);
+      const seq = (await store.get(id))?.seq as number;
+      await store.recordOutcome("default", {
+        post: { at: 2000, status: 200, carried: 1 },
+        delivered: [seq],
+        clearPosting: false,
+      });
+    }
+    const other = new pg.Client({ connectionString: url });
+    await other.connect();
+    /** Resolves once some session waits for a row lock: the call under test is blocked. */
+    const blocked = async () => {
+      for (;;) {
+        const { rows } = await other.query<{ n: number }>(
+          "SELECT count(*)::int AS n FROM pg_locks WHERE NOT granted",
+        );
+        if ((rows[0]?.n ?? 0) > 0) return;
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    };
+    try {
+      // A replay (another process: `events replay`) has locked "kept" and requeued it, not yet
+      // committed, when the prune starts: the prune waits, then sees it pending and keeps it.
+      await other.query("BEGIN");
+      await other.query("SELECT seq FROM vast_gchat.events WHERE event_id = 'kept' FOR SHARE");
+      await other.query(
+        `UPDATE vast_gchat.deliveries SET state = 'pending' WHERE seq =
+           (SELECT seq FROM vast_gchat.events WHERE event_id = 'kept')`,
+      );
+      const pruning = store.prune(1_000_000);
+      await blocked();
+      await other.query("COMMIT");
+      expect(await pruning).toBe(1);
+      expect((await store.get("kept"))?.state).toBe("pending");
+      expect(await store.get("gone")).toBeUndefined();
+
+      // A prune (another replica) has locked "kept" when the replay starts: the replay waits,
+      // then finds the event gone and says so, rather than reporting a requeue that vanished.
+      await store.recordOutcome("default", {
+        post: { at: 3000, status: 200, carried: 1 },
+        delivered: [(await store.get("kept"))?.seq as number],
+        clearPosting: false,
+      });
+      await other.query("BEGIN");
+      await other.query("SELECT seq FROM vast_gchat.events WHERE event_id = 'kept' FOR UPDATE");
+      const replaying = store.replay("kept", 5000);
+      await blocked();
+      await other.query("DELETE FROM vast_gchat.events WHERE event_id = 'kept'");
+      await other.query("COMMIT");
+      expect(await replaying).toBe(false);
+      expect(await store.get("kept")).toBeUndefined();
+    } finally {
+      await other.end();
+    }
+  });
+
   it("migrates once when several replicas start together, and refuses a newer schema", async () => {
     const stores = await Promise.all(Array.from({ length: 5 }, () => replica()));
     expect(stores).toHaveLength(5);
