@@ -8,6 +8,7 @@ import { renderDigest } from "../chat/render-digest.js";
 import { chatSpaceLabel } from "../chat/webhook-url.js";
 import type { EventRecord, EventStore, StoredDelivery } from "../delivery/event-store.js";
 import { openEventStore } from "../delivery/open-store.js";
+import { Pace } from "../delivery/pace.js";
 import { type DeliveryHealth, DeliveryWorker } from "../delivery/worker.js";
 import { DEFAULT_ROUTE } from "../route-syntax.js";
 import type { NotificationType } from "../vast/api-types.js";
@@ -195,7 +196,17 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   await prune();
   const pruneTimer = setInterval(prune, PRUNE_INTERVAL_MS).unref();
 
-  const workers = config.routes.map((route) => routeWorker(route, config, store, events));
+  // Routes that post to one space share its pace: Chat counts a space's messages, not a route's.
+  const paces = new Map<string, Pace>();
+  const paceOf = (url: URL) => {
+    const space = `${url.origin}${url.pathname}`;
+    const pace = paces.get(space) ?? new Pace(1000 / (config.rate ?? 1));
+    paces.set(space, pace);
+    return pace;
+  };
+  const workers = config.routes.map((route) =>
+    routeWorker(route, config, store, events, paceOf(route.chatUrl)),
+  );
   logDeliveries(events, log);
   await warnOfOtherRoutes(store, config.routes, log);
   const rejections = createRejectionLog(log);
@@ -334,14 +345,15 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
 }
 
 /**
- * The worker of one route: its own Chat URL, pacing, digests, retries and dead letters, and its
- * mentions written into every message it posts.
+ * The worker of one route: its own Chat URL, digests, retries and dead letters, its mentions
+ * written into every message it posts, and the pace of its space (shared with the routes there).
  */
 function routeWorker(
   route: AdapterRoute,
   config: AdapterConfig,
   store: EventStore,
   events: EventEmitter<AdapterEvents>,
+  pace: Pace,
 ): DeliveryWorker {
   const poster = createChatPoster(
     route.chatUrl,
@@ -363,7 +375,7 @@ function routeWorker(
           },
         }),
     post: ({ message, requestId }, signal) => poster.post(message, signal, requestId),
-    ...(config.rate === undefined ? {} : { rate: config.rate }),
+    pace,
     ...(config.maxAgeMs === undefined ? {} : { maxAgeMs: config.maxAgeMs }),
     ...(config.initialBackoffMs === undefined ? {} : { initialBackoffMs: config.initialBackoffMs }),
     ...(config.maxBackoffMs === undefined ? {} : { maxBackoffMs: config.maxBackoffMs }),

@@ -3,6 +3,7 @@ import type { PostOutcome } from "../chat/post-message.js";
 import type { ChatMessage } from "../chat/render.js";
 import { DEFAULT_ROUTE } from "../route-syntax.js";
 import type { EventStore, PostRecord, StoredDelivery } from "./event-store.js";
+import { Pace } from "./pace.js";
 
 /**
  * The delivery worker of one route: drains that route's outbox in the store to its Chat space,
@@ -40,6 +41,11 @@ export interface WorkerOptions {
   now?: () => number;
   /** Messages per second to the space. Default 1. */
   rate?: number;
+  /**
+   * The pace of the route's space, shared with the other routes that post there (pace.ts).
+   * Default: one of its own, at `rate`.
+   */
+  pace?: Pace;
   /** From this many due events on, they go as one digest. Default 3. */
   digestFrom?: number;
   /** The most events one digest may carry (its size cuts it further). Default 50. */
@@ -97,7 +103,7 @@ export class DeliveryWorker {
   private notified = false;
   /** The post under way, so that shutdown can cancel it once its grace period is over. */
   private currentPost: AbortController | undefined;
-  private lastPostAt = Number.NEGATIVE_INFINITY;
+  private readonly pace: Pace;
   /**
    * Whether the post about to go is the repeat of one whose fate is unknown (a crash before its
    * outcome was recorded, or no answer): Chat may have made it, so only a 2xx or a refusal for good
@@ -112,6 +118,7 @@ export class DeliveryWorker {
     this.options = options;
     this.route = options.route ?? DEFAULT_ROUTE;
     this.now = options.now ?? Date.now;
+    this.pace = options.pace ?? new Pace(1000 / (options.rate ?? 1));
   }
 
   start(): void {
@@ -148,18 +155,27 @@ export class DeliveryWorker {
       // for the idle poll, so a notify() since the turn began skips going idle.
       this.notified = false;
       try {
-        // Paced: nothing can be posted before the interval is over, so new events need not wake
-        // the worker; reading the queue on every event kept would cost a batch read per request.
-        const paced = this.lastPostAt + 1000 / (this.options.rate ?? 1) - this.now();
-        if (paced > 0) {
-          await this.sleep(paced, { wakeOnNotify: false });
+        // Paced: nothing can be posted before the space's interval is over, so new events need
+        // not wake the worker; reading the queue on every event kept would cost a batch read per
+        // request. The turn is this worker's until Chat answers or there is nothing to post.
+        const wait = this.pace.take(this, this.now());
+        if (wait > 0) {
+          await this.sleep(wait, { wakeOnNotify: false });
           continue;
         }
-        const due = await this.nextDue();
-        if (!due.length) {
-          const idleMs = await this.untilHeadIsDue();
-          if (!this.notified) await this.sleep(idleMs);
-        } else await this.deliver(due);
+        try {
+          const due = await this.nextDue();
+          if (due.length) {
+            await this.deliver(due);
+          } else {
+            this.pace.release(this);
+            const idleMs = await this.untilHeadIsDue();
+            if (!this.notified) await this.sleep(idleMs);
+          }
+        } finally {
+          // Nothing posted (a store error, an event that cannot be rendered): the turn goes back.
+          this.pace.release(this);
+        }
       } catch (error) {
         // A store that refuses a read, or an event that cannot be rendered: never let the loop die
         // (nothing would deliver any more); report it and try again shortly.
@@ -235,7 +251,7 @@ export class DeliveryWorker {
       this.currentPost = undefined;
       // Paced from Chat's answer, not from our request: the answer is when Chat counted the
       // message, so the next one cannot arrive early however slow the network was.
-      this.lastPostAt = this.now();
+      this.pace.posted(this, this.now());
     }
     // A post cancelled by shutdown is not a failed attempt: the events simply stay pending.
     if (controller.signal.aborted && outcome.kind !== "delivered") return;
@@ -313,7 +329,7 @@ export class DeliveryWorker {
       // Which event made Chat refuse the digest is unknown: send each alone, now.
       await store.clearPosting(this.route);
       for (const event of events) this.alone.add(event.seq);
-      this.lastPostAt = Number.NEGATIVE_INFINITY;
+      this.pace.reset();
       return;
     }
     if (outcome.kind === "rejected") {

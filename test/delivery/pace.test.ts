@@ -1,0 +1,69 @@
+import { afterEach, describe, expect, it } from "vitest";
+import { Pace } from "../../src/delivery/pace.js";
+import { sampleEvent } from "../../src/vast/sample-events.js";
+import {
+  type AdapterFixture,
+  DEFAULT_SPACE,
+  SECRET,
+  startAdapterFixture,
+  waitForAdapterEvent,
+} from "../support/adapter-fixture.js";
+import { postSigned } from "../support/sign.js";
+
+/**
+ * Chat counts a space's messages, whoever posts them (docs/google-chat.md): routes that post to
+ * one space share its pace, so together they keep to one message per interval.
+ */
+describe("the pace of one space", () => {
+  const [a, b] = [{}, {}];
+
+  it("gives the turn to one worker at a time, until Chat answers or it gives the turn back", () => {
+    const pace = new Pace(1000);
+    expect(pace.take(a, 0)).toBe(0);
+    // a holds the turn: b waits an interval and asks again; a may ask again (same turn).
+    expect(pace.take(b, 0)).toBe(1000);
+    expect(pace.take(a, 10)).toBe(0);
+    pace.release(b); // not b's to give back
+    expect(pace.take(b, 10)).toBe(1000);
+    pace.posted(a, 100);
+    // The next post to the space waits one interval from Chat's answer, whoever makes it.
+    expect(pace.take(b, 600)).toBe(500);
+    expect(pace.take(a, 1100)).toBe(0);
+    pace.release(a);
+    expect(pace.take(b, 1100)).toBe(0);
+    pace.reset();
+    pace.posted(b, 1200);
+    pace.reset();
+    expect(pace.take(a, 1200)).toBe(0);
+  });
+});
+
+describe("two routes into one space", () => {
+  let fx: AdapterFixture | undefined;
+  afterEach(async () => {
+    await fx?.close();
+    fx = undefined;
+  });
+
+  it("keep to the space's rate together: Chat never answers 429", async () => {
+    // 20 messages a second, on both sides; each event matches both routes.
+    fx = await startAdapterFixture({ format: "text", rate: 20, digest: false }, [
+      { name: "default", types: ["all"], space: DEFAULT_SPACE },
+      { name: "ops", types: ["low_credit"], mentions: ["all"], space: DEFAULT_SPACE },
+    ]);
+    const f = fx;
+    f.chat.ratePerSecond = 20;
+    const events = Array.from({ length: 5 }, (_, i) =>
+      sampleEvent("low_credit", { subject: `credit ${i}` }),
+    );
+    const delivered = events.flatMap((event) =>
+      ["default", "ops"].map((route) =>
+        waitForAdapterEvent(f.adapter, "delivered", event.event_id, 15_000, route),
+      ),
+    );
+    for (const event of events) expect((await postSigned(f.url, SECRET, event)).status).toBe(200);
+    await Promise.all(delivered);
+    expect(f.chat.messages).toHaveLength(10);
+    expect(f.chat.throttled).toBe(0);
+  });
+});
