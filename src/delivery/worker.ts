@@ -164,13 +164,14 @@ export class DeliveryWorker {
           continue;
         }
         try {
-          const due = await this.nextDue();
+          // The oldest event waiting to be retried holds the rest back: order of arrival is kept.
+          const head = await this.options.store.nextPending(this.route);
+          const due = head && head.nextAttemptAt <= this.now() ? await this.nextDue(head) : [];
           if (due.length) {
             await this.deliver(due);
           } else {
             this.pace.release(this);
-            const idleMs = await this.untilHeadIsDue();
-            if (!this.notified) await this.sleep(idleMs);
+            if (!this.notified) await this.sleep(this.untilDue(head));
           }
         } finally {
           // Nothing posted (a store error, an event that cannot be rendered): the turn goes back.
@@ -185,12 +186,9 @@ export class DeliveryWorker {
     }
   }
 
-  /** The events to post now, oldest first; empty when the head of the queue is not due. */
-  private async nextDue(): Promise<StoredDelivery[]> {
-    // The oldest event waiting to be retried holds the rest back: order of arrival is kept.
+  /** The events to post now, oldest first, from a head of the queue that is due. */
+  private async nextDue(first: StoredDelivery): Promise<StoredDelivery[]> {
     this.repeating = false;
-    const first = await this.options.store.nextPending(this.route);
-    if (!first || first.nextAttemptAt > this.now()) return [];
     const unfinished = await this.unfinishedPost(first);
     this.repeating = unfinished !== undefined;
     if (unfinished) return unfinished;
@@ -218,8 +216,8 @@ export class DeliveryWorker {
     return undefined;
   }
 
-  private async untilHeadIsDue(): Promise<number> {
-    const head = await this.options.store.nextPending(this.route);
+  /** How long to sleep with nothing to post: until the head is due, polling for other writers. */
+  private untilDue(head: StoredDelivery | undefined): number {
     if (!head) return IDLE_POLL_MS;
     return Math.max(1, Math.min(IDLE_POLL_MS, head.nextAttemptAt - this.now()));
   }
