@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { createHash, randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import { setTimeout as delay } from "node:timers/promises";
 import { mentionLine, withMentions } from "../chat/mentions.js";
@@ -183,8 +183,13 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   const log = config.log ?? silentLog;
   const events = new EventEmitter<AdapterEvents>();
   const instance = randomUUID();
-  // A long-running store: its housekeeping stays off the request path.
-  const store = await openEventStore(config.storePath, { background: true, log });
+  // A long-running store: its housekeeping stays off the request path. Replicas claim the routes
+  // of one space together (sharedSpaces), so one of them at a time keeps that space's pace.
+  const store = await openEventStore(config.storePath, {
+    background: true,
+    log,
+    sharedSpaces: sharedSpaces(config.routes),
+  });
   // Forgetting old ids is housekeeping: a busy or full store is reported and tried again later.
   const prune = async () => {
     try {
@@ -199,9 +204,8 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   // Routes that post to one space share its pace: Chat counts a space's messages, not a route's.
   const paces = new Map<string, Pace>();
   const paceOf = (url: URL) => {
-    const space = `${url.origin}${url.pathname}`;
-    const pace = paces.get(space) ?? new Pace(1000 / (config.rate ?? 1));
-    paces.set(space, pace);
+    const pace = paces.get(spaceOf(url)) ?? new Pace(1000 / (config.rate ?? 1));
+    paces.set(spaceOf(url), pace);
     return pace;
   };
   const workers = config.routes.map((route) =>
@@ -342,6 +346,28 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
       return closing;
     },
   };
+}
+
+/** A Chat space, as its webhook URL names it: no key, no token. */
+const spaceOf = (url: URL) => `${url.origin}${url.pathname}`;
+
+/**
+ * The routes that share their space with another, each mapped to a name for that space: `space:`
+ * and a digest of it, which no route name can be and which holds nothing of the URL's secrets.
+ */
+function sharedSpaces(routes: readonly AdapterRoute[]): Map<string, string> {
+  const bySpace = new Map<string, AdapterRoute[]>();
+  for (const route of routes) {
+    const space = spaceOf(route.chatUrl);
+    bySpace.set(space, [...(bySpace.get(space) ?? []), route]);
+  }
+  const shared = new Map<string, string>();
+  for (const [space, together] of bySpace) {
+    if (together.length < 2) continue;
+    const name = `space:${createHash("sha256").update(space).digest("hex").slice(0, 16)}`;
+    for (const route of together) shared.set(route.name, name);
+  }
+  return shared;
 }
 
 /**

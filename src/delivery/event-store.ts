@@ -293,6 +293,13 @@ export interface StoreOptions {
    */
   background?: boolean;
   log?: StoreLog;
+  /**
+   * For a store shared by replicas: the routes that post to one Chat space, each mapped to a name
+   * for that space. Replicas then claim such routes together, with their space, so that one
+   * replica at a time posts to it and keeps its pace (delivery/pace.ts). A store that only one
+   * process delivers from (SQLite) has no use for it.
+   */
+  sharedSpaces?: ReadonlyMap<string, string>;
 }
 
 /** The store cannot do what was asked now (locked, disk full, unreadable, unreachable). */

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, it } from "vitest";
+import { type RunningAdapter, startAdapter } from "../../src/adapter/adapter.js";
 import { Pace } from "../../src/delivery/pace.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
 import {
@@ -8,7 +9,10 @@ import {
   startAdapterFixture,
   waitForAdapterEvent,
 } from "../support/adapter-fixture.js";
+import { FakeChat } from "../support/fake-chat.js";
+import { SKIP_POSTGRES } from "../support/postgres-cluster.js";
 import { postSigned } from "../support/sign.js";
+import { usePostgresCluster } from "./postgres/backend.js";
 
 /**
  * Chat counts a space's messages, whoever posts them (docs/google-chat.md): routes that post to
@@ -65,5 +69,55 @@ describe("two routes into one space", () => {
     await Promise.all(delivered);
     expect(f.chat.messages).toHaveLength(10);
     expect(f.chat.throttled).toBe(0);
+  });
+});
+
+describe.skipIf(SKIP_POSTGRES)("two routes into one space, on two replicas", () => {
+  const cluster = usePostgresCluster();
+  const running: RunningAdapter[] = [];
+  afterEach(async () => {
+    for (const adapter of running.splice(0)) await adapter.close(500);
+  });
+
+  it("are delivered by one replica at a time, so the space still gets one message per interval", async () => {
+    const chat = await FakeChat.start();
+    try {
+      chat.ratePerSecond = 20;
+      const storePath = await cluster().createDatabase();
+      const url = new URL(chat.webhookUrl(DEFAULT_SPACE));
+      for (let i = 0; i < 2; i++) {
+        running.push(
+          await startAdapter({
+            host: "127.0.0.1",
+            port: 0,
+            path: "/",
+            secrets: () => [SECRET],
+            routes: [
+              { name: "default", types: ["all"], mentions: [], chatUrl: url },
+              { name: "ops", types: ["low_credit"], mentions: ["all"], chatUrl: url },
+            ],
+            format: "text",
+            digest: false,
+            storePath,
+            rate: 20,
+            initialBackoffMs: 20,
+            maxBackoffMs: 200,
+          }),
+        );
+      }
+      const events = Array.from({ length: 6 }, (_, i) =>
+        sampleEvent("low_credit", { subject: `credit ${i}` }),
+      );
+      // Each replica takes half of the events; each event goes to both routes.
+      for (const [i, event] of events.entries()) {
+        const adapter = running[i % 2] as RunningAdapter;
+        expect((await postSigned(`${adapter.origin}/`, SECRET, event)).status).toBe(200);
+      }
+      await chat.waitForMessages(12);
+      expect(chat.messages).toHaveLength(12);
+      expect(chat.throttled).toBe(0);
+    } finally {
+      await chat.close();
+    }
   });
 });

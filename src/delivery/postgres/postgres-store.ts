@@ -203,6 +203,8 @@ class PostgresEventStore implements EventStore {
   private readonly retentionMs: number;
   private readonly maxDelivered: number;
   private readonly claimTtlMs: number;
+  /** Route → the name of its Chat space, for routes that share one (StoreOptions.sharedSpaces). */
+  private readonly sharedSpaces: ReadonlyMap<string, string>;
   /** This replica, in the claims it takes. */
   readonly instance: string;
   private closing: Promise<void> | undefined;
@@ -214,6 +216,7 @@ class PostgresEventStore implements EventStore {
     this.retentionMs = options.retentionMs ?? 7 * DAY_MS;
     this.maxDelivered = options.maxDelivered ?? 100_000;
     this.claimTtlMs = options.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS;
+    this.sharedSpaces = options.sharedSpaces ?? new Map();
     // Host and pid, for an operator who looks at who holds a route; the random part tells a
     // restarted process from the one it replaces.
     this.instance =
@@ -284,9 +287,19 @@ class PostgresEventStore implements EventStore {
 
   /**
    * Takes (or renews) this replica's claim on the route: true when the route is this replica's to
-   * post now. A row another transaction holds at this instant is skipped, not waited for.
+   * post now. A route that shares its Chat space with others is claimed with the space first (a
+   * row of its own, named `space:...`, which no route name can be), so the routes of one space
+   * are all delivered by one replica and share its pace.
    */
   private async claim(route: string): Promise<boolean> {
+    const space = this.sharedSpaces.get(route);
+    if (space !== undefined && !(await this.claimRow(space))) return false;
+    return this.claimRow(route);
+  }
+
+  /** Takes or renews the claim of one row of `routes`. A row another transaction holds at this
+   * instant is skipped, not waited for. */
+  private async claimRow(route: string): Promise<boolean> {
     await this.ensureRoute(route);
     const result = await this.query(
       `UPDATE vast_gchat.routes SET claimed_by = $2,
@@ -427,13 +440,15 @@ class PostgresEventStore implements EventStore {
       // The post is over: its time paces the route, and the claim lives on from it. The note is
       // forgotten only by the replica that holds the claim (another may have taken it meanwhile,
       // with a note of its own).
+      // Its space's claim too, when it shares one: the space's next claimant keeps its pace.
+      const space = this.sharedSpaces.get(route);
       await client.query(
         `UPDATE vast_gchat.routes SET last_post_at = clock_timestamp(),
-           posting = CASE WHEN $3 THEN NULL ELSE posting END,
+           posting = CASE WHEN $3 AND route = $1 THEN NULL ELSE posting END,
            claim_expires_at = GREATEST(claim_expires_at,
              clock_timestamp() + $4 * interval '1 millisecond')
-         WHERE route = $1 AND claimed_by = $2`,
-        [route, this.instance, record.clearPosting, this.claimTtlMs],
+         WHERE route = ANY($5::text[]) AND claimed_by = $2`,
+        [route, this.instance, record.clearPosting, this.claimTtlMs, [route, space ?? route]],
       );
     });
   }

@@ -110,6 +110,36 @@ describe.skipIf(SKIP_POSTGRES)("the PostgreSQL store, shared by replicas", () =>
     ]);
   });
 
+  it("hands the routes of one Chat space to one replica together, so one replica keeps its pace", async () => {
+    // x and y post to one space, z to another (serve names a shared space from the URLs).
+    const sharedSpaces = new Map([
+      ["x", "space:0123456789abcdef"],
+      ["y", "space:0123456789abcdef"],
+    ]);
+    const [a, b] = [await replica({ sharedSpaces }), await replica({ sharedSpaces })];
+    const route = (store: EventStore, id: string, to: string) =>
+      store.accept({
+        eventId: id,
+        notifType: "low_credit",
+        payload: "{}",
+        receivedAt: 1000,
+        routes: [to],
+      });
+    await route(a, "for-x", "x");
+    await route(a, "for-y", "y");
+    await route(a, "for-z", "z");
+    expect((await a.nextPending("x"))?.eventId).toBe("for-x");
+    // a holds the space now: b gets none of its routes, but the other space's route is free.
+    expect(await b.nextPending("y")).toBeUndefined();
+    expect(await b.dueBatch("y", 5000, 10)).toEqual([]);
+    expect((await b.nextPending("z"))?.eventId).toBe("for-z");
+    expect((await a.nextPending("y"))?.eventId).toBe("for-y");
+    // a stops: its claims end (no post to pace from), and b takes the space.
+    await a.close();
+    expect((await b.nextPending("y"))?.eventId).toBe("for-y");
+    expect((await b.nextPending("x"))?.eventId).toBe("for-x");
+  });
+
   it("lets the next replica take a dead one's route once its claim expires, with exactly the post it had under way", async () => {
     const dead = await replica({ claimTtlMs: 300 });
     const next = await replica({ claimTtlMs: 300 });
