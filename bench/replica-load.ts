@@ -11,8 +11,8 @@ import { loadAverage, machineInfo } from "./machine.js";
 import { type LoadReport, type ReportInput, saveResults } from "./report.js";
 import { adapterSession, ceilingSession } from "./sessions.js";
 import {
-  peakRssMiB,
   REPO_ROOT,
+  rssMiB,
   type StartTarget,
   startBareServer,
   startOurs,
@@ -97,7 +97,7 @@ function replicaSession(
   const copies: Target[] = [];
   const readings: Maybe[][] = [];
   const rss = () => {
-    const values = copies.map((c) => peakRssMiB(c.pid));
+    const values = copies.map((c) => rssMiB(c.pid));
     const mib = (at: number) => readings[at]?.map((v) => v?.toFixed(1)).join(", ");
     if (readings.push(values) === 2) {
       progress(`${label}: peak RSS per replica ${mib(0)} MiB idle, ${mib(1)} MiB after load`);

@@ -17,7 +17,7 @@ import type { BurstReport, LoadReport } from "./report.js";
 import {
   cpuSeconds,
   newSecret,
-  peakRssMiB,
+  rssMiB,
   type StartTarget,
   startBareServer,
   startOurs,
@@ -165,7 +165,7 @@ export async function adapterSession(
   workdir: string,
   progress: Progress,
 ): Promise<SessionResult> {
-  const { label, start, rss = (target) => peakRssMiB(target.pid) } = spec;
+  const { label, start, rss = (target) => rssMiB(target.pid) } = spec;
   return withTarget(start, workdir, { delayMs: chatDelayMs }, progress, async (target, chat) => {
     const settleAndSay = async () => {
       if (spec.pause === "sleep") return sleep(BETWEEN_RUNS_MS);
