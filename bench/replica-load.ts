@@ -1,20 +1,18 @@
 import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
 import { isPostgresUrl } from "../src/delivery/store-location.js";
 import { cleanEnv, spawnProcess } from "../test/support/cli-process.js";
 import { startRoundRobinProxy } from "../test/support/round-robin-proxy.js";
 import { type BenchConfig, readConfig } from "./config.js";
-import { closedLoop, describeRun, openLoop, type RunStats, summarize } from "./load.js";
 import { loadAverage, machineInfo } from "./machine.js";
 import { type LoadReport, type ReportInput, saveResults } from "./report.js";
-import { withTarget } from "./sessions.js";
+import { adapterSession, ceilingSession } from "./sessions.js";
 import {
-  peakRssMiB,
   REPO_ROOT,
+  rssMiB,
   type StartTarget,
   startBareServer,
   startOurs,
@@ -32,13 +30,8 @@ import {
  */
 const progress = (message: string) => console.error(`[replicas] ${message}`);
 const PROXY = "--proxy";
-/** As sessions.ts: start-up work after the first /health settles; one run's stragglers drain. */
-const IDLE_SETTLE_MS = 1000;
-const BETWEEN_RUNS_MS = 500;
-
+const PLAN = { fixedRate: true, kill: false };
 type Maybe = number | undefined;
-const larger = (values: Maybe[]) =>
-  values.includes(undefined) ? undefined : Math.max(...(values as number[]));
 
 export interface StoreCheck {
   acknowledged: number;
@@ -92,66 +85,29 @@ function behindProxy(count: number, start: StartTarget, copies: Target[]): Start
   };
 }
 
-async function ceilingSession(config: BenchConfig, workdir: string) {
-  const start = behindProxy(1, (options) => startBareServer(options.workdir), []);
-  return withTarget(start, workdir, { delayMs: 0 }, progress, async (target) => {
-    await closedLoop(target, config, config.warmupSeconds);
-    await sleep(BETWEEN_RUNS_MS);
-    const saturation = summarize(await closedLoop(target, config, config.saturationSeconds));
-    progress(describeRun("  bare node:http behind the proxy, saturation", saturation));
-    return { saturation, serverCpuShare: undefined };
-  });
-}
-
-/** Warm-up, the fixed rate and saturation, as sessions.ts's for ours, without the kill. */
-async function replicaSession(
+/** The sessions of sessions.ts behind the proxy, without the kill; RSS is the larger replica's. */
+function replicaSession(
   config: BenchConfig,
   count: number,
-  chatDelayMs: number,
-  workdir: string,
+  delay: number,
+  dir: string,
   acked: string[],
 ) {
-  const label = `  ${count} × vast-gchat behind the proxy, Chat ${chatDelayMs} ms`;
+  const label = `  ${count} × vast-gchat behind the proxy, Chat ${delay} ms`;
   const copies: Target[] = [];
+  const readings: Maybe[][] = [];
+  const rss = () => {
+    const values = copies.map((c) => rssMiB(c.pid));
+    const mib = (at: number) => readings[at]?.map((v) => v?.toFixed(1)).join(", ");
+    if (readings.push(values) === 2) {
+      progress(`${label}: peak RSS per replica ${mib(0)} MiB idle, ${mib(1)} MiB after load`);
+    }
+    // The table has one RSS cell: the larger replica's peak (each one's is in the log above).
+    return values.includes(undefined) ? undefined : Math.max(...(values as number[]));
+  };
   const start = behindProxy(count, startOurs, copies);
-  return withTarget(start, workdir, { delayMs: chatDelayMs }, progress, async (target, chat) => {
-    const keep = (stats: RunStats) => {
-      acked.push(...stats.ackedIds);
-      return summarize(stats);
-    };
-    const rss = () => copies.map((c) => peakRssMiB(c.pid));
-    await sleep(IDLE_SETTLE_MS);
-    const idle = rss();
-    keep(await closedLoop(target, config, config.warmupSeconds));
-    await sleep(BETWEEN_RUNS_MS);
-    const fixed = keep(
-      await openLoop(target, {
-        rate: config.rate,
-        durationS: config.rateSeconds,
-        connections: config.openConnections,
-        maxInFlight: config.maxInFlight,
-        timeoutMs: config.requestTimeoutMs,
-      }),
-    );
-    progress(describeRun(`${label}, fixed ${config.rate}/s`, fixed));
-    await sleep(BETWEEN_RUNS_MS);
-    const saturation = keep(await closedLoop(target, config, config.saturationSeconds));
-    progress(describeRun(`${label}, saturation`, saturation));
-    const loaded = rss();
-    const mib = (values: Maybe[]) => values.map((v) => v?.toFixed(1)).join(", ");
-    progress(`${label}: peak RSS per replica ${mib(idle)} MiB idle, ${mib(loaded)} MiB after load`);
-    return {
-      chatDelayMs,
-      // The table has one RSS cell: the larger replica's peak (each one's is in the log above).
-      idleRssMiB: larger(idle),
-      loadRssMiB: larger(loaded),
-      fixed,
-      saturation,
-      adapterCpuShare: undefined,
-      chatPosts: chat.requests,
-      kill: undefined,
-    };
-  });
+  const spec = { label, start, rss, pause: "sleep", cpu: false, acked } as const;
+  return adapterSession(config, spec, delay, PLAN, dir, progress);
 }
 
 /** Each acknowledged id looked up by the UNIQUE index of `events`. */
@@ -183,7 +139,7 @@ async function main(): Promise<number> {
   const workdir = mkdtempSync(join(tmpdir(), "vast-gchat-replicas-"));
   const skipped = { skipped: "not run by bench/replica-load.ts" };
   const load: LoadReport = {
-    plan: { fixedRate: true, kill: false },
+    plan: PLAN,
     ceilings: [],
     ours: [],
     tutorial: skipped,
@@ -193,11 +149,12 @@ async function main(): Promise<number> {
     for (let repeat = 1; repeat <= config.repeats; repeat++) {
       const dir = (name: string) => join(workdir, `load-${repeat}`, name);
       progress(`${count} replica(s), repeat ${repeat} of ${config.repeats}`);
-      load.ceilings.push(await ceilingSession(config, dir("bare")));
+      const bare = behindProxy(1, (options) => startBareServer(options.workdir), []);
+      const ceiling = { start: bare, label: "bare node:http behind the proxy,", cpu: false };
+      load.ceilings.push(await ceilingSession(config, dir("bare"), progress, ceiling));
       for (const delay of config.chatDelaysMs) {
-        load.ours.push(
-          await replicaSession(config, count, delay, dir(`ours-chat-${delay}ms`), acked),
-        );
+        const workdir = dir(`ours-chat-${delay}ms`);
+        load.ours.push(await replicaSession(config, count, delay, workdir, acked));
       }
     }
     const stored = await checkStore(storeUrl, acked);

@@ -17,7 +17,7 @@ import type { BurstReport, LoadReport } from "./report.js";
 import {
   cpuSeconds,
   newSecret,
-  peakRssMiB,
+  rssMiB,
   type StartTarget,
   startBareServer,
   startOurs,
@@ -117,35 +117,58 @@ async function saturate(target: Target, config: BenchConfig) {
   return { stats, cpuShare };
 }
 
-/** The ceiling: the same warm-up and saturation run against a bare node:http server. */
-function ceilingSession(
+/**
+ * The ceiling: the same warm-up and saturation run against a bare node:http server (`start`
+ * decides where it runs: replica-load.ts puts it behind its proxy, whose CPU is not the server's).
+ */
+export function ceilingSession(
   config: BenchConfig,
   workdir: string,
   progress: Progress,
+  {
+    start = (() => startBareServer(workdir)) as StartTarget,
+    label = "bare node:http",
+    cpu = true,
+  } = {},
 ): Promise<CeilingResult> {
-  const start: StartTarget = () => startBareServer(workdir);
   return withTarget(start, workdir, { delayMs: 0 }, progress, async (target) => {
     await closedLoop(target, config, config.warmupSeconds);
     await sleep(BETWEEN_RUNS_MS);
     const { stats, cpuShare } = await saturate(target, config);
     const saturation = summarize(stats);
-    progress(describeRun("  bare node:http saturation", saturation));
-    return { saturation, serverCpuShare: cpuShare };
+    progress(describeRun(`  ${label} saturation`, saturation));
+    return { saturation, serverCpuShare: cpu ? cpuShare : undefined };
   });
 }
 
-async function adapterSession(
+/**
+ * One adapter's session. replica-load.ts runs it against replicas behind a proxy: its own RSS
+ * reading (the larger replica's), a plain pause between runs instead of waiting for Chat to calm
+ * down (replicas together may post more than once in a window), no CPU figure (the proxy's),
+ * and every acknowledged id kept.
+ */
+export interface AdapterSpec {
+  label: string;
+  start: StartTarget;
+  rss?: (target: Target) => number | undefined;
+  pause?: "settle" | "sleep";
+  cpu?: boolean;
+  /** Where the session's acknowledged ids go (replica-load.ts checks its store with them). */
+  acked?: string[];
+}
+
+export async function adapterSession(
   config: BenchConfig,
-  kind: "ours" | "tutorial",
+  spec: AdapterSpec,
   chatDelayMs: number,
   plan: SessionPlan,
   workdir: string,
   progress: Progress,
 ): Promise<SessionResult> {
-  const label = `  ${kind === "ours" ? "vast-gchat" : "tutorial"}, Chat ${chatDelayMs} ms`;
-  const start = kind === "ours" ? startOurs : startTutorial;
+  const { label, start, rss = (target) => rssMiB(target.pid) } = spec;
   return withTarget(start, workdir, { delayMs: chatDelayMs }, progress, async (target, chat) => {
     const settleAndSay = async () => {
+      if (spec.pause === "sleep") return sleep(BETWEEN_RUNS_MS);
       const waitedMs = await settle(chat);
       if (waitedMs > 2 * QUIET_WINDOW_MS) {
         progress(
@@ -154,8 +177,8 @@ async function adapterSession(
       }
     };
     await sleep(IDLE_SETTLE_MS);
-    const idleRssMiB = peakRssMiB(target.pid);
-    const acked: string[] = [];
+    const idleRssMiB = rss(target);
+    const acked = spec.acked ?? [];
     const keep = (stats: RunStats) => {
       acked.push(...stats.ackedIds);
       return summarize(stats);
@@ -182,7 +205,7 @@ async function adapterSession(
     const { stats, cpuShare } = await saturate(target, config);
     const saturation = keep(stats);
     progress(describeRun(`${label}, saturation`, saturation));
-    const loadRssMiB = peakRssMiB(target.pid);
+    const loadRssMiB = rss(target);
     const chatPosts = chat.requests;
 
     let kill: SessionResult["kill"];
@@ -209,7 +232,7 @@ async function adapterSession(
     }
     return {
       ...{ chatDelayMs, idleRssMiB, loadRssMiB, fixed, saturation },
-      ...{ adapterCpuShare: cpuShare, chatPosts, kill },
+      ...{ adapterCpuShare: spec.cpu === false ? undefined : cpuShare, chatPosts, kill },
     };
   });
 }
@@ -233,7 +256,10 @@ export async function benchLoad(
       const session = (kind: "ours" | "tutorial") =>
         adapterSession(
           config,
-          kind,
+          {
+            label: `  ${kind === "ours" ? "vast-gchat" : "tutorial"}, Chat ${delay} ms`,
+            start: kind === "ours" ? startOurs : startTutorial,
+          },
           delay,
           plan,
           dir(`${kind}-${index + 1}-chat-${delay}ms`),

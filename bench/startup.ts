@@ -8,10 +8,10 @@ import { newSecret, type StartTarget, startOurs, startTutorial } from "./targets
 
 /**
  * Start-up time: `node bin/vast-gchat.js --help` against a bare `node -e 0`, timed by hyperfine
- * (`apt-get install hyperfine`), else by the bench's own loop (the method says how).
+ * (`apt-get install hyperfine`).
  */
 export interface StartupResult {
-  /** What timed the runs. */
+  /** What timed the runs ("bench loop": the bench's own, in documents of older runs). */
   tool: "hyperfine" | "bench loop";
   /** Wall time of each timed `--help` and `node -e 0`, ms. */
   helpMs: number[];
@@ -27,45 +27,23 @@ function measureHelp(config: BenchConfig, configDir: string, progress: Progress)
     env: cleanEnv({ VAST_GCHAT_CONFIG_DIR: configDir }),
     extendEnv: false,
   } as const;
-  // BENCH_HYPERFINE=0 forces the fallback loop.
-  const hyperfine =
-    process.env.BENCH_HYPERFINE !== "0" &&
-    execaSync("hyperfine", ["--version"], { reject: false, stdio: "ignore" }).exitCode === 0;
-  if (hyperfine) {
-    const exported = join(configDir, "..", "hyperfine.json");
-    const node = JSON.stringify(process.execPath);
-    const commands = [`${node} ${JSON.stringify(BIN)} --help`, `${node} -e 0`];
-    const flags = ["--shell=none", "--style=none", `--warmup=${warmupRuns}`, `--runs=${runs}`];
-    execaSync("hyperfine", [...flags, "--export-json", exported, ...commands], {
-      ...options,
-      timeout: 300_000,
-    });
-    const { results } = JSON.parse(readFileSync(exported, "utf8")) as {
-      results: { times: number[] }[];
-    };
-    const toMs = (i: number) => (results[i]?.times ?? []).map((s) => s * 1000);
-    return { tool: "hyperfine", helpMs: toMs(0), bareNodeMs: toMs(1) };
+  const hyperfine = execaSync("hyperfine", ["--version"], { reject: false, stdio: "ignore" });
+  if (hyperfine.exitCode !== 0) {
+    throw new Error("start-up is timed by hyperfine: `apt-get install hyperfine`, or --only");
   }
-  progress(
-    "hyperfine not found (install it with `apt-get install hyperfine`); timing start-up with the bench's own loop",
-  );
-  /** Runs a command to completion and returns its wall time in ms; throws if it fails. */
-  const time = (args: string[]) => {
-    const start = process.hrtime.bigint();
-    execaSync(process.execPath, args, { ...options, stdio: "ignore", timeout: 30_000 });
-    return Number(process.hrtime.bigint() - start) / 1e6;
+  const exported = join(configDir, "..", "hyperfine.json");
+  const node = JSON.stringify(process.execPath);
+  const commands = [`${node} ${JSON.stringify(BIN)} --help`, `${node} -e 0`];
+  const flags = ["--shell=none", "--style=none", `--warmup=${warmupRuns}`, `--runs=${runs}`];
+  execaSync("hyperfine", [...flags, "--export-json", exported, ...commands], {
+    ...options,
+    timeout: 300_000,
+  });
+  const { results } = JSON.parse(readFileSync(exported, "utf8")) as {
+    results: { times: number[] }[];
   };
-  const result: StartupResult = { tool: "bench loop", helpMs: [], bareNodeMs: [] };
-  const help = () => result.helpMs.push(time([BIN, "--help"]));
-  const bareNode = () => result.bareNodeMs.push(time(["-e", "0"]));
-  for (let i = 0; i < warmupRuns; i++) {
-    time([BIN, "--help"]);
-    time(["-e", "0"]);
-  }
-  for (let i = 0; i < runs; i++) {
-    for (const run of i % 2 === 0 ? [help, bareNode] : [bareNode, help]) run();
-  }
-  return result;
+  const toMs = (i: number) => (results[i]?.times ?? []).map((s) => s * 1000);
+  return { tool: "hyperfine", helpMs: toMs(0), bareNodeMs: toMs(1) };
 }
 
 /** The adapters' own start-up, taking turns, each in a fresh directory and stopped at once. */

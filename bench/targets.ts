@@ -152,13 +152,14 @@ export function tailOf(proc: CliProcess, lines = 30): string {
   return proc.stdout().split("\n").slice(-lines).join("\n") || "(no log)";
 }
 
-/** Peak resident set (VmHWM) of a live process, in MiB; undefined once it is gone. */
-export function peakRssMiB(pid: number): number | undefined {
+/** Peak (VmHWM) or current (VmRSS, the soak's) resident set of a live process, in MiB. */
+export function rssMiB(pid: number, field = "VmHWM"): number | undefined {
   try {
-    const kib = /^VmHWM:\s+(\d+)\s+kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    const status = readFileSync(`/proc/${pid}/status`, "utf8");
+    const kib = new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, "m").exec(status)?.[1];
     return kib === undefined ? undefined : Number(kib) / 1024;
   } catch {
-    return undefined;
+    return undefined; // Gone.
   }
 }
 

@@ -3,6 +3,7 @@ import { connect } from "node:net";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import fc from "fast-check";
+import { rssMiB } from "../targets.js";
 import { describeRecipe, type Materialised, materialise, recipeArbitrary } from "./fuzz-recipes.js";
 import * as h from "./harness.js";
 import { startChaosChat } from "./peers.js";
@@ -195,7 +196,7 @@ export async function runFuzz(context: h.PartContext): Promise<h.PartResult> {
   const samples: Array<{ s: number; rss: number; phase: string }> = [];
   let phase = "warm-up";
   const sampler = setInterval(() => {
-    const rss = h.currentRssMiB(serve.child.pid);
+    const rss = rssMiB(serve.child.pid, "VmRSS");
     if (rss !== undefined) samples.push({ s: seconds(), rss, phase });
   }, 1000);
   const reporter = setInterval(() => {
@@ -208,10 +209,10 @@ export async function runFuzz(context: h.PartContext): Promise<h.PartResult> {
     `fuzz: ${plan.lanes} fast-check lanes, batches of up to ${plan.batchMax}, against serve on :${port}: ${plan.warmupS} s warm-up, then ${plan.durationS} s between two RSS samples`,
   );
   await fuzzFor(plan.warmupS, 0);
-  const rssStart = h.currentRssMiB(serve.child.pid);
+  const rssStart = rssMiB(serve.child.pid, "VmRSS");
   phase = "fuzz";
   await fuzzFor(plan.durationS, 100);
-  const rssEnd = h.currentRssMiB(serve.child.pid);
+  const rssEnd = rssMiB(serve.child.pid, "VmRSS");
   stopTimers();
 
   const busy = samples.filter((sample) => sample.phase === "fuzz").map((sample) => sample.rss);
@@ -242,8 +243,8 @@ export async function runFuzz(context: h.PartContext): Promise<h.PartResult> {
   const healthOk = publicOk && finalHealth.status === 200 && finalHealth.json.ok === true;
   const [pending, dead] = [pendingOf(finalHealth), finalHealth.json.dead];
   const stop = await h.stop(serve.child);
-  const worker = logRecords(join(dir, "serve.stdout.log"), "store error");
-  const internalErrors = logRecords(join(dir, "serve.stdout.log"), "internal error").count;
+  const worker = logRecords(serve.child.log, "store error");
+  const internalErrors = logRecords(serve.child.log, "internal error").count;
   const faultsFile = join(dir, "fuzz-faults.json");
   if (tally.faultExamples.length)
     writeFileSync(faultsFile, JSON.stringify(tally.faultExamples, null, 2));

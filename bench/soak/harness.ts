@@ -1,14 +1,11 @@
 import { randomBytes } from "node:crypto";
-import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
-import { execa } from "execa";
 import { request } from "undici";
 import { SERVE_NODE_OPTIONS } from "../../src/cli/commands/service.js";
 import { eventStorePath } from "../../src/config/paths.js";
 import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
-import { BIN, cleanEnv } from "../../test/support/cli-process.js";
+import { BIN, cleanEnv, spawnProcess } from "../../test/support/cli-process.js";
 import { REPO_ROOT } from "../targets.js";
 import type { Budget } from "./run.js";
 
@@ -103,42 +100,31 @@ export function makeSoakEvents(series: "C" | "D" | "S", count: number, first = 0
 }
 
 /**
- * `node bin/vast-gchat.js ARGS` in its own process group (a kill reaches what it started), stdout
- * and stderr appended to `<log>.stdout.log` and `<log>.stderr.log` (what the secrets scan reads);
- * `from` is where this run's stdout starts; `exited` says how it ended: `exit N` or the signal.
+ * `node bin/vast-gchat.js ARGS` (test/support's spawnProcess) in its own process group (a kill
+ * reaches what it started), stdout and stderr in a log file of its own, `<log>.N.log` (what the
+ * secrets scan reads); `exited` says how it ended: `exit N` or the signal.
  */
 export type Child = ReturnType<typeof spawnCli>;
 export const children = { started: 0, running: new Set<Child>(), logFiles: new Set<string>() };
 
 export function spawnCli(args: readonly string[], env: NodeJS.ProcessEnv, log: string) {
-  const [stdout, stderr] = [`${log}.stdout.log`, `${log}.stderr.log`];
-  const from = existsSync(stdout) ? statSync(stdout).size : 0;
-  const subprocess = execa(process.execPath, [BIN, ...args], {
-    cwd: REPO_ROOT,
-    env,
-    extendEnv: false,
-    stdin: "ignore",
-    detached: true,
-    reject: false,
-    stdout: { file: stdout, append: true },
-    stderr: { file: stderr, append: true },
-  });
+  const logFile: string = `${log}.${++children.started}.log`;
+  const options = { logFile, cwd: REPO_ROOT, detached: true };
+  const proc = spawnProcess(process.execPath, [BIN, ...args], env, options);
   // An undefined pid would make the group kills below hit the suite's own group.
-  if (subprocess.pid === undefined) throw new Error(`vast-gchat ${args[0]} did not start`);
+  if (proc.child.pid === undefined) throw new Error(`vast-gchat ${args[0]} did not start`);
   const child = {
-    pid: subprocess.pid,
-    stdout,
-    stderr,
-    from,
-    alive: () => subprocess.exitCode === null && subprocess.signalCode === null,
-    exited: subprocess.then((result) => {
+    pid: proc.child.pid,
+    proc,
+    log: logFile,
+    alive: () => proc.child.exitCode === null && proc.child.signalCode === null,
+    exited: proc.exited.then(({ code, signal }) => {
       children.running.delete(child);
-      return result.signal ?? `exit ${result.exitCode}`;
+      return signal ?? `exit ${code}`;
     }),
   };
-  children.started++;
   children.running.add(child);
-  children.logFiles.add(stdout).add(stderr);
+  children.logFiles.add(logFile);
   return child;
 }
 
@@ -159,14 +145,6 @@ export function exitWithin(child: Child, ms: number): Promise<string> {
 export function stop(child: Child, signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): Promise<string> {
   signalGroup(child, signal);
   return exitWithin(child, 10_000);
-}
-
-/** Current resident set (VmRSS) of a live process, in MiB; undefined once it is gone. */
-export function currentRssMiB(pid: number): number | undefined {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, "utf8");
-    return Number(/^VmRSS:\s+(\d+)\s+kB/m.exec(status)?.[1]) / 1024 || undefined;
-  } catch {}
 }
 
 /**
@@ -208,35 +186,31 @@ async function serveSpec(
 export type Serve = Awaited<ReturnType<typeof launchServe>["ready"]>;
 
 /**
- * Starts serve; `ready` settles at its `ready` line in this run's log, or rejects when it exits
- * first or after timeoutMs. `origin` is the public listener, `adminOrigin` the loopback one.
+ * Starts serve; `ready` settles at its `ready` line, or rejects when it exits first or after
+ * timeoutMs. `origin` is the public listener, `adminOrigin` the loopback one.
  */
 export function launchServe(spec: Awaited<ReturnType<typeof serveSpec>>, timeoutMs = 20_000) {
   const child = spawnCli(spec.args, spec.env, spec.log);
   const fail = (why: string) => {
     signalGroup(child, "SIGKILL");
-    return new Error(`${spec.label} ${why}; its output is in ${spec.log}.std{out,err}.log`);
+    return new Error(`${spec.label} ${why}; its output is in ${child.log}`);
   };
   const ready = (async () => {
-    for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(20)) {
-      // Only whole lines of this run; a line still being written is read on the next poll.
-      const text = existsSync(child.stdout) ? readFileSync(child.stdout).subarray(child.from) : "";
-      const lines = text.toString().split("\n");
-      const line = lines.slice(0, -1).find((text) => text.includes('"msg":"ready"'));
-      if (line) {
-        const { url, admin_url } = JSON.parse(line) as { url: string; admin_url?: string };
-        const admin = new URL(admin_url ?? "none:");
-        // The suite never asks anything beyond loopback.
-        if (admin.protocol !== "http:" || admin.hostname !== "127.0.0.1") {
-          throw fail(`is ready but names no loopback listener (${admin_url})`);
-        }
-        const { origin, pathname: path } = new URL(url);
-        const storePath = eventStorePath(spec.configDir);
-        return { child, spec, origin, adminOrigin: admin.origin, path, storePath };
-      }
-      if (!child.alive()) throw fail(`exited (${await child.exited}) before it was ready`);
+    const line = await child.proc
+      .waitForLog((r) => r.msg === "ready", timeoutMs)
+      .catch(async () => {
+        if (child.alive()) throw fail(`was not ready in ${timeoutMs} ms`);
+        throw fail(`exited (${await child.exited}) before it was ready`);
+      });
+    const { url, admin_url } = line as { url: string; admin_url?: string };
+    const admin = new URL(admin_url ?? "none:");
+    // The suite never asks anything beyond loopback.
+    if (admin.protocol !== "http:" || admin.hostname !== "127.0.0.1") {
+      throw fail(`is ready but names no loopback listener (${admin_url})`);
     }
-    throw fail(`was not ready in ${timeoutMs} ms`);
+    const { origin, pathname: path } = new URL(url);
+    const storePath = eventStorePath(spec.configDir);
+    return { child, spec, origin, adminOrigin: admin.origin, path, storePath };
   })();
   return { child, ready };
 }

@@ -1,17 +1,13 @@
-import { once } from "node:events";
-import { createServer, type ServerResponse } from "node:http";
-import type { AddressInfo, Socket } from "node:net";
-import { text } from "node:stream/consumers";
-import { setTimeout as sleep } from "node:timers/promises";
+import { type ChatBehaviour, FakeChat } from "../../test/support/fake-chat.js";
 import { type RetryPolicy, seededRandom, sendBurst } from "../burst.js";
 import * as h from "./harness.js";
 
 /**
- * The two sides serve talks to: Vast.ai sending it events, and a Google Chat webhook on loopback
- * that fails the way Chat does, at random: spells of 500, of 429 with Retry-After, and of requests
- * never answered (their connections dropped when the spell ends), single failures in between. A
- * message counts only once answered 200, so repeats can only come from the adapter. Unlike
- * test/support's FakeChat it changes its behaviour by itself and keeps only the event tokens.
+ * The two sides serve talks to: Vast.ai sending it events, and test/support's FakeChat failing the
+ * way Chat does, at random: spells of 500, of 429 with Retry-After, and of requests never answered
+ * (their connections dropped when the spell ends), single failures in between. It takes any JSON
+ * (its answers are decided here, not by Google's schema); a message counts only once answered
+ * 200, so repeats can only come from the adapter.
  */
 type Mode = "ok" | "error500" | "throttle429" | "hang";
 
@@ -37,12 +33,12 @@ const ANSWER_DELAY_MS = [20, 400] as const;
 const SPRINKLED_500 = 0.03;
 const SPRINKLED_429 = 0.02;
 const SPACE = "AAAAsoakSpace";
-/** Chat's answers when it fails, in Google's error shape. */
+/** Chat's answers when it fails, with Google's messages. */
 const ERRORS = {
-  error500: [500, "INTERNAL", "Internal error encountered."],
-  throttle429: [429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota)."],
-  wrongCredentials: [404, "NOT_FOUND", "Requested entity was not found."],
-  badJson: [400, "INVALID_ARGUMENT", "Invalid JSON payload."],
+  error500: [500, "Internal error encountered."],
+  throttle429: [429, "Resource has been exhausted (e.g. check quota)."],
+  wrongCredentials: [404, "Requested entity was not found."],
+  badJson: [400, "Invalid JSON payload."],
 } as const;
 
 export type ChaosChat = Awaited<ReturnType<typeof startChaosChat>>;
@@ -51,28 +47,40 @@ export type ChaosChat = Awaited<ReturnType<typeof startChaosChat>>;
 export async function startChaosChat(context: h.PartContext, seedOffset: number) {
   const random = seededRandom(context.seed + seedOffset);
   const { chatKey, chatToken } = context.secrets;
-  const stats = {
-    requests: 0,
-    accepted: 0,
+  const fake = await FakeChat.start();
+  const failures = {
     error500: 0,
     throttle429: 0,
     hang: 0,
     badJson: 0,
     /** Posts with the wrong key or token: would mean the adapter mangled its URL. */
     wrongCredentials: 0,
-    /** Accepted messages that carried at least one event Chat already had: a repeated post. */
-    repeatPosts: 0,
-    /** Of those, how many repeated a requestId Chat had accepted (real Chat could drop them). */
-    repeatPostsWithKnownRequestId: 0,
   };
+  /** Accepted messages that carried at least one event Chat already had (a repeated post), and
+   * how many of them repeated a requestId Chat had accepted (real Chat could drop them). */
+  const repeats = { repeatPosts: 0, repeatPostsWithKnownRequestId: 0 };
   /** How many accepted messages carried each token (once per message, however often shown). */
   const copies = new Map<string, number>();
   const requestIds = new Set<string>();
-  const hanging = new Set<Socket>();
+  let read = 0;
+  const catchUp = () => {
+    for (const { body, query } of fake.messages.slice(read)) {
+      const tokens = [...new Set(JSON.stringify(body).match(h.TOKEN_PATTERN))];
+      const requestId = query.get("requestId");
+      if (tokens.some((token) => copies.has(token))) {
+        repeats.repeatPosts++;
+        if (requestId !== null && requestIds.has(requestId))
+          repeats.repeatPostsWithKnownRequestId++;
+      }
+      for (const token of tokens) h.countInto(copies, token);
+      if (requestId !== null) requestIds.add(requestId);
+    }
+    read = fake.messages.length;
+  };
   let [mode, chaos, spellsPlayed]: [Mode, boolean, number] = ["ok", false, 0];
   let spellTimer: NodeJS.Timeout | undefined;
   const enter = (next: Mode) => {
-    if (next !== "hang") for (const socket of hanging) socket.destroy();
+    if (next !== "hang") fake.releaseHanging();
     mode = next;
   };
   const nextSpell = () => {
@@ -92,11 +100,7 @@ export async function startChaosChat(context: h.PartContext, seedOffset: number)
     else enter("ok");
   };
 
-  const server = createServer(async (req, res) => {
-    const body = await text(req).catch(() => undefined);
-    if (body === undefined) return; // The adapter was killed while it posted.
-    stats.requests++;
-    const { pathname, searchParams: query } = new URL(req.url ?? "/", "http://chat.invalid");
+  fake.decide = ({ space, query, raw }): ChatBehaviour => {
     const roll = chaos && mode === "ok" ? random() : 1;
     let now: Mode | keyof typeof ERRORS =
       roll < SPRINKLED_500
@@ -104,90 +108,67 @@ export async function startChaosChat(context: h.PartContext, seedOffset: number)
         : roll < SPRINKLED_500 + SPRINKLED_429
           ? "throttle429"
           : mode;
-    if (
-      pathname !== `/v1/spaces/${SPACE}/messages` ||
-      query.get("key") !== chatKey ||
-      query.get("token") !== chatToken
-    ) {
+    if (space !== SPACE || query.get("key") !== chatKey || query.get("token") !== chatToken) {
       now = "wrongCredentials";
-    } else if (now === "ok" && !isJson(body)) now = "badJson";
-    if (now !== "ok") stats[now]++;
-    if (now === "hang") {
-      hanging.add(req.socket);
-      req.socket.once("close", () => hanging.delete(req.socket));
-      return;
+    } else if (now === "ok" && !isJson(raw)) now = "badJson";
+    if (now === "ok") {
+      // Answered a moment later, as Chat takes its time: a kill in between leaves a message the
+      // adapter never heard of, the one case where it may post the same again.
+      const [min, max] = chaos ? ANSWER_DELAY_MS : [0, 0];
+      return { kind: "ok", delayMs: min + random() * (max - min) };
     }
-    if (now !== "ok") {
-      const [code, status, message] = ERRORS[now];
-      // Seconds, sometimes an HTTP date, as proxies in front of Chat send it.
-      const seconds = () => (random() < 0.8 ? String(1 + Math.floor(random() * 2)) : undefined);
-      const retryAfter =
-        now === "throttle429" && (seconds() ?? new Date(Date.now() + 2000).toUTCString());
-      const headers = retryAfter ? { "retry-after": retryAfter } : {};
-      return answer(res, code, JSON.stringify({ error: { code, message, status } }), headers);
-    }
-    // Created now, answered a moment later, as Chat takes its time: a kill in between leaves
-    // a message the adapter never heard of, the one case where it may post the same again.
-    stats.accepted++;
-    const tokens = [...new Set(body.match(h.TOKEN_PATTERN))];
-    const requestId = query.get("requestId");
-    if (tokens.some((token) => copies.has(token))) {
-      stats.repeatPosts++;
-      if (requestId !== null && requestIds.has(requestId)) stats.repeatPostsWithKnownRequestId++;
-    }
-    for (const token of tokens) h.countInto(copies, token);
-    if (requestId !== null) requestIds.add(requestId);
-    const name = `spaces/${SPACE}/messages/${stats.accepted}`;
-    const [min, max] = chaos ? ANSWER_DELAY_MS : [0, 0];
-    await sleep(min + random() * (max - min));
-    answer(res, 200, JSON.stringify({ name }));
-  });
-  server.listen(0, "127.0.0.1");
-  await once(server, "listening");
-  const { port } = server.address() as AddressInfo;
-  const missing = (tokens: readonly string[]) => tokens.filter((token) => !copies.has(token));
+    failures[now]++;
+    if (now === "hang") return { kind: "hang" };
+    const [status, message] = ERRORS[now];
+    // Seconds, sometimes an HTTP date, as proxies in front of Chat send it.
+    const seconds = () => (random() < 0.8 ? String(1 + Math.floor(random() * 2)) : undefined);
+    const retryAfter =
+      now === "throttle429" ? (seconds() ?? new Date(Date.now() + 2000).toUTCString()) : undefined;
+    return { kind: "status", status, message, ...(retryAfter ? { retryAfter } : {}) };
+  };
+  const missing = (tokens: readonly string[]) => {
+    catchUp();
+    return tokens.filter((token) => !copies.has(token));
+  };
   const chat = {
-    stats,
+    get stats() {
+      catchUp();
+      return { requests: fake.requests, accepted: fake.messages.length, ...failures, ...repeats };
+    },
     /** The webhook URL, shaped like Chat's, with this run's key and token. */
-    url: `http://127.0.0.1:${port}/v1/spaces/${SPACE}/messages?key=${chatKey}&token=${chatToken}`,
+    url: `http://127.0.0.1:${fake.port}/v1/spaces/${SPACE}/messages?key=${chatKey}&token=${chatToken}`,
     /** On: random spells of failure from now on. Off: every post is accepted from now on. */
     setChaos,
     missing,
     /** Among `tokens`: events that arrived more than once, and the most copies of one. */
     duplicates(tokens: readonly string[]) {
+      catchUp();
       const counts = tokens.map((token) => copies.get(token) ?? 0);
       return { events: counts.filter((n) => n > 1).length, maxCopies: Math.max(0, ...counts) };
     },
     /** Resolves true once every token is in Chat, false at the timeout. */
-    async waitForTokens(tokens: readonly string[], timeoutMs: number) {
-      const deadline = Date.now() + timeoutMs;
-      while (missing(tokens).length > 0 && Date.now() < deadline) await sleep(100);
-      return missing(tokens).length === 0;
-    },
+    waitForTokens: (tokens: readonly string[], timeoutMs: number) =>
+      fake
+        .waitFor(() => missing(tokens).length === 0, timeoutMs)
+        .then(
+          () => true,
+          () => false,
+        ),
   };
-  context.later(async () => {
+  context.later(() => {
     setChaos(false);
-    server.closeAllConnections();
-    server.close();
-    await once(server, "close");
+    return fake.close();
   });
   return chat;
 }
 
-function isJson(text: string): boolean {
+function isJson(raw: Buffer): boolean {
   try {
-    JSON.parse(text);
+    JSON.parse(raw.toString("utf8"));
     return true;
   } catch {
     return false;
   }
-}
-
-function answer(res: ServerResponse, status: number, body: string, headers = {}): void {
-  // The adapter may have been killed while its answer was on the way.
-  if (res.destroyed || res.writableEnded) return;
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", ...headers });
-  res.end(body);
 }
 
 /**

@@ -198,7 +198,7 @@ async function tunnelChildren(context: h.PartContext, needles: readonly h.Needle
     });
     const { processes, unreadable } = await scanBelow(serve.child.pid, needles);
     const forwarderSeen = processes.some((found) => found.cmdline.includes("fake-tunnel.mjs"));
-    const tunnelOpen = readFileSync(serve.child.stdout, "utf8").includes('"msg":"tunnel open"');
+    const tunnelOpen = readFileSync(serve.child.log, "utf8").includes('"msg":"tunnel open"');
     await h.stop(serve.child);
 
     const byName = new Map<string, number>();
@@ -265,7 +265,7 @@ export async function runSecrets(context: h.PartContext): Promise<h.PartResult> 
     rows: [
       h.row(
         "secrets: none in anything a child printed or logged",
-        `${logs.hits.length} hits in ${logs.lines} lines (${logs.files} stdout/stderr files of ${h.children.started} processes, ${commands} of them commands run for this check)${logs.kinds}`,
+        `${logs.hits.length} hits in ${logs.lines} lines (${logs.files} log files of ${h.children.started} processes, ${commands} of them commands run for this check)${logs.kinds}`,
         "0 hits",
         logs.hits.length === 0 && logs.lines > 0,
       ),

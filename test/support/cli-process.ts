@@ -38,6 +38,8 @@ export interface SpawnOptions {
   logFile?: string;
   cwd?: string;
   forceKillAfterMs?: number;
+  /** In a process group of its own, so a kill of the group reaches what it started. */
+  detached?: boolean;
 }
 
 /** Only what the CLI needs: no inherited secrets, no colour. */
@@ -70,6 +72,7 @@ export function spawnProcess(
     buffer: false,
     reject: false,
     forceKillAfterDelay: options.forceKillAfterMs ?? false,
+    detached: options.detached ?? false,
   });
   if (fd !== undefined) closeSync(fd); // the child has its own copy
   child.stdin?.end(options.input);

@@ -14,7 +14,7 @@ import { checkChatMessage } from "./chat-schema/check.js";
  */
 export type ChatBehaviour =
   | { kind: "ok"; delayMs?: number }
-  | { kind: "status"; status: number; retryAfter?: string }
+  | { kind: "status"; status: number; retryAfter?: string; message?: string }
   | { kind: "hang" };
 
 export interface ReceivedMessage {
@@ -73,6 +73,13 @@ export class FakeChat {
   throttled = 0;
   /** Answer 400 INVALID_ARGUMENT to messages this picks out (a bad message among good ones). */
   refuseIf: ((body: Record<string, unknown>) => boolean) | undefined;
+  /**
+   * Decides every post's answer itself (the soak's chaos Chat) instead of `behaviour`: the key
+   * check, the rate limit and Google's refusals are then left to it.
+   */
+  decide:
+    | ((post: { space: string; query: URLSearchParams; raw: Buffer }) => ChatBehaviour)
+    | undefined;
   /** The reasons of every 400 it answered because Google would have refused the message. */
   readonly refused: string[] = [];
   private readonly lastAcceptedAt = new Map<string, number>();
@@ -107,16 +114,18 @@ export class FakeChat {
         chat.requests++;
         chat.requestsBySpace.set(space, (chat.requestsBySpace.get(space) ?? 0) + 1);
         chat.notify();
+        const raw = Buffer.concat(chunks);
+        const decided = chat.decide?.({ space, query: url.searchParams, raw });
         // A webhook URL carries its key and token (docs/google-chat.md); Chat refuses a post
         // without them. Its exact answer is not published: 403 PERMISSION_DENIED, as Google's
         // APIs answer a request without a valid API key, is inferred.
-        if (!url.searchParams.get("key") || !url.searchParams.get("token")) {
+        if (!decided && (!url.searchParams.get("key") || !url.searchParams.get("token"))) {
           res.writeHead(403, { "content-type": "application/json" });
           const message = "The request is missing a valid API key or webhook token.";
           res.end(JSON.stringify({ error: { code: 403, message, status: "PERMISSION_DENIED" } }));
           return;
         }
-        const behaviour = chat.spaceBehaviour.get(space) ?? chat.behaviour;
+        const behaviour = decided ?? chat.spaceBehaviour.get(space) ?? chat.behaviour;
         if (behaviour.kind === "hang") {
           chat.hanging.add(req);
           chat.hungRequestIds.push(
@@ -132,13 +141,17 @@ export class FakeChat {
           });
           res.end(
             JSON.stringify({
-              error: { code: behaviour.status, message: `fake ${status}`, status },
+              error: {
+                code: behaviour.status,
+                message: behaviour.message ?? `fake ${status}`,
+                status,
+              },
             }),
           );
           chat.notify();
           return;
         }
-        if (chat.isOverLimit(space)) {
+        if (!decided && chat.isOverLimit(space)) {
           chat.throttled++;
           res.writeHead(429, { "content-type": "application/json" });
           res.end(
@@ -153,8 +166,7 @@ export class FakeChat {
           chat.notify();
           return;
         }
-        const raw = Buffer.concat(chunks);
-        const invalid = refusal(raw);
+        const invalid = decided ? undefined : refusal(raw);
         if (invalid !== undefined) {
           chat.refused.push(invalid);
           res.writeHead(400, { "content-type": "application/json" });
