@@ -180,7 +180,8 @@ export async function adapterSession(
     const idleRssMiB = rss(target);
     const acked = spec.acked ?? [];
     const keep = (stats: RunStats) => {
-      acked.push(...stats.ackedIds);
+      // One by one: a saturated run acknowledges more ids than a call may take as arguments.
+      for (const id of stats.ackedIds) acked.push(id);
       return summarize(stats);
     };
 
