@@ -123,18 +123,15 @@ function poolFor(where: PostgresLocation, options: PostgresStoreOptions): pg.Poo
     idleTimeoutMillis: 30_000,
     application_name: "vast-gchat",
     types,
-  });
-  // An acknowledgement means committed: a role or database set to synchronous_commit off (or local)
-  // would answer before the commit is safe, so every connection of ours raises it back to on
-  // (a stronger setting, remote_apply, is left alone). Queued before any query of the connection.
-  pool.on("connect", (client) => {
-    client
-      .query(
+    // An acknowledgement means committed: a role or database set to synchronous_commit off (or
+    // local) would answer before the commit is safe, so every connection of ours raises it back to
+    // on (a stronger setting, remote_apply, is left alone). The pool awaits this before it hands
+    // the connection out, so it is never a second query running beside the first.
+    onConnect: async (client) => {
+      await client.query(
         "SELECT set_config('synchronous_commit', 'on', false) WHERE current_setting('synchronous_commit') IN ('off', 'local')",
-      )
-      .catch(() => {
-        // A broken connection fails its next query too, where the store reports it.
-      });
+      );
+    },
   });
   // A pooled connection that breaks while idle (the server restarted) is dropped by the pool; the
   // event must not be left unhandled, or it would end the process.
