@@ -60,6 +60,8 @@ export async function startAdapterFixture(
     rate: 1000,
     ...overrides,
   });
+  // A test may wait for many deliveries at once, each with a listener of its own.
+  adapter.events.setMaxListeners(100);
   return {
     adapter,
     chat,
