@@ -294,8 +294,10 @@ class PostgresEventStore implements EventStore {
     return this.claimRow(route);
   }
 
-  /** Takes or renews the claim of one row of `routes`. A row another transaction holds at this
-   * instant is skipped, not waited for. */
+  /**
+   * Takes or renews the claim of one row of `routes`. A row another transaction holds at this
+   * instant is skipped, not waited for.
+   */
   private async claimRow(route: string): Promise<boolean> {
     await this.ensureRoute(route);
     const result = await this.query(
@@ -582,7 +584,7 @@ class PostgresEventStore implements EventStore {
    */
   prune(now: number): Promise<number> {
     return this.transaction(async (client) => {
-      const candidates = await client.query<{ seq: string }>(
+      const candidates = await client.query<{ seq: number }>(
         `WITH done AS (
            SELECT seq, max(delivered_at) AS at FROM vast_gchat.deliveries GROUP BY seq
            HAVING bool_and(state = 'delivered')),
