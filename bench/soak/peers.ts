@@ -5,9 +5,10 @@ import * as h from "./harness.js";
 /**
  * The two sides serve talks to: Vast.ai sending it events, and test/support's FakeChat failing the
  * way Chat does, at random: spells of 500, of 429 with Retry-After, and of requests never answered
- * (their connections dropped when the spell ends), single failures in between. It takes any JSON
- * (its answers are decided here, not by Google's schema); a message counts only once answered
- * 200, so repeats can only come from the adapter.
+ * (their connections dropped when the spell ends), single failures in between. What it lets
+ * through is still held to Google's schema by FakeChat (a message Google would refuse is a 400,
+ * and the dead letter fails the run); a message counts only once answered 200, so repeats can
+ * only come from the adapter.
  */
 type Mode = "ok" | "error500" | "throttle429" | "hang";
 

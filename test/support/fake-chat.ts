@@ -75,7 +75,8 @@ export class FakeChat {
   refuseIf: ((body: Record<string, unknown>) => boolean) | undefined;
   /**
    * Decides every post's answer itself (the soak's chaos Chat) instead of `behaviour`: the key
-   * check, the rate limit and Google's refusals are then left to it.
+   * check and the rate limit are then left to it. A message it lets through is still refused as
+   * Google would refuse it.
    */
   decide:
     | ((post: { space: string; query: URLSearchParams; raw: Buffer }) => ChatBehaviour)
@@ -166,7 +167,7 @@ export class FakeChat {
           chat.notify();
           return;
         }
-        const invalid = decided ? undefined : refusal(raw);
+        const invalid = refusal(raw);
         if (invalid !== undefined) {
           chat.refused.push(invalid);
           res.writeHead(400, { "content-type": "application/json" });
