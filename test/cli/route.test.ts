@@ -18,10 +18,7 @@ beforeEach(async () => {
   world = await startWorld();
 });
 afterEach(async () => {
-  if (serve && serve.child.exitCode === null && serve.child.signalCode === null) {
-    serve.child.kill("SIGTERM");
-  }
-  await serve?.exited;
+  await serve?.stop(10_000);
   serve = undefined;
   await world.close();
 });

@@ -22,8 +22,11 @@ export interface CliProcess {
     timeoutMs?: number,
   ): Promise<Record<string, unknown>>;
   exited: Promise<ChildExit>;
-  /** SIGTERM (SIGKILL after `forceKillAfterMs`, if given), then its exit. */
-  stop(): Promise<ChildExit>;
+  /**
+   * SIGTERM, then its exit; SIGKILL after `forceAfterMs` (or the spawn's `forceKillAfterMs`) if
+   * it has not exited by then.
+   */
+  stop(forceAfterMs?: number): Promise<ChildExit>;
 }
 
 export interface SpawnOptions {
@@ -114,9 +117,19 @@ export function spawnProcess(
     stdout,
     stderr,
     exited,
-    stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");
-      return exited;
+    async stop(forceAfterMs) {
+      if (child.exitCode !== null || child.signalCode !== null) return exited;
+      child.kill("SIGTERM");
+      // A backstop for a test's clean-up: a child that ignores SIGTERM must not outlive the test.
+      const forced =
+        forceAfterMs === undefined
+          ? undefined
+          : setTimeout(() => child.kill("SIGKILL"), forceAfterMs);
+      try {
+        return await exited;
+      } finally {
+        clearTimeout(forced);
+      }
     },
     waitForLog(predicate, timeoutMs = 15_000) {
       return new Promise((resolve, reject) => {

@@ -23,14 +23,9 @@ beforeEach(async () => {
   expect(init.code).toBe(0);
 });
 afterEach(async () => {
-  // Stop serve as a user would, so that it stops its tunnel; the kill below is only a backstop.
-  if (serve && serve.child.exitCode === null && serve.child.signalCode === null) {
-    serve.child.kill("SIGTERM");
-    const forced = setTimeout(() => serve?.child.kill("SIGKILL"), 10_000);
-    await serve.exited;
-    clearTimeout(forced);
-  }
-  await serve?.exited;
+  // Stop serve as a user would, so that it stops its tunnel; SIGKILL after 10 s and the tunnel kill
+  // below are only backstops.
+  await serve?.stop(10_000);
   serve = undefined;
   try {
     process.kill(tunnelState().pid, "SIGKILL");

@@ -22,12 +22,7 @@ beforeEach(async () => {
   expect(init.code).toBe(0);
 });
 afterEach(async () => {
-  if (serve && serve.child.exitCode === null && serve.child.signalCode === null) {
-    serve.child.kill("SIGTERM");
-    const forced = setTimeout(() => serve?.child.kill("SIGKILL"), 10_000);
-    await serve.exited;
-    clearTimeout(forced);
-  }
+  await serve?.stop(10_000);
   serve = undefined;
   await world.close();
 });
