@@ -160,33 +160,25 @@ function add(into: Counts, row: CountRow): void {
   }
 }
 
-/** The totals and each route's counts from a store's count rows: the same sums for every store. */
-export function sumStats(rows: readonly CountRow[]): StoreStats {
-  const empty = (): DeliveryCounts => ({
-    pending: 0,
-    delivered: 0,
-    dead: 0,
-    oldestPendingAt: null,
-  });
-  const stats: StoreStats = { ...empty(), routes: {} };
+/** The totals and each route's, summed from count rows; `empty` gives the counts to start from. */
+function sumRows<C extends Counts>(rows: readonly CountRow[], empty: () => C) {
+  const totals = { ...empty(), routes: {} as Record<string, C> };
   for (const row of rows) {
-    add(stats, row);
-    stats.routes[row.route] ??= empty();
-    add(stats.routes[row.route] as DeliveryCounts, row);
+    add(totals, row);
+    totals.routes[row.route] ??= empty();
+    add(totals.routes[row.route] as C, row);
   }
-  return stats;
+  return totals;
+}
+
+/** A store's count rows as StoreStats: the same sums for every store. */
+export function sumStats(rows: readonly CountRow[]): StoreStats {
+  return sumRows(rows, () => ({ pending: 0, delivered: 0, dead: 0, oldestPendingAt: null }));
 }
 
 /** The same for the queue (pending and dead only). */
 export function sumQueue(rows: readonly CountRow<"pending" | "dead">[]): QueueStats {
-  const empty = (): QueueCounts => ({ pending: 0, dead: 0, oldestPendingAt: null });
-  const queue: QueueStats = { ...empty(), routes: {} };
-  for (const row of rows) {
-    add(queue, row);
-    queue.routes[row.route] ??= empty();
-    add(queue.routes[row.route] as QueueCounts, row);
-  }
-  return queue;
+  return sumRows(rows, () => ({ pending: 0, dead: 0, oldestPendingAt: null }));
 }
 
 export interface ListOptions {
