@@ -204,8 +204,9 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   // Routes that post to one space share its pace: Chat counts a space's messages, not a route's.
   const paces = new Map<string, Pace>();
   const paceOf = (url: URL) => {
-    const pace = paces.get(spaceOf(url)) ?? new Pace(1000 / (config.rate ?? 1));
-    paces.set(spaceOf(url), pace);
+    const space = spaceOf(url);
+    const pace = paces.get(space) ?? new Pace(1000 / (config.rate ?? 1));
+    paces.set(space, pace);
     return pace;
   };
   const workers = config.routes.map((route) =>
