@@ -5,7 +5,7 @@ import { mentionLine, withMentions } from "../chat/mentions.js";
 import { createChatPoster } from "../chat/post-message.js";
 import { type ChatMessage, type MessageFormat, renderMessage } from "../chat/render.js";
 import { renderDigest } from "../chat/render-digest.js";
-import { chatSpaceLabel } from "../chat/webhook-url.js";
+import { chatSpaceKey, chatSpaceLabel } from "../chat/webhook-url.js";
 import type { EventRecord, EventStore, StoredDelivery } from "../delivery/event-store.js";
 import { openEventStore } from "../delivery/open-store.js";
 import { Pace } from "../delivery/pace.js";
@@ -204,7 +204,7 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   // Routes that post to one space share its pace: Chat counts a space's messages, not a route's.
   const paces = new Map<string, Pace>();
   const paceOf = (url: URL) => {
-    const space = spaceOf(url);
+    const space = chatSpaceKey(url);
     const pace = paces.get(space) ?? new Pace(1000 / (config.rate ?? 1));
     paces.set(space, pace);
     return pace;
@@ -349,9 +349,6 @@ export async function startAdapter(config: AdapterConfig): Promise<RunningAdapte
   };
 }
 
-/** A Chat space, as its webhook URL names it: no key, no token. */
-const spaceOf = (url: URL) => `${url.origin}${url.pathname}`;
-
 /**
  * The routes that share their space with another, each mapped to a name for that space: `space:`
  * and a digest of it, which no route name can be and which holds nothing of the URL's secrets.
@@ -359,7 +356,7 @@ const spaceOf = (url: URL) => `${url.origin}${url.pathname}`;
 function sharedSpaces(routes: readonly AdapterRoute[]): Map<string, string> {
   const bySpace = new Map<string, AdapterRoute[]>();
   for (const route of routes) {
-    const space = spaceOf(route.chatUrl);
+    const space = chatSpaceKey(route.chatUrl);
     bySpace.set(space, [...(bySpace.get(space) ?? []), route]);
   }
   const shared = new Map<string, string>();

@@ -62,6 +62,14 @@ export function parseChatUrl(raw: string): ParsedChatUrl {
   };
 }
 
+/**
+ * The space a webhook URL posts to, as a key: its origin and path, without the key and token.
+ * Two URLs with the same key post to one space (which Chat paces as one).
+ */
+export function chatSpaceKey(url: URL): string {
+  return `${url.origin}${url.pathname}`;
+}
+
 /** For error messages: never the query string (key/token), never credentials. */
 export function redactUrl(url: URL): string {
   return `${url.protocol}//${url.host}${url.pathname}${url.search ? "?…" : ""}`;

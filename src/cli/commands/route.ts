@@ -1,7 +1,7 @@
 import { withMentions } from "../../chat/mentions.js";
 import { createChatPoster } from "../../chat/post-message.js";
 import { renderMessage } from "../../chat/render.js";
-import type { ParsedChatUrl } from "../../chat/webhook-url.js";
+import { chatSpaceKey, type ParsedChatUrl } from "../../chat/webhook-url.js";
 import { type Route, routeSecretName } from "../../config/routes.js";
 import { readRuntimeState } from "../../config/runtime-state.js";
 import type { DeliveryState, EventStore } from "../../delivery/event-store.js";
@@ -241,7 +241,7 @@ function warnSharedSpace(
 function sameSpace(raw: string, chat: ParsedChatUrl): boolean {
   try {
     const url = new URL(raw);
-    return url.origin === chat.url.origin && url.pathname === chat.url.pathname;
+    return chatSpaceKey(url) === chatSpaceKey(chat.url);
   } catch {
     return false;
   }
