@@ -154,18 +154,17 @@ class SqliteEventStore implements EventStore {
   /** One event and its deliveries, inside the shared transaction of group-commit.ts. */
   private insertEvent(input: AcceptInput): { duplicate: boolean } {
     // Exactly the statement's parameters: node:sqlite refuses a name the SQL does not have.
-    const result = this.statements.insert.run({
+    const inserted = this.statements.insert.get({
       eventId: input.eventId,
       notifType: input.notifType ?? null,
       payload: input.payload,
       receivedAt: input.receivedAt,
     });
     // Already here, committed earlier or earlier in this same transaction.
-    if (result.changes === 0) return { duplicate: true };
-    this.statements.insertDeliveries.run({
-      eventId: input.eventId,
-      routes: JSON.stringify(deliveryRoutes(input)),
-    });
+    if (!inserted) return { duplicate: true };
+    for (const route of deliveryRoutes(input)) {
+      this.statements.insertDelivery.run(inserted.seq, route, input.receivedAt, input.receivedAt);
+    }
     return { duplicate: false };
   }
 

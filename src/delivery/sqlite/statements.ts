@@ -49,17 +49,16 @@ const SUMMARY = `(state, attempts, queued_at, next_attempt_at, last_error, deliv
  */
 export function prepareStatements(db: SqliteConnection) {
   return {
-    insert: db.prepare<InsertParams>(
+    /** The new event's seq; no row when the event id is already kept. */
+    insert: db.prepare<InsertParams, { seq: number }>(
       `INSERT INTO events (event_id, notif_type, payload, received_at, queued_at, next_attempt_at)
        VALUES (@eventId, @notifType, @payload, @receivedAt, @receivedAt, @receivedAt)
-       ON CONFLICT (event_id) DO NOTHING`,
+       ON CONFLICT (event_id) DO NOTHING RETURNING seq`,
     ),
-    /** One pending delivery per route named (a JSON array), of the event just inserted. */
-    insertDeliveries: db.prepare<{ eventId: string; routes: string }>(
-      `INSERT INTO deliveries (seq, route, queued_at, next_attempt_at)
-       SELECT e.seq, r.value, e.received_at, e.received_at
-       FROM events e, json_each(@routes) r WHERE e.event_id = @eventId`,
-    ),
+    /** One pending delivery of the event just inserted, queued when it was received. */
+    insertDelivery: db.prepare<
+      [seq: number, route: string, queuedAt: number, nextAttemptAt: number]
+    >("INSERT INTO deliveries (seq, route, queued_at, next_attempt_at) VALUES (?, ?, ?, ?)"),
     /** Writes the event's sum of its deliveries. */
     summarise: db.prepare<[seq: number]>(`UPDATE events SET ${SUMMARY} WHERE seq = ?`),
     nextPending: db.prepare<[route: string], DeliveryEventRow>(
