@@ -5,7 +5,6 @@ import { parseArgs } from "node:util";
 import { checkBuild } from "../build-check.js";
 import { loadAverage, machineInfo } from "../machine.js";
 import { writeSection } from "../report.js";
-import { REPO_ROOT } from "../targets.js";
 import { runCrashes } from "./crashes.js";
 import { runDiskFull, unmountAll } from "./disk-full.js";
 import { runFuzz } from "./fuzz.js";
@@ -245,13 +244,7 @@ async function main(argv: string[]): Promise<number> {
   const report = renderReport(results);
   process.stdout.write(report);
   if (!options["no-write"]) {
-    // Only between the soak markers: the bench owns another section.
-    writeSection(
-      join(REPO_ROOT, "BENCHMARKS.md"),
-      report,
-      "<!-- soak:begin -->",
-      "<!-- soak:end -->",
-    );
+    writeSection(report, "soak");
     progress("results written to BENCHMARKS.md (soak section)");
   }
   const failed = results.rows.some((entry) => entry.verdict === "FAIL");
