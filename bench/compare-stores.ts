@@ -4,8 +4,7 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { execa } from "execa";
 import { startPostgresCluster } from "../test/support/postgres-cluster.js";
-import { checkBuild } from "./build-check.js";
-import { loadAverage } from "./machine.js";
+import { checkBuild, loadAverage } from "./machine.js";
 import type { ReplicaRun } from "./replica-load.js";
 import {
   count,

@@ -2,7 +2,6 @@ import { join } from "node:path";
 import { execaSync } from "execa";
 import { BIN, cleanEnv } from "../test/support/cli-process.js";
 import type { FakeChat } from "../test/support/fake-chat.js";
-import { benchScript, checkBuild, workdirFor } from "./build-check.js";
 import {
   type BurstEvent,
   makeBurst,
@@ -11,7 +10,7 @@ import {
   visibleSubjects,
 } from "./burst.js";
 import { type BenchConfig, readConfig } from "./config.js";
-import { loadAverage, machineInfo } from "./machine.js";
+import { benchScript, checkBuild, loadAverage, machineInfo, workdirFor } from "./machine.js";
 import { ROUTES, ROUTES_RESULTS_FILE, renderDocument, SETTLE, saveResults } from "./report.js";
 import { withTarget } from "./sessions.js";
 import { REPO_ROOT, type StartTarget, startOurs, type Target } from "./targets.js";

@@ -1,6 +1,5 @@
-import { benchScript, checkBuild, workdirFor } from "./build-check.js";
 import { type BenchConfig, type Progress, readConfig, runs, USAGE } from "./config.js";
-import { loadAverage, machineInfo } from "./machine.js";
+import { benchScript, checkBuild, loadAverage, machineInfo, workdirFor } from "./machine.js";
 import { RESULTS_FILE, renderDocument, saveResults } from "./report.js";
 import { benchBurst, benchLoad } from "./sessions.js";
 import { benchStartup } from "./startup.js";
