@@ -63,16 +63,20 @@ export type BenchConfig = { [K in NumberKey]: number } & {
 
 const flagOf = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
 const envOf = (flag: string) => `BENCH_${flag.replaceAll("-", "_").toUpperCase()}`;
-const usageOf = (knobs: Record<string, Knob>) =>
-  Object.entries(knobs)
-    .map(([key, [fallback]]) => `[--${flagOf(key)} ${fallback}]`)
-    .join(" ")
-    .replace(/(.{1,88})( |$)/g, "\n           $1")
-    .trimStart();
+/** `[--repeats 3] [--rate 500] …`, wrapped at 100 columns under an 11-column label. */
+function usageOf(knobs: Record<string, Knob>, ...more: string[]): string {
+  const lines = [""];
+  for (const [key, [fallback]] of Object.entries(knobs)) {
+    const item = `[--${flagOf(key)} ${fallback}] `;
+    if ((lines.at(-1) ?? "").length + item.length > 90) lines.push("");
+    lines[lines.length - 1] += item;
+  }
+  return [...more, ...lines].map((line) => line.trimEnd()).join(`\n${" ".repeat(11)}`);
+}
 
 export const USAGE = `usage: npm run bench -- [--quick] [--only ${BENCH_PARTS.join("|")}]
                         [--write | --no-write] [--skip-python]
-  load:    [--chat-delays-ms 5,300] ${usageOf(PARTS.load)}
+  load:    ${usageOf(PARTS.load, "[--chat-delays-ms 5,300]")}
   startup: ${usageOf(PARTS.startup)}
   burst:   ${usageOf(PARTS.burst)}
 The numbers shown are the defaults. Each flag also reads from BENCH_<NAME> (e.g. BENCH_REPEATS=5,
