@@ -198,20 +198,95 @@ export interface WatchOptions {
   settle?: { quietMs: number; settleMs: number };
 }
 
+/** The space of a Chat webhook URL (`/v1/spaces/SPACE/messages`). */
+export function spaceOf(url: string): string {
+  const space = /\/v1\/spaces\/([^/]+)\/messages/.exec(new URL(url).pathname)?.[1];
+  if (space === undefined) throw new Error(`not a Chat webhook URL: ${url}`);
+  return space;
+}
+
 /**
- * Sends `events` like Vast.ai (config's burst knobs) and watches Chat: `observe` reads what Chat
- * has shown since its last call and returns how many events are visible; the watch ends once all
- * are, at the cap, or (for an adapter that posts inline) once the sender has finished.
+ * What Chat shows, read incrementally: an event is visible once its subject appears in a message
+ * Chat accepted in the event's own space (`spaces`: subject → space). `observe` returns how many
+ * are; `result` sums up every space that was expected or got a message.
+ */
+function watchChat(chat: FakeChat, spaces: ReadonlyMap<string, string>) {
+  const firstSeenMs = new Map<string, number>();
+  const seen = new Map<string, number>(); // `${space} ${subject}` → occurrences
+  const zero = { messages: 0, maxPerMessage: 0, otherMessages: 0, misplaced: 0 };
+  const perSpace = new Map<string, typeof zero & { arrivals: number[] }>();
+  const of = (space: string) => {
+    const mine = perSpace.get(space) ?? { ...zero, arrivals: [] };
+    perSpace.set(space, mine);
+    return mine;
+  };
+  for (const space of spaces.values()) of(space);
+  let cursor = 0;
+  const observe = (now: number) => {
+    for (const [space, requests] of chat.requestsBySpace) {
+      const { arrivals } = of(space);
+      // One wake per request: the fake notifies on each arrival.
+      while (arrivals.length < requests) arrivals.push(now);
+    }
+    for (const message of chat.messages.slice(cursor)) {
+      const mine = of(message.space);
+      let carried = 0;
+      for (const subject of visibleSubjects(message.body)) {
+        const expected = spaces.get(subject);
+        if (expected === undefined) continue;
+        carried++;
+        const key = `${message.space} ${subject}`;
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+        if (expected !== message.space) mine.misplaced++;
+        else if (!firstSeenMs.has(subject)) firstSeenMs.set(subject, now);
+      }
+      mine.messages++;
+      mine.maxPerMessage = Math.max(mine.maxPerMessage, carried);
+      if (carried === 0) mine.otherMessages++;
+    }
+    cursor = chat.messages.length;
+    return firstSeenMs.size;
+  };
+  const result = () =>
+    [...perSpace].flatMap(([space, mine]) => {
+      const subjects = [...spaces].filter(([, s]) => s === space).map(([subject]) => subject);
+      if (subjects.length === 0 && mine.messages === 0) return [];
+      const times = subjects.map((subject) => firstSeenMs.get(subject));
+      const visible = times.filter((time) => time !== undefined).length;
+      const { arrivals, ...counted } = mine;
+      const gaps = arrivals.slice(1).map((at, index) => at - (arrivals[index] ?? at));
+      const posts = chat.requestsBySpace.get(space) ?? 0;
+      const lastVisibleMs = Math.max(...times.map((time) => time ?? 0));
+      const counts = subjects.map((subject) => seen.get(`${space} ${subject}`) ?? 1);
+      const all = subjects.length && visible === subjects.length;
+      return {
+        ...{ space, events: subjects.length, visible, posts, ...counted },
+        lastVisibleS: all ? lastVisibleMs / 1000 : undefined,
+        // The fake refuses a post with 429 (over the rate) or 400 (a bad message, counted apart).
+        throttled: posts - mine.messages,
+        duplicates: counts.reduce((total, n) => total + n - 1, 0),
+        shortestGapMs: gaps.length && subjects.length ? Math.min(...gaps) : undefined,
+      };
+    });
+  return { observe, result };
+}
+export type SpaceResult = ReturnType<ReturnType<typeof watchChat>["result"]>[number];
+
+/**
+ * Sends `events` like Vast.ai (config's burst knobs) and watches Chat (`spaces`: each event's
+ * space, by subject): the watch ends once every event is visible, at the cap, or (for an adapter
+ * that posts inline) once the sender has finished.
  */
 export async function sendAndWatch(
   config: BenchConfig,
   chat: FakeChat,
   target: LoadTarget,
   events: readonly BurstEvent[],
+  spaces: ReadonlyMap<string, string>,
   { capS, deliversAfterAck, settle }: WatchOptions,
-  observe: (nowMs: number) => number,
   progress: (message: string) => void,
-): Promise<{ sender: SenderStats; allVisibleS: number | undefined; endedS: number }> {
+) {
+  const watcher = watchChat(chat, spaces);
   const stop = new AbortController();
   const startMs = performance.now();
   const capEndMs = startMs + capS * 1000;
@@ -219,7 +294,7 @@ export async function sendAndWatch(
   let visible = 0;
   const allVisible = () => {
     const now = performance.now() - startMs;
-    visible = observe(now);
+    visible = watcher.observe(now);
     if (visible >= events.length) allVisibleMs ??= now;
     return allVisibleMs !== undefined;
   };
@@ -261,7 +336,8 @@ export async function sendAndWatch(
   const sender = await sending;
   allVisible();
   const allVisibleS = allVisibleMs === undefined ? undefined : allVisibleMs / 1000;
-  return { sender, allVisibleS, endedS: (performance.now() - startMs) / 1000 };
+  const endedS = (performance.now() - startMs) / 1000;
+  return { sender, allVisibleS, endedS, visible, spaces: watcher.result() };
 }
 
 /** One burst against one adapter posting to `chat` (limited to burstChatRate messages a second). */
@@ -277,28 +353,12 @@ export async function runBurst(
   progress(
     `  ${label}: burst of ${events.length} events, ${config.burstConcurrency} in flight, Chat at ${config.burstChatRate}/s, cap ${capS} s`,
   );
-  // Which subjects have reached Chat, read incrementally.
-  const expected = new Set(events.map((event) => event.subject));
-  const seen = new Set<string>();
-  let [cursor, occurrences, maxPerMessage] = [0, 0, 0];
-  const observe = () => {
-    for (const { body } of chat.messages.slice(cursor)) {
-      const carried = visibleSubjects(body).filter((subject) => expected.has(subject));
-      occurrences += carried.length;
-      maxPerMessage = Math.max(maxPerMessage, carried.length);
-      for (const subject of carried) seen.add(subject);
-    }
-    cursor = chat.messages.length;
-    return seen.size;
-  };
-  const watched = await sendAndWatch(config, chat, target, events, options, observe, progress);
-  const { sender, allVisibleS, endedS } = watched;
-  const [visible, posts, accepted, throttled] = [
-    seen.size,
-    chat.requests,
-    chat.messages.length,
-    chat.throttled,
-  ];
+  const space = spaceOf(chat.webhookUrl());
+  const spaces = new Map(events.map((event) => [event.subject, space]));
+  const watched = await sendAndWatch(config, chat, target, events, spaces, options, progress);
+  const { sender, allVisibleS, endedS, visible } = watched;
+  const { duplicates = 0, maxPerMessage = 0 } = watched.spaces.find((s) => s.space === space) ?? {};
+  const [posts, accepted, throttled] = [chat.requests, chat.messages.length, chat.throttled];
   progress(
     `  ${label}: ${visible} of ${events.length} visible after ${(allVisibleS ?? endedS).toFixed(1)} s; ${posts} posts, ${throttled} 429s, ${accepted} messages; sender: ${sender.attempts} deliveries, ${sender.gaveUp} given up`,
   );
@@ -309,7 +369,7 @@ export async function runBurst(
     allVisibleS,
     visible,
     lost,
-    duplicates: occurrences - visible,
+    duplicates,
     posts,
     accepted,
     throttled,

@@ -4,10 +4,11 @@ import { BIN, cleanEnv } from "../test/support/cli-process.js";
 import type { FakeChat } from "../test/support/fake-chat.js";
 import {
   type BurstEvent,
+  type SpaceResult as BurstSpace,
   makeBurst,
   type SenderStats,
   sendAndWatch,
-  visibleSubjects,
+  spaceOf,
 } from "./burst.js";
 import { type BenchConfig, readConfig } from "./config.js";
 import { benchScript, checkBuild, loadAverage, machineInfo, workdirFor } from "./machine.js";
@@ -23,27 +24,7 @@ import { REPO_ROOT, type StartTarget, startOurs, type Target } from "./targets.j
  */
 const progress = (message: string) => console.error(`[routes] ${message}`);
 
-export interface SpaceResult {
-  route: string;
-  space: string;
-  /** The burst's events of this route, and how many of them are visible in its space. */
-  events: number;
-  visible: number;
-  /** Seconds from the first send until its last event was visible; undefined if not all were. */
-  lastVisibleS: number | undefined;
-  /** Messages Chat accepted here, posts it got (429s included), and the 429s. */
-  messages: number;
-  posts: number;
-  throttled: number;
-  maxPerMessage: number;
-  /** Accepted messages carrying none of the burst's events (e.g. an alert). */
-  otherMessages: number;
-  /** Events of other routes seen here, and this route's events seen here more than once. */
-  misplaced: number;
-  duplicates: number;
-  /** Shortest time between two posts arriving at this space, ms; undefined below two posts. */
-  shortestGapMs: number | undefined;
-}
+export type SpaceResult = BurstSpace & { route: string };
 export interface SessionResult {
   /** "routed", or the route whose share was sent alone. */
   kind: string;
@@ -80,8 +61,7 @@ knobs (npm run bench -- --help), its BENCH_* variables aside.`;
 
 /** Each route's space: default's is GOOGLE_CHAT_URL's (the fake's default space). */
 function spacesFor(defaultUrl: string): Map<string, string> {
-  const space = /\/v1\/spaces\/([^/]+)\/messages/.exec(new URL(defaultUrl).pathname)?.[1];
-  if (space === undefined) throw new Error(`not a Chat webhook URL: ${defaultUrl}`);
+  const space = spaceOf(defaultUrl);
   return new Map(ROUTES.map((route) => [route.name, route.space ?? space]));
 }
 
@@ -131,86 +111,32 @@ async function runSession(
   target: Target,
 ): Promise<SessionResult> {
   const spaces = spacesFor(chat.webhookUrl());
-  const routeOf = new Map(events.map(({ event, route }) => [event.subject, route]));
-  const routesHere = new Set(events.map((event) => event.route));
-  // Read incrementally: when each subject first appeared in its own space, how often it appeared
-  // in each space (`${space} ${subject}`), and when each post arrived.
-  const firstSeenMs = new Map<string, number>();
-  const seen = new Map<string, number>();
-  const perSpace = new Map(
-    [...spaces].map(([route, space]) => [
-      space,
-      { route, messages: 0, maxPerMessage: 0, other: 0, misplaced: 0, arrivals: [] as number[] },
-    ]),
+  const spaceOfEvent = new Map(
+    events.map(({ event, route }) => [event.subject, spaces.get(route) ?? ""]),
   );
-  let cursor = 0;
-  const observe = (now: number) => {
-    for (const [space, requests] of chat.requestsBySpace) {
-      const mine = perSpace.get(space);
-      // One wake per request: the fake notifies on each arrival.
-      while (mine && mine.arrivals.length < requests) mine.arrivals.push(now);
-    }
-    for (const message of chat.messages.slice(cursor)) {
-      const mine = perSpace.get(message.space);
-      let carried = 0;
-      for (const subject of visibleSubjects(message.body)) {
-        const route = routeOf.get(subject);
-        if (route === undefined) continue;
-        carried++;
-        const key = `${message.space} ${subject}`;
-        seen.set(key, (seen.get(key) ?? 0) + 1);
-        if (spaces.get(route) !== message.space) {
-          if (mine) mine.misplaced++;
-        } else if (!firstSeenMs.has(subject)) firstSeenMs.set(subject, now);
-      }
-      if (mine) {
-        mine.messages++;
-        mine.maxPerMessage = Math.max(mine.maxPerMessage, carried);
-        if (carried === 0) mine.other++;
-      }
-    }
-    cursor = chat.messages.length;
-    return firstSeenMs.size;
+  const watch = {
+    label: kind,
+    capS: config.burstOursCapSeconds,
+    deliversAfterAck: true,
+    settle: SETTLE,
   };
-  const watch = { label: kind, capS: config.burstOursCapSeconds, deliversAfterAck: true };
   const bursts = events.map(({ event }) => event);
-  const { sender, allVisibleS, endedS } = await sendAndWatch(
-    ...[config, chat, target, bursts, { ...watch, settle: SETTLE }],
-    observe,
-    progress,
-  );
-  // Each space the session's events go to; another one only if it got a message (none should).
-  const results: SpaceResult[] = [];
-  for (const [space, mine] of perSpace) {
-    const { route } = mine;
-    if (!routesHere.has(route) && mine.messages === 0) continue;
-    const subjects = events.filter((e) => e.route === route).map((e) => e.event.subject);
-    const times = subjects.map((subject) => firstSeenMs.get(subject));
-    const visible = times.filter((time) => time !== undefined).length;
-    const gaps = mine.arrivals.slice(1).map((at, index) => at - (mine.arrivals[index] ?? at));
-    const posts = chat.requestsBySpace.get(space) ?? 0;
-    const lastVisibleMs = Math.max(...times.map((time) => time ?? 0));
-    const repeats = subjects.map((subject) => (seen.get(`${space} ${subject}`) ?? 1) - 1);
-    results.push({
-      ...{ route, space, events: subjects.length, visible, messages: mine.messages, posts },
-      lastVisibleS:
-        subjects.length && visible === subjects.length ? lastVisibleMs / 1000 : undefined,
-      // The fake refuses a post with 429 (over the rate) or 400 (a bad message, counted apart).
-      throttled: posts - mine.messages,
-      ...{ maxPerMessage: mine.maxPerMessage, otherMessages: mine.other },
-      misplaced: mine.misplaced,
-      duplicates: repeats.reduce((total, n) => total + Math.max(0, n), 0),
-      shortestGapMs: gaps.length && routesHere.has(route) ? Math.min(...gaps) : undefined,
-    });
-  }
-  // A stray space last (the sort is stable: the others stay in ROUTES' order).
-  results.sort((a, b) => Number(!routesHere.has(a.route)) - Number(!routesHere.has(b.route)));
+  const watched = await sendAndWatch(config, chat, target, bursts, spaceOfEvent, watch, progress);
+  const { sender, allVisibleS, endedS, visible } = watched;
+  // In ROUTES' order; a space no route has (none should get a message) last.
+  const routeOf = new Map([...spaces].map(([route, space]) => [space, route]));
+  const results = watched.spaces
+    .map((space) => ({ route: routeOf.get(space.space) ?? "none", ...space }))
+    .sort(
+      (a, b) =>
+        [...spaces.keys(), "none"].indexOf(a.route) - [...spaces.keys(), "none"].indexOf(b.route),
+    );
   progress(
-    `  ${kind}: ${firstSeenMs.size} of ${events.length} visible after ${(allVisibleS ?? endedS).toFixed(2)} s` +
+    `  ${kind}: ${visible} of ${events.length} visible after ${(allVisibleS ?? endedS).toFixed(2)} s` +
       ` (${results.map((s) => `${s.route} ${s.lastVisibleS?.toFixed(2) ?? "–"} s, ${s.messages} msg, ${s.throttled} 429`).join("; ")})`,
   );
   return {
-    ...{ kind, events: events.length, allVisibleS, lost: events.length - firstSeenMs.size },
+    ...{ kind, events: events.length, allVisibleS, lost: events.length - visible },
     ...{ spaces: results, sender, refused: chat.refused.length, endedS },
   };
 }
