@@ -32,13 +32,8 @@ import { REPO_ROOT } from "./targets.js";
 const progress = (message: string) => console.error(`[stores] ${message}`);
 const NEWEST = join(REPO_ROOT, ".ci", "node-lines", "node_modules", "node26", "bin", "node");
 
-interface StoreRun {
-  label: string;
-  node: string;
-  env: Record<string, string>;
-  /** bench/run.ts (the load part), or bench/replica-load.ts. */
-  script?: string;
-}
+/** `script`: bench/run.ts (the load part) unless given (bench/replica-load.ts). */
+type StoreRun = { label: string; node: string; env: Record<string, string>; script?: string };
 
 async function runLoad(run: StoreRun, quick: boolean, file: string): Promise<ReportInput> {
   const script = run.script ?? "bench/run.ts";
