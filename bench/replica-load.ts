@@ -125,7 +125,7 @@ async function main(): Promise<number> {
   const count = Number(process.env.BENCH_REPLICAS ?? "2");
   const storeUrl = process.env.VAST_GCHAT_STORE ?? "";
   if (!isPostgresUrl(storeUrl)) throw new Error("VAST_GCHAT_STORE must be a PostgreSQL URL");
-  const [startedAt, loadAverageAtStart, machine] = [new Date(), loadAverage(), await machineInfo()];
+  const [startedAt, loadAtStart, machine] = [new Date(), loadAverage(), await machineInfo()];
   const workdir = mkdtempSync(join(tmpdir(), "vast-gchat-replicas-"));
   const tutorial = { skipped: "not run by bench/replica-load.ts" };
   const load: LoadReport = { plan: PLAN, ceilings: [], ours: [], tutorial };
@@ -148,17 +148,18 @@ async function main(): Promise<number> {
       `store check: ${stored.missing} of ${stored.acknowledged} acknowledged missing, ${stored.repeated} stored more than once`,
     );
     const durationS = (Date.now() - startedAt.getTime()) / 1000;
-    const loadAverageAtEnd = loadAverage();
-    saveResults({
+    const loadAtEnd = loadAverage();
+    const run: ReplicaRun = {
       config,
       machine,
       startedAt,
       durationS,
-      loadAverageAtStart,
-      loadAverageAtEnd,
+      loadAtStart,
+      loadAtEnd,
       load,
       stored,
-    });
+    };
+    saveResults(run);
     return 0;
   } finally {
     rmSync(workdir, { recursive: true, force: true });

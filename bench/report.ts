@@ -19,8 +19,8 @@ export interface ReportInput {
   machine: MachineInfo;
   startedAt: Date;
   durationS: number;
-  loadAverageAtStart: string;
-  loadAverageAtEnd: string;
+  loadAtStart: string;
+  loadAtEnd: string;
   /** Each part is absent when `--only` left it out. */
   startup?: { cli: StartupResult; serve: ServeStartsResult } | undefined;
   load?: LoadReport | undefined;
@@ -44,7 +44,7 @@ export const ROUTES_RESULTS_FILE =
   process.env.BENCH_RESULTS_FILE ?? join(REPO_ROOT, "bench-routes-results.json");
 
 /** Maps and infinite latencies ("no answer") survive the round trip; so does the start date. */
-export function saveResults(input: object, file = RESULTS_FILE): void {
+export function saveResults(input: ReportInput | RoutesInput, file = RESULTS_FILE): void {
   const replacer = (_key: string, value: unknown): unknown =>
     value instanceof Map
       ? { $map: [...value] }
@@ -60,7 +60,9 @@ export function loadResults<T = ReportInput>(file: string): T {
     if ("$map" in value) return new Map(value.$map as [unknown, unknown][]);
     return "$number" in value ? Number(value.$number) : value;
   });
-  return { ...input, startedAt: new Date(input.startedAt) };
+  // Documents of older runs name the load averages loadAverageAtStart and loadAverageAtEnd.
+  const { loadAverageAtStart: loadAtStart, loadAverageAtEnd: loadAtEnd } = input;
+  return { loadAtStart, loadAtEnd, ...input, startedAt: new Date(input.startedAt) };
 }
 
 /**
@@ -166,23 +168,17 @@ function verdicts() {
 type Judge = ReturnType<typeof verdicts>["judge"];
 
 /** How a run was made: the command, when, on what machine and under what load, its repeats. */
-function header(
-  command: string,
-  {
-    machine: m,
-    startedAt,
-    durationS,
-  }: { machine: MachineInfo; startedAt: Date; durationS: number },
-  [loadAtStart, loadAtEnd]: [string, string],
-  sharing: string,
-  repeats: string,
-  python = "",
-): string[] {
+type Run = { machine: MachineInfo; startedAt: Date; durationS: number } & Record<
+  `loadAt${"Start" | "End"}`,
+  string
+>;
+function header(run: Run, command: string, sharing: string, repeats: string, python = "") {
+  const m = run.machine;
   return [
     `- Command: ${command}`,
-    `- Run: ${startedAt.toISOString()}, took ${(durationS / 60).toFixed(1)} min; commit ${m.commit ?? "unknown"}${m.dirty ? " with uncommitted changes" : ""}`,
+    `- Run: ${run.startedAt.toISOString()}, took ${(run.durationS / 60).toFixed(1)} min; commit ${m.commit ?? "unknown"}${m.dirty ? " with uncommitted changes" : ""}`,
     `- Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryGiB.toFixed(1)} GiB RAM, node ${m.node}, store ${m.store}${python}; shared with other work, and ${sharing} share its cores`,
-    `- Load average (1, 5, 15 min): ${loadAtStart} at the start, ${loadAtEnd} at the end`,
+    `- Load average (1, 5, 15 min): ${run.loadAtStart} at the start, ${run.loadAtEnd} at the end`,
     `- Repeats: ${repeats}`,
   ];
 }
@@ -214,14 +210,8 @@ const COLUMNS = [
   ...["baseline (same run)", "target"],
 ];
 type Row = string[];
-const row = (
-  metric: string,
-  ours = "–",
-  tutorial = "–",
-  ratioCell = "–",
-  baseline = "–",
-  target = "–",
-): Row => [metric, ours, tutorial, ratioCell, baseline, target];
+/** metric, ours, the tutorial's, ratio, baseline, target: "–" for those left out. */
+const row = (...cells: string[]): Row => [...cells, "–", "–", "–", "–", "–"].slice(0, 6);
 
 /** Ours and the tutorial's figures (undefined: skipped), with the ratio of their medians. */
 function sides(
@@ -524,9 +514,8 @@ export function renderReport(input: ReportInput): { text: string; correct: boole
   ];
   const text = [
     ...header(
-      `\`npm run build && ${env}npm run bench${args}\`${only}${quick}`,
       input,
-      [input.loadAverageAtStart, input.loadAverageAtEnd],
+      `\`npm run build && ${env}npm run bench${args}\`${only}${quick}`,
       "the generator, the fake Chat and the adapter under test",
       repeats.filter(Boolean).join("; "),
       input.machine.python ? `, ${input.machine.python}` : "",
@@ -727,9 +716,8 @@ function renderRoutes(input: RoutesInput): { text: string; correct: boolean } {
   const b = config.burst;
   const text = [
     ...header(
-      `\`npm run build && npm run bench:routes${args}\`${config.quick ? " (`--quick`: a small burst, one repeat, not for comparison)" : ""}`,
       input,
-      [input.loadAtStart, input.loadAtEnd],
+      `\`npm run build && npm run bench:routes${args}\`${config.quick ? " (`--quick`: a small burst, one repeat, not for comparison)" : ""}`,
       "the sender, the fake Chat and serve",
       `${repeats.length} routed burst(s) of ${int(events)} events, each followed by each share of ${int(share)} sent alone; the median, with the range across repeats in brackets`,
     ),
