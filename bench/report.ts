@@ -279,22 +279,16 @@ function loadRows({ config, load }: ReportInput, judge: Judge): Row[] {
   const saturated = (delay: number) =>
     median(load.ours.filter(at(delay)).map((s) => s.saturation.acceptedPerS));
   if (ceilings.length > 0) {
-    const perRequest = median(ceilingRuns.map((r) => r.generatorCpuPerRequestUs));
+    const us = median(ceilingRuns.map((r) => r.generatorCpuPerRequestUs));
+    const perRequest = us ? `${us.toFixed(0)} µs → ${int(1e6 / us)} requests/s` : "–";
     rows.push(
       row(
         "load generator alone: CPU per signed request, and the most it could send on one core",
-        "–",
-        "–",
-        "–",
-        perRequest === undefined
-          ? "–"
-          : `${perRequest.toFixed(0)} µs → ${int(1e6 / perRequest)} requests/s`,
+        ...["–", "–", "–", perRequest],
       ),
       row(
         "bare node:http server (the ceiling for any Node receiver): accepted events/s at saturation",
-        "–",
-        "–",
-        "–",
+        ...["–", "–", "–"],
         `${spread(ceilings, count)}/s; generator at ${generatorCpu} of a core, server at ${serverCpu}`,
       ),
       ...config.chatDelaysMs.map((delay) =>
