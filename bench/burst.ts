@@ -41,17 +41,15 @@ export function seededRandom(seed: number): () => number {
   };
 }
 
-export interface BurstEvent {
-  subject: string;
-  eventId: string;
-  /** The same bytes on every attempt; only the timestamp and signature headers change. */
-  body: Buffer;
-}
+/** The same bytes on every attempt; only the timestamp and signature headers change. */
+export type BurstEvent = { subject: string; eventId: string; body: Buffer };
 
-// A mix of real types, so our digests group several types, as a real burst would.
-const EVENT_TYPES = ["instance_stopped", "outbid", "low_credit", "machine_error", "billing_failed"];
+/** A mix of real types, so our digests group several types, as a real burst would. */
+export const EVENT_TYPES = [
+  ...["instance_stopped", "outbid", "low_credit", "machine_error", "billing_failed"],
+];
 
-/** `types` in turn (the burst's five by default). */
+/** `count` events (subjects `burst 0001`…) of `types` in turn (the five above by default). */
 export function makeBurst(count: number, types: readonly string[] = EVENT_TYPES): BurstEvent[] {
   if (count > 9999) throw new Error("a burst has at most 9,999 events (four-digit subjects)");
   return Array.from({ length: count }, (_, index) => {
@@ -67,12 +65,11 @@ export function makeBurst(count: number, types: readonly string[] = EVENT_TYPES)
 export interface SenderStats {
   /** Requests sent, retries included. */
   attempts: number;
-  /** Events that got a 2xx (the sender stops there), and those answered a final 4xx (not 408/429). */
+  /** Events that got a 2xx, that got a final 4xx (not 408/429), that failed maxAttempts times
+   * (a real sender would drop them), and that were still being retried when the run ended. */
   acked: number;
   refused: number;
-  /** Events still failing after maxAttempts: a real sender would drop them here. */
   gaveUp: number;
-  /** Events still being retried when the run's cap ended it. */
   cutOff: number;
   /** Non-2xx answers by status; attempts without an answer by error code. */
   statuses: Map<number, number>;
@@ -83,9 +80,9 @@ export interface SenderStats {
 
 /**
  * Sends every event, each with its own retry loop, at most `concurrency` requests in flight (the
- * first attempt of event i after i/ratePerS s, when given). Every event ends in at most
- * maxAttempts attempts, or when `stop` aborts (no new attempt then; the ones in flight are
- * cancelled). Each attempt is signed as it leaves (a fresh X-Vast-Timestamp and signature).
+ * first attempt of event i after i/ratePerS s, when given), each attempt signed as it leaves.
+ * Every event ends in at most maxAttempts attempts, or when `stop` aborts (the ones in flight are
+ * cancelled then).
  */
 export async function sendBurst<E extends { eventId: string; body: Buffer }>(
   target: LoadTarget,
@@ -120,15 +117,17 @@ export async function sendBurst<E extends { eventId: string; body: Buffer }>(
     stats.attempts++;
     let status: number;
     try {
+      const headers = vastHeaders(target.secret, event.body, {
+        eventId: event.eventId,
+        attempt: number,
+      });
+      const signal = AbortSignal.any([stop, AbortSignal.timeout(policy.timeoutMs)]);
       const response = await pool.request({
         path: target.path,
         method: "POST",
-        headers: vastHeaders(target.secret, event.body, {
-          eventId: event.eventId,
-          attempt: number,
-        }),
+        headers,
         body: event.body,
-        signal: AbortSignal.any([stop, AbortSignal.timeout(policy.timeoutMs)]),
+        signal,
       });
       await response.body.text();
       status = response.statusCode;
@@ -177,70 +176,117 @@ export async function sendBurst<E extends { eventId: string; body: Buffer }>(
   return stats;
 }
 
-export interface BurstResult {
-  events: number;
-  /** The run's cap, seconds. */
-  capS: number;
-  /** Seconds from the first send until every subject was visible; undefined if not within the cap. */
-  allVisibleS: number | undefined;
-  visible: number;
-  /** Events not visible in Chat when the run ended. */
-  lost: number;
-  /** Subjects seen more than once (the same event in two messages). */
-  duplicates: number;
-  /** Every request Chat got, 429s included; the messages it accepted; the posts its limit refused. */
-  posts: number;
-  accepted: number;
-  throttled: number;
-  /** Most burst subjects carried by one message. */
-  maxPerMessage: number;
-  sender: SenderStats;
-  /** Seconds from the first send to the end of the run. */
-  endedS: number;
-}
-
-export const SUBJECT_PATTERN = /\bburst \d{4}\b/g;
+/** One burst's figures; times are seconds from the first send, allVisibleS undefined when not all were. */
+export type BurstResult = Awaited<ReturnType<typeof runBurst>>;
 
 /** The subjects a person sees: a card's fallbackText (ours), else the message's text (the tutorial). */
 export function visibleSubjects(body: Record<string, unknown>): string[] {
-  const text =
-    typeof body.fallbackText === "string"
-      ? body.fallbackText
-      : typeof body.text === "string"
-        ? body.text
-        : "";
-  return [...text.matchAll(SUBJECT_PATTERN)].map(([subject]) => subject);
+  const text = [body.fallbackText, body.text, ""].find((v) => typeof v === "string") as string;
+  return text.match(/\bburst \d{4}\b/g) ?? [];
 }
 
 /** The same seed for every run: the senders draw the same jitter sequence. */
-export const BURST_SEED = 0x5eed_b0b5;
+const BURST_SEED = 0x5eed_b0b5;
 
 export interface WatchOptions {
   label: string;
   capS: number;
-  /**
-   * Whether the adapter keeps delivering after it answered 2xx (ours queues; the tutorial posts
-   * inside the request, so once the sender is done nothing more can reach Chat).
-   */
+  /** Whether the adapter keeps delivering after its 2xx (ours queues; the tutorial posts inside
+   * the request, so once the sender is done nothing more can reach Chat). */
   deliversAfterAck: boolean;
   /** Once every event is visible, wait until Chat has had no post for quietMs (at most settleMs). */
   settle?: { quietMs: number; settleMs: number };
 }
 
+/** The space of a Chat webhook URL (`/v1/spaces/SPACE/messages`). */
+export function spaceOf(url: string): string {
+  const space = /\/v1\/spaces\/([^/]+)\/messages/.exec(new URL(url).pathname)?.[1];
+  if (space === undefined) throw new Error(`not a Chat webhook URL: ${url}`);
+  return space;
+}
+
 /**
- * Sends `events` like Vast.ai (config's burst knobs) and watches Chat: `observe` reads what Chat
- * has shown since its last call and returns how many events are visible; the watch ends once all
- * are, at the cap, or (for an adapter that posts inline) once the sender has finished.
+ * What Chat shows, read incrementally: an event is visible once its subject appears in a message
+ * Chat accepted in the event's own space (`spaces`: subject → space). `observe` returns how many
+ * are; `result` sums up every space that was expected or got a message.
+ */
+function watchChat(chat: FakeChat, spaces: ReadonlyMap<string, string>) {
+  const firstSeenMs = new Map<string, number>();
+  const seen = new Map<string, number>(); // `${space} ${subject}` → occurrences
+  const zero = { messages: 0, maxPerMessage: 0, otherMessages: 0, misplaced: 0 };
+  const perSpace = new Map<string, typeof zero & { arrivals: number[] }>();
+  const of = (space: string) => {
+    const mine = perSpace.get(space) ?? { ...zero, arrivals: [] };
+    perSpace.set(space, mine);
+    return mine;
+  };
+  for (const space of spaces.values()) of(space);
+  let cursor = 0;
+  const observe = (now: number) => {
+    for (const [space, requests] of chat.requestsBySpace) {
+      const { arrivals } = of(space);
+      // One wake per request: the fake notifies on each arrival.
+      while (arrivals.length < requests) arrivals.push(now);
+    }
+    for (const message of chat.messages.slice(cursor)) {
+      const mine = of(message.space);
+      let carried = 0;
+      for (const subject of visibleSubjects(message.body)) {
+        const expected = spaces.get(subject);
+        if (expected === undefined) continue;
+        carried++;
+        const key = `${message.space} ${subject}`;
+        seen.set(key, (seen.get(key) ?? 0) + 1);
+        if (expected !== message.space) mine.misplaced++;
+        else if (!firstSeenMs.has(subject)) firstSeenMs.set(subject, now);
+      }
+      mine.messages++;
+      mine.maxPerMessage = Math.max(mine.maxPerMessage, carried);
+      if (carried === 0) mine.otherMessages++;
+    }
+    cursor = chat.messages.length;
+    return firstSeenMs.size;
+  };
+  const result = () =>
+    [...perSpace].flatMap(([space, mine]) => {
+      const subjects = [...spaces].filter(([, s]) => s === space).map(([subject]) => subject);
+      if (subjects.length === 0 && mine.messages === 0) return [];
+      const times = subjects.map((subject) => firstSeenMs.get(subject));
+      const visible = times.filter((time) => time !== undefined).length;
+      const { arrivals, ...counted } = mine;
+      const gaps = arrivals.slice(1).map((at, index) => at - (arrivals[index] ?? at));
+      const posts = chat.requestsBySpace.get(space) ?? 0;
+      const lastVisibleMs = Math.max(...times.map((time) => time ?? 0));
+      const counts = subjects.map((subject) => seen.get(`${space} ${subject}`) ?? 1);
+      const all = subjects.length && visible === subjects.length;
+      return {
+        ...{ space, events: subjects.length, visible, posts, ...counted },
+        lastVisibleS: all ? lastVisibleMs / 1000 : undefined,
+        // The fake refuses a post with 429 (over the rate) or 400 (a bad message, counted apart).
+        throttled: posts - mine.messages,
+        duplicates: counts.reduce((total, n) => total + n - 1, 0),
+        shortestGapMs: gaps.length && subjects.length ? Math.min(...gaps) : undefined,
+      };
+    });
+  return { observe, result };
+}
+export type SpaceResult = ReturnType<ReturnType<typeof watchChat>["result"]>[number];
+
+/**
+ * Sends `events` like Vast.ai (config's burst knobs) and watches Chat (`spaces`: each event's
+ * space, by subject): the watch ends once every event is visible, at the cap, or (for an adapter
+ * that posts inline) once the sender has finished.
  */
 export async function sendAndWatch(
   config: BenchConfig,
   chat: FakeChat,
   target: LoadTarget,
   events: readonly BurstEvent[],
+  spaces: ReadonlyMap<string, string>,
   { capS, deliversAfterAck, settle }: WatchOptions,
-  observe: (nowMs: number) => number,
   progress: (message: string) => void,
-): Promise<{ sender: SenderStats; allVisibleS: number | undefined; endedS: number }> {
+) {
+  const watcher = watchChat(chat, spaces);
   const stop = new AbortController();
   const startMs = performance.now();
   const capEndMs = startMs + capS * 1000;
@@ -248,16 +294,14 @@ export async function sendAndWatch(
   let visible = 0;
   const allVisible = () => {
     const now = performance.now() - startMs;
-    visible = observe(now);
+    visible = watcher.observe(now);
     if (visible >= events.length) allVisibleMs ??= now;
     return allVisibleMs !== undefined;
   };
   let senderDone = false;
   const policy = {
-    initialDelayMs: config.burstInitialDelayMs,
-    maxDelayMs: config.burstMaxDelayMs,
-    maxAttempts: config.burstMaxAttempts,
-    timeoutMs: config.requestTimeoutMs,
+    ...{ initialDelayMs: config.burstInitialDelayMs, maxDelayMs: config.burstMaxDelayMs },
+    ...{ maxAttempts: config.burstMaxAttempts, timeoutMs: config.requestTimeoutMs },
   };
   const options = { concurrency: config.burstConcurrency, policy, seed: BURST_SEED };
   const sending = sendBurst(target, events, options, stop.signal, startMs).finally(() => {
@@ -265,17 +309,14 @@ export async function sendAndWatch(
   });
   // A failure of the sender itself (not of a request) would be a bench bug: surface it after cleanup.
   sending.catch(() => {});
-
-  let nextProgressMs = startMs + 10_000;
   try {
-    for (;;) {
-      if (allVisible()) break;
+    for (let nextProgressMs = startMs + 10_000; !allVisible(); ) {
       const now = performance.now();
       if (now >= capEndMs || (senderDone && !deliversAfterAck)) break;
       if (now >= nextProgressMs) {
+        const at = ((now - startMs) / 1000).toFixed(0);
         progress(
-          `  ${((now - startMs) / 1000).toFixed(0)} s: ${visible} of ${events.length} visible, ` +
-            `${chat.requests} posts, ${chat.throttled} 429s`,
+          `  ${at} s: ${visible} of ${events.length} visible, ${chat.requests} posts, ${chat.throttled} 429s`,
         );
         nextProgressMs += 10_000;
       }
@@ -295,7 +336,8 @@ export async function sendAndWatch(
   const sender = await sending;
   allVisible();
   const allVisibleS = allVisibleMs === undefined ? undefined : allVisibleMs / 1000;
-  return { sender, allVisibleS, endedS: (performance.now() - startMs) / 1000 };
+  const endedS = (performance.now() - startMs) / 1000;
+  return { sender, allVisibleS, endedS, visible, spaces: watcher.result() };
 }
 
 /** One burst against one adapter posting to `chat` (limited to burstChatRate messages a second). */
@@ -305,42 +347,34 @@ export async function runBurst(
   target: LoadTarget,
   options: WatchOptions,
   progress: (message: string) => void,
-): Promise<BurstResult> {
+) {
   const { label, capS } = options;
   const events = makeBurst(config.burstEvents);
   progress(
     `  ${label}: burst of ${events.length} events, ${config.burstConcurrency} in flight, Chat at ${config.burstChatRate}/s, cap ${capS} s`,
   );
-  // Which subjects have reached Chat, read incrementally.
-  const expected = new Set(events.map((event) => event.subject));
-  const seen = new Set<string>();
-  let [cursor, occurrences, maxPerMessage] = [0, 0, 0];
-  const observe = () => {
-    for (; cursor < chat.messages.length; cursor++) {
-      const carried = visibleSubjects(chat.messages[cursor]?.body ?? {}).filter((subject) =>
-        expected.has(subject),
-      );
-      occurrences += carried.length;
-      maxPerMessage = Math.max(maxPerMessage, carried.length);
-      for (const subject of carried) seen.add(subject);
-    }
-    return seen.size;
-  };
-  const watched = await sendAndWatch(config, chat, target, events, options, observe, progress);
-  const { sender, allVisibleS, endedS } = watched;
-  const visible = seen.size;
-  const result: BurstResult = {
-    ...{ events: events.length, capS, allVisibleS, visible, lost: events.length - visible },
-    ...{ duplicates: occurrences - visible, posts: chat.requests, accepted: chat.messages.length },
-    ...{ throttled: chat.throttled, maxPerMessage, sender, endedS },
-  };
+  const space = spaceOf(chat.webhookUrl());
+  const spaces = new Map(events.map((event) => [event.subject, space]));
+  const watched = await sendAndWatch(config, chat, target, events, spaces, options, progress);
+  const { sender, allVisibleS, endedS, visible } = watched;
+  const { duplicates = 0, maxPerMessage = 0 } = watched.spaces.find((s) => s.space === space) ?? {};
+  const [posts, accepted, throttled] = [chat.requests, chat.messages.length, chat.throttled];
   progress(
-    `  ${label}: ${visible} of ${result.events} visible` +
-      (allVisibleS === undefined
-        ? ` when the run ended after ${endedS.toFixed(1)} s`
-        : ` after ${allVisibleS.toFixed(1)} s`) +
-      `; ${result.posts} posts, ${result.throttled} 429s, ${result.accepted} messages;` +
-      ` sender: ${sender.attempts} deliveries, ${sender.gaveUp} given up`,
+    `  ${label}: ${visible} of ${events.length} visible after ${(allVisibleS ?? endedS).toFixed(1)} s; ${posts} posts, ${throttled} 429s, ${accepted} messages; sender: ${sender.attempts} deliveries, ${sender.gaveUp} given up`,
   );
-  return result;
+  const lost = events.length - visible;
+  return {
+    events: events.length,
+    capS,
+    allVisibleS,
+    visible,
+    lost,
+    duplicates,
+    posts,
+    accepted,
+    throttled,
+    maxPerMessage,
+    sender,
+    endedS,
+  };
 }

@@ -4,10 +4,17 @@ import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { execa } from "execa";
 import { startPostgresCluster } from "../test/support/postgres-cluster.js";
-import { checkBuild } from "./build-check.js";
-import { loadAverage } from "./machine.js";
+import { checkBuild, loadAverage } from "./machine.js";
 import type { ReplicaRun } from "./replica-load.js";
-import { loadResults, median, type ReportInput, writeSection } from "./report.js";
+import {
+  count,
+  loadResults,
+  type Maybe,
+  median,
+  type ReportInput,
+  table,
+  writeSection,
+} from "./report.js";
 import { REPO_ROOT } from "./targets.js";
 
 /**
@@ -23,16 +30,10 @@ import { REPO_ROOT } from "./targets.js";
  * With `--write` (or a full run) the table replaces the stores section of BENCHMARKS.md.
  */
 const progress = (message: string) => console.error(`[stores] ${message}`);
-const MARKERS = ["<!-- stores:begin -->", "<!-- stores:end -->"] as const;
 const NEWEST = join(REPO_ROOT, ".ci", "node-lines", "node_modules", "node26", "bin", "node");
 
-interface StoreRun {
-  label: string;
-  node: string;
-  env: Record<string, string>;
-  /** bench/run.ts (the load part), or bench/replica-load.ts. */
-  script?: string;
-}
+/** `script`: bench/run.ts (the load part) unless given (bench/replica-load.ts). */
+type StoreRun = { label: string; node: string; env: Record<string, string>; script?: string };
 
 async function runLoad(run: StoreRun, quick: boolean, file: string): Promise<ReportInput> {
   const script = run.script ?? "bench/run.ts";
@@ -49,30 +50,22 @@ async function runLoad(run: StoreRun, quick: boolean, file: string): Promise<Rep
   return loadResults(file);
 }
 
-const fixed = (n: number | undefined, digits = 1) => (n === undefined ? "–" : n.toFixed(digits));
-const int = (n: number | undefined) => (n === undefined ? "–" : Math.round(n).toLocaleString());
+const fixed = (n: Maybe, digits = 1) => (n === undefined ? "–" : n.toFixed(digits));
 
 /** One row: the medians over the repeats of the run. */
-function row(label: string, input: ReportInput): string {
-  const load = input.load;
-  if (!load) return `| ${label} | no load figures |`;
-  const ours = load.ours;
+function row(label: string, { load, machine }: ReportInput): string[] {
+  const ours = load?.ours ?? [];
   const saturation = median(ours.map((s) => s.saturation.acceptedPerS));
-  const ceiling = median(load.ceilings.map((c) => c.saturation.acceptedPerS));
-  const share = saturation !== undefined && ceiling ? saturation / ceiling : undefined;
-  const cells = [
-    label,
-    input.machine.node,
-    input.machine.store,
-    fixed(median(ours.map((s) => s.fixed?.p50Ms)), 2),
-    fixed(median(ours.map((s) => s.fixed?.p99Ms)), 2),
-    int(saturation),
-    int(ceiling),
-    share === undefined ? "–" : share.toFixed(2),
-    fixed(median(ours.map((s) => s.idleRssMiB))),
-    fixed(median(ours.map((s) => s.loadRssMiB))),
+  const ceiling = median(load?.ceilings.map((c) => c.saturation.acceptedPerS) ?? []);
+  const pick = (f: (s: (typeof ours)[number]) => Maybe, digits = 1) =>
+    fixed(median(ours.map(f)), digits);
+  return [
+    ...[label, machine.node, machine.store],
+    ...[pick((s) => s.fixed?.p50Ms, 2), pick((s) => s.fixed?.p99Ms, 2)],
+    ...[count(saturation), count(ceiling)],
+    fixed(saturation !== undefined && ceiling ? saturation / ceiling : undefined, 2),
+    ...[pick((s) => s.idleRssMiB), pick((s) => s.loadRssMiB)],
   ];
-  return `| ${cells.join(" | ")} |`;
 }
 
 async function main(): Promise<number> {
@@ -108,7 +101,7 @@ async function main(): Promise<number> {
         script: "bench/replica-load.ts",
       });
     }
-    const rows: string[] = [];
+    const rows: string[][] = [];
     const checks: string[] = [];
     let wrong = 0;
     for (const [index, run] of runs.entries()) {
@@ -118,7 +111,7 @@ async function main(): Promise<number> {
       if (check) {
         wrong += check.missing + check.repeated;
         checks.push(
-          `${run.label}: ${int(check.acknowledged)} acknowledged, ${int(check.missing)} missing, ${int(check.repeated)} stored more than once (${int(check.rows)} rows)`,
+          `${run.label}: ${count(check.acknowledged)} acknowledged, ${count(check.missing)} missing, ${count(check.repeated)} stored more than once (${count(check.rows)} rows)`,
         );
       }
     }
@@ -129,12 +122,17 @@ async function main(): Promise<number> {
       `- Behind the proxy: \`bench/replica-load.ts\`, the same sessions against one or two \`serve\` replicas (each its own config dir) sharing one database, behind the round-robin proxy of the replica tests (test/support/round-robin-proxy.ts) in a process of its own; the bare node:http server is measured behind the same proxy, and the RSS is the larger replica's. The generator, the proxy, PostgreSQL and the replicas share this machine's ${availableParallelism()} cores, so two replicas cannot show a speed-up here: what their row shows is the cost of coordinating them.`,
       `- Store check, behind the proxy (each acknowledged event id looked up in PostgreSQL after the runs; it must be there exactly once): ${checks.join("; ")}.`,
       "",
-      "| store | node | driver | ack p50 at 500/s (ms) | ack p99 at 500/s (ms) | saturation (accepted/s) | bare node:http, same run (/s) | share of bare | peak RSS idle (MiB) | peak RSS after load (MiB) |",
-      "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
-      ...rows,
+      table(
+        [
+          ...["store", "node", "driver", "ack p50 at 500/s (ms)", "ack p99 at 500/s (ms)"],
+          ...["saturation (accepted/s)", "bare node:http, same run (/s)", "share of bare"],
+          ...["peak RSS idle (MiB)", "peak RSS after load (MiB)"],
+        ],
+        rows,
+      ),
     ].join("\n");
     console.log(text);
-    if (values.write || !quick) writeSection(join(REPO_ROOT, "BENCHMARKS.md"), text, ...MARKERS);
+    if (values.write || !quick) writeSection(text, "stores");
     // An acknowledged event missing from the store is a correctness failure, not a figure.
     return wrong === 0 ? 0 : 1;
   } finally {

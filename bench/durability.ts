@@ -5,19 +5,9 @@ import { chooseSqliteDriver } from "../src/delivery/sqlite/sqlite-driver.js";
  * in its store. Opened read-only, after the process is gone, as the next `serve` would find it,
  * with the driver serve chose (node:sqlite or better-sqlite3).
  */
-export interface DurabilityResult {
-  acknowledged: number;
-  missing: number;
-  /** A few missing ids, for the report. */
-  examples: string[];
-  /** Rows in `events`: more than acknowledged when requests in flight at the kill were kept. */
-  rows: number;
-}
+export type DurabilityResult = Awaited<ReturnType<typeof checkAcknowledged>>;
 
-export async function checkAcknowledged(
-  storePath: string,
-  ackedIds: Iterable<string>,
-): Promise<DurabilityResult> {
+export async function checkAcknowledged(storePath: string, ackedIds: Iterable<string>) {
   const db = (await chooseSqliteDriver()).open(storePath, { readonly: true });
   try {
     const has = db.prepare<[id: string]>("SELECT 1 FROM events WHERE event_id = ?");
@@ -32,7 +22,22 @@ export async function checkAcknowledged(
         if (examples.length < 5) examples.push(id);
       }
     }
+    // rows: more than acknowledged when requests in flight at the kill were kept.
     return { acknowledged, missing, examples, rows };
+  } finally {
+    db.close();
+  }
+}
+
+/** The disk-full check: `PRAGMA integrity_check` of a store, read-only. */
+export async function integrityCheck(storePath: string): Promise<string> {
+  const db = (await chooseSqliteDriver()).open(storePath, { readonly: true });
+  try {
+    return db
+      .prepare<[], { integrity_check: string }>("PRAGMA integrity_check")
+      .all()
+      .map((entry) => entry.integrity_check)
+      .join("; ");
   } finally {
     db.close();
   }

@@ -10,7 +10,6 @@ import { vastHeaders } from "../test/support/sign.js";
  * machine with the adapter under test, so it is kept lean: no per-request timers, plain arrays.
  */
 export interface LoadTarget {
-  /** e.g. http://127.0.0.1:8787, and the webhook path, e.g. `/`. */
   origin: string;
   path: string;
   secret: string;
@@ -18,13 +17,11 @@ export interface LoadTarget {
 
 /** What one run saw; summarize() keeps the figures the report needs. */
 export class RunStats {
-  /** Requests handed to the connection pool, and 2xx answers (events the adapter acknowledged). */
   sent = 0;
   ok = 0;
-  /** Closed loop: 2xx answers that arrived within the measured window, and the window. */
+  /** Closed loop: 2xx answers within the measured window, and the window. */
   okInWindow = 0;
   windowS = 0;
-  /** Non-2xx answers by status; requests without an answer by error code. */
   statuses = new Map<number, number>();
   errors = new Map<string, number>();
   /** Ack latency of every sent request; Infinity when it never got an answer. */
@@ -34,9 +31,8 @@ export class RunStats {
   sendLagMs: number[] = [];
   /** Open loop: sends skipped because maxInFlight requests were already outstanding. */
   skipped = 0;
-  /** Event ids that got a 2xx, for the durability check. */
   ackedIds: string[] = [];
-  /** Wall time of the run, first send to last answer; open loop: first to last send. */
+  /** First send to last answer; open loop: first to last send. */
   elapsedS = 0;
   sendSpanS = 0;
   /** CPU seconds the bench process (the generator, and the fake Chat) used during the run. */
@@ -46,17 +42,18 @@ export class RunStats {
 export const countInto = <K>(map: Map<K, number>, key: K, by = 1) =>
   map.set(key, (map.get(key) ?? 0) + by);
 const total = (map: Map<unknown, number>) => [...map.values()].reduce((sum, n) => sum + n, 0);
-
-/** CPU seconds this process has used since `since` (a process.cpuUsage() reading). */
 const cpuSecondsSince = (since: NodeJS.CpuUsage) => {
   const { user, system } = process.cpuUsage(since);
   return (user + system) / 1e6;
 };
-
 const nowNs = () => process.hrtime.bigint();
 const nsToMs = (ns: bigint) => Number(ns) / 1e6;
+const errorCode = (error: unknown) => {
+  const { code, name } = error as { code?: string; name?: string };
+  return code ?? name ?? "error";
+};
 
-// A mix of real types so bodies vary in length like real traffic.
+/** A mix of real types, in turn, so bodies vary like real traffic. */
 const EVENT_TYPES = ["low_credit", "instance_stopped", "outbid", "machine_error", "billing_failed"];
 let typeCursor = 0;
 
@@ -64,66 +61,57 @@ let typeCursor = 0;
 function makeDelivery(secret: string) {
   const event = sampleEvent(EVENT_TYPES[typeCursor++ % EVENT_TYPES.length] ?? "low_credit");
   const body = Buffer.from(JSON.stringify(event), "utf8");
-  return {
-    eventId: event.event_id,
-    body,
-    headers: vastHeaders(secret, body, { eventId: event.event_id }),
-  };
+  const headers = vastHeaders(secret, body, { eventId: event.event_id });
+  return { eventId: event.event_id, body, headers };
 }
 
-export function createPool(origin: string, connections: number, timeoutMs: number): Pool {
-  return new Pool(origin, {
-    connections,
-    // One request per connection at a time: what a webhook sender does, and what a plain
-    // HTTP/1.0 server (the tutorial's) can handle.
-    pipelining: 1,
-    connectTimeout: timeoutMs,
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
+/** One request per connection at a time: what a webhook sender does, and all HTTP/1.0 takes. */
+export const createPool = (origin: string, connections: number, timeoutMs: number) =>
+  new Pool(origin, {
+    ...{ connections, pipelining: 1, connectTimeout: timeoutMs },
+    ...{ headersTimeout: timeoutMs, bodyTimeout: timeoutMs },
   });
-}
 
 /** Open loop: sends one delivery and records its outcome. Never throws. */
 async function sendOne(pool: Pool, target: LoadTarget, stats: RunStats, scheduled: bigint) {
   // Built and signed before the clock starts: the latency is the adapter's, not the signing's.
-  const delivery = makeDelivery(target.secret);
+  const { headers, body, eventId } = makeDelivery(target.secret);
   stats.sent++;
   const start = nowNs();
   stats.sendLagMs.push(nsToMs(start - scheduled));
+  let end: bigint | undefined;
   try {
-    const { headers, body } = delivery;
     const response = await pool.request({ path: target.path, method: "POST", headers, body });
     await response.body.text();
-    const end = nowNs();
-    stats.latenciesMs.push(nsToMs(end - start));
-    stats.fromScheduleMs.push(nsToMs(end - scheduled));
+    end = nowNs();
     if (response.statusCode >= 200 && response.statusCode < 300) {
       stats.ok++;
-      stats.ackedIds.push(delivery.eventId);
+      stats.ackedIds.push(eventId);
     } else {
       countInto(stats.statuses, response.statusCode);
     }
   } catch (error) {
-    const { code, name } = error as { code?: string; name?: string };
-    countInto(stats.errors, code ?? name ?? "error");
-    stats.latenciesMs.push(Number.POSITIVE_INFINITY);
-    stats.fromScheduleMs.push(Number.POSITIVE_INFINITY);
+    countInto(stats.errors, errorCode(error));
   }
-}
-
-interface OpenLoopOptions {
-  rate: number;
-  durationS: number;
-  connections: number;
-  maxInFlight: number;
-  timeoutMs: number;
+  const ms = (from: bigint) => (end === undefined ? Number.POSITIVE_INFINITY : nsToMs(end - from));
+  stats.latenciesMs.push(ms(start));
+  stats.fromScheduleMs.push(ms(scheduled));
 }
 
 /**
  * Fixed-rate open loop: send i leaves at start + i/rate whatever the earlier ones are doing (no
  * coordinated omission). A timer wakes the loop at the next due send; whatever is due goes out.
  */
-export async function openLoop(target: LoadTarget, options: OpenLoopOptions): Promise<RunStats> {
+export async function openLoop(
+  target: LoadTarget,
+  options: {
+    rate: number;
+    durationS: number;
+    connections: number;
+    maxInFlight: number;
+    timeoutMs: number;
+  },
+): Promise<RunStats> {
   const stats = new RunStats();
   const pool = createPool(target.origin, options.connections, options.timeoutMs);
   const sends = Math.round(options.rate * options.durationS);
@@ -131,35 +119,28 @@ export async function openLoop(target: LoadTarget, options: OpenLoopOptions): Pr
   const pending = new Set<Promise<void>>();
   const cpuStart = process.cpuUsage();
   const start = nowNs();
-  let lastSend = start;
-  let next = 0;
-
+  const due = (i: number) => start + BigInt(i) * intervalNs;
+  let [lastSend, next] = [start, 0];
   try {
     await new Promise<void>((resolve) => {
       const tick = () => {
-        const now = nowNs();
-        while (next < sends && start + BigInt(next) * intervalNs <= now) {
-          const scheduled = start + BigInt(next) * intervalNs;
-          next++;
+        for (; next < sends && due(next) <= nowNs(); next++) {
           if (pending.size >= options.maxInFlight) {
             stats.skipped++;
             continue;
           }
-          const sending = sendOne(pool, target, stats, scheduled);
+          const sending = sendOne(pool, target, stats, due(next));
           pending.add(sending);
           void sending.then(() => pending.delete(sending));
           lastSend = nowNs();
         }
         if (next >= sends) return resolve();
-        const dueInMs = nsToMs(start + BigInt(next) * intervalNs - nowNs());
-        setTimeout(tick, Math.max(0, Math.floor(dueInMs)));
+        setTimeout(tick, Math.max(0, Math.floor(nsToMs(due(next) - nowNs()))));
       };
       tick();
     });
     stats.sendSpanS = nsToMs(lastSend - start) / 1000;
-
-    // Every request has the pool's own timeouts; this also covers ones still queued for a
-    // connection, which those timeouts do not.
+    // The pool's timeouts do not cover requests still queued for a connection; this does.
     const timer = new AbortController();
     await Promise.race([
       Promise.allSettled([...pending]),
@@ -197,9 +178,7 @@ export async function closedLoop(
   const instance = autocannon(
     {
       url: target.origin,
-      connections: concurrency,
-      pipelining: 1,
-      duration: durationS,
+      ...{ connections: concurrency, pipelining: 1, duration: durationS },
       timeout: Math.max(1, Math.round(requestTimeoutMs / 1000)),
       requests: [
         {
@@ -221,12 +200,9 @@ export async function closedLoop(
   );
   instance.on("response", (_client, status, _bytes, ms) => {
     stats.latenciesMs.push(ms);
-    if (status >= 200 && status < 300) {
-      stats.ok++;
-      if (stoppedAt === undefined) stats.okInWindow++;
-    } else {
-      countInto(stats.statuses, status);
-    }
+    if (status < 200 || status >= 300) return void countInto(stats.statuses, status);
+    stats.ok++;
+    if (stoppedAt === undefined) stats.okInWindow++;
   });
   instance.on("reqError", (error: Error & { code?: string }) => {
     const timedOut = error.message === "request timed out";
@@ -238,11 +214,7 @@ export async function closedLoop(
     instance.stop();
   };
   signal?.addEventListener("abort", stop, { once: true });
-  try {
-    await done;
-  } finally {
-    signal?.removeEventListener("abort", stop);
-  }
+  await done.finally(() => signal?.removeEventListener("abort", stop));
   // Requests still in flight when autocannon stopped were dropped: not counted as sent.
   stats.sent = stats.latenciesMs.length;
   stats.windowS = stoppedAt === undefined ? durationS : nsToMs(stoppedAt - start) / 1000;
@@ -253,39 +225,29 @@ export async function closedLoop(
 
 /** Nearest-rank percentile; Infinity when the rank falls on a request without an answer. */
 export function percentile(values: readonly number[], p: number): number | undefined {
-  if (values.length === 0) return undefined;
   const sorted = Float64Array.from(values).sort();
-  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
-  return sorted[rank - 1];
+  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length))) - 1];
 }
 
 /** The figures the report needs from one run, so its raw latencies need not be kept. */
 export type RunSummary = ReturnType<typeof summarize>;
-
 export function summarize(stats: RunStats) {
-  /** Non-2xx answers and errors by label ("HTTP 502", "ECONNRESET"). */
-  const problems = new Map<string, number>();
-  for (const [status, n] of stats.statuses) problems.set(`HTTP ${status}`, n);
-  for (const [code, n] of stats.errors) problems.set(code, (problems.get(code) ?? 0) + n);
+  const statuses = [...stats.statuses].map(([status, n]) => [`HTTP ${status}`, n] as const);
+  const problems = new Map<string, number>([...statuses, ...stats.errors]);
+  const { sent, ok, skipped, latenciesMs, windowS, elapsedS, generatorCpuS: cpuS } = stats;
   return {
-    sent: stats.sent,
-    ok: stats.ok,
-    non2xx: total(stats.statuses),
-    noAnswer: total(stats.errors),
-    skipped: stats.skipped,
-    p50Ms: percentile(stats.latenciesMs, 50),
-    p99Ms: percentile(stats.latenciesMs, 99),
-    maxMs: percentile(stats.latenciesMs, 100),
+    ...{ sent, ok, non2xx: total(stats.statuses), noAnswer: total(stats.errors), skipped },
+    p50Ms: percentile(latenciesMs, 50),
+    p99Ms: percentile(latenciesMs, 99),
     fromScheduleP99Ms: percentile(stats.fromScheduleMs, 99),
     sendLagP99Ms: percentile(stats.sendLagMs, 99),
     /** Open loop: the rate the generator really sent at (n sends span n - 1 intervals). */
-    achievedRate: stats.sendSpanS > 0 ? (stats.sent - 1) / stats.sendSpanS : undefined,
-    /** Closed loop: the sustained accept rate, 2xx answers per second of the measured window. */
-    acceptedPerS: stats.windowS > 0 ? stats.okInWindow / stats.windowS : 0,
-    windowS: stats.windowS,
-    /** The bench process's CPU per request sent, µs, and its share of one core over the run. */
-    generatorCpuPerRequestUs: stats.sent > 0 ? (stats.generatorCpuS / stats.sent) * 1e6 : undefined,
-    generatorCpuShare: stats.elapsedS > 0 ? stats.generatorCpuS / stats.elapsedS : undefined,
+    achievedRate: stats.sendSpanS > 0 ? (sent - 1) / stats.sendSpanS : undefined,
+    /** Closed loop: 2xx answers per second of the measured window. */
+    acceptedPerS: windowS > 0 ? stats.okInWindow / windowS : 0,
+    windowS,
+    generatorCpuPerRequestUs: sent > 0 ? (cpuS / sent) * 1e6 : undefined,
+    generatorCpuShare: elapsedS > 0 ? cpuS / elapsedS : undefined,
     problems,
   };
 }
@@ -293,10 +255,7 @@ export function summarize(stats: RunStats) {
 /** One line for the progress log. */
 export function describeRun(label: string, run: RunSummary): string {
   const rate = run.windowS > 0 ? run.acceptedPerS : (run.achievedRate ?? 0);
+  const [p50, p99] = [run.p50Ms, run.p99Ms].map((v) => v?.toFixed(2) ?? "–");
   const bad = run.sent - run.ok;
-  return (
-    `${label}: ${run.ok} acknowledged of ${run.sent} (${rate.toFixed(0)}/s` +
-    `, p50 ${run.p50Ms?.toFixed(2) ?? "–"} ms, p99 ${run.p99Ms?.toFixed(2) ?? "–"} ms)` +
-    (bad ? `, ${bad} not 2xx` : "")
-  );
+  return `${label}: ${run.ok} acknowledged of ${run.sent} (${rate.toFixed(0)}/s, p50 ${p50} ms, p99 ${p99} ms)${bad ? `, ${bad} not 2xx` : ""}`;
 }

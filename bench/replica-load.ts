@@ -31,16 +31,10 @@ import {
 const progress = (message: string) => console.error(`[replicas] ${message}`);
 const PROXY = "--proxy";
 const PLAN = { fixedRate: true, kill: false };
-type Maybe = number | undefined;
 
-export interface StoreCheck {
-  acknowledged: number;
-  missing: number;
-  /** Acknowledged ids stored more than once (the UNIQUE index should make this 0). */
-  repeated: number;
-  /** Rows in `events`: more than acknowledged, as answers in flight when a run stopped are kept. */
-  rows: number;
-}
+/** Each acknowledged id looked up in `events`: missing, or stored more than once (the UNIQUE
+ * index should make that 0); rows exceed the acknowledged, as answers in flight at a stop are kept. */
+export type StoreCheck = { acknowledged: number; missing: number; repeated: number; rows: number };
 export type ReplicaRun = ReportInput & { stored: StoreCheck };
 
 /**
@@ -56,10 +50,14 @@ function behindProxy(count: number, start: StartTarget, copies: Target[]): Start
       copies.push(await start({ ...options, workdir }));
     }
     // This file again, as the proxy, under the same Node and tsx (execArgv).
-    const args = [...process.execArgv, fileURLToPath(import.meta.url), PROXY];
+    const args = [
+      ...process.execArgv,
+      fileURLToPath(import.meta.url),
+      PROXY,
+      ...copies.map((c) => c.origin),
+    ];
     const logFile = join(options.workdir, "proxy.log");
-    const env = cleanEnv({});
-    const proc = spawnProcess(process.execPath, [...args, ...copies.map((c) => c.origin)], env, {
+    const proc = spawnProcess(process.execPath, args, cleanEnv({}), {
       logFile,
       cwd: REPO_ROOT,
       forceKillAfterMs: 5000,
@@ -71,14 +69,14 @@ function behindProxy(count: number, start: StartTarget, copies: Target[]): Start
       return exit;
     };
     const { name, path, secret } = copies[0] as Target;
-    const pid = proc.child.pid ?? 0;
     const origin = String(ready.url);
+    const pid = proc.child.pid ?? 0;
     return {
-      secret,
       name: `${name} behind the proxy`,
       pid,
       origin,
       path,
+      secret,
       startedInMs: 0,
       proc: { ...proc, stop },
     };
@@ -95,14 +93,9 @@ function replicaSession(
 ) {
   const label = `  ${count} × vast-gchat behind the proxy, Chat ${delay} ms`;
   const copies: Target[] = [];
-  const readings: Maybe[][] = [];
   const rss = () => {
     const values = copies.map((c) => rssMiB(c.pid));
-    const mib = (at: number) => readings[at]?.map((v) => v?.toFixed(1)).join(", ");
-    if (readings.push(values) === 2) {
-      progress(`${label}: peak RSS per replica ${mib(0)} MiB idle, ${mib(1)} MiB after load`);
-    }
-    // The table has one RSS cell: the larger replica's peak (each one's is in the log above).
+    progress(`${label}: peak RSS per replica ${values.map((v) => v?.toFixed(1)).join(", ")} MiB`);
     return values.includes(undefined) ? undefined : Math.max(...(values as number[]));
   };
   const start = behindProxy(count, startOurs, copies);
@@ -110,12 +103,11 @@ function replicaSession(
   return adapterSession(config, spec, delay, PLAN, dir, progress);
 }
 
-/** Each acknowledged id looked up by the UNIQUE index of `events`. */
 async function checkStore(url: string, acked: string[]): Promise<StoreCheck> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ missing: number; repeated: number; rows: number }>(
+    const { rows } = await client.query<Omit<StoreCheck, "acknowledged">>(
       `SELECT count(*) FILTER (WHERE n = 0)::int AS missing, count(*) FILTER (WHERE n > 1)::int AS repeated,
          (SELECT count(*) FROM vast_gchat.events)::int AS rows
        FROM (SELECT (SELECT count(*) FROM vast_gchat.events WHERE event_id = id) AS n
@@ -133,17 +125,10 @@ async function main(): Promise<number> {
   const count = Number(process.env.BENCH_REPLICAS ?? "2");
   const storeUrl = process.env.VAST_GCHAT_STORE ?? "";
   if (!isPostgresUrl(storeUrl)) throw new Error("VAST_GCHAT_STORE must be a PostgreSQL URL");
-  const startedAt = new Date();
-  const loadAverageAtStart = loadAverage();
-  const machine = await machineInfo();
+  const [startedAt, loadAtStart, machine] = [new Date(), loadAverage(), await machineInfo()];
   const workdir = mkdtempSync(join(tmpdir(), "vast-gchat-replicas-"));
-  const skipped = { skipped: "not run by bench/replica-load.ts" };
-  const load: LoadReport = {
-    plan: PLAN,
-    ceilings: [],
-    ours: [],
-    tutorial: skipped,
-  };
+  const tutorial = { skipped: "not run by bench/replica-load.ts" };
+  const load: LoadReport = { plan: PLAN, ceilings: [], ours: [], tutorial };
   const acked: string[] = [];
   try {
     for (let repeat = 1; repeat <= config.repeats; repeat++) {
@@ -153,8 +138,9 @@ async function main(): Promise<number> {
       const ceiling = { start: bare, label: "bare node:http behind the proxy,", cpu: false };
       load.ceilings.push(await ceilingSession(config, dir("bare"), progress, ceiling));
       for (const delay of config.chatDelaysMs) {
-        const workdir = dir(`ours-chat-${delay}ms`);
-        load.ours.push(await replicaSession(config, count, delay, workdir, acked));
+        load.ours.push(
+          await replicaSession(config, count, delay, dir(`ours-chat-${delay}ms`), acked),
+        );
       }
     }
     const stored = await checkStore(storeUrl, acked);
@@ -162,13 +148,14 @@ async function main(): Promise<number> {
       `store check: ${stored.missing} of ${stored.acknowledged} acknowledged missing, ${stored.repeated} stored more than once`,
     );
     const durationS = (Date.now() - startedAt.getTime()) / 1000;
+    const loadAtEnd = loadAverage();
     const run: ReplicaRun = {
       config,
       machine,
       startedAt,
       durationS,
-      loadAverageAtStart,
-      loadAverageAtEnd: loadAverage(),
+      loadAtStart,
+      loadAtEnd,
       load,
       stored,
     };

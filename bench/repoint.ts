@@ -23,21 +23,9 @@ const ROUTE_SPACING_MS = 500;
 const FAKE_TUNNEL = fileURLToPath(new URL("../test/support/fake-tunnel.mjs", import.meta.url));
 const BUILT = fileURLToPath(new URL("../dist/cli/main.js", import.meta.url));
 
-/**
- * From the kill, ms: to "tunnel lost" (how soon serve noticed), to the new tunnel printing its URL
- * (serve's "tunnel output" line, at debug level), to "webhook pointed" (the window).
- */
-interface Death {
-  noticedMs: number;
-  reopenedMs: number;
-  pointedMs: number;
-}
-
 const logTime = (record: Record<string, unknown>) => Date.parse(String(record.time));
-
-function quantile(sorted: number[], q: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-}
+const quantile = (sorted: number[], q: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
 
 async function main(): Promise<void> {
   const deaths = Number(process.argv[2] ?? 20);
@@ -55,23 +43,16 @@ async function main(): Promise<void> {
     const state = () => JSON.parse(readFileSync(stateFile, "utf8")) as { pid: number; url: string };
     // Probes every 0.2 s so that a healthy probe comes between two deaths, as it would between two
     // real ones: the supervisor counts failures in a row, and only the first one is reopened at once.
-    serve = spawnCli(
-      [
-        "serve",
-        "--port",
-        "0",
-        "--tunnel-command",
-        `${process.execPath} ${FAKE_TUNNEL} {port}`,
-        "--probe-interval",
-        "0.2",
-        "--verbose",
-      ],
-      world.env({ FAKE_TUNNEL_STATE: stateFile, VAST_GCHAT_TUNNEL_ENV: "FAKE_TUNNEL_STATE" }),
-    );
+    const tunnel = `${process.execPath} ${FAKE_TUNNEL} {port}`;
+    const args = ["serve", "--port", "0", "--tunnel-command", tunnel, "--probe-interval", "0.2"];
+    const env = { FAKE_TUNNEL_STATE: stateFile, VAST_GCHAT_TUNNEL_ENV: "FAKE_TUNNEL_STATE" };
+    serve = spawnCli([...args, "--verbose"], world.env(env));
     const running = serve;
     await running.waitForLog((r) => r.msg === "ready");
 
-    const results: Death[] = [];
+    /** From the kill, ms: to "tunnel lost" (noticed), to the new tunnel printing its URL (serve's
+     * "tunnel output" line, at debug level), to "webhook pointed" (the window). */
+    const results: { noticedMs: number; reopenedMs: number; pointedMs: number }[] = [];
     // waitForLog finds the first line that matches in all serve printed: a line counts only when
     // it was logged after `since` (pino's clock is the ms clock this process reads).
     const after = (msg: string, since: number) => (r: Record<string, unknown>) =>
@@ -101,7 +82,7 @@ async function main(): Promise<void> {
       console.error(`[repoint] death ${i}/${deaths}: pointed after ${lastPointed - killedAt} ms`);
     }
 
-    const row = (label: string, pick: (d: Death) => number) => {
+    const row = (label: string, pick: (d: (typeof results)[number]) => number) => {
       const sorted = results.map(pick).sort((a, b) => a - b);
       return `| ${label} | ${quantile(sorted, 0.5)} | ${quantile(sorted, 0.9)} | ${sorted.at(-1)} |`;
     };

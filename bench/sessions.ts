@@ -31,48 +31,37 @@ import {
  * against a fresh fake Chat; what a session does is in BENCHMARKS.md's method. `--only rss` leaves
  * out the fixed-rate run and the kill.
  */
-export interface SessionPlan {
-  fixedRate: boolean;
-  kill: boolean;
-}
-
+export type SessionPlan = { fixedRate: boolean; kill: boolean };
 export interface SessionResult {
   chatDelayMs: number;
-  /** VmHWM once started and idle for IDLE_SETTLE_MS, before any request. */
+  /** VmHWM once idle for IDLE_SETTLE_MS, and after the warm-up, fixed-rate and saturation runs. */
   idleRssMiB: number | undefined;
-  /** VmHWM after the warm-up, fixed-rate and saturation runs. */
   loadRssMiB: number | undefined;
   fixed: RunSummary | undefined;
   saturation: RunSummary;
-  /** The adapter's CPU time over the saturation run, as a share of one core. */
+  /** CPU time over the saturation run, as a share of one core (of the bare server's, below). */
   adapterCpuShare: number | undefined;
   /** Posts the fake Chat received during the session (before any kill). */
   chatPosts: number;
   kill: { run: RunSummary; durability: DurabilityResult } | undefined;
 }
-
-export interface CeilingResult {
-  saturation: RunSummary;
-  /** The bare server's CPU over the saturation run, as a share of one core. */
-  serverCpuShare: number | undefined;
-}
+export type CeilingResult = { saturation: RunSummary; serverCpuShare: number | undefined };
 
 /** Long enough for start-up work that finishes after the first /health (timers, threads). */
 const IDLE_SETTLE_MS = 1000;
 /** A breather between runs, so one run's stragglers do not land in the next. */
 const BETWEEN_RUNS_MS = 500;
-const QUIET_WINDOW_MS = 500;
 
 /**
- * Waits until the adapter's posts to Chat die down (at most one in a window, 30 s at most): one
- * that posts inside the request (the tutorial's) may still work off requests the generator gave
- * up on, which the next run would measure. Returns the ms waited.
+ * Waits until the adapter's posts to Chat die down (at most one in 500 ms, 30 s at most): one that
+ * posts inside the request (the tutorial's) may still work off requests the generator gave up on,
+ * which the next run would measure. Returns the ms waited.
  */
 async function settle(chat: FakeChat): Promise<number> {
   const start = performance.now();
   for (let before = -2; chat.requests - before > 1 && performance.now() - start < 30_000; ) {
     before = chat.requests;
-    await sleep(QUIET_WINDOW_MS);
+    await sleep(BETWEEN_RUNS_MS);
   }
   return performance.now() - start;
 }
@@ -110,16 +99,13 @@ async function saturate(target: Target, config: BenchConfig) {
   const cpuBefore = cpuSeconds(target.pid);
   const stats = await closedLoop(target, config, config.saturationSeconds);
   const cpuAfter = cpuSeconds(target.pid);
-  const cpuShare =
-    cpuBefore === undefined || cpuAfter === undefined || stats.elapsedS <= 0
-      ? undefined
-      : (cpuAfter - cpuBefore) / stats.elapsedS;
-  return { stats, cpuShare };
+  const known = cpuBefore !== undefined && cpuAfter !== undefined && stats.elapsedS > 0;
+  return { stats, cpuShare: known ? (cpuAfter - cpuBefore) / stats.elapsedS : undefined };
 }
 
 /**
- * The ceiling: the same warm-up and saturation run against a bare node:http server (`start`
- * decides where it runs: replica-load.ts puts it behind its proxy, whose CPU is not the server's).
+ * The ceiling: the same warm-up and saturation run against a bare node:http server (replica-load.ts
+ * puts it behind its proxy, whose CPU is not the server's: `cpu` false).
  */
 export function ceilingSession(
   config: BenchConfig,
@@ -145,7 +131,7 @@ export function ceilingSession(
  * One adapter's session. replica-load.ts runs it against replicas behind a proxy: its own RSS
  * reading (the larger replica's), a plain pause between runs instead of waiting for Chat to calm
  * down (replicas together may post more than once in a window), no CPU figure (the proxy's),
- * and every acknowledged id kept.
+ * and every acknowledged id kept in `acked` for its store check.
  */
 export interface AdapterSpec {
   label: string;
@@ -153,7 +139,6 @@ export interface AdapterSpec {
   rss?: (target: Target) => number | undefined;
   pause?: "settle" | "sleep";
   cpu?: boolean;
-  /** Where the session's acknowledged ids go (replica-load.ts checks its store with them). */
   acked?: string[];
 }
 
@@ -165,56 +150,38 @@ export async function adapterSession(
   workdir: string,
   progress: Progress,
 ): Promise<SessionResult> {
-  const { label, start, rss = (target) => rssMiB(target.pid) } = spec;
+  const { label, start, rss = (target) => rssMiB(target.pid), acked = [] } = spec;
   return withTarget(start, workdir, { delayMs: chatDelayMs }, progress, async (target, chat) => {
-    const settleAndSay = async () => {
+    const pause = async () => {
       if (spec.pause === "sleep") return sleep(BETWEEN_RUNS_MS);
-      const waitedMs = await settle(chat);
-      if (waitedMs > 2 * QUIET_WINDOW_MS) {
-        progress(
-          `${label}: waited ${(waitedMs / 1000).toFixed(1)} s for its posts to Chat to die down`,
-        );
-      }
+      const waitedS = (await settle(chat)) / 1000;
+      if (waitedS > 1) progress(`${label}: waited ${waitedS.toFixed(1)} s for Chat to calm down`);
     };
     await sleep(IDLE_SETTLE_MS);
     const idleRssMiB = rss(target);
-    const acked = spec.acked ?? [];
     const keep = (stats: RunStats) => {
       // One by one: a saturated run acknowledges more ids than a call may take as arguments.
       for (const id of stats.ackedIds) acked.push(id);
       return summarize(stats);
     };
-
     keep(await closedLoop(target, config, config.warmupSeconds));
-    await settleAndSay();
-
+    await pause();
     let fixed: RunSummary | undefined;
     if (plan.fixedRate) {
-      fixed = keep(
-        await openLoop(target, {
-          rate: config.rate,
-          durationS: config.rateSeconds,
-          connections: config.openConnections,
-          maxInFlight: config.maxInFlight,
-          timeoutMs: config.requestTimeoutMs,
-        }),
-      );
-      progress(describeRun(`${label}, fixed ${config.rate}/s`, fixed));
-      await settleAndSay();
+      const { rate, rateSeconds: durationS, openConnections: connections } = config;
+      const options = { rate, durationS, connections, maxInFlight: config.maxInFlight };
+      fixed = keep(await openLoop(target, { ...options, timeoutMs: config.requestTimeoutMs }));
+      progress(describeRun(`${label}, fixed ${rate}/s`, fixed));
+      await pause();
     }
-
     const { stats, cpuShare } = await saturate(target, config);
     const saturation = keep(stats);
     progress(describeRun(`${label}, saturation`, saturation));
-    const loadRssMiB = rss(target);
-    const chatPosts = chat.requests;
-
+    const [loadRssMiB, chatPosts] = [rss(target), chat.requests];
     let kill: SessionResult["kill"];
-    // Only ours has a store to check after the kill.
-    const { storePath } = target;
-    if (plan.kill && storePath !== undefined) {
-      // A saturated run the adapter does not survive; then every event id acknowledged during
-      // the whole session must be in its store.
+    // Only ours has a store to check: a saturated run it does not survive, then every event id
+    // acknowledged during the whole session must be in its store.
+    if (plan.kill && target.storePath !== undefined) {
       await sleep(BETWEEN_RUNS_MS);
       const stop = new AbortController();
       // Bounded even if the kill went wrong; the stop ends it right after the kill.
@@ -224,16 +191,17 @@ export async function adapterSession(
       stop.abort();
       await target.proc.exited;
       const run = keep(await running);
-      const durability = await checkAcknowledged(storePath, acked);
+      const durability = await checkAcknowledged(target.storePath, acked);
       kill = { run, durability };
+      const { acknowledged, missing, rows } = durability;
       progress(
-        `${label}, kill -9: acknowledged ${durability.acknowledged}, missing ${durability.missing}` +
-          ` (${durability.rows} rows in the store)`,
+        `${label}, kill -9: acknowledged ${acknowledged}, missing ${missing} (${rows} rows)`,
       );
     }
+    const adapterCpuShare = spec.cpu === false ? undefined : cpuShare;
     return {
       ...{ chatDelayMs, idleRssMiB, loadRssMiB, fixed, saturation },
-      ...{ adapterCpuShare: spec.cpu === false ? undefined : cpuShare, chatPosts, kill },
+      ...{ adapterCpuShare, chatPosts, kill },
     };
   });
 }
@@ -254,20 +222,15 @@ export async function benchLoad(
     progress(`load, repeat ${repeat} of ${config.repeats}`);
     if (!rssOnly) load.ceilings.push(await ceilingSession(config, dir("bare"), progress));
     for (const [index, delay] of config.chatDelaysMs.entries()) {
-      const session = (kind: "ours" | "tutorial") =>
-        adapterSession(
-          config,
-          {
-            label: `  ${kind === "ours" ? "vast-gchat" : "tutorial"}, Chat ${delay} ms`,
-            start: kind === "ours" ? startOurs : startTutorial,
-          },
-          delay,
-          plan,
-          dir(`${kind}-${index + 1}-chat-${delay}ms`),
-          progress,
-        );
-      load.ours.push(await session("ours"));
-      if (Array.isArray(load.tutorial)) load.tutorial.push(await session("tutorial"));
+      for (const [kind, start, results] of [
+        ["vast-gchat", startOurs, load.ours],
+        ["tutorial", startTutorial, load.tutorial],
+      ] as const) {
+        if (!Array.isArray(results)) continue;
+        const spec = { label: `  ${kind}, Chat ${delay} ms`, start };
+        const name = `${kind === "tutorial" ? kind : "ours"}-${index + 1}-chat-${delay}ms`;
+        results.push(await adapterSession(config, spec, delay, plan, dir(name), progress));
+      }
     }
   }
   return load;
@@ -287,20 +250,17 @@ export async function benchBurst(
       const label = `${kind === "ours" ? "vast-gchat" : kind} burst ${repeat} of ${repeats}`;
       const options = { label, capS, deliversAfterAck: kind === "ours" };
       const start = kind === "ours" ? startOurs : startTutorial;
-      const dir = join(workdir, `burst-${kind}-${repeat}`);
+      const run = (target: Target, chat: FakeChat) =>
+        runBurst(config, chat, target, options, progress);
       results.push(
-        await withTarget(start, dir, chatSetup, progress, (target, chat) =>
-          runBurst(config, chat, target, options, progress),
-        ),
+        await withTarget(start, join(workdir, `burst-${kind}-${repeat}`), chatSetup, progress, run),
       );
     }
     return results;
   };
   const ours = await runsOf("ours", config.burstRepeats, config.burstOursCapSeconds);
-  if (tutorialSkip) return { ours, tutorial: { skipped: tutorialSkip } };
-  const { tutorialBurstRepeats, burstTutorialCapSeconds } = config;
-  return {
-    ours,
-    tutorial: await runsOf("tutorial", tutorialBurstRepeats, burstTutorialCapSeconds),
-  };
+  const tutorial = tutorialSkip
+    ? { skipped: tutorialSkip }
+    : await runsOf("tutorial", config.tutorialBurstRepeats, config.burstTutorialCapSeconds);
+  return { ours, tutorial };
 }

@@ -25,43 +25,59 @@ export interface Target extends LoadTarget {
   proc: CliProcess;
   /** From the spawn until the first 200 from /health (or the ready line, for the bare server). */
   startedInMs: number;
-  /** Ours only: its store, for the kill -9 check. */
+  /** Ours on SQLite only: its store, for the kill -9 check. */
   storePath?: string;
 }
-
-interface StartOptions {
-  workdir: string;
-  chatUrl: string;
-  secret: string;
-}
-
+type StartOptions = { workdir: string; chatUrl: string; secret: string };
 export type StartTarget = (options: StartOptions) => Promise<Target>;
 
 /** A webhook secret for one adapter under test. */
 export const newSecret = () => `bench-${randomBytes(12).toString("hex")}`;
 
-function spawn(name: string, command: string, args: string[], env: NodeJS.ProcessEnv, log: string) {
+/**
+ * Spawns `command`, then waits for it: until /health answers 200 (polled every 5 ms, 15 s at
+ * most) when `health` is given, else for its ready line (which names its origin and path).
+ */
+async function start(
+  name: string,
+  [command, ...args]: string[],
+  env: NodeJS.ProcessEnv,
+  logFile: string,
+  health?: { origin: string; path: string; secret: string },
+): Promise<Target> {
   const spawnedAt = performance.now();
-  const proc = spawnProcess(command, args, env, {
-    logFile: log,
+  const proc = spawnProcess(command as string, args, env, {
+    logFile,
     cwd: REPO_ROOT,
     forceKillAfterMs: 5000,
   });
   const pid = proc.child.pid;
   if (pid === undefined) throw new Error(`${name} did not start; its log:\n${tailOf(proc)}`);
-  return { proc, pid, spawnedAt };
-}
-
-const running = (proc: CliProcess) =>
-  proc.child.exitCode === null && proc.child.signalCode === null;
-
-/** Polls /health every 5 ms until it answers 200; the ms since the spawn. 15 s at most. */
-async function waitForHealth(name: string, proc: CliProcess, origin: string, spawnedAt: number) {
-  while (performance.now() < spawnedAt + 15_000 && running(proc)) {
+  if (health === undefined) {
+    const ready = await proc.waitForLog((r) => r.msg === "ready");
+    const { origin, pathname: path } = new URL(String(ready.url));
+    return {
+      name,
+      pid,
+      proc,
+      origin,
+      path,
+      secret: "unused",
+      startedInMs: performance.now() - spawnedAt,
+    };
+  }
+  while (
+    performance.now() < spawnedAt + 15_000 &&
+    proc.child.exitCode === null &&
+    proc.child.signalCode === null
+  ) {
     try {
-      const response = await fetch(`${origin}/health`, { signal: AbortSignal.timeout(1000) });
+      const response = await fetch(`${health.origin}/health`, {
+        signal: AbortSignal.timeout(1000),
+      });
       await response.arrayBuffer();
-      if (response.ok) return performance.now() - spawnedAt;
+      if (response.ok)
+        return { name, pid, proc, ...health, startedInMs: performance.now() - spawnedAt };
     } catch {
       // Not listening yet.
     }
@@ -71,42 +87,27 @@ async function waitForHealth(name: string, proc: CliProcess, origin: string, spa
 }
 
 /** `node bin/vast-gchat.js serve --port N` with its own config dir, as a user runs it. */
-export async function startOurs(options: StartOptions): Promise<Target> {
-  const name = "vast-gchat";
-  const configDir = join(options.workdir, "config");
+export async function startOurs({ workdir, chatUrl, secret }: StartOptions): Promise<Target> {
+  const configDir = join(workdir, "config");
   const port = await freeLoopbackPort();
+  // `VAST_GCHAT_STORE=postgresql://... npm run bench` measures serve on PostgreSQL (a fresh
+  // database each run: the store is not emptied between sessions).
+  const { VAST_GCHAT_SQLITE_DRIVER = "", VAST_GCHAT_STORE = "" } = process.env;
   const env = cleanEnv({
-    VAST_WEBHOOK_SECRET: options.secret,
-    GOOGLE_CHAT_URL: options.chatUrl,
-    VAST_GCHAT_CONFIG_DIR: configDir,
-    // `VAST_GCHAT_STORE=postgresql://... npm run bench` measures serve on PostgreSQL (a fresh
-    // database each run: the store is not emptied between sessions).
-    ...pick(process.env, "VAST_GCHAT_SQLITE_DRIVER", "VAST_GCHAT_STORE"),
+    ...{ VAST_WEBHOOK_SECRET: secret, GOOGLE_CHAT_URL: chatUrl, VAST_GCHAT_CONFIG_DIR: configDir },
+    ...(VAST_GCHAT_SQLITE_DRIVER ? { VAST_GCHAT_SQLITE_DRIVER } : {}),
+    ...(VAST_GCHAT_STORE ? { VAST_GCHAT_STORE } : {}),
   });
-  const { proc, pid, spawnedAt } = spawn(
-    name,
-    process.execPath,
-    [BIN, "serve", "--host", "127.0.0.1", "--port", String(port)],
-    env,
-    join(options.workdir, "vast-gchat.log"),
-  );
-  const origin = `http://127.0.0.1:${port}`;
-  const startedInMs = await waitForHealth(name, proc, origin, spawnedAt);
+  const args = [process.execPath, BIN, "serve", "--host", "127.0.0.1", "--port", String(port)];
+  const health = { origin: `http://127.0.0.1:${port}`, path: "/", secret };
+  const target = await start("vast-gchat", args, env, join(workdir, "vast-gchat.log"), health);
   // The ready line names the webhook path; it follows the listening socket closely.
-  const ready = await proc.waitForLog((r) => r.msg === "ready");
-  const { pathname: path } = new URL(String(ready.url));
+  const ready = await target.proc.waitForLog((r) => r.msg === "ready");
+  target.path = new URL(String(ready.url)).pathname;
   // The kill -9 check reads a SQLite file; on PostgreSQL it is left out.
-  const onSqlite = !isPostgresUrl(process.env.VAST_GCHAT_STORE ?? "");
-  const storePath = onSqlite
-    ? process.env.VAST_GCHAT_STORE || eventStorePath(configDir)
-    : undefined;
-  const target = { name, pid, origin, path, secret: options.secret, proc, startedInMs };
-  return { ...target, ...(storePath ? { storePath } : {}) };
-}
-
-/** The named variables of `env` that are set, to pass to a child. */
-function pick(env: NodeJS.ProcessEnv, ...names: string[]): Record<string, string> {
-  return Object.fromEntries(names.flatMap((name) => (env[name] ? [[name, env[name]]] : [])));
+  if (!isPostgresUrl(VAST_GCHAT_STORE))
+    target.storePath = VAST_GCHAT_STORE || eventStorePath(configDir);
+  return target;
 }
 
 /** Why the tutorial's adapter cannot run here, or undefined when it can. */
@@ -118,39 +119,33 @@ export function tutorialUnavailable(): string | undefined {
   return undefined;
 }
 
-/** `python3 -u vast_google_chat_adapter.py`, the tutorial's way: env only. */
-export async function startTutorial(options: StartOptions): Promise<Target> {
-  const name = "tutorial adapter";
-  // The tutorial reads PORT and has no "port 0": ask the kernel for a free one first.
+/**
+ * `python3 -u vast_google_chat_adapter.py`, the tutorial's way: env only. It reads PORT and has no
+ * "port 0", and prints "listening on ..." before it binds, so the health check is the signal.
+ */
+export async function startTutorial({ workdir, chatUrl, secret }: StartOptions): Promise<Target> {
   const port = await freeLoopbackPort();
   const env = cleanEnv({
-    VAST_WEBHOOK_SECRET: options.secret,
-    GOOGLE_CHAT_URL: options.chatUrl,
+    VAST_WEBHOOK_SECRET: secret,
+    GOOGLE_CHAT_URL: chatUrl,
     PORT: String(port),
   });
-  const log = join(options.workdir, "tutorial.log");
-  const { proc, pid, spawnedAt } = spawn(name, "python3", ["-u", TUTORIAL_ADAPTER], env, log);
-  const origin = `http://127.0.0.1:${port}`;
-  // It prints "listening on ..." before it binds, so the health check is the real signal.
-  const startedInMs = await waitForHealth(name, proc, origin, spawnedAt);
-  return { name, pid, origin, path: "/", secret: options.secret, proc, startedInMs };
+  const health = { origin: `http://127.0.0.1:${port}`, path: "/", secret };
+  const args = ["python3", "-u", TUTORIAL_ADAPTER];
+  return start("tutorial adapter", args, env, join(workdir, "tutorial.log"), health);
 }
 
 /** The ceiling: node:http answering 200 without doing anything, run the same way. */
-export async function startBareServer(workdir: string): Promise<Target> {
-  const name = "bare node:http";
-  const args = ["--import", "tsx", BARE_SERVER];
-  const log = join(workdir, "bare.log");
-  const { proc, pid, spawnedAt } = spawn(name, process.execPath, args, cleanEnv({}), log);
-  const ready = await proc.waitForLog((r) => r.msg === "ready");
-  const startedInMs = performance.now() - spawnedAt;
-  const { origin, pathname: path } = new URL(String(ready.url));
-  return { name, pid, origin, path, secret: "unused", proc, startedInMs };
-}
+export const startBareServer = (workdir: string) =>
+  start(
+    "bare node:http",
+    [process.execPath, "--import", "tsx", BARE_SERVER],
+    cleanEnv({}),
+    join(workdir, "bare.log"),
+  );
 
-export function tailOf(proc: CliProcess, lines = 30): string {
-  return proc.stdout().split("\n").slice(-lines).join("\n") || "(no log)";
-}
+export const tailOf = (proc: CliProcess, lines = 30) =>
+  proc.stdout().split("\n").slice(-lines).join("\n") || "(no log)";
 
 /** Peak (VmHWM) or current (VmRSS, the soak's) resident set of a live process, in MiB. */
 export function rssMiB(pid: number, field = "VmHWM"): number | undefined {

@@ -2,9 +2,8 @@ import { closeSync, mkdirSync, openSync, rmSync, unlinkSync, writeSync } from "n
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { execaSync } from "execa";
-import { chooseSqliteDriver } from "../../src/delivery/sqlite/sqlite-driver.js";
 import { vastHeaders } from "../../test/support/sign.js";
-import { checkAcknowledged } from "../durability.js";
+import { checkAcknowledged, integrityCheck } from "../durability.js";
 import * as h from "./harness.js";
 import { sendLikeVast, startChaosChat } from "./peers.js";
 
@@ -52,19 +51,6 @@ function fill(path: string): number {
     closeSync(fd);
   }
   return written;
-}
-
-async function integrityCheck(storePath: string): Promise<string> {
-  const db = (await chooseSqliteDriver()).open(storePath, { readonly: true });
-  try {
-    return db
-      .prepare<[], { integrity_check: string }>("PRAGMA integrity_check")
-      .all()
-      .map((entry) => entry.integrity_check)
-      .join("; ");
-  } finally {
-    db.close();
-  }
 }
 
 export async function runDiskFull(context: h.PartContext): Promise<h.PartResult> {

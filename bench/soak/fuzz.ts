@@ -15,11 +15,9 @@ import { startChaosChat } from "./peers.js";
  * phase, and for well-formed requests the very answer README.md gives.
  */
 
-/**
- * How much the child's RSS may grow over the long phase, judged on the medians of its first and
- * last quarter (1 s samples): one sample lands anywhere in a heap that swings with GC timing.
- */
-export const RSS_SLACK_MIB = 64;
+/** RSS growth allowed over the long phase, judged on the medians of its first and last quarter
+ * (1 s samples): one sample lands anywhere in a heap that swings with GC timing. */
+const RSS_SLACK_MIB = 64;
 const MAX_EXAMPLES = 5;
 
 /**
@@ -57,25 +55,15 @@ async function rawExchange(port: number, pieces: readonly Buffer[]) {
   return { ...exchange, statuses };
 }
 
-function newTally() {
-  return {
-    requests: 0,
-    batches: 0,
-    noAnswer: 0,
-    timeouts: 0,
-    serverErrors: 0,
-    unavailable: 0,
-    /** POSTs answered 200: events the store kept (the worker must deliver each). */
-    accepted: 0,
-    oracleChecked: 0,
-    oracleMismatches: 0,
-    /** Refused before the body was read, and the reset came before the answer could be read. */
-    resetUnread: 0,
-    statuses: new Map<number | string, number>(),
-    mismatchExamples: [] as string[],
-    faultExamples: [] as Array<{ description: string; got: string; request: string }>,
-  };
-}
+/** `accepted`: POSTs answered 200 (the worker must deliver each); `resetUnread`: refused before
+ * the body was read, and reset before the answer could be read. */
+const newTally = () => ({
+  ...{ requests: 0, batches: 0, noAnswer: 0, timeouts: 0, serverErrors: 0, unavailable: 0 },
+  ...{ accepted: 0, oracleChecked: 0, oracleMismatches: 0, resetUnread: 0 },
+  statuses: new Map<number | string, number>(),
+  mismatchExamples: [] as string[],
+  faultExamples: [] as Array<{ description: string; got: string; request: string }>,
+});
 
 /** Records one exchange; false when it is a fault (a 5xx but 503, or no end in time). */
 function record(
@@ -125,17 +113,10 @@ function logRecords(path: string, message: string) {
   const lines = readFileSync(path, "utf8")
     .split("\n")
     .filter((line) => line.includes(`"msg":${JSON.stringify(message)}`));
-  const reasons = lines.map((line) => {
-    try {
-      return (JSON.parse(line) as { reason?: unknown }).reason;
-    } catch {
-      return undefined; // Not a whole JSON line: counted, no reason.
-    }
-  });
-  return {
-    count: lines.length,
-    reasons: [...new Set(reasons.filter((r) => typeof r === "string"))],
-  };
+  // A line that is not whole JSON is counted, without a reason.
+  const reasons = lines.map((line) => /"reason":("(?:[^"\\]|\\.)*")/.exec(line)?.[1]);
+  const known = reasons.filter((r) => r !== undefined).map((r) => JSON.parse(r) as string);
+  return { count: lines.length, reasons: [...new Set(known)] };
 }
 
 const mib = (value: number | undefined) => (value === undefined ? "?" : `${value.toFixed(0)} MiB`);

@@ -6,28 +6,26 @@ import { eventStorePath } from "../../src/config/paths.js";
 import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
 import { BIN, cleanEnv, spawnProcess } from "../../test/support/cli-process.js";
+import { EVENT_TYPES } from "../burst.js";
 import { REPO_ROOT } from "../targets.js";
 import type { Budget } from "./run.js";
 
 /** One line of the results table. `info` rows explain a figure; they never fail the run. */
-export type CheckRow = { check: string; figure: string; target: string; verdict: Verdict };
-type Verdict = "PASS" | "FAIL" | "SKIP" | "info";
-export function row(check: string, figure: string, target: string, pass: boolean | Verdict) {
-  return { check, figure, target, verdict: pass === true ? "PASS" : pass || "FAIL" } as CheckRow;
-}
+export type CheckRow = ReturnType<typeof row>;
+export const row = (
+  check: string,
+  figure: string,
+  target: string,
+  pass: boolean | "SKIP" | "info",
+) => ({ check, figure, target, verdict: pass === true ? "PASS" : pass || "FAIL" }) as const;
 /** Notes are worth reading under the table (reproductions, examples); a non-string is left out. */
 export type PartResult = { rows: CheckRow[]; notes: unknown[] };
 
-/** What every part gets: its own work directory, how big to be, the secrets and the seed. */
-export interface PartContext {
-  dir: string;
-  budget: Budget;
-  secrets: SoakSecrets;
-  seed: number;
+/** What every part gets; `later` runs a clean-up after the part, once its children are dead. */
+export type PartContext = { dir: string; budget: Budget; secrets: SoakSecrets; seed: number } & {
   progress: (message: string) => void;
-  /** Run after the part, once its children are dead (closing a fake Chat, unmounting a tmpfs). */
   later: (cleanup: () => unknown) => void;
-}
+};
 
 export const median = (values: readonly number[]) =>
   [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
@@ -85,13 +83,12 @@ export function redactor(secrets: SoakSecrets): (text: string) => string {
  */
 export type SoakEvent = { token: string; eventId: string; body: Buffer };
 export const TOKEN_PATTERN = /\bSOAK[A-Z]\d{6}\b/g;
-const TYPES = ["instance_stopped", "outbid", "low_credit", "machine_error", "billing_failed"];
 
 export function makeSoakEvents(series: "C" | "D" | "S", count: number, first = 0): SoakEvent[] {
   return Array.from({ length: count }, (_, offset) => {
     const index = first + offset;
     const token = `SOAK${series}${String(index).padStart(6, "0")}`;
-    const event = sampleEvent(TYPES[index % TYPES.length] ?? "low_credit", {
+    const event = sampleEvent(EVENT_TYPES[index % EVENT_TYPES.length] ?? "low_credit", {
       subject: `${token} soak event`,
       message: `Soak event ${index}.`,
     });
@@ -150,14 +147,15 @@ export function stop(child: Child, signal: "SIGTERM" | "SIGKILL" = "SIGTERM"): P
 /**
  * `vast-gchat serve` as the suite runs it: a fixed loopback port (a restart after kill -9 is found
  * where the sender expects it), no tunnel unless told, secrets from the environment only.
+ * `launchServe(spec).ready` settles at its `ready` line, or rejects when it exits first or after
+ * timeoutMs; `origin` is the public listener, `adminOrigin` the loopback one.
  */
 async function serveSpec(
-  context: PartContext,
+  { budget, secrets, dir }: PartContext,
   label: string,
   chatUrl: string,
   more: { stem?: string; configDir?: string; args?: string[]; env?: Record<string, string> } = {},
 ) {
-  const { budget, secrets, dir } = context;
   const configDir = more.configDir ?? join(dir, "config");
   const port = await freeLoopbackPort();
   const args = [
@@ -185,10 +183,6 @@ async function serveSpec(
 }
 export type Serve = Awaited<ReturnType<typeof launchServe>["ready"]>;
 
-/**
- * Starts serve; `ready` settles at its `ready` line, or rejects when it exits first or after
- * timeoutMs. `origin` is the public listener, `adminOrigin` the loopback one.
- */
 export function launchServe(spec: Awaited<ReturnType<typeof serveSpec>>, timeoutMs = 20_000) {
   const child = spawnCli(spec.args, spec.env, spec.log);
   const fail = (why: string) => {
@@ -199,8 +193,11 @@ export function launchServe(spec: Awaited<ReturnType<typeof serveSpec>>, timeout
     const line = await child.proc
       .waitForLog((r) => r.msg === "ready", timeoutMs)
       .catch(async () => {
-        if (child.alive()) throw fail(`was not ready in ${timeoutMs} ms`);
-        throw fail(`exited (${await child.exited}) before it was ready`);
+        throw fail(
+          child.alive()
+            ? `was not ready in ${timeoutMs} ms`
+            : `exited (${await child.exited}) before it was ready`,
+        );
       });
     const { url, admin_url } = line as { url: string; admin_url?: string };
     const admin = new URL(admin_url ?? "none:");

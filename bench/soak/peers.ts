@@ -20,14 +20,9 @@ const SPELLS: ReadonlyArray<[Mode, number, [number, number]]> = [
   ["hang", 1, [500, 3000]],
 ];
 /** The first spells (mode, ms), so every kind of failure happens however short the run. */
-const OPENING: ReadonlyArray<[Mode, number]> = [
-  ["ok", 1500],
-  ["error500", 1500],
-  ["ok", 1500],
-  ["throttle429", 1500],
-  ["ok", 1500],
-  ["hang", 2000],
-];
+const OPENING = (["ok", "error500", "ok", "throttle429", "ok", "hang"] as const).map(
+  (mode): [Mode, number] => [mode, mode === "hang" ? 2000 : 1500],
+);
 /** How long an accepted post waits for its answer while chaos is on (real Chat: ~100–500 ms). */
 const ANSWER_DELAY_MS = [20, 400] as const;
 /** While "ok": the odd single failure. */
@@ -42,21 +37,22 @@ const ERRORS = {
   badJson: [400, "Invalid JSON payload."],
 } as const;
 
-export type ChaosChat = Awaited<ReturnType<typeof startChaosChat>>;
+function parses(raw: Buffer): boolean {
+  try {
+    JSON.parse(raw.toString("utf8"));
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 /** Closed after the part, with its other leftovers. */
 export async function startChaosChat(context: h.PartContext, seedOffset: number) {
   const random = seededRandom(context.seed + seedOffset);
   const { chatKey, chatToken } = context.secrets;
   const fake = await FakeChat.start();
-  const failures = {
-    error500: 0,
-    throttle429: 0,
-    hang: 0,
-    badJson: 0,
-    /** Posts with the wrong key or token: would mean the adapter mangled its URL. */
-    wrongCredentials: 0,
-  };
+  /** wrongCredentials: posts with the wrong key or token (the adapter mangled its URL). */
+  const failures = { error500: 0, throttle429: 0, hang: 0, badJson: 0, wrongCredentials: 0 };
   /** Accepted messages that carried at least one event Chat already had (a repeated post), and
    * how many of them repeated a requestId Chat had accepted (real Chat could drop them). */
   const repeats = { repeatPosts: 0, repeatPostsWithKnownRequestId: 0 };
@@ -111,7 +107,7 @@ export async function startChaosChat(context: h.PartContext, seedOffset: number)
           : mode;
     if (space !== SPACE || query.get("key") !== chatKey || query.get("token") !== chatToken) {
       now = "wrongCredentials";
-    } else if (now === "ok" && !isJson(raw)) now = "badJson";
+    } else if (now === "ok" && !parses(raw)) now = "badJson";
     if (now === "ok") {
       // Answered a moment later, as Chat takes its time: a kill in between leaves a message the
       // adapter never heard of, the one case where it may post the same again.
@@ -163,15 +159,6 @@ export async function startChaosChat(context: h.PartContext, seedOffset: number)
   return chat;
 }
 
-function isJson(raw: Buffer): boolean {
-  try {
-    JSON.parse(raw.toString("utf8"));
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 /**
  * Plays Vast.ai (bench/burst.ts's sender): first attempts leave at a fixed rate, each retried with
  * growing, jittered delays until acknowledged or the deadline passes. The policy is quicker than a
@@ -192,17 +179,13 @@ export async function sendLikeVast(
   options: { concurrency: number; ratePerS: number; seedOffset: number; deadlineS: number },
 ) {
   const target = { ...serve, secret: context.secrets.webhookSecret };
-  const { concurrency, ratePerS } = options;
-  const sending = {
-    concurrency,
-    ratePerS,
-    policy: POLICY,
-    seed: context.seed + options.seedOffset,
-  };
+  const { concurrency, ratePerS, seedOffset, deadlineS } = options;
+  const sending = { concurrency, ratePerS, policy: POLICY, seed: context.seed + seedOffset };
   const acked = new Set<string>();
-  const deadline = AbortSignal.timeout(options.deadlineS * 1000);
-  const stats = await sendBurst(target, events, sending, deadline, performance.now(), (event) =>
-    acked.add(event.token),
-  );
-  return { ...stats, acked };
+  const deadline = AbortSignal.timeout(deadlineS * 1000);
+  const onAck = (event: h.SoakEvent) => acked.add(event.token);
+  return {
+    ...(await sendBurst(target, events, sending, deadline, performance.now(), onAck)),
+    acked,
+  };
 }

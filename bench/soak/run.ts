@@ -2,10 +2,8 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { checkBuild } from "../build-check.js";
-import { loadAverage, machineInfo } from "../machine.js";
-import { writeSection } from "../report.js";
-import { REPO_ROOT } from "../targets.js";
+import { checkBuild, loadAverage, machineInfo } from "../machine.js";
+import { table, writeSection } from "../report.js";
 import { runCrashes } from "./crashes.js";
 import { runDiskFull, unmountAll } from "./disk-full.js";
 import { runFuzz } from "./fuzz.js";
@@ -17,8 +15,8 @@ import { runSecrets } from "./secrets.js";
  * `npm run soak`: the reliability suite against the built CLI. Crashes (kill -9 under load with a
  * failing Chat), bad input (a fast-check fuzzer at the receiver), resource pressure (held and
  * trickling connections), a full disk, and a scan of everything the children printed for secrets.
- * Progress goes to stderr; the results table to stdout and into BENCHMARKS.md's soak section.
- * Exit 0 when every check passes, 1 otherwise, 2 on bad usage.
+ * The table goes to stdout and BENCHMARKS.md's soak section; exit 0 when every check passes, 1
+ * otherwise, 2 on bad usage.
  */
 const progress = (message: string) => console.error(`[soak] ${message}`);
 
@@ -44,19 +42,17 @@ SOAK_CHILD_NODE_OPTIONS=... is passed to every serve as NODE_OPTIONS, to look in
 (e.g. --max-old-space-size=128 tells a leak from V8 letting its heap grow).`;
 
 /**
- * How big each part is. The full run is sized for about 8–12 minutes on a 2-core machine, the
+ * How big each part is: the full run is sized for about 8–12 minutes on a 2-core machine, the
  * quick one for 1–2 minutes; both run the same checks against the same targets.
  */
 const budgetFor = (quick: boolean) => ({
   crashes: {
     events: quick ? 400 : 3000,
-    /** First attempts a second (retries come on top): slow enough that kills land mid-flow. */
+    /** First attempts a second (retries on top): slow enough that kills land mid-flow. */
     sendRatePerS: quick ? 20 : 25,
-    /** Requests in flight at most, as a webhook sender with a small worker pool. */
     concurrency: quick ? 12 : 16,
-    /** A kill comes this long (uniform, ms) after the previous restart was ready. */
+    /** A kill comes this long (uniform, ms) after the restart was ready; it stays dead downMs. */
     killAfterMs: quick ? ([1000, 4000] as const) : ([1500, 6000] as const),
-    /** How long the adapter stays dead before the restart (uniform, ms). */
     downMs: quick ? ([0, 400] as const) : ([0, 500] as const),
     /** Chance that a restart is killed again before it is ready (start-up, store opening). */
     earlyKillChance: 0.15,
@@ -64,18 +60,16 @@ const budgetFor = (quick: boolean) => ({
     drainCapS: quick ? 60 : 150,
   },
   fuzz: {
-    /** Before the long phase: JIT, caches, V8's heap and the store grow to their working size. */
+    /** Before the long phase whose RSS is judged: JIT, caches, heap and store reach working size. */
     warmupS: quick ? 10 : 40,
-    /** The long phase whose RSS is judged, if it is long enough to judge growth. */
     durationS: quick ? 20 : 120,
     judgeMemory: !quick,
-    /** fast-check runs in parallel (so one slow case does not idle the fuzzer), each sending
+    /** fast-check runs in parallel (one slow case does not idle the fuzzer), each sending
      * batches of up to batchMax requests at once. */
     lanes: 3,
     batchMax: 6,
   },
-  /** Held connections, and signed events a second while they are held; baselineS is the same
-   * load without them first, for comparison. */
+  /** Held connections and the signed events a second sent meanwhile; baselineS without them. */
   pressure: {
     idle: 300,
     trickle: 100,
@@ -92,81 +86,25 @@ const budgetFor = (quick: boolean) => ({
 });
 export type Budget = ReturnType<typeof budgetFor>;
 
-/** The report, from the run's one JSON document (kept as soak-results.json with the logs). */
-function renderReport(results: Awaited<ReturnType<typeof resultsOf>>): string {
-  const { machine, rows } = results;
-  // Pipes and line breaks would break the table.
-  const cell = (text: string) => text.replaceAll("|", "\\|").replaceAll("\n", " ");
-  const failed = rows.filter((entry) => entry.verdict === "FAIL").length;
-  const checks = rows.filter(
-    (entry) => entry.verdict === "PASS" || entry.verdict === "FAIL",
-  ).length;
-  const lines = [
-    `Command: \`${results.command}\` (seed ${results.seed})  `,
-    `Date: ${results.startedAt}, ${Math.round(results.durationS)} s${machine.commit ? `, commit ${machine.commit}` : ""}  `,
-    `Machine: ${machine.nproc} CPUs (${machine.cpu}), ${machine.memoryGiB.toFixed(1)} GiB, Node ${machine.node}, store ${machine.store}; load average ${results.loadAtStart} at the start, ${results.loadAtEnd} at the end (1, 5, 15 min)`,
-    "",
-    "| check | figure | target | result |",
-    "|---|---|---|---|",
-    ...rows.map(
-      (r) => `| ${cell(r.check)} | ${cell(r.figure)} | ${cell(r.target)} | ${r.verdict} |`,
-    ),
-    "",
-    failed === 0 ? `All ${checks} checks passed.` : `${failed} of ${checks} checks failed.`,
-    ...(results.notes.length
-      ? ["", "Notes:", "", ...results.notes.map((note) => `- ${note.replaceAll("\n", " ")}`)]
-      : []),
-  ];
-  return `${lines.join("\n")}\n`;
-}
-
-async function resultsOf(options: ReturnType<typeof parseOptions>, startedAt: Date) {
-  const flags = [
-    ...(options.quick ? ["--quick"] : []),
-    ...(options.parts.length < ALL.length ? ["--only", options.parts.join(",")] : []),
-  ];
-  return {
-    command: `npm run build && npm run soak${flags.length ? ` -- ${flags.join(" ")}` : ""}`,
-    startedAt: startedAt.toISOString(),
-    durationS: 0,
-    machine: await machineInfo(),
-    loadAtStart: loadAverage(),
-    loadAtEnd: "",
-    seed: options.seed,
-    rows: [] as h.CheckRow[],
-    notes: [] as string[],
-  };
-}
-
 /** The command line; throws on anything it does not understand. */
 function parseOptions(argv: string[]) {
   const flag = { type: "boolean", default: false } as const;
   const { values } = parseArgs({
     args: argv,
     options: {
-      quick: flag,
-      keep: flag,
-      "no-write": flag,
-      help: { ...flag, short: "h" },
+      ...{ quick: flag, keep: flag, "no-write": flag, help: { ...flag, short: "h" } },
       only: { type: "string", multiple: true, default: [] },
       seed: { type: "string", default: String(Date.now() % 1_000_000) },
     },
   });
   const only = values.only.flatMap((list) => list.split(",").map((name) => name.trim()));
-  const unknown = only.find((name) => !ALL.includes(name as (typeof ALL)[number]));
+  const unknown = only.find((name) => !(name in PARTS));
   if (unknown !== undefined)
     throw new Error(`unknown part "${unknown}" (choose from ${ALL.join(", ")})`);
-  const seed = Number(values.seed);
-  if (!/^\d+$/.test(values.seed) || !Number.isSafeInteger(seed)) {
+  if (!/^\d{1,15}$/.test(values.seed))
     throw new Error(`--seed must be a whole number, not "${values.seed}"`);
-  }
-  // Always in the canonical order.
-  return {
-    ...values,
-    only,
-    seed,
-    parts: only.length ? ALL.filter((part) => only.includes(part)) : ALL,
-  };
+  const parts = only.length ? ALL.filter((part) => only.includes(part)) : ALL;
+  return { ...values, seed: Number(values.seed), parts };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -193,14 +131,15 @@ async function main(argv: string[]): Promise<number> {
       process.exit(130);
     });
   }
-
   const { quick, parts, seed } = options;
   const startedAt = new Date();
-  const results = await resultsOf(options, startedAt);
+  const [loadAtStart, machine] = [loadAverage(), await machineInfo()];
   const workdir = mkdtempSync(join(tmpdir(), "vast-gchat-soak-"));
   const secrets = h.makeSoakSecrets();
   const redact = h.redactor(secrets);
   const budget = budgetFor(quick);
+  const rows: h.CheckRow[] = [];
+  const notes: string[] = [];
   progress(
     `${quick ? "quick" : "full"} run of ${parts.join(", ")} (seed ${seed}); work directory ${workdir}`,
   );
@@ -208,53 +147,77 @@ async function main(argv: string[]): Promise<number> {
     const partStart = Date.now();
     progress(`--- ${part}`);
     const cleanups: Array<() => unknown> = [];
+    const dir = join(workdir, part);
+    mkdirSync(dir);
     const context = {
-      dir: join(workdir, part),
+      dir,
       budget,
       secrets,
       seed,
       progress,
-      later: (cleanup: () => unknown) => cleanups.push(cleanup),
+      later: (f: () => unknown) => cleanups.push(f),
     };
-    mkdirSync(context.dir);
     let result = await PARTS[part](context).catch((error: Error): h.PartResult => {
       // A part that could not run to its end: one failing row that says why, not no rows.
-      const row = h.row(
-        `${part}: ran to the end`,
-        `aborted: ${error.message.split("\n")[0]}`,
-        "no error",
-        false,
-      );
-      return { rows: [row], notes: [`${part} aborted: ${error.message}`] };
+      const why = `aborted: ${error.message.split("\n")[0]}`;
+      return {
+        rows: [h.row(`${part}: ran to the end`, why, "no error", false)],
+        notes: [`${part} aborted: ${error.message}`],
+      };
     });
     await Promise.all([...h.children.running].map((child) => h.stop(child, "SIGKILL")));
     for (const cleanup of cleanups.reverse()) await cleanup();
     // An error may quote a child's output, a leak note a command line: no secret in the report.
     result = JSON.parse(redact(JSON.stringify(result)));
-    results.rows.push(...result.rows);
-    results.notes.push(...result.notes.filter((note): note is string => typeof note === "string"));
+    rows.push(...result.rows);
+    notes.push(...result.notes.filter((note): note is string => typeof note === "string"));
     for (const entry of result.rows) progress(`${entry.verdict}  ${entry.check}: ${entry.figure}`);
     progress(`${part} took ${Math.round((Date.now() - partStart) / 1000)} s`);
   }
-
-  Object.assign(results, {
-    durationS: (Date.now() - startedAt.getTime()) / 1000,
+  const flags = [
+    ...(quick ? ["--quick"] : []),
+    ...(parts.length < ALL.length ? ["--only", parts.join(",")] : []),
+  ];
+  const command = `npm run build && npm run soak${flags.length ? ` -- ${flags.join(" ")}` : ""}`;
+  const durationS = (Date.now() - startedAt.getTime()) / 1000;
+  const results = {
+    command,
+    startedAt,
+    durationS,
+    machine,
+    loadAtStart,
     loadAtEnd: loadAverage(),
-  });
+    seed,
+    rows,
+    notes,
+  };
   writeFileSync(join(workdir, "soak-results.json"), JSON.stringify(results, null, 2));
-  const report = renderReport(results);
+  const failed = rows.filter((entry) => entry.verdict === "FAIL").length;
+  const checks = rows.filter(
+    (entry) => entry.verdict === "PASS" || entry.verdict === "FAIL",
+  ).length;
+  const m = machine;
+  const report = [
+    `Command: \`${command}\` (seed ${seed})  `,
+    `Date: ${startedAt.toISOString()}, ${Math.round(durationS)} s${m.commit ? `, commit ${m.commit}` : ""}  `,
+    `Machine: ${m.nproc} CPUs (${m.cpu}), ${m.memoryGiB.toFixed(1)} GiB, Node ${m.node}, store ${m.store}; load average ${loadAtStart} at the start, ${results.loadAtEnd} at the end (1, 5, 15 min)`,
+    "",
+    table(
+      ["check", "figure", "target", "result"],
+      rows.map((r) => [r.check, r.figure, r.target, r.verdict].map((c) => c.replaceAll("\n", " "))),
+    ),
+    "",
+    failed === 0 ? `All ${checks} checks passed.` : `${failed} of ${checks} checks failed.`,
+    ...(notes.length
+      ? ["", "Notes:", "", ...notes.map((note) => `- ${note.replaceAll("\n", " ")}`)]
+      : []),
+    "",
+  ].join("\n");
   process.stdout.write(report);
   if (!options["no-write"]) {
-    // Only between the soak markers: the bench owns another section.
-    writeSection(
-      join(REPO_ROOT, "BENCHMARKS.md"),
-      report,
-      "<!-- soak:begin -->",
-      "<!-- soak:end -->",
-    );
+    writeSection(report, "soak");
     progress("results written to BENCHMARKS.md (soak section)");
   }
-  const failed = results.rows.some((entry) => entry.verdict === "FAIL");
   if (failed || options.keep) progress(`logs and stores kept in ${workdir}`);
   else rmSync(workdir, { recursive: true, force: true });
   return failed ? 1 : 0;
