@@ -96,8 +96,14 @@ export async function sendBurst<E extends { eventId: string; body: Buffer }>(
   // Every in-flight request and every retry wait listens to it: not a leak.
   setMaxListeners(events.length * 2 + 16, stop);
   const stats: SenderStats = {
-    ...{ attempts: 0, acked: 0, refused: 0, gaveUp: 0, cutOff: 0 },
-    ...{ statuses: new Map(), errors: new Map(), lastAckMs: undefined },
+    attempts: 0,
+    acked: 0,
+    refused: 0,
+    gaveUp: 0,
+    cutOff: 0,
+    statuses: new Map(),
+    errors: new Map(),
+    lastAckMs: undefined,
   };
   const random = seededRandom(options.seed);
   const pool = createPool(target.origin, concurrency, policy.timeoutMs);
@@ -260,7 +266,11 @@ function watchChat(chat: FakeChat, spaces: ReadonlyMap<string, string>) {
       const counts = subjects.map((subject) => seen.get(`${space} ${subject}`) ?? 1);
       const all = subjects.length && visible === subjects.length;
       return {
-        ...{ space, events: subjects.length, visible, posts, ...counted },
+        space,
+        events: subjects.length,
+        visible,
+        posts,
+        ...counted,
         lastVisibleS: all ? lastVisibleMs / 1000 : undefined,
         // The fake refuses a post with 429 (over the rate) or 400 (a bad message, counted apart).
         throttled: posts - mine.messages,
@@ -300,8 +310,10 @@ export async function sendAndWatch(
   };
   let senderDone = false;
   const policy = {
-    ...{ initialDelayMs: config.burstInitialDelayMs, maxDelayMs: config.burstMaxDelayMs },
-    ...{ maxAttempts: config.burstMaxAttempts, timeoutMs: config.requestTimeoutMs },
+    initialDelayMs: config.burstInitialDelayMs,
+    maxDelayMs: config.burstMaxDelayMs,
+    maxAttempts: config.burstMaxAttempts,
+    timeoutMs: config.requestTimeoutMs,
   };
   const options = { concurrency: config.burstConcurrency, policy, seed: BURST_SEED };
   const sending = sendBurst(target, events, options, stop.signal, startMs).finally(() => {

@@ -68,8 +68,11 @@ function makeDelivery(secret: string) {
 /** One request per connection at a time: what a webhook sender does, and all HTTP/1.0 takes. */
 export const createPool = (origin: string, connections: number, timeoutMs: number) =>
   new Pool(origin, {
-    ...{ connections, pipelining: 1, connectTimeout: timeoutMs },
-    ...{ headersTimeout: timeoutMs, bodyTimeout: timeoutMs },
+    connections,
+    pipelining: 1,
+    connectTimeout: timeoutMs,
+    headersTimeout: timeoutMs,
+    bodyTimeout: timeoutMs,
   });
 
 /** Open loop: sends one delivery and records its outcome. Never throws. */
@@ -178,7 +181,9 @@ export async function closedLoop(
   const instance = autocannon(
     {
       url: target.origin,
-      ...{ connections: concurrency, pipelining: 1, duration: durationS },
+      connections: concurrency,
+      pipelining: 1,
+      duration: durationS,
       timeout: Math.max(1, Math.round(requestTimeoutMs / 1000)),
       requests: [
         {
@@ -236,7 +241,11 @@ export function summarize(stats: RunStats) {
   const problems = new Map<string, number>([...statuses, ...stats.errors]);
   const { sent, ok, skipped, latenciesMs, windowS, elapsedS, generatorCpuS: cpuS } = stats;
   return {
-    ...{ sent, ok, non2xx: total(stats.statuses), noAnswer: total(stats.errors), skipped },
+    sent,
+    ok,
+    non2xx: total(stats.statuses),
+    noAnswer: total(stats.errors),
+    skipped,
     p50Ms: percentile(latenciesMs, 50),
     p99Ms: percentile(latenciesMs, 99),
     fromScheduleP99Ms: percentile(stats.fromScheduleMs, 99),

@@ -75,7 +75,11 @@ const startRouted: StartTarget = (options) => {
   const env = cleanEnv({ VAST_GCHAT_CONFIG_DIR: configDir, VAST_GCHAT_SECRET_STORE: "file" });
   const cli = (args: string[], input = "") =>
     execaSync(process.execPath, [BIN, ...args], {
-      ...{ cwd: REPO_ROOT, env, extendEnv: false, input, timeout: 30_000 },
+      cwd: REPO_ROOT,
+      env,
+      extendEnv: false,
+      input,
+      timeout: 30_000,
     }).stdout;
   const spaces = spacesFor(options.chatUrl);
   for (const route of ROUTES) {
@@ -136,8 +140,14 @@ async function runSession(
       ` (${results.map((s) => `${s.route} ${s.lastVisibleS?.toFixed(2) ?? "–"} s, ${s.messages} msg, ${s.throttled} 429`).join("; ")})`,
   );
   return {
-    ...{ kind, events: events.length, allVisibleS, lost: events.length - visible },
-    ...{ spaces: results, sender, refused: chat.refused.length, endedS },
+    kind,
+    events: events.length,
+    allVisibleS,
+    lost: events.length - visible,
+    spaces: results,
+    sender,
+    refused: chat.refused.length,
+    endedS,
   };
 }
 

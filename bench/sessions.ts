@@ -200,8 +200,14 @@ export async function adapterSession(
     }
     const adapterCpuShare = spec.cpu === false ? undefined : cpuShare;
     return {
-      ...{ chatDelayMs, idleRssMiB, loadRssMiB, fixed, saturation },
-      ...{ adapterCpuShare, chatPosts, kill },
+      chatDelayMs,
+      idleRssMiB,
+      loadRssMiB,
+      fixed,
+      saturation,
+      adapterCpuShare,
+      chatPosts,
+      kill,
     };
   });
 }

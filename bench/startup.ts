@@ -32,7 +32,9 @@ function measureHelp(config: BenchConfig, configDir: string, progress: Progress)
   const commands = [`${node} ${JSON.stringify(BIN)} --help`, `${node} -e 0`];
   const flags = ["--shell=none", "--style=none", `--warmup=${warmupRuns}`, `--runs=${runs}`];
   execaSync("hyperfine", [...flags, "--export-json", exported, ...commands], {
-    ...{ env: cleanEnv({ VAST_GCHAT_CONFIG_DIR: configDir }), extendEnv: false, timeout: 300_000 },
+    env: cleanEnv({ VAST_GCHAT_CONFIG_DIR: configDir }),
+    extendEnv: false,
+    timeout: 300_000,
   });
   const { results } = JSON.parse(readFileSync(exported, "utf8")) as {
     results: { times: number[] }[];

@@ -94,7 +94,9 @@ export async function startOurs({ workdir, chatUrl, secret }: StartOptions): Pro
   // database each run: the store is not emptied between sessions).
   const { VAST_GCHAT_SQLITE_DRIVER = "", VAST_GCHAT_STORE = "" } = process.env;
   const env = cleanEnv({
-    ...{ VAST_WEBHOOK_SECRET: secret, GOOGLE_CHAT_URL: chatUrl, VAST_GCHAT_CONFIG_DIR: configDir },
+    VAST_WEBHOOK_SECRET: secret,
+    GOOGLE_CHAT_URL: chatUrl,
+    VAST_GCHAT_CONFIG_DIR: configDir,
     ...(VAST_GCHAT_SQLITE_DRIVER ? { VAST_GCHAT_SQLITE_DRIVER } : {}),
     ...(VAST_GCHAT_STORE ? { VAST_GCHAT_STORE } : {}),
   });

@@ -58,8 +58,16 @@ async function rawExchange(port: number, pieces: readonly Buffer[]) {
 /** `accepted`: POSTs answered 200 (the worker must deliver each); `resetUnread`: refused before
  * the body was read, and reset before the answer could be read. */
 const newTally = () => ({
-  ...{ requests: 0, batches: 0, noAnswer: 0, timeouts: 0, serverErrors: 0, unavailable: 0 },
-  ...{ accepted: 0, oracleChecked: 0, oracleMismatches: 0, resetUnread: 0 },
+  requests: 0,
+  batches: 0,
+  noAnswer: 0,
+  timeouts: 0,
+  serverErrors: 0,
+  unavailable: 0,
+  accepted: 0,
+  oracleChecked: 0,
+  oracleMismatches: 0,
+  resetUnread: 0,
   statuses: new Map<number | string, number>(),
   mismatchExamples: [] as string[],
   faultExamples: [] as Array<{ description: string; got: string; request: string }>,

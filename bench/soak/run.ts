@@ -92,7 +92,10 @@ function parseOptions(argv: string[]) {
   const { values } = parseArgs({
     args: argv,
     options: {
-      ...{ quick: flag, keep: flag, "no-write": flag, help: { ...flag, short: "h" } },
+      quick: flag,
+      keep: flag,
+      "no-write": flag,
+      help: { ...flag, short: "h" },
       only: { type: "string", multiple: true, default: [] },
       seed: { type: "string", default: String(Date.now() % 1_000_000) },
     },
