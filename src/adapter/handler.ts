@@ -165,7 +165,7 @@ async function handleDelivery(
   if (!parsed.ok) return reject(400, parsed.error);
 
   const notifType = parsed.event.notif_type;
-  const payload = request.body.toString("utf8");
+  const payload = parsed.text;
   if (deps.claimSelfTest?.({ eventId: parsed.eventId, notifType, payload, receivedAt: now })) {
     return {
       status: 200,

@@ -42,6 +42,13 @@ const NO_BODY = Buffer.alloc(0);
 
 export async function startReceiverServer(options: ReceiverServerOptions): Promise<ReceiverServer> {
   const maxBody = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  // A request line naming the webhook path exactly needs no URL parsing (the common case, and the
+  // hot one), provided the path is one the parser leaves as it is.
+  const { path: webhookPath } = options.deps;
+  const plainPath =
+    new URL(webhookPath, "http://listener.invalid").pathname === webhookPath
+      ? webhookPath
+      : undefined;
 
   const handle = (req: IncomingMessage, res: ServerResponse) => {
     const respond = (response: HandlerResponse, closeAfter = false) => {
@@ -63,7 +70,7 @@ export async function startReceiverServer(options: ReceiverServerOptions): Promi
       }
     };
 
-    const path = pathOf(req);
+    const path = req.url === plainPath ? plainPath : pathOf(req);
     const method = req.method ?? "GET";
     if (path === undefined || path !== options.deps.path || method !== "POST") {
       // Only a delivery has a body worth reading: the rest is answered from the request line, and

@@ -19,8 +19,12 @@ const VastEventSchema = z.looseObject({
 export type VastEvent = z.infer<typeof VastEventSchema>;
 
 export type ParsedEvent =
-  | { ok: true; eventId: string; event: VastEvent }
+  /** `text` is the body decoded (valid UTF-8, or it would not have parsed): what the store keeps. */
+  | { ok: true; eventId: string; event: VastEvent; text: string }
   | { ok: false; error: "invalid_json" | "invalid_payload" };
+
+/** Refuses bytes that are not UTF-8 rather than replacing them; stateless, so one serves all. */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
 
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
@@ -33,9 +37,11 @@ const MAX_EVENT_ID_LENGTH = 200;
  * retry is still recognised.
  */
 export function parseEvent(rawBody: Buffer): ParsedEvent {
+  let text: string;
   let value: unknown;
   try {
-    value = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(rawBody));
+    text = UTF8.decode(rawBody);
+    value = JSON.parse(text);
   } catch {
     return { ok: false, error: "invalid_json" };
   }
@@ -55,7 +61,7 @@ export function parseEvent(rawBody: Buffer): ParsedEvent {
         : given.length > MAX_EVENT_ID_LENGTH
           ? hashKey(given)
           : given;
-  return { ok: true, eventId, event };
+  return { ok: true, eventId, event, text };
 }
 
 function hashKey(data: string | Buffer): string {
