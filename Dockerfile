@@ -18,10 +18,13 @@ COPY src ./src
 RUN npm run build
 
 FROM node:26-bookworm-slim
+# Memory: serve's settings as a service (SERVE_NODE_OPTIONS in src/cli/commands/service.ts: a heap
+# cap, a small young generation, two malloc arenas; docs/platforms.md, "Memory").
 ENV NODE_ENV=production \
     VAST_GCHAT_CONFIG_DIR=/var/lib/vast-gchat \
     VAST_GCHAT_SECRET_STORE=file \
-    NODE_OPTIONS=--max-old-space-size=256 \
+    NODE_OPTIONS="--max-old-space-size=256 --max-semi-space-size=1" \
+    MALLOC_ARENA_MAX=2 \
     PORT=8787
 WORKDIR /app
 COPY package.json package-lock.json ./

@@ -3,6 +3,7 @@ import { availableParallelism, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { execa } from "execa";
+import { SERVE_ENVIRONMENT, SERVE_NODE_OPTIONS } from "../src/cli/commands/service.js";
 import { startPostgresCluster } from "../test/support/postgres-cluster.js";
 import { checkBuild, loadAverage } from "./machine.js";
 import type { ReplicaRun } from "./replica-load.js";
@@ -31,6 +32,8 @@ import { REPO_ROOT } from "./targets.js";
  */
 const progress = (message: string) => console.error(`[stores] ${message}`);
 const NEWEST = join(REPO_ROOT, ".ci", "node-lines", "node_modules", "node26", "bin", "node");
+/** How `vast-gchat service`, deploy/'s unit and the Dockerfile start serve (docs/platforms.md). */
+const AS_A_SERVICE = { ...SERVE_ENVIRONMENT, NODE_OPTIONS: SERVE_NODE_OPTIONS.join(" ") };
 
 /** `script`: bench/run.ts (the load part) unless given (bench/replica-load.ts). */
 type StoreRun = { label: string; node: string; env: Record<string, string>; script?: string };
@@ -86,6 +89,13 @@ async function main(): Promise<number> {
   try {
     const runs: StoreRun[] = [
       { label: "SQLite, node:sqlite", node: NEWEST, env: {} },
+      {
+        label: `SQLite, node:sqlite, started as a service (${Object.entries(AS_A_SERVICE)
+          .map(([name, value]) => `${name}=${value}`)
+          .join(", ")})`,
+        node: NEWEST,
+        env: { BENCH_SERVE_ENV: JSON.stringify(AS_A_SERVICE) },
+      },
       { label: "SQLite, better-sqlite3", node: process.execPath, env: {} },
       {
         label: "PostgreSQL, one replica",

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { request } from "undici";
-import { SERVE_NODE_OPTIONS } from "../../src/cli/commands/service.js";
+import { SERVE_ENVIRONMENT, SERVE_NODE_OPTIONS } from "../../src/cli/commands/service.js";
 import { eventStorePath } from "../../src/config/paths.js";
 import { freeLoopbackPort } from "../../src/tunnel/free-port.js";
 import { sampleEvent } from "../../src/vast/sample-events.js";
@@ -168,7 +168,8 @@ async function serveSpec(
     VAST_API_KEY: secrets.apiKey,
     NGROK_AUTHTOKEN: secrets.ngrokAuthtoken,
     VAST_GCHAT_CONFIG_DIR: configDir,
-    // As `vast-gchat service` runs it (its heap cap), unless SOAK_CHILD_NODE_OPTIONS says otherwise.
+    // As `vast-gchat service` runs it, unless SOAK_CHILD_NODE_OPTIONS says otherwise.
+    ...SERVE_ENVIRONMENT,
     NODE_OPTIONS: process.env.SOAK_CHILD_NODE_OPTIONS ?? SERVE_NODE_OPTIONS.join(" "),
     ...more.env,
   });

@@ -1,8 +1,9 @@
 import { spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { SERVE_ENVIRONMENT, SERVE_NODE_OPTIONS } from "../../src/cli/commands/service.js";
 import { cleanEnv, runCli } from "../support/cli-process.js";
 import { runInProcess } from "../support/run-program.js";
 
@@ -71,10 +72,11 @@ describe("service", () => {
       );
       expect(result.code).toBe(0);
       expect(result.stdout).toContain(`serve --config-dir ${dir}`);
-      // Started with the heap cap that keeps a long-running serve's memory flat.
+      // Started with the memory settings that keep a long-running serve's memory flat and low.
       expect(result.stdout).toMatch(
-        /^ExecStart=\S+node --max-old-space-size=256 \S+vast-gchat\.js serve/m,
+        /^ExecStart=\S+node --max-old-space-size=256 --max-semi-space-size=1 \S+vast-gchat\.js serve/m,
       );
+      expect(result.stdout).toMatch(/^Environment=MALLOC_ARENA_MAX=2$/m);
       expect(result.stdout).not.toContain("whsec-unit-test");
       const unit = join(dir, "vast-gchat.service");
       writeFileSync(unit, result.stdout);
@@ -83,6 +85,21 @@ describe("service", () => {
       expect(verify.status).toBe(0);
     } finally {
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("starts serve as the replica unit in deploy/ and the Dockerfile do", () => {
+    const options = SERVE_NODE_OPTIONS.join(" ");
+    const replicaUnit = readFileSync(
+      new URL("../../deploy/vast-gchat-replica.service", import.meta.url),
+      "utf8",
+    );
+    expect(replicaUnit).toContain(`Environment="NODE_OPTIONS=${options}"`);
+    const dockerfile = readFileSync(new URL("../../Dockerfile", import.meta.url), "utf8");
+    expect(dockerfile).toContain(`NODE_OPTIONS="${options}"`);
+    for (const [name, value] of Object.entries(SERVE_ENVIRONMENT)) {
+      expect(replicaUnit).toContain(`Environment=${name}=${value}\n`);
+      expect(dockerfile).toMatch(new RegExp(`^ +${name}=${value} `, "m"));
     }
   });
 });
