@@ -94,7 +94,7 @@ export async function startOurs({ workdir, chatUrl, secret }: StartOptions): Pro
   // database each run: the store is not emptied between sessions).
   const { VAST_GCHAT_SQLITE_DRIVER = "", VAST_GCHAT_STORE = "" } = process.env;
   // BENCH_SERVE_ENV='{"NODE_OPTIONS": "..."}': settings for serve alone, as a deployment gives
-  // them (bench:stores' small-machine row), never for the generator beside it.
+  // them (bench:stores' row of serve started as a service), never for the generator beside it.
   const serveEnv = JSON.parse(process.env.BENCH_SERVE_ENV ?? "{}") as Record<string, string>;
   const env = cleanEnv({
     ...serveEnv,
