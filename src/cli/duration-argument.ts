@@ -1,4 +1,4 @@
-import { InvalidArgumentError } from "commander";
+import { InvalidArgumentError } from "./commander.js";
 
 /**
  * Periods such as `serve --check-every 5m`, checked where commander parses them (as

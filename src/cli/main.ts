@@ -1,5 +1,5 @@
-import { CommanderError } from "commander";
 import { UserError } from "../user-error.js";
+import { CommanderError } from "./commander.js";
 import type { ProgramContext } from "./context.js";
 import { ExitCode, exitCodeOf } from "./errors.js";
 import { printable } from "./printable.js";

@@ -1,5 +1,5 @@
-import { InvalidArgumentError } from "commander";
 import { checkRouteName, type Mention, parseMention } from "../route-syntax.js";
+import { InvalidArgumentError } from "./commander.js";
 
 /**
  * Numeric options, checked by commander where they are parsed: a bad value is refused before any

@@ -1,6 +1,6 @@
-import { Command, Option } from "@commander-js/extra-typings";
 import { TUNNEL_CHOICES } from "../config/tunnel-choices.js";
 import { VERSION } from "../version.js";
+import { Command, Option } from "./commander.js";
 import type { EventsAction, EventsOptions } from "./commands/events.js";
 import type { RouteAction, RouteOptions } from "./commands/route.js";
 import type { GlobalOptions, ProgramContext } from "./context.js";

@@ -51,8 +51,8 @@ describe("the supply chain", () => {
     }
   });
 
-  it("keeps the production install small (304 lockfile entries with tunnelmole, 144 without)", () => {
-    // The lockfile lists every platform's native packages; one machine installs 122 of them
+  it("keeps the production install small (304 lockfile entries with tunnelmole, 143 without)", () => {
+    // The lockfile lists every platform's native packages; one machine installs 121 of them
     // (docs/supply-chain.md). Raising this bound is a decision to write down there: it went from
     // 140 to 150 for the PostgreSQL client `pg` (14 entries, no install script, issue 17).
     expect(production.length).toBeLessThanOrEqual(150);
