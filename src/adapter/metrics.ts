@@ -1,8 +1,8 @@
 import type { EventEmitter } from "node:events";
-import { Counter, Gauge, Histogram, Registry } from "prom-client";
 import type { EventStore } from "../delivery/event-store.js";
 import type { AdapterEvents } from "./events.js";
 import type { RejectReason } from "./handler.js";
+import { Counter, Gauge, Histogram, Registry } from "./prom-client-classes.js";
 
 /**
  * GET /metrics on the loopback listener: Prometheus text for one adapter. Counters follow the

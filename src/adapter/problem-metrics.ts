@@ -1,6 +1,6 @@
-import { Gauge, Registry } from "prom-client";
 import { METRIC_PREFIX } from "./metrics.js";
 import { PROBLEM_KINDS, type Problem } from "./problems.js";
+import { Gauge, Registry } from "./prom-client-classes.js";
 
 /**
  * The open problems on /metrics (loopback listener only): one gauge per kind, 1 while it lasts,

@@ -13,7 +13,9 @@ import { postSigned } from "../support/sign.js";
  * Vast.ai, probes a public URL or opens tunnelmole's websocket. A serve with its secrets in the
  * environment and no tunnel does none of these: it starts, takes an event and posts it to Chat
  * without loading undici at all, neither the package nor the copy bundled in Node (which an ESM
- * import of node:http loads on Node 22+: src/http-modules.ts). The child records every module it resolves through a module
+ * import of node:http loads on Node 22+: src/http-modules.ts). Nor prom-client's index, whose
+ * Pushgateway brings node:zlib, its default metrics node:v8 (some 4 MB more in all:
+ * src/adapter/prom-client-classes.ts). The child records every module it resolves through a module
  * hook given to `node --import`: registerHooks (synchronous, in the thread) where Node has it,
  * else register (Node 20; the hooks run in a thread of their own, hence a file for the record).
  */
@@ -22,9 +24,11 @@ import { appendFileSync } from "node:fs";
 import * as module from "node:module";
 const record = (url) => appendFileSync(process.env.RESOLVED_LOG, url + "\\n");
 // Node's own copy of undici (behind fetch, and behind node:http's lazy WebSocket getters on 22+)
-// is a built-in module: it shows in moduleLoadList, not in the resolve hook.
+// is a built-in module, as are zlib and v8: they show in moduleLoadList, not in the hook.
 process.on("exit", () => {
-  for (const name of process.moduleLoadList) if (/undici/.test(name)) record("builtin:" + name);
+  for (const name of process.moduleLoadList) {
+    if (/undici|zlib|NativeModule v8$/.test(name)) record("builtin:" + name);
+  }
 });
 if (module.registerHooks) {
   module.registerHooks({
@@ -66,7 +70,7 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-it("serve starts, takes an event and posts it to Chat without loading undici", async () => {
+it("serve starts, takes an event and posts it to Chat without loading undici or prom-client's index", async () => {
   writeFileSync(join(dir, "recorder.mjs"), RECORDER);
   writeFileSync(join(dir, "async-hooks.mjs"), ASYNC_HOOKS);
   const resolvedLog = join(dir, "resolved.log");
@@ -89,5 +93,6 @@ it("serve starts, takes an event and posts it to Chat without loading undici", a
   expect(resolved).toContainEqual(expect.stringMatching(/\/dist\/cli\/commands\/serve\.js$/));
   expect(resolved).toContainEqual(expect.stringMatching(/\/dist\/chat\/post-message\.js$/));
   expect(resolved.filter((url) => /[/\\]node_modules[/\\]undici[/\\]/.test(url))).toEqual([]);
+  expect(resolved.filter((url) => /[/\\]prom-client[/\\]index\.js$/.test(url))).toEqual([]);
   expect(resolved.filter((url) => url.startsWith("builtin:"))).toEqual([]);
 });
