@@ -129,12 +129,10 @@ async function runSession(
   const { sender, allVisibleS, endedS, visible } = watched;
   // In ROUTES' order; a space no route has (none should get a message) last.
   const routeOf = new Map([...spaces].map(([route, space]) => [space, route]));
+  const order = [...spaces.keys(), "none"];
   const results = watched.spaces
     .map((space) => ({ route: routeOf.get(space.space) ?? "none", ...space }))
-    .sort(
-      (a, b) =>
-        [...spaces.keys(), "none"].indexOf(a.route) - [...spaces.keys(), "none"].indexOf(b.route),
-    );
+    .sort((a, b) => order.indexOf(a.route) - order.indexOf(b.route));
   progress(
     `  ${kind}: ${visible} of ${events.length} visible after ${(allVisibleS ?? endedS).toFixed(2)} s` +
       ` (${results.map((s) => `${s.route} ${s.lastVisibleS?.toFixed(2) ?? "–"} s, ${s.messages} msg, ${s.throttled} 429`).join("; ")})`,
