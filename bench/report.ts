@@ -4,7 +4,7 @@ import type { BurstResult, SenderStats } from "./burst.js";
 import type { BenchConfig } from "./config.js";
 import type { RunSummary } from "./load.js";
 import type { MachineInfo } from "./machine.js";
-import type { RoutesInput, SpaceResult } from "./routes-burst.js";
+import type { SessionResult as RoutedSession, SpaceResult } from "./routes-burst.js";
 import type { CeilingResult, SessionPlan, SessionResult } from "./sessions.js";
 import type { ServeStartsResult, StartupResult } from "./startup.js";
 import { REPO_ROOT } from "./targets.js";
@@ -14,13 +14,8 @@ import { REPO_ROOT } from "./targets.js";
  * verdicts, the exit code and BENCHMARKS.md's section all come from reading it back (`tsx
  * bench/render.ts [FILE] [--write]` does the same for a saved run).
  */
-export interface ReportInput {
+export interface ReportInput extends Run {
   config: BenchConfig;
-  machine: MachineInfo;
-  startedAt: Date;
-  durationS: number;
-  loadAtStart: string;
-  loadAtEnd: string;
   /** Each part is absent when `--only` left it out. */
   startup?: { cli: StartupResult; serve: ServeStartsResult } | undefined;
   load?: LoadReport | undefined;
@@ -167,11 +162,13 @@ function verdicts() {
 }
 type Judge = ReturnType<typeof verdicts>["judge"];
 
-/** How a run was made: the command, when, on what machine and under what load, its repeats. */
-type Run = { machine: MachineInfo; startedAt: Date; durationS: number } & Record<
+/** How a run was made (the bench's, the routed burst's): when, on what machine, under what load. */
+export type Run = { machine: MachineInfo; startedAt: Date; durationS: number } & Record<
   `loadAt${"Start" | "End"}`,
   string
 >;
+
+/** The header of a report: the command, the run, its repeats. */
 function header(run: Run, command: string, sharing: string, repeats: string, python = "") {
   const m = run.machine;
   return [
@@ -580,6 +577,12 @@ export const ROUTES = [
 ] as const;
 /** After every event is visible, Chat counts as settled once it gets no post for this long. */
 export const SETTLE = { quietMs: 2000, settleMs: 10_000 };
+/** The routed burst's document: each repeat's routed burst and its shares alone, in ROUTES' order. */
+export interface RoutesInput extends Run {
+  kind: "routes";
+  options: { quick: boolean; events: number; argv: string[]; burst: BenchConfig };
+  repeats: { routed: RoutedSession; alone: RoutedSession[] }[];
+}
 
 function renderRoutes(input: RoutesInput): { text: string; correct: boolean } {
   const { options: config, repeats } = input;

@@ -6,7 +6,6 @@ import {
   type BurstEvent,
   type SpaceResult as BurstSpace,
   makeBurst,
-  type SenderStats,
   sendAndWatch,
   spaceOf,
 } from "./burst.js";
@@ -25,29 +24,7 @@ import { REPO_ROOT, type StartTarget, startOurs, type Target } from "./targets.j
 const progress = (message: string) => console.error(`[routes] ${message}`);
 
 export type SpaceResult = BurstSpace & { route: string };
-export interface SessionResult {
-  /** "routed", or the route whose share was sent alone. */
-  kind: string;
-  events: number;
-  allVisibleS: number | undefined;
-  lost: number;
-  spaces: SpaceResult[];
-  sender: SenderStats;
-  /** Posts the fake refused as Google would (400): none expected. */
-  refused: number;
-  endedS: number;
-}
-/** The routed burst's document: each repeat's routed burst and its shares alone, in ROUTES' order. */
-export interface RoutesInput {
-  kind: "routes";
-  options: { quick: boolean; events: number; argv: string[]; burst: BenchConfig };
-  machine: Awaited<ReturnType<typeof machineInfo>>;
-  startedAt: Date;
-  durationS: number;
-  loadAtStart: string;
-  loadAtEnd: string;
-  repeats: { routed: SessionResult; alone: SessionResult[] }[];
-}
+export type SessionResult = Awaited<ReturnType<typeof runSession>>;
 
 const USAGE = `usage: npm run bench:routes -- [--quick] [--events N] [--repeats N] [--write | --no-write]
 
@@ -113,7 +90,7 @@ async function runSession(
   config: BenchConfig,
   chat: FakeChat,
   target: Target,
-): Promise<SessionResult> {
+) {
   const spaces = spacesFor(chat.webhookUrl());
   const spaceOfEvent = new Map(
     events.map(({ event, route }) => [event.subject, spaces.get(route) ?? ""]),
@@ -138,12 +115,14 @@ async function runSession(
       ` (${results.map((s) => `${s.route} ${s.lastVisibleS?.toFixed(2) ?? "–"} s, ${s.messages} msg, ${s.throttled} 429`).join("; ")})`,
   );
   return {
+    /** "routed", or the route whose share was sent alone. */
     kind,
     events: events.length,
     allVisibleS,
     lost: events.length - visible,
     spaces: results,
     sender,
+    /** Posts the fake refused as Google would (400): none expected. */
     refused: chat.refused.length,
     endedS,
   };
@@ -174,7 +153,7 @@ benchScript("routes", async () => {
     withTarget(startRouted, dir, chatSetup, progress, (target, chat) =>
       runSession(kind, burst, config, chat, target),
     );
-  const repeats: RoutesInput["repeats"] = [];
+  const repeats: { routed: SessionResult; alone: SessionResult[] }[] = [];
   for (let repeat = 1; repeat <= count; repeat++) {
     progress(`repeat ${repeat} of ${count}`);
     const dir = (name: string) => join(workdir, `repeat-${repeat}`, name);
