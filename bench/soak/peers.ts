@@ -144,13 +144,10 @@ export async function startChaosChat(context: h.PartContext, seedOffset: number)
       return { events: counts.filter((n) => n > 1).length, maxCopies: Math.max(0, ...counts) };
     },
     /** Resolves true once every token is in Chat, false at the timeout. */
-    waitForTokens: (tokens: readonly string[], timeoutMs: number) =>
-      fake
-        .waitFor(() => missing(tokens).length === 0, timeoutMs)
-        .then(
-          () => true,
-          () => false,
-        ),
+    waitForTokens: (tokens: readonly string[], timeoutMs: number) => {
+      const all = fake.waitFor(() => missing(tokens).length === 0, timeoutMs);
+      return all.then(() => true).catch(() => false);
+    },
   };
   context.later(() => {
     setChaos(false);
