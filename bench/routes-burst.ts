@@ -1,6 +1,5 @@
 import { join } from "node:path";
-import { execaSync } from "execa";
-import { BIN, cleanEnv } from "../test/support/cli-process.js";
+import { cleanEnv, runCli } from "../test/support/cli-process.js";
 import type { FakeChat } from "../test/support/fake-chat.js";
 import {
   type BurstEvent,
@@ -13,7 +12,7 @@ import { type BenchConfig, readConfig } from "./config.js";
 import { benchScript, checkBuild, loadAverage, machineInfo, workdirFor } from "./machine.js";
 import { ROUTES, ROUTES_RESULTS_FILE, renderDocument, SETTLE, saveResults } from "./report.js";
 import { withTarget } from "./sessions.js";
-import { REPO_ROOT, type StartTarget, startOurs, type Target } from "./targets.js";
+import { type StartTarget, startOurs, type Target } from "./targets.js";
 
 /**
  * `npm run bench:routes`: the burst of bench/burst.ts across three spaces (issue 16: "a burst of
@@ -47,26 +46,23 @@ function spacesFor(defaultUrl: string): Map<string, string> {
  * NAME --types LIST --chat-url-stdin --no-chat-check` (its GOOGLE_CHAT_URL is default's). No API
  * key: the routes are stored, no webhook is updated (README, "The webhook").
  */
-const startRouted: StartTarget = (options) => {
+const startRouted: StartTarget = async (options) => {
   const configDir = join(options.workdir, "config");
   const env = cleanEnv({ VAST_GCHAT_CONFIG_DIR: configDir, VAST_GCHAT_SECRET_STORE: "file" });
-  const cli = (args: string[], input = "") =>
-    execaSync(process.execPath, [BIN, ...args], {
-      cwd: REPO_ROOT,
-      env,
-      extendEnv: false,
-      input,
-      timeout: 30_000,
-    }).stdout;
+  const cli = async (args: string[], input?: string) => {
+    const { code, stdout, stderr } = await runCli(args, env, input);
+    if (code !== 0) throw new Error(`vast-gchat ${args.join(" ")} exited ${code}: ${stderr}`);
+    return stdout;
+  };
   const spaces = spacesFor(options.chatUrl);
   for (const route of ROUTES) {
     const url = new URL(options.chatUrl);
     url.pathname = `/v1/spaces/${spaces.get(route.name)}/messages`;
     const args = ["route", "add", route.name, "--types", route.types, "--chat-url-stdin"];
     const replace = route.name === "default" ? ["--replace"] : [];
-    cli([...args, "--no-chat-check", ...replace], `${url.href}\n`);
+    await cli([...args, "--no-chat-check", ...replace], `${url.href}\n`);
   }
-  const listed = JSON.parse(cli(["route", "list", "--json"]) || "{}") as {
+  const listed = JSON.parse((await cli(["route", "list", "--json"])) || "{}") as {
     routes?: { name: string }[];
   };
   const names = listed.routes?.map((route) => route.name).join(", ");
