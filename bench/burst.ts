@@ -62,20 +62,21 @@ export function makeBurst(count: number, types: readonly string[] = EVENT_TYPES)
   });
 }
 
-export interface SenderStats {
+/** What the sender saw, as load.ts's RunStats: a class for its starting values, read back as data. */
+export class SenderStats {
   /** Requests sent, retries included. */
-  attempts: number;
+  attempts = 0;
   /** Events that got a 2xx, that got a final 4xx (not 408/429), that failed maxAttempts times
    * (a real sender would drop them), and that were still being retried when the run ended. */
-  acked: number;
-  refused: number;
-  gaveUp: number;
-  cutOff: number;
+  acked = 0;
+  refused = 0;
+  gaveUp = 0;
+  cutOff = 0;
   /** Non-2xx answers by status; attempts without an answer by error code. */
-  statuses: Map<number, number>;
-  errors: Map<string, number>;
+  statuses = new Map<number, number>();
+  errors = new Map<string, number>();
   /** When the last event's 2xx arrived, ms from the start of the run. */
-  lastAckMs: number | undefined;
+  lastAckMs: number | undefined = undefined;
 }
 
 /**
@@ -93,18 +94,10 @@ export async function sendBurst<E extends { eventId: string; body: Buffer }>(
   onAck: (event: E) => void = () => {},
 ): Promise<SenderStats> {
   const { concurrency, policy, ratePerS } = options;
+  const { path, secret } = target;
   // Every in-flight request and every retry wait listens to it: not a leak.
   setMaxListeners(events.length * 2 + 16, stop);
-  const stats: SenderStats = {
-    attempts: 0,
-    acked: 0,
-    refused: 0,
-    gaveUp: 0,
-    cutOff: 0,
-    statuses: new Map(),
-    errors: new Map(),
-    lastAckMs: undefined,
-  };
+  const stats = new SenderStats();
   const random = seededRandom(options.seed);
   const pool = createPool(target.origin, concurrency, policy.timeoutMs);
   // At most `concurrency` in flight, so an attempt's timeout runs from when it leaves.
@@ -122,19 +115,11 @@ export async function sendBurst<E extends { eventId: string; body: Buffer }>(
     if (stop.aborted) return "stopped";
     stats.attempts++;
     let status: number;
+    const { eventId, body } = event;
     try {
-      const headers = vastHeaders(target.secret, event.body, {
-        eventId: event.eventId,
-        attempt: number,
-      });
+      const headers = vastHeaders(secret, body, { eventId, attempt: number });
       const signal = AbortSignal.any([stop, AbortSignal.timeout(policy.timeoutMs)]);
-      const response = await pool.request({
-        path: target.path,
-        method: "POST",
-        headers,
-        body: event.body,
-        signal,
-      });
+      const response = await pool.request({ path, method: "POST", headers, body, signal });
       await response.body.text();
       status = response.statusCode;
     } catch (error) {

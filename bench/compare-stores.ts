@@ -87,21 +87,17 @@ async function main(): Promise<number> {
   // Durable as in production: the test cluster's fsync=off would flatter PostgreSQL.
   const cluster = await startPostgresCluster({ settings: { fsync: "on", full_page_writes: "on" } });
   try {
+    const settings = Object.entries(AS_A_SERVICE).map(([name, value]) => `${name}=${value}`);
+    const database = await cluster.createDatabase("bench");
     const runs: StoreRun[] = [
       { label: "SQLite, node:sqlite", node: NEWEST, env: {} },
       {
-        label: `SQLite, node:sqlite, started as a service (${Object.entries(AS_A_SERVICE)
-          .map(([name, value]) => `${name}=${value}`)
-          .join(", ")})`,
+        label: `SQLite, node:sqlite, started as a service (${settings.join(", ")})`,
         node: NEWEST,
         env: { BENCH_SERVE_ENV: JSON.stringify(AS_A_SERVICE) },
       },
       { label: "SQLite, better-sqlite3", node: process.execPath, env: {} },
-      {
-        label: "PostgreSQL, one replica",
-        node: NEWEST,
-        env: { VAST_GCHAT_STORE: await cluster.createDatabase("bench") },
-      },
+      { label: "PostgreSQL, one replica", node: NEWEST, env: { VAST_GCHAT_STORE: database } },
     ];
     for (const replicas of [1, 2]) {
       runs.push({

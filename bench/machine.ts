@@ -7,18 +7,7 @@ import { isPostgresUrl } from "../src/delivery/store-location.js";
 import { REPO_ROOT } from "./targets.js";
 
 /** The machine a run was taken on: figures from a shared, noisy machine mean little without it. */
-export interface MachineInfo {
-  nproc: number;
-  cpu: string;
-  memoryGiB: number;
-  node: string;
-  /** The store serve runs on here: the SQLite driver this Node and VAST_GCHAT_SQLITE_DRIVER choose. */
-  store: string;
-  python: string | undefined;
-  commit: string | undefined;
-  /** Whether the working tree had uncommitted changes (the figures may not match the commit). */
-  dirty: boolean;
-}
+export type MachineInfo = Awaited<ReturnType<typeof machineInfo>>;
 
 /** The 1, 5 and 15 minute load averages, e.g. "1.16 1.07 1.86". */
 export function loadAverage(): string {
@@ -33,7 +22,7 @@ function output(command: string, args: string[]): string | undefined {
   return result.status === 0 ? result.stdout.trim() : undefined;
 }
 
-export async function machineInfo(): Promise<MachineInfo> {
+export async function machineInfo() {
   // serve is started with this Node, VAST_GCHAT_SQLITE_DRIVER and VAST_GCHAT_STORE (targets.ts),
   // so it chooses alike.
   const driver = await chooseSqliteDriver().then(
@@ -48,9 +37,11 @@ export async function machineInfo(): Promise<MachineInfo> {
     cpu: cpus()[0]?.model.trim() ?? "unknown CPU",
     memoryGiB: totalmem() / 2 ** 30,
     node: process.version,
+    /** The store serve runs on here: the SQLite driver this Node and VAST_GCHAT_SQLITE_DRIVER choose. */
     store,
     python: output("python3", ["--version"]),
     commit: output("git", ["rev-parse", "--short", "HEAD"]),
+    /** Whether the working tree had uncommitted changes (the figures may not match the commit). */
     dirty: (output("git", ["status", "--porcelain", "--untracked-files=no"]) ?? "") !== "",
   };
 }

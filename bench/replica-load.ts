@@ -148,17 +148,8 @@ async function main(): Promise<number> {
       `store check: ${stored.missing} of ${stored.acknowledged} acknowledged missing, ${stored.repeated} stored more than once`,
     );
     const durationS = (Date.now() - startedAt.getTime()) / 1000;
-    const loadAtEnd = loadAverage();
-    const run: ReplicaRun = {
-      config,
-      machine,
-      startedAt,
-      durationS,
-      loadAtStart,
-      loadAtEnd,
-      load,
-      stored,
-    };
+    const timing = { startedAt, durationS, loadAtStart, loadAtEnd: loadAverage() };
+    const run: ReplicaRun = { config, machine, ...timing, load, stored };
     saveResults(run);
     return 0;
   } finally {

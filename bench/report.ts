@@ -4,7 +4,7 @@ import type { BurstResult, SenderStats } from "./burst.js";
 import type { BenchConfig } from "./config.js";
 import type { RunSummary } from "./load.js";
 import type { MachineInfo } from "./machine.js";
-import type { RoutesInput, SpaceResult } from "./routes-burst.js";
+import type { SessionResult as RoutedSession, SpaceResult } from "./routes-burst.js";
 import type { CeilingResult, SessionPlan, SessionResult } from "./sessions.js";
 import type { ServeStartsResult, StartupResult } from "./startup.js";
 import { REPO_ROOT } from "./targets.js";
@@ -14,13 +14,8 @@ import { REPO_ROOT } from "./targets.js";
  * verdicts, the exit code and BENCHMARKS.md's section all come from reading it back (`tsx
  * bench/render.ts [FILE] [--write]` does the same for a saved run).
  */
-export interface ReportInput {
+export interface ReportInput extends Run {
   config: BenchConfig;
-  machine: MachineInfo;
-  startedAt: Date;
-  durationS: number;
-  loadAtStart: string;
-  loadAtEnd: string;
   /** Each part is absent when `--only` left it out. */
   startup?: { cli: StartupResult; serve: ServeStartsResult } | undefined;
   load?: LoadReport | undefined;
@@ -167,11 +162,13 @@ function verdicts() {
 }
 type Judge = ReturnType<typeof verdicts>["judge"];
 
-/** How a run was made: the command, when, on what machine and under what load, its repeats. */
-type Run = { machine: MachineInfo; startedAt: Date; durationS: number } & Record<
+/** How a run was made (the bench's, the routed burst's): when, on what machine, under what load. */
+export type Run = { machine: MachineInfo; startedAt: Date; durationS: number } & Record<
   `loadAt${"Start" | "End"}`,
   string
 >;
+
+/** The header of a report: the command, the run, its repeats. */
 function header(run: Run, command: string, sharing: string, repeats: string, python = "") {
   const m = run.machine;
   return [
@@ -378,12 +375,8 @@ function loadRows({ config, load }: ReportInput, judge: Judge): Row[] {
 /** "12.3", or "not all visible after 300 s (287 of 500)" per run. */
 function visibleTimes(results: readonly BurstResult[] | undefined): string {
   if (!results) return "skipped";
-  if (results.every((r) => r.allVisibleS !== undefined)) {
-    return spread(
-      results.map((r) => r.allVisibleS),
-      oneDecimal,
-    );
-  }
+  const times = results.map((r) => r.allVisibleS);
+  if (times.every((t) => t !== undefined)) return spread(times, oneDecimal);
   return results
     .map((r) =>
       r.allVisibleS !== undefined
@@ -454,13 +447,9 @@ function problems({ config, load, burst }: ReportInput): string[] {
     const list = tally(items, pick);
     if (list) lines.push(`- ${label}: ${list}${expected}`);
   };
-  const bothSides = <T>(part: { ours: T[]; tutorial: T[] | Skipped }): [string, T[]][] => {
-    const tutorial = tutorialOf(part);
-    return [
-      ["vast-gchat", part.ours],
-      ...(tutorial ? [["tutorial", tutorial] as [string, T[]]] : []),
-    ];
-  };
+  // A skipped tutorial has nothing to list.
+  const bothSides = <T>(part: { ours: T[]; tutorial: T[] | Skipped }) =>
+    Object.entries({ "vast-gchat": part.ours, tutorial: tutorialOf(part) ?? [] });
   if (load) {
     note("bare node:http", load.ceilings, (c) => c.saturation.problems);
     for (const [name, sessions] of bothSides(load)) {
@@ -588,30 +577,34 @@ export const ROUTES = [
 ] as const;
 /** After every event is visible, Chat counts as settled once it gets no post for this long. */
 export const SETTLE = { quietMs: 2000, settleMs: 10_000 };
+/** The routed burst's document: each repeat's routed burst and its shares alone, in ROUTES' order. */
+export interface RoutesInput extends Run {
+  kind: "routes";
+  options: { quick: boolean; events: number; argv: string[]; burst: BenchConfig };
+  repeats: { routed: RoutedSession; alone: RoutedSession[] }[];
+}
 
 function renderRoutes(input: RoutesInput): { text: string; correct: boolean } {
   const { options: config, repeats } = input;
   const events = config.events;
   const share = events / ROUTES.length;
   const routed = repeats.map((r) => r.routed);
+  const routedTimes = routed.map((r) => r.allVisibleS);
   const all = [...routed, ...repeats.flatMap((r) => r.alone)];
   const secs = orDash((v) => v.toFixed(v < 10 ? 2 : 1));
   const timesOf = orDash((v) => `${v.toFixed(2)}×`);
   const spaceRows = ROUTES.map((route, index) => {
     const mine = routed.map((result) => result.spaces.find((space) => space.route === route.name));
-    const pick = (f: (space: SpaceResult) => Maybe, format = count) =>
-      spreadAll(
-        mine.map((s) => (s ? f(s) : undefined)),
-        format,
-      );
+    const pick = (f: (space: SpaceResult) => Maybe, format = count) => {
+      const values = mine.map((s) => s && f(s));
+      return spreadAll(values, format);
+    };
+    const alone = repeats.map((repeat) => repeat.alone[index]?.allVisibleS);
     return [
       `${route.name} (\`--types ${route.types}\`, events \`${route.eventType}\`) → spaces/${mine[0]?.space ?? route.space ?? "?"}`,
       int(share),
       pick((s) => s.lastVisibleS, secs),
-      spreadAll(
-        repeats.map((repeat) => repeat.alone[index]?.allVisibleS),
-        secs,
-      ),
+      spreadAll(alone, secs),
       ...[(s: SpaceResult) => s.messages, (s: SpaceResult) => s.posts].map((f) => pick(f)),
       ...[(s: SpaceResult) => s.throttled, (s: SpaceResult) => s.maxPerMessage].map((f) => pick(f)),
       pick((s) => (s.shortestGapMs === undefined ? undefined : s.shortestGapMs / 1000), secs),
@@ -623,7 +616,7 @@ function renderRoutes(input: RoutesInput): { text: string; correct: boolean } {
   const largest = aloneTimes.map((list) => (complete(list) ? Math.max(...list) : undefined));
   const summed = aloneTimes.map((list) => (complete(list) ? sum(list) : undefined));
   const ratioTo = (baseline: Maybe[]) =>
-    routed.map(({ allVisibleS: total }, i) =>
+    routedTimes.map((total, i) =>
       total === undefined || !baseline[i] ? undefined : total / (baseline[i] as number),
     );
   const [toLargest, toSum] = [ratioTo(largest), ratioTo(summed)];
@@ -638,13 +631,7 @@ function renderRoutes(input: RoutesInput): { text: string; correct: boolean } {
   const everyRepeat = (list: Maybe[], ok: (v: number) => boolean) =>
     list.every((v) => v !== undefined && ok(v));
   const summaryRows = [
-    [
-      "**time until every event is visible in its space (s)**",
-      spreadAll(
-        routed.map((r) => r.allVisibleS),
-        secs,
-      ),
-    ],
+    ["**time until every event is visible in its space (s)**", spreadAll(routedTimes, secs)],
     [
       `the largest share alone: the slowest of the three shares of ${int(share)}, each sent alone (s)`,
       spreadAll(largest, secs),
@@ -695,10 +682,7 @@ function renderRoutes(input: RoutesInput): { text: string; correct: boolean } {
     ],
     [
       "time until the sender had a 2xx for every event, routed burst (s)",
-      spreadAll(
-        routed.map((r) => acksInS(r)),
-        seconds,
-      ),
+      spreadAll(routed.map(acksInS), seconds),
     ],
   ].map(([metric = "", figure = "", target = "–"]) => [metric, figure, target]);
   const answerList = tally(all, (r) => [

@@ -1,12 +1,10 @@
 import { join } from "node:path";
-import { execaSync } from "execa";
-import { BIN, cleanEnv } from "../test/support/cli-process.js";
+import { cleanEnv, runCli } from "../test/support/cli-process.js";
 import type { FakeChat } from "../test/support/fake-chat.js";
 import {
   type BurstEvent,
   type SpaceResult as BurstSpace,
   makeBurst,
-  type SenderStats,
   sendAndWatch,
   spaceOf,
 } from "./burst.js";
@@ -14,7 +12,7 @@ import { type BenchConfig, readConfig } from "./config.js";
 import { benchScript, checkBuild, loadAverage, machineInfo, workdirFor } from "./machine.js";
 import { ROUTES, ROUTES_RESULTS_FILE, renderDocument, SETTLE, saveResults } from "./report.js";
 import { withTarget } from "./sessions.js";
-import { REPO_ROOT, type StartTarget, startOurs, type Target } from "./targets.js";
+import { type StartTarget, startOurs, type Target } from "./targets.js";
 
 /**
  * `npm run bench:routes`: the burst of bench/burst.ts across three spaces (issue 16: "a burst of
@@ -25,29 +23,7 @@ import { REPO_ROOT, type StartTarget, startOurs, type Target } from "./targets.j
 const progress = (message: string) => console.error(`[routes] ${message}`);
 
 export type SpaceResult = BurstSpace & { route: string };
-export interface SessionResult {
-  /** "routed", or the route whose share was sent alone. */
-  kind: string;
-  events: number;
-  allVisibleS: number | undefined;
-  lost: number;
-  spaces: SpaceResult[];
-  sender: SenderStats;
-  /** Posts the fake refused as Google would (400): none expected. */
-  refused: number;
-  endedS: number;
-}
-/** The routed burst's document: each repeat's routed burst and its shares alone, in ROUTES' order. */
-export interface RoutesInput {
-  kind: "routes";
-  options: { quick: boolean; events: number; argv: string[]; burst: BenchConfig };
-  machine: Awaited<ReturnType<typeof machineInfo>>;
-  startedAt: Date;
-  durationS: number;
-  loadAtStart: string;
-  loadAtEnd: string;
-  repeats: { routed: SessionResult; alone: SessionResult[] }[];
-}
+export type SessionResult = Awaited<ReturnType<typeof runSession>>;
 
 const USAGE = `usage: npm run bench:routes -- [--quick] [--events N] [--repeats N] [--write | --no-write]
 
@@ -70,26 +46,23 @@ function spacesFor(defaultUrl: string): Map<string, string> {
  * NAME --types LIST --chat-url-stdin --no-chat-check` (its GOOGLE_CHAT_URL is default's). No API
  * key: the routes are stored, no webhook is updated (README, "The webhook").
  */
-const startRouted: StartTarget = (options) => {
+const startRouted: StartTarget = async (options) => {
   const configDir = join(options.workdir, "config");
   const env = cleanEnv({ VAST_GCHAT_CONFIG_DIR: configDir, VAST_GCHAT_SECRET_STORE: "file" });
-  const cli = (args: string[], input = "") =>
-    execaSync(process.execPath, [BIN, ...args], {
-      cwd: REPO_ROOT,
-      env,
-      extendEnv: false,
-      input,
-      timeout: 30_000,
-    }).stdout;
+  const cli = async (args: string[], input?: string) => {
+    const { code, stdout, stderr } = await runCli(args, env, input);
+    if (code !== 0) throw new Error(`vast-gchat ${args.join(" ")} exited ${code}: ${stderr}`);
+    return stdout;
+  };
   const spaces = spacesFor(options.chatUrl);
   for (const route of ROUTES) {
     const url = new URL(options.chatUrl);
     url.pathname = `/v1/spaces/${spaces.get(route.name)}/messages`;
     const args = ["route", "add", route.name, "--types", route.types, "--chat-url-stdin"];
     const replace = route.name === "default" ? ["--replace"] : [];
-    cli([...args, "--no-chat-check", ...replace], `${url.href}\n`);
+    await cli([...args, "--no-chat-check", ...replace], `${url.href}\n`);
   }
-  const listed = JSON.parse(cli(["route", "list", "--json"]) || "{}") as {
+  const listed = JSON.parse((await cli(["route", "list", "--json"])) || "{}") as {
     routes?: { name: string }[];
   };
   const names = listed.routes?.map((route) => route.name).join(", ");
@@ -113,7 +86,7 @@ async function runSession(
   config: BenchConfig,
   chat: FakeChat,
   target: Target,
-): Promise<SessionResult> {
+) {
   const spaces = spacesFor(chat.webhookUrl());
   const spaceOfEvent = new Map(
     events.map(({ event, route }) => [event.subject, spaces.get(route) ?? ""]),
@@ -129,23 +102,23 @@ async function runSession(
   const { sender, allVisibleS, endedS, visible } = watched;
   // In ROUTES' order; a space no route has (none should get a message) last.
   const routeOf = new Map([...spaces].map(([route, space]) => [space, route]));
+  const order = [...spaces.keys(), "none"];
   const results = watched.spaces
     .map((space) => ({ route: routeOf.get(space.space) ?? "none", ...space }))
-    .sort(
-      (a, b) =>
-        [...spaces.keys(), "none"].indexOf(a.route) - [...spaces.keys(), "none"].indexOf(b.route),
-    );
+    .sort((a, b) => order.indexOf(a.route) - order.indexOf(b.route));
   progress(
     `  ${kind}: ${visible} of ${events.length} visible after ${(allVisibleS ?? endedS).toFixed(2)} s` +
       ` (${results.map((s) => `${s.route} ${s.lastVisibleS?.toFixed(2) ?? "–"} s, ${s.messages} msg, ${s.throttled} 429`).join("; ")})`,
   );
   return {
+    /** "routed", or the route whose share was sent alone. */
     kind,
     events: events.length,
     allVisibleS,
     lost: events.length - visible,
     spaces: results,
     sender,
+    /** Posts the fake refused as Google would (400): none expected. */
     refused: chat.refused.length,
     endedS,
   };
@@ -176,7 +149,7 @@ benchScript("routes", async () => {
     withTarget(startRouted, dir, chatSetup, progress, (target, chat) =>
       runSession(kind, burst, config, chat, target),
     );
-  const repeats: RoutesInput["repeats"] = [];
+  const repeats: { routed: SessionResult; alone: SessionResult[] }[] = [];
   for (let repeat = 1; repeat <= count; repeat++) {
     progress(`repeat ${repeat} of ${count}`);
     const dir = (name: string) => join(workdir, `repeat-${repeat}`, name);

@@ -43,7 +43,7 @@ async function start(
   [command, ...args]: string[],
   env: NodeJS.ProcessEnv,
   logFile: string,
-  health?: { origin: string; path: string; secret: string },
+  health?: LoadTarget,
 ): Promise<Target> {
   const spawnedAt = performance.now();
   const proc = spawnProcess(command as string, args, env, {
@@ -53,31 +53,25 @@ async function start(
   });
   const pid = proc.child.pid;
   if (pid === undefined) throw new Error(`${name} did not start; its log:\n${tailOf(proc)}`);
+  const started = (endpoint: LoadTarget): Target => ({
+    name,
+    pid,
+    proc,
+    ...endpoint,
+    startedInMs: performance.now() - spawnedAt,
+  });
   if (health === undefined) {
     const ready = await proc.waitForLog((r) => r.msg === "ready");
     const { origin, pathname: path } = new URL(String(ready.url));
-    return {
-      name,
-      pid,
-      proc,
-      origin,
-      path,
-      secret: "unused",
-      startedInMs: performance.now() - spawnedAt,
-    };
+    return started({ origin, path, secret: "unused" });
   }
-  while (
-    performance.now() < spawnedAt + 15_000 &&
-    proc.child.exitCode === null &&
-    proc.child.signalCode === null
-  ) {
+  const running = () => proc.child.exitCode === null && proc.child.signalCode === null;
+  while (performance.now() < spawnedAt + 15_000 && running()) {
     try {
-      const response = await fetch(`${health.origin}/health`, {
-        signal: AbortSignal.timeout(1000),
-      });
+      const signal = AbortSignal.timeout(1000);
+      const response = await fetch(`${health.origin}/health`, { signal });
       await response.arrayBuffer();
-      if (response.ok)
-        return { name, pid, proc, ...health, startedInMs: performance.now() - spawnedAt };
+      if (response.ok) return started(health);
     } catch {
       // Not listening yet.
     }

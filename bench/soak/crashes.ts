@@ -25,12 +25,9 @@ export async function runCrashes(context: h.PartContext): Promise<h.PartResult> 
     `crashes: ${plan.events} events at ${plan.sendRatePerS}/s (~${Math.round(sendS)} s) into serve on :${spec.port}, kill -9 every ${plan.killAfterMs[0] / 1000}-${plan.killAfterMs[1] / 1000} s, Chat failing at random`,
   );
   let senderDone = false;
-  const sending = sendLikeVast(context, serve, events, {
-    concurrency: plan.concurrency,
-    ratePerS: plan.sendRatePerS,
-    seedOffset: 2,
-    deadlineS: sendS + 120,
-  }).finally(() => {
+  const { concurrency, sendRatePerS: ratePerS } = plan;
+  const options = { concurrency, ratePerS, seedOffset: 2, deadlineS: sendS + 120 };
+  const sending = sendLikeVast(context, serve, events, options).finally(() => {
     senderDone = true;
   });
 

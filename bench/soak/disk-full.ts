@@ -73,13 +73,10 @@ export async function runDiskFull(context: h.PartContext): Promise<h.PartResult>
   const configDir = join(mountDir, "config");
   const filler = join(mountDir, "filler");
   const serve = await h.startServe(context, "disk full", chat.url, { configDir });
-  const send = (events: h.SoakEvent[], deadlineS: number) =>
-    sendLikeVast(context, serve, events, {
-      concurrency: 4,
-      ratePerS: 20,
-      seedOffset: 6,
-      deadlineS,
-    });
+  const send = (events: h.SoakEvent[], deadlineS: number) => {
+    const sending = { concurrency: 4, ratePerS: 20, seedOffset: 6, deadlineS };
+    return sendLikeVast(context, serve, events, sending);
+  };
 
   // A store in use first: the schema, some events, a WAL that has seen writes.
   const before = h.makeSoakEvents("D", 10);
@@ -128,15 +125,13 @@ export async function runDiskFull(context: h.PartContext): Promise<h.PartResult>
     ...again.filter((event) => againAcked.has(event.token)),
   ];
   const ackedTokens = acked.map((event) => event.token);
+  const ackedIds = acked.map((event) => event.eventId);
   const allSent = before.length + whileFull.length + after.length;
   const delivered = await chat.waitForTokens(ackedTokens, plan.deliverCapS * 1000);
   const missing = chat.missing(ackedTokens);
   const alive = serve.child.alive();
   const stop = await h.stop(serve.child);
-  const onDisk = await checkAcknowledged(
-    serve.storePath,
-    acked.map((event) => event.eventId),
-  );
+  const onDisk = await checkAcknowledged(serve.storePath, ackedIds);
   const integrity = await integrityCheck(serve.storePath);
 
   const only200or503 = [...answers.keys()].every((status) => status === 200 || status === 503);

@@ -132,6 +132,11 @@ const oddField = fc.oneof(
   ),
   fc.nat({ max: 60_000 }).map((n) => "x".repeat(n)),
 );
+const trapKey = fc.oneof(
+  fc.constantFrom(...words("__proto__ constructor prototype toString")),
+  fc.string(),
+);
+const trapFields = fc.dictionary(trapKey, fc.jsonValue({ maxDepth: 2 }), { maxKeys: 3 });
 /** Objects shaped like a delivery but with every field odd, plus keys that trip naive code. */
 const vastLike = fc
   .record(
@@ -144,27 +149,11 @@ const vastLike = fc
     },
     { requiredKeys: [] },
   )
-  .chain((fields) =>
-    fc
-      .dictionary(
-        fc.oneof(
-          fc.constantFrom(...words("__proto__ constructor prototype toString")),
-          fc.string(),
-        ),
-        fc.jsonValue({ maxDepth: 2 }),
-        { maxKeys: 3 },
-      )
-      .map((extra) => ({ ...extra, ...fields })),
-  );
-/** A JSON object of exactly `size` bytes, or the same size of junk. */
-const huge = ([size, valid]: [number, boolean]) =>
-  valid ? `{"pad":"${"p".repeat(size - 10)}"}` : Buffer.alloc(size, 0x7b);
-const deep = ([depth, shape]: [number, string]) =>
-  shape === "array"
-    ? `{"a":${"[".repeat(depth)}${"]".repeat(depth)}}`
-    : shape === "object"
-      ? `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`
-      : `{"a":${"[".repeat(depth)}`;
+  .chain((fields) => trapFields.map((extra) => ({ ...extra, ...fields })));
+const objectOfAnyKeys = fc.dictionary(
+  fc.oneof(fc.constantFrom(...VAST_KEYS), fc.string()),
+  fc.jsonValue({ maxDepth: 3 }),
+);
 const RAW = [
   ...['\ufeff{"event_id":"bom"}', '{"subject":"\udc00 lone surrogate"}', '{"a":1,"a":2}'],
   ...['{"event_id":1e400}', '{"__proto__":{"event_id":"polluted"}}', "[]", "null", '"string"'],
@@ -177,34 +166,33 @@ const INVALID_UTF8 = Buffer.concat([
   Buffer.from('"}'),
 ]);
 const HUGE_SIZES = [150 << 10, ...[-1, 0, 1].map((d) => MAX_BODY_BYTES + d), 300 << 10, 1 << 20];
+/** A JSON object of exactly `size` bytes, or the same size of junk. */
+const huge = fc
+  .tuple(fc.constantFrom(...HUGE_SIZES), fc.boolean())
+  .map(([size, valid]) =>
+    body("huge")(valid ? `{"pad":"${"p".repeat(size - 10)}"}` : Buffer.alloc(size, 0x7b)),
+  );
+const DEPTHS = [100, 1000, 5000, 20_000, 40_000, 120_000];
+const deep = fc
+  .tuple(fc.constantFrom(...DEPTHS), fc.constantFrom(...words("array object unbalanced")))
+  .map(([depth, shape]) =>
+    body("deep")(
+      shape === "array"
+        ? `{"a":${"[".repeat(depth)}${"]".repeat(depth)}}`
+        : shape === "object"
+          ? `${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`
+          : `{"a":${"[".repeat(depth)}`,
+    ),
+  );
 const bodies = pick(
   [2, [body("empty")("")]],
   [3, fc.uint8Array({ maxLength: 2048 }).map(body("bytes"))],
   [4, fc.jsonValue({ maxDepth: 4 }).map((value) => body("json")(json(value)))],
-  [
-    4,
-    fc
-      .dictionary(
-        fc.oneof(fc.constantFrom(...VAST_KEYS), fc.string()),
-        fc.jsonValue({ maxDepth: 3 }),
-      )
-      .map((value) => body("object")(json(value))),
-  ],
+  [4, objectOfAnyKeys.map((value) => body("object")(json(value)))],
   [5, vastLike.map((value) => body("object")(json(value)))],
   [1, fc.string({ unit: "binary", maxLength: 300 }).map(body("text"))],
-  [
-    1,
-    fc.tuple(fc.constantFrom(...HUGE_SIZES), fc.boolean()).map((spec) => body("huge")(huge(spec))),
-  ],
-  [
-    1,
-    fc
-      .tuple(
-        fc.constantFrom(100, 1000, 5000, 20_000, 40_000, 120_000),
-        fc.constantFrom(...words("array object unbalanced")),
-      )
-      .map((spec) => body("deep")(deep(spec))),
-  ],
+  [1, huge],
+  [1, deep],
   [1, fc.constantFrom(...RAW, INVALID_UTF8).map(body("raw"))],
 );
 

@@ -206,20 +206,16 @@ export async function runFuzz(context: h.PartContext): Promise<h.PartResult> {
 
   const busy = samples.filter((sample) => sample.phase === "fuzz").map((sample) => sample.rss);
   const quarter = Math.max(1, Math.floor(busy.length / 4));
-  const [firstQuarter, lastQuarter] = [
-    h.median(busy.slice(0, quarter)),
-    h.median(busy.slice(-quarter)),
-  ];
+  const firstQuarter = h.median(busy.slice(0, quarter));
+  const lastQuarter = h.median(busy.slice(-quarter));
   const csv = samples.map((sample) => `${sample.s},${sample.rss.toFixed(1)},${sample.phase}`);
   writeFileSync(join(dir, "rss.csv"), `seconds,rss_mib,phase\n${csv.join("\n")}\n`);
   const alive = serve.child.alive();
   // Until the detailed /health (the loopback listener's: the public one has no queue) shows an
   // empty queue, 30 s at most.
+  const deadline = Date.now() + 30_000;
   let finalHealth = await h.health(serve);
-  for (
-    const deadline = Date.now() + 30_000;
-    alive && pendingOf(finalHealth) !== 0 && Date.now() < deadline;
-  ) {
+  while (alive && pendingOf(finalHealth) !== 0 && Date.now() < deadline) {
     await sleep(500);
     finalHealth = await h.health(serve);
   }

@@ -173,14 +173,8 @@ async function serveSpec(
     NODE_OPTIONS: process.env.SOAK_CHILD_NODE_OPTIONS ?? SERVE_NODE_OPTIONS.join(" "),
     ...more.env,
   });
-  return {
-    label: `serve (${label})`,
-    log: join(dir, more.stem ?? "serve"),
-    configDir,
-    port,
-    args,
-    env,
-  };
+  const log = join(dir, more.stem ?? "serve");
+  return { label: `serve (${label})`, log, configDir, port, args, env };
 }
 export type Serve = Awaited<ReturnType<typeof launchServe>["ready"]>;
 

@@ -152,14 +152,8 @@ async function main(argv: string[]): Promise<number> {
     const cleanups: Array<() => unknown> = [];
     const dir = join(workdir, part);
     mkdirSync(dir);
-    const context = {
-      dir,
-      budget,
-      secrets,
-      seed,
-      progress,
-      later: (f: () => unknown) => cleanups.push(f),
-    };
+    const later = (cleanup: () => unknown) => cleanups.push(cleanup);
+    const context = { dir, budget, secrets, seed, progress, later };
     let result = await PARTS[part](context).catch((error: Error): h.PartResult => {
       // A part that could not run to its end: one failing row that says why, not no rows.
       const why = `aborted: ${error.message.split("\n")[0]}`;
@@ -196,9 +190,7 @@ async function main(argv: string[]): Promise<number> {
   };
   writeFileSync(join(workdir, "soak-results.json"), JSON.stringify(results, null, 2));
   const failed = rows.filter((entry) => entry.verdict === "FAIL").length;
-  const checks = rows.filter(
-    (entry) => entry.verdict === "PASS" || entry.verdict === "FAIL",
-  ).length;
+  const checks = rows.filter((entry) => ["PASS", "FAIL"].includes(entry.verdict)).length;
   const m = machine;
   const report = [
     `Command: \`${command}\` (seed ${seed})  `,

@@ -45,12 +45,8 @@ async function leakScenario(context: h.PartContext) {
   );
   chat.setChaos(true);
   const events = h.makeSoakEvents("S", 20);
-  await sendLikeVast(context, serve, events, {
-    concurrency: 4,
-    ratePerS: 4,
-    seedOffset: 8,
-    deadlineS: 30,
-  });
+  const sending = { concurrency: 4, ratePerS: 4, seedOffset: 8, deadlineS: 30 };
+  await sendLikeVast(context, serve, events, sending);
   // Forged, stale and unsigned deliveries: the rejections are logged. The second carries the
   // secret itself as its signature, as a confused sender might: not a word of it may be logged.
   const now = String(Math.floor(Date.now() / 1000));
@@ -87,10 +83,8 @@ async function leakScenario(context: h.PartContext) {
   };
   await collectAnswers("chat-failing");
   chat.setChaos(false);
-  await chat.waitForTokens(
-    events.map((event) => event.token),
-    30_000,
-  );
+  const tokens = events.map((event) => event.token);
+  await chat.waitForTokens(tokens, 30_000);
   await collectAnswers("chat-calm");
 
   await command("trigger", ["trigger", "low_credit", "--url", `${serve.origin}/`]);
