@@ -14,7 +14,7 @@ import { postSigned } from "../support/sign.js";
  * environment and no tunnel does none of these: it starts, takes an event and posts it to Chat
  * without loading undici at all, neither the package nor the copy bundled in Node (which an ESM
  * import of node:http loads on Node 22+: src/http-modules.ts). Nor prom-client's index, whose
- * Pushgateway brings node:zlib, its default metrics node:v8 (some 4 MB more in all:
+ * Pushgateway brings node:zlib, its default metrics node:v8 (some 2 MiB more in all:
  * src/adapter/prom-client-classes.ts). The child records every module it resolves through a module
  * hook given to `node --import`: registerHooks (synchronous, in the thread) where Node has it,
  * else register (Node 20; the hooks run in a thread of their own, hence a file for the record).
