@@ -167,6 +167,9 @@ export function createProgram(context: ProgramContext): Command {
       "\nExamples:\n  vast-gchat serve                      # after init: tunnel, webhook, Chat\n  vast-gchat serve --tunnel cloudflared\n  vast-gchat serve --public-url https://hooks.example.org\n  vast-gchat serve --port 9000          # with GOOGLE_CHAT_URL and VAST_WEBHOOK_SECRET exported",
     )
     .action(async (_options, command) => {
+      // Before serve's modules load: V8 grows its young generation while they load, too.
+      const { keepYoungGenerationSmall } = await import("./young-generation.js");
+      keepYoungGenerationSmall(process.execArgv, process.env.NODE_OPTIONS);
       const { serve } = await import("./commands/serve.js");
       context.setExitCode(await serve(command.optsWithGlobals(), context));
     });

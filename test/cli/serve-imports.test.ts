@@ -14,7 +14,7 @@ import { postSigned } from "../support/sign.js";
  * environment and no tunnel does none of these: it starts, takes an event and posts it to Chat
  * without loading undici at all, neither the package nor the copy bundled in Node (which an ESM
  * import of node:http loads on Node 22+: src/http-modules.ts). Nor prom-client's index, whose
- * Pushgateway brings node:zlib, its default metrics node:v8 (some 2 MiB more in all:
+ * Pushgateway brings node:zlib and its default metrics more (some 2 MiB in all:
  * src/adapter/prom-client-classes.ts). The child records every module it resolves through a module
  * hook given to `node --import`: registerHooks (synchronous, in the thread) where Node has it,
  * else register (Node 20; the hooks run in a thread of their own, hence a file for the record).
@@ -24,10 +24,10 @@ import { appendFileSync } from "node:fs";
 import * as module from "node:module";
 const record = (url) => appendFileSync(process.env.RESOLVED_LOG, url + "\\n");
 // Node's own copy of undici (behind fetch, and behind node:http's lazy WebSocket getters on 22+)
-// is a built-in module, as are zlib and v8: they show in moduleLoadList, not in the hook.
+// is a built-in module, as is zlib: they show in moduleLoadList, not in the hook.
 process.on("exit", () => {
   for (const name of process.moduleLoadList) {
-    if (/undici|zlib|NativeModule v8$/.test(name)) record("builtin:" + name);
+    if (/undici|zlib/.test(name)) record("builtin:" + name);
   }
 });
 if (module.registerHooks) {
@@ -92,6 +92,14 @@ it("serve starts, takes an event and posts it to Chat without loading undici or 
   // The record is real: it holds serve's own modules and the poster's.
   expect(resolved).toContainEqual(expect.stringMatching(/\/dist\/cli\/commands\/serve\.js$/));
   expect(resolved).toContainEqual(expect.stringMatching(/\/dist\/chat\/post-message\.js$/));
+  // The young generation is kept small before serve's modules load (src/cli/young-generation.ts).
+  const youngGeneration = resolved.findIndex((url) =>
+    url.endsWith("/dist/cli/young-generation.js"),
+  );
+  expect(youngGeneration).toBeGreaterThan(-1);
+  expect(youngGeneration).toBeLessThan(
+    resolved.findIndex((url) => url.endsWith("/dist/cli/commands/serve.js")),
+  );
   expect(resolved.filter((url) => /[/\\]node_modules[/\\]undici[/\\]/.test(url))).toEqual([]);
   expect(resolved.filter((url) => /[/\\]prom-client[/\\]index\.js$/.test(url))).toEqual([]);
   expect(resolved.filter((url) => url.startsWith("builtin:"))).toEqual([]);
