@@ -13,8 +13,8 @@ interface YoungGeneration {
 
 /**
  * A fresh Node process (V8's flags are the process's): optionally keeps the young generation
- * small, then makes garbage of which a tenth survives each collection, as requests in flight do,
- * and reports the young generation's size before and after.
+ * small, then makes objects that stay alive across collections before they become garbage, as
+ * requests in flight do, and reports the young generation's size before and after.
  */
 async function allocateIn(
   execArgv: string[],
