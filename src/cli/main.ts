@@ -13,7 +13,11 @@ export async function main(argv: string[] = process.argv): Promise<number> {
   if (process.platform !== "win32") process.umask(0o077);
   return runProgram(argv, {
     env: process.env,
-    stdin: process.stdin,
+    // Read when a command first uses it: Node builds process.stdin then (a stream over the pipe,
+    // file or terminal: some 3 ms of every start), and most commands never read it.
+    get stdin() {
+      return process.stdin;
+    },
     stdout: process.stdout,
     stderr: process.stderr,
     signals: process,
@@ -32,8 +36,15 @@ export async function runProgram(
   context: Omit<ProgramContext, "setExitCode">,
 ): Promise<number> {
   let exitCode: number = ExitCode.Ok;
+  // Not a spread, which would read main()'s stdin getter now.
   const program = createProgram({
-    ...context,
+    env: context.env,
+    get stdin() {
+      return context.stdin;
+    },
+    stdout: context.stdout,
+    stderr: context.stderr,
+    signals: context.signals,
     setExitCode: (code) => {
       exitCode = code;
     },

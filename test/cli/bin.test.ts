@@ -1,9 +1,12 @@
 import { statSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { VERSION } from "../../src/version.js";
-import { cleanEnv, runCli } from "../support/cli-process.js";
+import { cleanEnv, runCli, spawnProcess } from "../support/cli-process.js";
 import { API_KEY, startWorld, type World } from "../support/world.js";
+
+const STDIN_TRAP = fileURLToPath(new URL("../fixtures/stdin-trap.cjs", import.meta.url));
 
 /**
  * The built binary, as a user starts it. The other command tests run the program in-process
@@ -23,6 +26,20 @@ describe("bin/vast-gchat.js", () => {
     const result = await runCli(["--version"], cleanEnv({}));
     expect(result.code).toBe(0);
     expect(result.stdout).toBe(`${VERSION}\n`);
+  });
+
+  it("leaves standard input alone unless a command reads it (building it costs every start)", async () => {
+    const trap = cleanEnv({ NODE_OPTIONS: `--require ${STDIN_TRAP}` });
+    for (const args of [["--help"], ["--version"], ["serve", "--help"]]) {
+      const result = await runCli(args, trap);
+      expect(result.code).toBe(0);
+      expect(result.stderr).toBe("");
+    }
+    // The trap springs when something does read it. (So does importing node:process as a module,
+    // which reads every property: chalk does, and so every command that colours its output.)
+    const reading = spawnProcess(process.execPath, ["-e", "process.stdin"], trap);
+    expect((await reading.exited).code).toBe(0);
+    expect(reading.stderr()).toBe("stdin-trap: process.stdin read\n");
   });
 
   it("exits 2 on a usage error, with commander's suggestion", async () => {
