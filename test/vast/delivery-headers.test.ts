@@ -1,22 +1,9 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { deliveryHeaders } from "../../src/vast/delivery-headers.js";
-
-/** Known answers computed with Python's hmac module, outside this code (shared/docs). */
-const { vectors } = JSON.parse(
-  readFileSync(new URL("../fixtures/signature-vectors.json", import.meta.url), "utf8"),
-) as {
-  vectors: {
-    name: string;
-    secret: string;
-    timestamp: string;
-    body_base64: string;
-    signature: string;
-  }[];
-};
+import { SIGNATURE_VECTORS } from "../support/signature-vectors.js";
 
 describe("deliveryHeaders", () => {
-  it.each(vectors)("signs as Vast.ai does: $name", (vector) => {
+  it.each(SIGNATURE_VECTORS)("signs as Vast.ai does: $name", (vector) => {
     const headers = deliveryHeaders({
       secret: vector.secret,
       body: Buffer.from(vector.body_base64, "base64"),

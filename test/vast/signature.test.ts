@@ -1,35 +1,22 @@
-import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { signPayload, verifySignature } from "../../src/vast/signature.js";
-
-/** Known answers computed with Python's hmac module, outside this code (shared/docs). */
-const { vectors } = JSON.parse(
-  readFileSync(new URL("../fixtures/signature-vectors.json", import.meta.url), "utf8"),
-) as {
-  vectors: {
-    name: string;
-    secret: string;
-    timestamp: string;
-    body_base64: string;
-    signature: string;
-  }[];
-};
+import { SIGNATURE_VECTORS } from "../support/signature-vectors.js";
 
 describe("signPayload", () => {
-  it.each(vectors)("matches the known answer: $name", (vector) => {
+  it.each(SIGNATURE_VECTORS)("matches the known answer: $name", (vector) => {
     const body = Buffer.from(vector.body_base64, "base64");
     expect(signPayload(vector.secret, vector.timestamp, body)).toBe(vector.signature);
   });
 });
 
 describe("verifySignature", () => {
-  const [vector] = vectors;
+  const [vector] = SIGNATURE_VECTORS;
   if (!vector) throw new Error("no vectors");
   const body = Buffer.from(vector.body_base64, "base64");
   const now = Number(vector.timestamp);
   const headers = { timestamp: vector.timestamp, signature: vector.signature };
 
-  it.each(vectors)("accepts the known answer: $name", (v) => {
+  it.each(SIGNATURE_VECTORS)("accepts the known answer: $name", (v) => {
     const result = verifySignature(
       [v.secret],
       { timestamp: v.timestamp, signature: v.signature },
