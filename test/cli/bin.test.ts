@@ -29,7 +29,8 @@ describe("bin/vast-gchat.js", () => {
   });
 
   it("leaves standard input alone unless a command reads it (building it costs every start)", async () => {
-    const trap = cleanEnv({ NODE_OPTIONS: `--require ${STDIN_TRAP}` });
+    // Quoted: NODE_OPTIONS splits on spaces, and a clone's path may hold one.
+    const trap = cleanEnv({ NODE_OPTIONS: `--require "${STDIN_TRAP}"` });
     for (const args of [["--help"], ["--version"], ["serve", "--help"]]) {
       const result = await runCli(args, trap);
       expect(result.code).toBe(0);
